@@ -1,0 +1,1 @@
+"""Call-record analytics for Sinch Elastic SIP Trunking."""

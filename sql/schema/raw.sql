@@ -1,0 +1,72 @@
+-- Raw layer: what the Sinch calls API returned, landed by the ingestion (pipeline/ingest).
+-- All times are TIMESTAMPTZ instants in UTC (connections run with TimeZone='UTC').
+-- Money is DECIMAL (exact), never DOUBLE. Durations are whole seconds as the API sends them.
+-- This file is executed by pipeline.warehouse on every connection that may write; statements
+-- must stay idempotent (IF NOT EXISTS).
+
+CREATE SCHEMA IF NOT EXISTS raw;
+
+-- raw.calls: one row per call_id (latest version seen). A call belongs to the one hourly
+-- window [window_start, window_end) that contains its create_time; re-ingesting that window
+-- replaces the call (late answer/end times, late prices).
+CREATE TABLE IF NOT EXISTS raw.calls (
+    call_id                    VARCHAR       NOT NULL, -- callId, opaque (ULID, token or SIP Call-ID)
+    create_time                TIMESTAMPTZ   NOT NULL, -- createTime, UTC: call set-up (seizure)
+    answer_time                TIMESTAMPTZ,            -- answerTime, UTC; NULL = not answered
+    end_time                   TIMESTAMPTZ,            -- endTime, UTC; NULL = still in progress
+    direction                  VARCHAR,                -- INBOUND | OUTBOUND (normalised upper case)
+    call_result                VARCHAR,                -- COMPLETED | NO_ANSWER | CANCEL | BUSY | FAILED
+    from_number                VARCHAR,                -- `from` exactly as sent
+    to_number                  VARCHAR,                -- `to` exactly as sent
+    from_e164                  VARCHAR,                -- `from` as +digits when derivable, else NULL
+    to_e164                    VARCHAR,                -- `to` as +digits when derivable, else NULL
+    trunk_id                   VARCHAR,                -- trunkId, opaque
+    project_id                 VARCHAR,                -- projectId, opaque
+    duration_seconds           BIGINT,                 -- durationSeconds as sent (s), not derived
+    billing_duration_seconds   BIGINT,                 -- billingDurationSeconds (s), billing-rounded
+    price_per_minute           DECIMAL(18, 6),         -- pricePerMinute.amount, per minute
+    price_per_minute_currency  VARCHAR,                -- pricePerMinute.currencyCode (ISO 4217)
+    price                      DECIMAL(18, 6),         -- price.amount, total charge of the call
+    price_currency             VARCHAR,                -- price.currencyCode (ISO 4217)
+    raw                        JSON          NOT NULL, -- the record's original JSON, unchanged
+    window_start               TIMESTAMPTZ   NOT NULL, -- ingestion window start (inclusive), UTC
+    window_end                 TIMESTAMPTZ   NOT NULL, -- ingestion window end (exclusive), UTC
+    fetched_at                 TIMESTAMPTZ   NOT NULL  -- when this version was fetched, UTC
+);
+
+-- raw.rejected_calls: records that could not be parsed, kept with the reason; replaced with
+-- their window like raw.calls.
+CREATE TABLE IF NOT EXISTS raw.rejected_calls (
+    window_start  TIMESTAMPTZ NOT NULL, -- window the record was fetched for, UTC
+    window_end    TIMESTAMPTZ NOT NULL,
+    call_id       VARCHAR,              -- callId if it could be read
+    reason        VARCHAR     NOT NULL, -- why it was rejected, e.g. 'createTime: missing'
+    raw           VARCHAR     NOT NULL, -- the original record text (may not be valid JSON)
+    fetched_at    TIMESTAMPTZ NOT NULL
+);
+
+-- raw.ingest_ledger: one row per window fetch (append-only history of every attempt).
+CREATE TABLE IF NOT EXISTS raw.ingest_ledger (
+    window_start        TIMESTAMPTZ NOT NULL, -- UTC, inclusive
+    window_end          TIMESTAMPTZ NOT NULL, -- UTC, exclusive
+    fetched_at          TIMESTAMPTZ NOT NULL, -- when the fetch finished, UTC
+    run_id              VARCHAR,              -- Dagster run id or CLI run id
+    sweeps              INTEGER     NOT NULL, -- full passes over the window's pages
+    pages               INTEGER     NOT NULL, -- pages received (all sweeps)
+    records             BIGINT      NOT NULL, -- distinct calls landed for the window
+    rejected            BIGINT      NOT NULL, -- records rejected (kept in raw.rejected_calls)
+    api_total_items     BIGINT,               -- the API's totalItems on the final sweep
+    attempts            INTEGER     NOT NULL, -- HTTP requests sent, retries included
+    seconds             DOUBLE      NOT NULL, -- wall time of the fetch (s)
+    settled             BOOLEAN     NOT NULL, -- count equal to the previous fetch of this window
+    new_fields          VARCHAR[]             -- call fields not known to the client, if any
+);
+
+-- raw.trunks: SIP trunks of the project, for names and CPS limits.
+CREATE TABLE IF NOT EXISTS raw.trunks (
+    trunk_id          VARCHAR     NOT NULL, -- id
+    name              VARCHAR,              -- name
+    calls_per_second  INTEGER,              -- callsPerSecond, the trunk's CPS limit
+    raw               JSON        NOT NULL, -- original JSON
+    fetched_at        TIMESTAMPTZ NOT NULL
+);
