@@ -1,0 +1,1 @@
+"""DuckDB warehouse: connections (UTC, one writer), schema from ``sql/schema``, raw landing."""

@@ -1,0 +1,119 @@
+"""Every setting the product reads from the environment, in one place.
+
+Secrets (``SINCH_KEY_SECRET``) are never read here at import time: the Dagster resources bind
+them with ``dg.EnvVar`` and the CLI reads them only when it builds a client. This module only
+answers *which* API to talk to and where files go; ``README.md`` has the same table.
+
+| variable | default | meaning |
+|---|---|---|
+| ``SINCH_PROJECT_ID`` | (unset → sandbox) | Sinch project id |
+| ``SINCH_KEY_ID`` | (unset → sandbox) | access key id |
+| ``SINCH_KEY_SECRET`` | (unset → sandbox) | access key secret |
+| ``SINCH_AUTH`` | ``oauth`` | ``oauth`` (client credentials) or ``basic`` |
+| ``SINCH_API_URL`` | ``https://elastic-trunking.api.sinch.com`` | API base URL |
+| ``SINCH_AUTH_URL`` | ``https://auth.sinch.com`` | OAuth2 token server |
+| ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
+| ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
+| ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
+| ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |
+| ``CALLS_LOOKBACK_HOURS`` | ``3`` | closed hours re-ingested by the hourly schedule |
+| ``REPORT_TZ`` | ``UTC`` | time zone of daily tables and the busy hour |
+| ``SANDBOX_SEED`` | ``7`` | seed of the embedded sandbox's traffic |
+"""
+
+from __future__ import annotations
+
+import os
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_API_URL = "https://elastic-trunking.api.sinch.com"
+DEFAULT_AUTH_URL = "https://auth.sinch.com"
+DEFAULT_DB_PATH = "data/calls.duckdb"
+DEFAULT_PARTITIONS_START = "2026-01-01-00:00"
+DEFAULT_CONCURRENCY = 4
+DEFAULT_LOOKBACK_HOURS = 3
+DEFAULT_REPORT_TZ = "UTC"
+DEFAULT_SANDBOX_SEED = 7
+#: Requests per second when the user sets none. Basic auth is "heavily rate limited" (Sinch
+#: docs); the OAuth limit is not published, so this stays conservative.
+DEFAULT_RATE_LIMIT = {"oauth": 20.0, "basic": 2.0}
+
+CREDENTIAL_VARS = ("SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the product cannot use; the message says which and why."""
+
+
+def env(name: str, default: str) -> str:
+    """The environment variable ``name``, or ``default`` when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def uses_real_api() -> bool:
+    """True when credentials are set: talk to Sinch. False: use the embedded sandbox.
+
+    Raises:
+        SettingsError: only some of the three credential variables are set.
+    """
+    present = [name for name in CREDENTIAL_VARS if os.environ.get(name, "").strip()]
+    if present and len(present) != len(CREDENTIAL_VARS):
+        missing = sorted(set(CREDENTIAL_VARS) - set(present))
+        msg = f"incomplete Sinch credentials: set {', '.join(missing)} too (or unset all three)"
+        raise SettingsError(msg)
+    return bool(present)
+
+
+def auth_mode() -> str:
+    """``oauth`` or ``basic`` from ``SINCH_AUTH``.
+
+    Raises:
+        SettingsError: any other value.
+    """
+    mode = env("SINCH_AUTH", "oauth").lower()
+    if mode not in DEFAULT_RATE_LIMIT:
+        msg = f"SINCH_AUTH must be 'oauth' or 'basic', not {mode!r}"
+        raise SettingsError(msg)
+    return mode
+
+
+def positive_number(name: str, default: float) -> float:
+    """A positive number from the environment.
+
+    Raises:
+        SettingsError: not a number, or not > 0.
+    """
+    raw = env(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        msg = f"{name} must be a number, not {raw!r}"
+        raise SettingsError(msg) from None
+    if value <= 0:
+        msg = f"{name} must be > 0, not {raw!r}"
+        raise SettingsError(msg)
+    return value
+
+
+def report_tz() -> str:
+    """The report time zone (IANA name) from ``REPORT_TZ``.
+
+    Raises:
+        SettingsError: an unknown zone.
+    """
+    return check_time_zone(env("REPORT_TZ", DEFAULT_REPORT_TZ))
+
+
+def check_time_zone(name: str) -> str:
+    """Return ``name`` if it is a known IANA time zone.
+
+    Raises:
+        SettingsError: unknown zone.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        msg = f"unknown time zone {name!r} (use an IANA name such as Europe/Copenhagen)"
+        raise SettingsError(msg) from None
+    return name

@@ -1,0 +1,117 @@
+"""DuckDB connections: one embedded file, pinned to UTC, one writer at a time.
+
+DuckDB lets a single process open a file read-write; while it does, no other process can open
+it at all, not even read-only (``../shared/reference/stack-notes.md`` §0.2). Everything in this
+project therefore opens *short-lived* connections through :func:`connect`, which waits (with
+jittered backoff, via tenacity) while another process holds the file, instead of failing:
+
+- the ingestion holds its write connection for one run and closes it;
+- notebooks, ``pipeline sql`` and reports open, read into Polars, and close straight away.
+
+Every connection runs ``SET TimeZone='UTC'`` (stack notes §0.4: the session zone otherwise
+follows the process ``TZ`` and silently relabels TIMESTAMPTZ values).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import tenacity
+
+from pipeline.warehouse.schema import apply_schema
+
+log = logging.getLogger("pipeline.warehouse")
+
+#: How long :func:`connect` waits for another process to release the file (seconds).
+DEFAULT_LOCK_WAIT_S = 300.0
+
+
+class WarehouseBusyError(RuntimeError):
+    """The DuckDB file stayed locked by another process for longer than the wait allowed."""
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and ("lock" in text or "resource" in text)
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone='UTC'")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def open_connection(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file, waiting while another process holds its lock.
+
+    Args:
+        path: the DuckDB file; its parent folder is created for writers. ``":memory:"`` works.
+        read_only: open read-only (the file must exist).
+        lock_wait_s: give up after this many seconds of lock conflicts.
+
+    Returns:
+        A connection with ``TimeZone='UTC'``; writers also get the schema applied
+        (``sql/schema/*.sql``, idempotent).
+
+    Raises:
+        WarehouseBusyError: the file stayed locked for ``lock_wait_s`` seconds.
+        FileNotFoundError: ``read_only`` and the file does not exist.
+    """
+    target = Path(path)
+    if str(path) != ":memory:":
+        if read_only and not target.exists():
+            msg = f"warehouse file {target} does not exist yet: run the ingestion first"
+            raise FileNotFoundError(msg)
+        if not read_only:
+            target.parent.mkdir(parents=True, exist_ok=True)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_is_lock_conflict),
+        wait=tenacity.wait_random_exponential(multiplier=0.05, max=2.0),
+        stop=tenacity.stop_after_delay(lock_wait_s),
+        before_sleep=lambda state: log.info(
+            "DuckDB file %s is locked by another process; waiting (attempt %d)",
+            target,
+            state.attempt_number,
+        ),
+        reraise=False,
+    )
+    try:
+        con = retrying(_open, target, read_only)
+    except tenacity.RetryError as exc:
+        msg = (
+            f"DuckDB file {target} stayed locked by another process for {lock_wait_s:.0f} s "
+            "(an ingestion run or an open notebook connection)"
+        )
+        raise WarehouseBusyError(msg) from exc.last_attempt.exception()
+    if not read_only:
+        apply_schema(con)
+    return con
+
+
+@contextmanager
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Context-managed :func:`open_connection` that always closes the connection."""
+    con = open_connection(path, read_only=read_only, lock_wait_s=lock_wait_s)
+    try:
+        yield con
+    finally:
+        con.close()

@@ -1,0 +1,247 @@
+"""Land parsed call records in ``raw.calls`` one window at a time, idempotently.
+
+How a window is written (one writer connection; see :mod:`pipeline.warehouse.connection`):
+
+1. Pages stream into a TEMP staging table as they arrive (memory is bounded by a page in
+   Python; DuckDB spills the staging table if a window is huge). A window that was swept twice
+   (the API's ``totalItems`` drifted) simply stages some calls twice.
+2. :meth:`RawCallsWriter.commit_window` then, in ONE transaction: deletes the window's rows from
+   ``raw.calls`` and ``raw.rejected_calls`` (by ``create_time`` in ``[start, end)``), inserts the
+   staged calls de-duplicated by ``call_id`` keeping the latest staged version (DuckDB keeps the
+   *first* duplicate in ``INSERT OR REPLACE``, stack notes §0.7, so we de-duplicate ourselves),
+   inserts the rejected records and appends a ledger row.
+
+So re-running a window ends in exactly the same table, a call that changed (late ``endTime``,
+late price) replaces its older version, and a run killed half-way leaves the previous committed
+state (the staging table is per connection and vanishes with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(18, 6)
+
+#: Arrow schema of a staged page; names and order follow ``raw.calls`` in ``sql/schema/raw.sql``.
+CALLS_ARROW_SCHEMA = pa.schema(
+    [
+        ("call_id", pa.string()),
+        ("create_time", UTC_TS),
+        ("answer_time", UTC_TS),
+        ("end_time", UTC_TS),
+        ("direction", pa.string()),
+        ("call_result", pa.string()),
+        ("from_number", pa.string()),
+        ("to_number", pa.string()),
+        ("from_e164", pa.string()),
+        ("to_e164", pa.string()),
+        ("trunk_id", pa.string()),
+        ("project_id", pa.string()),
+        ("duration_seconds", pa.int64()),
+        ("billing_duration_seconds", pa.int64()),
+        ("price_per_minute", MONEY),
+        ("price_per_minute_currency", pa.string()),
+        ("price", MONEY),
+        ("price_currency", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+_RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
+_CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
+
+
+def records_to_arrow(records: Sequence[CallRecord]) -> pa.Table:
+    """Columnar copy of parsed records, typed as ``raw.calls`` (UTC timestamps, exact money)."""
+    columns = {name: [getattr(r, name) for r in records] for name in _RECORD_FIELDS}
+    return pa.Table.from_pydict(columns, schema=CALLS_ARROW_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFetch:
+    """What the client reported about fetching one window (stored in ``raw.ingest_ledger``).
+
+    Attributes:
+        sweeps: full passes over the window's pages (more than one when ``totalItems`` drifted).
+        pages: pages received, all sweeps.
+        api_total_items: the API's ``totalItems`` on the final sweep (None if never reported).
+        attempts: HTTP requests sent, retries included.
+        seconds: wall time of the fetch.
+        new_fields: call fields the client does not know, sorted.
+    """
+
+    sweeps: int
+    pages: int
+    api_total_items: int | None
+    attempts: int
+    seconds: float
+    new_fields: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The ledger row written for one committed window."""
+
+    window: Window
+    records: int
+    rejected: int
+    api_total_items: int | None
+    settled: bool
+    fetch: WindowFetch
+
+
+class RawCallsWriter:
+    """Stages pages and commits whole windows into ``raw.*`` on one write connection.
+
+    Not thread-safe: give it to one writer thread (the ingestion does).
+
+    Args:
+        con: a write connection from :func:`pipeline.warehouse.connection.open_connection`.
+        run_id: recorded in the ledger (Dagster run id, or a CLI run id).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self._con = con
+        self._run_id = run_id
+        self._seq = 0
+        con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_calls AS "
+            f"SELECT {_CALL_COLUMNS}, window_start, window_end, fetched_at, "
+            "0::BIGINT AS seq FROM raw.calls WITH NO DATA"
+        )
+        con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_rejected AS "
+            "SELECT * FROM raw.rejected_calls WITH NO DATA"
+        )
+
+    def stage_page(
+        self,
+        window: Window,
+        records: Sequence[CallRecord],
+        rejected: Sequence[RejectedRecord],
+        fetched_at: datetime,
+    ) -> None:
+        """Stage one page of a window. Records outside the window are a caller bug.
+
+        Raises:
+            ValueError: a record's ``create_time`` is outside ``window``.
+        """
+        for record in records:
+            if not window.contains(record.create_time):
+                msg = (
+                    f"call {record.call_id} created {record.create_time.isoformat()} is outside "
+                    f"window [{window.start.isoformat()}, {window.end.isoformat()})"
+                )
+                raise ValueError(msg)
+        self._seq += 1
+        if records:
+            page = records_to_arrow(records)  # noqa: F841 - read by DuckDB's replacement scan
+            self._con.execute(
+                f"INSERT INTO staged_calls SELECT {_CALL_COLUMNS}, ?::TIMESTAMPTZ, "
+                "?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ? FROM page",
+                [window.start, window.end, fetched_at, self._seq],
+            )
+        if rejected:
+            self._con.executemany(
+                "INSERT INTO staged_rejected VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (window.start, window.end, r.call_id, r.reason, r.raw, fetched_at)
+                    for r in rejected
+                ],
+            )
+
+    def discard_window(self, window: Window) -> None:
+        """Forget what was staged for a window whose fetch failed."""
+        for table in ("staged_calls", "staged_rejected"):
+            self._con.execute(f"DELETE FROM {table} WHERE window_start = ?", [window.start])
+
+    def commit_window(
+        self, window: Window, fetch: WindowFetch, fetched_at: datetime
+    ) -> LedgerEntry:
+        """Replace the window in ``raw.calls`` / ``raw.rejected_calls`` and append a ledger row.
+
+        Returns:
+            The ledger entry: distinct calls landed, rejected count, and ``settled`` (the API's
+            count equals the previous fetch's count of the same window).
+        """
+        con = self._con
+        bounds = [window.start, window.end]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM raw.calls WHERE create_time >= ? AND create_time < ?", bounds)
+            con.execute(
+                "DELETE FROM raw.rejected_calls WHERE window_start >= ? AND window_start < ?",
+                bounds,
+            )
+            con.execute(
+                f"INSERT INTO raw.calls SELECT {_CALL_COLUMNS}, window_start, window_end, "
+                "fetched_at FROM staged_calls WHERE window_start = ? "
+                "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY seq DESC) = 1",
+                [window.start],
+            )
+            (records,) = con.execute(
+                "SELECT count(*) FROM raw.calls WHERE create_time >= ? AND create_time < ?",
+                bounds,
+            ).fetchall()[0]
+            con.execute(
+                "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected "
+                "WHERE window_start = ?",
+                [window.start],
+            )
+            (rejected,) = con.execute(
+                "SELECT count(*) FROM raw.rejected_calls WHERE window_start = ?", [window.start]
+            ).fetchall()[0]
+            previous = con.execute(
+                "SELECT api_total_items FROM raw.ingest_ledger WHERE window_start = ? "
+                "AND window_end = ? ORDER BY fetched_at DESC LIMIT 1",
+                bounds,
+            ).fetchall()
+            settled = bool(previous) and previous[0][0] == fetch.api_total_items
+            con.execute(
+                "INSERT INTO raw.ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    window.start,
+                    window.end,
+                    fetched_at,
+                    self._run_id,
+                    fetch.sweeps,
+                    fetch.pages,
+                    records,
+                    rejected,
+                    fetch.api_total_items,
+                    fetch.attempts,
+                    fetch.seconds,
+                    settled,
+                    list(fetch.new_fields) or None,
+                ],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self.discard_window(window)
+        return LedgerEntry(window, records, rejected, fetch.api_total_items, settled, fetch)
+
+
+def replace_trunks(
+    con: duckdb.DuckDBPyConnection, trunks: Iterable[Trunk], fetched_at: datetime
+) -> int:
+    """Replace ``raw.trunks`` with the current list (one transaction). Returns the row count."""
+    rows = [(t.trunk_id, t.name, t.calls_per_second, t.raw, fetched_at) for t in trunks]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM raw.trunks")
+        if rows:
+            con.executemany("INSERT INTO raw.trunks VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(rows)
