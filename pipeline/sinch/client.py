@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -410,6 +411,8 @@ class CallsClient:
             threads); None disables it.
         max_pages: paging safety valve per sweep (:class:`PaginationError` beyond it).
         max_sweeps: most passes over one window while ``totalItems`` drifts.
+        prefetch: download page n+1 in a helper thread while page n is being consumed (one
+            page in flight; requests stay strictly sequential per sweep).
         transport: optional httpx transport (tests pass ``httpx.MockTransport``).
         sleep: sleep function in seconds (inject a fake in tests).
         clock: monotonic seconds (inject a fake in tests).
@@ -434,6 +437,7 @@ class CallsClient:
         rate_limit_per_s: float | None = None,
         max_pages: int = 10_000,
         max_sweeps: int = 3,
+        prefetch: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -454,6 +458,7 @@ class CallsClient:
         self.max_retry_after_s = max_retry_after_s
         self.max_pages = max_pages
         self.max_sweeps = max_sweeps
+        self.prefetch = prefetch
         self.sleep = sleep
         self.clock = clock
         self.rate_limiter = (
@@ -551,32 +556,51 @@ class CallsClient:
         received = 0
         previous: list[Any] | None = None
         number = 1
-        while True:
-            if number > self.max_pages:
-                raise PaginationError(
-                    f"more than max_pages={self.max_pages} pages; raise max_pages or use a "
-                    f"smaller window ({received} records received)",
-                    method="GET",
-                    url=f"{self.base_url}{path}",
-                )
-            page_params = [*params, ("page", str(number)), ("size", str(self.page_size))]
-            payload, attempts, url = self._get_json(path, page_params)
-            items, total, reported = _envelope(payload, data_key, url)
-            if items and items == previous:
-                raise PaginationError(
-                    f"page {number} repeats page {number - 1} (the server may ignore `page`); "
-                    f"stopping rather than looping ({received} records received)",
-                    method="GET",
-                    url=url,
-                )
-            yield RawPage(number, items, total, reported, attempts)
-            if not items:
-                return
-            received += len(items)
-            if total is not None and received >= total:
-                return
-            previous = items
-            number += 1
+        executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
+        pending: Future[tuple[Any, int, str]] | None = None
+        try:
+            while True:
+                if pending is not None:
+                    payload, attempts, url = pending.result()
+                    pending = None
+                else:
+                    payload, attempts, url = self._get_json(path, self._page_params(params, number))
+                items, total, reported = _envelope(payload, data_key, url)
+                if items and items == previous:
+                    raise PaginationError(
+                        f"page {number} repeats page {number - 1} (the server may ignore "
+                        f"`page`); stopping rather than looping ({received} records received)",
+                        method="GET",
+                        url=url,
+                    )
+                received += len(items)
+                more = bool(items) and (total is None or received < total)
+                if more and number + 1 > self.max_pages:
+                    raise PaginationError(
+                        f"more than max_pages={self.max_pages} pages; raise max_pages or use a "
+                        f"smaller window ({received} records received)",
+                        method="GET",
+                        url=url,
+                    )
+                if more and executor is not None:
+                    # Download page n+1 while the caller parses page n (network and server time
+                    # overlap client CPU); at most one page in flight, so memory stays ~2 pages.
+                    pending = executor.submit(
+                        self._get_json, path, self._page_params(params, number + 1)
+                    )
+                yield RawPage(number, items, total, reported, attempts)
+                if not more:
+                    return
+                previous = items
+                number += 1
+        finally:
+            if executor is not None:
+                if pending is not None:
+                    pending.cancel()
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    def _page_params(self, params: list[tuple[str, str]], number: int) -> list[tuple[str, str]]:
+        return [*params, ("page", str(number)), ("size", str(self.page_size))]
 
     # -- one request --------------------------------------------------------------------------
 

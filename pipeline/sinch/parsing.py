@@ -35,7 +35,12 @@ import orjson
 from pipeline.sinch.models import CALL_FIELDS, CallRecord, RejectedRecord
 
 KNOWN_FIELDS: frozenset[str] = frozenset(CALL_FIELDS)
-_NULLS = ("", "null", "NULL", "None")
+_NULLS = frozenset(("", "null", "NULL", "None"))
+
+
+# float/int -> Decimal(str(v)) for money amounts, which repeat (rates per destination).
+_DECIMAL_CACHE_SIZE = 4096
+_DECIMALS: dict[float, Decimal] = {}
 
 
 class FieldError(ValueError):
@@ -66,8 +71,19 @@ def parse_timestamp(value: Any, field: str = "time") -> datetime | None:
     """
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise FieldError(f"{field}: not a string: {value!r}"[:200])
+    try:
+        parsed = datetime.fromisoformat(value)  # fast path: the usual, clean text
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        tz = parsed.tzinfo
+        if tz is UTC:
+            return parsed
+        if tz is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     text = value.strip()
     if text in _NULLS:
         return None
@@ -127,6 +143,10 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         raise FieldError(f"{field}: not a number: {value!r}")
     if isinstance(value, int | float):
         result = Decimal(str(value))  # str(float) is the shortest repr: 0.004 -> '0.004'
+        if type(value) is float and value and result.is_finite():  # not 0.0/-0.0: text differs
+            if len(_DECIMALS) >= _DECIMAL_CACHE_SIZE:
+                _DECIMALS.clear()
+            _DECIMALS[value] = result  # Decimal is immutable: safe to share
     elif isinstance(value, str):
         text = value.strip()
         if text in _NULLS:
@@ -155,6 +175,14 @@ def parse_money(value: Any, field: str) -> tuple[Decimal | None, str | None]:
     """
     if value is None:
         return None, None
+    if type(value) is dict:
+        amount_raw = value.get("amount")
+        currency = value.get("currencyCode")
+        if type(currency) is str and currency.isupper():
+            # hot path: {"amount": 0.004, "currencyCode": "USD"}; prices repeat, so cache them
+            cached = _DECIMALS.get(amount_raw) if type(amount_raw) is float else None
+            if cached is not None:
+                return cached, currency
     if isinstance(value, dict):
         amount_raw = value.get("amount")
         currency = value.get("currencyCode")
@@ -177,14 +205,16 @@ def parse_money(value: Any, field: str) -> tuple[Decimal | None, str | None]:
 def _opt_str(value: Any, field: str) -> str | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        return value if value.strip() not in _NULLS else None
+    if type(value) is str:
+        return value if value not in _NULLS and value.strip() else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # opaque value sent as a number: keep its text
     raise FieldError(f"{field}: not a string: {value!r}"[:200])
 
 
 def _opt_upper(value: Any, field: str) -> str | None:
+    if type(value) is str and value.isupper() and value.isalpha():
+        return value  # hot path: already "INBOUND" / "COMPLETED"
     text = _opt_str(value, field)
     return text.strip().upper() if text is not None else None
 
@@ -200,6 +230,8 @@ def to_e164(number: str | None) -> str | None:
     """
     if not number:
         return None
+    if number[0] == "+" and number[1:].isdigit() and number.isascii():
+        return number  # hot path: already E.164
     user = number.strip()
     if ":" in user:
         scheme, _, rest = user.partition(":")
