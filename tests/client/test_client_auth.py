@@ -234,3 +234,20 @@ def test_secret_never_in_repr_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     for text in texts:
         assert SECRET not in text and encoded not in text
     assert "key_secret='***'" in repr(auth) and "key_secret='***'" in repr(basic)
+
+
+def test_token_request_transport_error_releases_the_lock_and_is_retried() -> None:
+    clock = FakeClock()
+    server = TokenServer(FakeCallsApi([call("a", "2025-04-01T10:00:00Z")]))
+    failures = [httpx.ConnectError("auth host down")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/oauth2/token" and failures:
+            raise failures.pop()
+        return server.handler(request)
+
+    auth = oauth(clock)
+    with make_client(handler, clock, auth=auth) as client:
+        pages = list(client.sweep_window(WIN))  # would deadlock if the lock leaked
+    assert [r.call_id for p in pages for r in p.records] == ["a"]
+    assert auth.refreshes == 1 and not auth._lock.locked()

@@ -14,7 +14,7 @@ import pytest
 from client_fakes import BASE, PROJECT, FakeCallsApi, call, make_client, page_json, qdict
 
 from pipeline.sinch.client import DriftEvent
-from pipeline.sinch.errors import PaginationError
+from pipeline.sinch.errors import ClientError, PaginationError
 from pipeline.sinch.models import CallRecord, Window
 from pipeline.sinch.windows import CallFilters
 
@@ -269,3 +269,39 @@ def test_list_trunks_pages_over_trunks_key() -> None:
         f"{BASE}/v1/projects/{PROJECT}/trunks?page=1&size=2",
         f"{BASE}/v1/projects/{PROJECT}/trunks?page=2&size=2",
     ]
+
+
+def test_prefetch_off_sends_the_same_requests() -> None:
+    calls = [call(f"c{i}", f"2025-04-01T10:0{i}:00Z") for i in range(5)]
+    urls = []
+    for prefetch in (True, False):
+        api = FakeCallsApi(list(calls))
+        with make_client(api.handler, page_size=2, prefetch=prefetch) as client:
+            assert len(ids(list(client.sweep_window(WIN)))) == 5
+        urls.append([str(r.url) for r in api.requests])
+    assert urls[0] == urls[1] and len(urls[0]) == 3
+
+
+def test_consumer_stopping_early_does_not_hang_and_fetches_at_most_one_extra_page() -> None:
+    api = FakeCallsApi([call(f"c{i}", f"2025-04-01T10:0{i}:00Z") for i in range(9)])
+    with make_client(api.handler, page_size=1) as client:
+        sweep = iter(client.sweep_window(WIN))
+        first = next(sweep)
+        sweep.close()  # type: ignore[attr-defined]
+    assert [r.call_id for r in first.records] == ["c0"]
+    assert len(api.requests) <= 2
+
+
+def test_error_on_prefetched_page_surfaces_in_the_consumer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(qdict(request)["page"])
+        if n == 2:
+            return httpx.Response(404, text="gone")
+        return page_json([call("a", "2025-04-01T10:00:00Z")], 5, n, 1)
+
+    with make_client(handler, page_size=1) as client:
+        got = []
+        with pytest.raises(ClientError, match="gone"):
+            for page in client.sweep_window(WIN):
+                got.append(page.number)
+    assert got == [1]
