@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -276,6 +276,7 @@ class WindowSweep:
         started = clock()
         seen_ids: set[str] = set()
         params = window_params(self.window, self.filters)
+        pages: Generator[RawPage, None, None] | None = None
         try:
             for sweep in range(1, client.max_sweeps + 1):
                 stats.sweeps = sweep
@@ -283,7 +284,8 @@ class WindowSweep:
                 total: int | None = None
                 received = 0
                 last_page = 0
-                for raw in client._iter_pages(client._path("calls"), "calls", params):
+                pages = client._iter_pages(client._path("calls"), "calls", params)
+                for raw in pages:
                     last_page = raw.number
                     stats.pages += 1
                     stats.attempts += raw.attempts
@@ -338,6 +340,8 @@ class WindowSweep:
                 stats.sweep_totals,
             )
         finally:
+            if pages is not None:
+                pages.close()  # the caller stopped early: stop the prefetch thread now
             stats.seconds = clock() - started
 
     def _parse_page(self, sweep: int, raw: RawPage) -> Page:
@@ -544,7 +548,7 @@ class CallsClient:
 
     def _iter_pages(
         self, path: str, data_key: str, params: list[tuple[str, str]]
-    ) -> Iterator[RawPage]:
+    ) -> Generator[RawPage, None, None]:
         """The one paging loop: pages 1..n until an empty page or ``totalItems`` received.
 
         Never stops on a short page alone (pitfall 10); ``pageNumber``/``totalItems`` sent as
