@@ -259,36 +259,49 @@ def parse_call(obj: Any) -> CallRecord | RejectedRecord:
     raw = dump_raw(obj)
     if not isinstance(obj, dict):
         return RejectedRecord(reason="record: not a JSON object", raw=raw)
+    get = obj.get
     call_id: str | None = None
     try:
-        call_id = _opt_str(obj.get("callId"), "callId")
-        if not call_id:
-            raise FieldError("callId: missing")
-        create_raw = obj.get("createTime")
-        create_time = parse_timestamp(create_raw, "createTime")
+        # Hot path: plain non-empty strings are taken as they are; anything else goes through
+        # _opt_str (same result, more checks). Keeps per-record work to a few microseconds.
+        v = get("callId")
+        call_id = v if type(v) is str and v not in _NULLS and not v.isspace() else None
+        if call_id is None:
+            call_id = _opt_str(v, "callId")
+            if not call_id:
+                raise FieldError("callId: missing")
+        create_time = parse_timestamp(get("createTime"), "createTime")
         if create_time is None:
             raise FieldError("createTime: missing")
-        ppm, ppm_currency = parse_money(obj.get("pricePerMinute"), "pricePerMinute")
-        price, price_currency = parse_money(obj.get("price"), "price")
-        from_number = _opt_str(obj.get("from"), "from")
-        to_number = _opt_str(obj.get("to"), "to")
+        ppm, ppm_currency = parse_money(get("pricePerMinute"), "pricePerMinute")
+        price, price_currency = parse_money(get("price"), "price")
+        v = get("from")
+        from_number = v if type(v) is str and v not in _NULLS else _opt_str(v, "from")
+        v = get("to")
+        to_number = v if type(v) is str and v not in _NULLS else _opt_str(v, "to")
+        v = get("trunkId")
+        trunk_id = v if type(v) is str and v not in _NULLS else _opt_str(v, "trunkId")
+        v = get("projectId")
+        project_id = v if type(v) is str and v not in _NULLS else _opt_str(v, "projectId")
+        v = get("durationSeconds")
+        duration = v if type(v) is int else parse_int(v, "durationSeconds")
+        v = get("billingDurationSeconds")
+        billing = v if type(v) is int else parse_int(v, "billingDurationSeconds")
         return CallRecord(
             call_id=call_id,
             create_time=create_time,
-            answer_time=parse_timestamp(obj.get("answerTime"), "answerTime"),
-            end_time=parse_timestamp(obj.get("endTime"), "endTime"),
-            direction=_opt_upper(obj.get("direction"), "direction"),
-            call_result=_opt_upper(obj.get("callResult"), "callResult"),
-            from_number=from_number,
-            to_number=to_number,
+            answer_time=parse_timestamp(get("answerTime"), "answerTime"),
+            end_time=parse_timestamp(get("endTime"), "endTime"),
+            direction=_opt_upper(get("direction"), "direction"),
+            call_result=_opt_upper(get("callResult"), "callResult"),
+            from_number=from_number if from_number is None or not from_number.isspace() else None,
+            to_number=to_number if to_number is None or not to_number.isspace() else None,
             from_e164=to_e164(from_number),
             to_e164=to_e164(to_number),
-            trunk_id=_opt_str(obj.get("trunkId"), "trunkId"),
-            project_id=_opt_str(obj.get("projectId"), "projectId"),
-            duration_seconds=parse_int(obj.get("durationSeconds"), "durationSeconds"),
-            billing_duration_seconds=parse_int(
-                obj.get("billingDurationSeconds"), "billingDurationSeconds"
-            ),
+            trunk_id=trunk_id if trunk_id is None or not trunk_id.isspace() else None,
+            project_id=project_id if project_id is None or not project_id.isspace() else None,
+            duration_seconds=duration,
+            billing_duration_seconds=billing,
             price_per_minute=ppm,
             price_per_minute_currency=ppm_currency,
             price=price,
