@@ -562,6 +562,7 @@ class CallsClient:
         number = 1
         executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
         pending: Future[tuple[Any, int, str]] | None = None
+        warned = False
         try:
             while True:
                 if pending is not None:
@@ -570,6 +571,16 @@ class CallsClient:
                 else:
                     payload, attempts, url = self._get_json(path, self._page_params(params, number))
                 items, total, reported = _envelope(payload, data_key, url)
+                if reported is not None and reported != number and not warned:
+                    # Pitfall 9: a 0-based or stuck pageNumber. We page by our own counter
+                    # (and the repeated-page guard), so this is only reported.
+                    warned = True
+                    logger.warning(
+                        "requested page %d but the API reported pageNumber %d (%s)",
+                        number,
+                        reported,
+                        url,
+                    )
                 if items and items == previous:
                     raise PaginationError(
                         f"page {number} repeats page {number - 1} (the server may ignore "

@@ -305,3 +305,17 @@ def test_error_on_prefetched_page_surfaces_in_the_consumer() -> None:
             for page in client.sweep_window(WIN):
                 got.append(page.number)
     assert got == [1]
+
+
+def test_zero_based_page_number_is_reported_but_paging_uses_own_counter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(qdict(request)["page"])
+        data = [call(f"p{n}", "2025-04-01T10:00:00Z")] if n <= 2 else []
+        return page_json(data, 2, n - 1, 1)  # server echoes 0-based numbers
+
+    with make_client(handler, page_size=1) as client:
+        assert ids(list(client.sweep_window(WIN))) == ["p1", "p2"]
+    warnings = [r.getMessage() for r in caplog.records if "reported pageNumber" in r.getMessage()]
+    assert warnings == [warnings[0]] and "requested page 1" in warnings[0]
