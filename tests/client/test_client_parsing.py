@@ -1,0 +1,191 @@
+"""Parsing call objects: every variant of reference §3 and pitfalls 11-17."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.sinch.models import CallRecord, RejectedRecord
+from pipeline.sinch.parsing import parse_call, parse_timestamp, to_e164, unknown_fields
+
+
+def base(**over: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "callId": "01AQ3D80ZKSSK35TZFKM3JG9CT",
+        "to": "+15551239898",
+        "from": "+14408341325",
+        "direction": "INBOUND",
+        "answerTime": "2021-11-01T23:26:50Z",
+        "endTime": "2021-11-01T23:27:35Z",
+        "durationSeconds": 45,
+        "callResult": "COMPLETED",
+        "pricePerMinute": {"currencyCode": "USD", "amount": 0.004},
+        "billingDurationSeconds": 60,
+        "price": {"currencyCode": "USD", "amount": 0.004},
+        "createTime": "2021-11-01T23:20:50Z",
+        "projectId": "1bf62742-7b84-4666-9cbe-8e5734fd57d0",
+        "trunkId": "dFeDe67-09d5-49d5-b469-e1fc2cb163c7",
+    }
+    obj.update(over)
+    return obj
+
+
+def ok(obj: dict[str, Any]) -> CallRecord:
+    rec = parse_call(obj)
+    assert isinstance(rec, CallRecord), rec
+    return rec
+
+
+def test_unit_mock_record_parses_fully() -> None:
+    rec = ok(base())
+    assert rec.call_id == "01AQ3D80ZKSSK35TZFKM3JG9CT"
+    assert rec.create_time == datetime(2021, 11, 1, 23, 20, 50, tzinfo=UTC)
+    assert rec.answer_time == datetime(2021, 11, 1, 23, 26, 50, tzinfo=UTC)
+    assert rec.duration_seconds == 45
+    assert rec.billing_duration_seconds == 60
+    assert rec.price_per_minute == Decimal("0.004")
+    assert rec.price_currency == "USD"
+    assert rec.trunk_id == "dFeDe67-09d5-49d5-b469-e1fc2cb163c7"  # malformed UUID kept opaque
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-11-01T23:26:50Z", datetime(2021, 11, 1, 23, 26, 50, tzinfo=UTC)),
+        ("2024-06-06T16:57:45+0000", datetime(2024, 6, 6, 16, 57, 45, tzinfo=UTC)),
+        ("2024-06-06T17:57:45+01", datetime(2024, 6, 6, 16, 57, 45, tzinfo=UTC)),
+        ("2024-06-06T17:57:45+01:00", datetime(2024, 6, 6, 16, 57, 45, tzinfo=UTC)),
+        ("2024-06-06T16:57:45", datetime(2024, 6, 6, 16, 57, 45, tzinfo=UTC)),  # missing = UTC
+        ("2026-03-13T21:08:41.067Z", datetime(2026, 3, 13, 21, 8, 41, 67000, tzinfo=UTC)),
+        ("2024-06-06T14:42:42.820177628Z", datetime(2024, 6, 6, 14, 42, 42, 820177, tzinfo=UTC)),
+        ("2024-06-06T14:48:14.87833248Z", datetime(2024, 6, 6, 14, 48, 14, 878332, tzinfo=UTC)),
+        ("2024-06-06T14:48:14.8Z", datetime(2024, 6, 6, 14, 48, 14, 800000, tzinfo=UTC)),
+        ("", None),
+        ("null", None),
+        (None, None),
+    ],
+)
+def test_timestamp_variants(text: str | None, expected: datetime | None) -> None:
+    got = parse_timestamp(text)
+    assert got == expected
+    if got is not None:
+        assert got.utcoffset() is not None and got.utcoffset().total_seconds() == 0
+    rec = ok(base(answerTime=text))
+    assert rec.answer_time == expected
+
+
+@pytest.mark.parametrize("direction", ["INBOUND", "inbound", "Inbound"])
+def test_direction_any_case_normalised(direction: str) -> None:
+    assert ok(base(direction=direction, callResult="no_answer")).direction == "INBOUND"
+    assert ok(base(callResult="no_answer")).call_result == "NO_ANSWER"
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected", "currency"),
+    [
+        (0.004, Decimal("0.004"), "USD"),
+        ("0.0040", Decimal("0.0040"), "USD"),
+        (0, Decimal("0"), "USD"),
+        ("0.0000 USD", Decimal("0.0000"), "USD"),
+        (0.1, Decimal("0.1"), "USD"),
+    ],
+)
+def test_money_amount_number_or_string_is_exact(
+    amount: Any, expected: Decimal, currency: str
+) -> None:
+    rec = ok(base(price={"currencyCode": "USD", "amount": amount}))
+    assert rec.price == expected
+    assert str(rec.price) == str(expected)  # exact text, no float noise
+    assert rec.price_currency == currency
+
+
+def test_money_from_json_bytes_is_exact() -> None:
+    obj = orjson.loads(
+        b'{"callId":"a","createTime":"2024-01-01T00:00:00Z",'
+        b'"price":{"currencyCode":"EUR","amount":0.0040}}'
+    )
+    rec = ok(obj)
+    assert rec.price == Decimal("0.004") and rec.price_currency == "EUR"
+
+
+def test_null_money_and_missing_optional_fields() -> None:
+    rec = ok({"callId": "N00DL3C4T5", "createTime": "2024-06-06T16:57:45+0000", "price": None})
+    assert rec.price is None and rec.price_currency is None
+    assert rec.direction is None and rec.from_number is None and rec.to_e164 is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("45", 45), (45, 45), (45.0, 45), ("", None)])
+def test_ints_as_strings(value: Any, expected: int | None) -> None:
+    assert ok(base(durationSeconds=value)).duration_seconds == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("+15551239898", "+15551239898"),
+        ("12017777777", "+12017777777"),
+        ("sip:12015555555@76.184.202.212", "+12015555555"),
+        ("+14402801402@3cxtest.pstn.sinch.com:5060", "+14402801402"),
+        ("sip:+14402801402@host;user=phone", "+14402801402"),
+        ("sip:alice@example.com", None),
+        ("anonymous", None),
+        ("", None),
+    ],
+)
+def test_number_variants_keep_raw_and_derive_e164(raw: str, e164: str | None) -> None:
+    assert to_e164(raw) == e164
+    rec = ok(base(**{"from": raw, "to": raw}))
+    assert rec.from_number == (raw or None)
+    assert rec.from_e164 == e164 and rec.to_e164 == e164
+
+
+@pytest.mark.parametrize(
+    "call_id", ["01AQ3D80ZKSSK35TZFKM3JG9CT", "N00DL3C4T5", "304356791_91867084@206.127.82.18"]
+)
+def test_call_ids_are_opaque(call_id: str) -> None:
+    assert ok(base(callId=call_id)).call_id == call_id
+
+
+@pytest.mark.parametrize(
+    ("over", "reason"),
+    [
+        ({"callId": None}, "callId: missing"),
+        ({"callId": ""}, "callId: missing"),
+        ({"createTime": None}, "createTime: missing"),
+        ({"createTime": ""}, "createTime: missing"),
+        ({"createTime": "yesterday"}, "createTime: unparseable timestamp 'yesterday'"),
+        ({"endTime": "31/12/2024"}, "endTime: unparseable timestamp"),
+        ({"durationSeconds": "4.5s"}, "durationSeconds: not an integer"),
+        ({"durationSeconds": True}, "durationSeconds: not an integer"),
+        ({"price": {"currencyCode": "USD", "amount": "free"}}, "price.amount: not a number"),
+        ({"price": {"currencyCode": "USD", "amount": "NaN"}}, "price.amount: not a finite"),
+        ({"direction": {"x": 1}}, "direction: not a string"),
+    ],
+)
+def test_unparseable_record_is_rejected_with_reason(over: dict[str, Any], reason: str) -> None:
+    obj = base(**over)
+    rec = parse_call(obj)
+    assert isinstance(rec, RejectedRecord)
+    assert rec.reason.startswith(reason)
+    assert orjson.loads(rec.raw) == obj  # kept whole
+    if over.get("callId", "x"):
+        assert rec.call_id == "01AQ3D80ZKSSK35TZFKM3JG9CT"
+
+
+def test_non_object_is_rejected() -> None:
+    rec = parse_call(["not", "a", "call"])
+    assert isinstance(rec, RejectedRecord) and rec.reason == "record: not a JSON object"
+    assert rec.raw == '["not","a","call"]'
+
+
+def test_raw_keeps_all_keys_in_order_including_unknown_ones() -> None:
+    obj = base(mos=4.2, region="us-west")
+    rec = ok(obj)
+    assert list(orjson.loads(rec.raw)) == list(obj)
+    assert orjson.loads(rec.raw) == obj
+    assert unknown_fields(obj) == {"mos", "region"}
+    assert unknown_fields(base()) == frozenset()
