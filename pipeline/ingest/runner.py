@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.sinch.client import CallsClient
+from pipeline.sinch.client import CallsClient, Page
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.connection import connect
@@ -99,7 +99,7 @@ class IngestError(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class _Page:
     window: Window
-    page: object
+    page: Page
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +178,9 @@ def ingest_windows(
             if stop.is_set():
                 return
             sweep = client.sweep_window(window, filters)
+            outside: dict[int, int] = {}
             for page in sweep:
+                outside[page.sweep] = outside.get(page.sweep, 0) + page.outside_window
                 put(_Page(window, page))
             stats = sweep.stats
             put(
@@ -190,6 +192,7 @@ def ingest_windows(
                         api_total_items=stats.total_items,
                         attempts=stats.attempts,
                         seconds=stats.seconds,
+                        outside_window=outside.get(stats.sweeps, 0),
                         new_fields=tuple(sorted(stats.unknown_fields)),
                     ),
                 )
@@ -213,7 +216,9 @@ def ingest_windows(
                 message = pages.get()
                 if isinstance(message, _Page):
                     page = message.page
-                    writer.stage_page(message.window, page.records, page.rejected, clock())
+                    writer.stage_page(
+                        message.window, page.records, page.rejected, clock(), sweep=page.sweep
+                    )
                     continue
                 remaining -= 1
                 if isinstance(message, _Done):

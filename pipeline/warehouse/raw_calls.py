@@ -74,6 +74,8 @@ class WindowFetch:
         api_total_items: the API's ``totalItems`` on the final sweep (None if never reported).
         attempts: HTTP requests sent, retries included.
         seconds: wall time of the fetch.
+        outside_window: calls of the last sweep that the API returned for the window's
+            inclusive upper bound but that belong to the next window.
         new_fields: call fields the client does not know, sorted.
     """
 
@@ -82,6 +84,7 @@ class WindowFetch:
     api_total_items: int | None
     attempts: int
     seconds: float
+    outside_window: int = 0
     new_fields: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -111,6 +114,7 @@ class RawCallsWriter:
         self._con = con
         self._run_id = run_id
         self._seq = 0
+        self._sweep: dict[datetime, int] = {}
         con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_calls AS "
             f"SELECT {_CALL_COLUMNS}, window_start, window_end, fetched_at, "
@@ -127,8 +131,13 @@ class RawCallsWriter:
         records: Sequence[CallRecord],
         rejected: Sequence[RejectedRecord],
         fetched_at: datetime,
+        sweep: int = 1,
     ) -> None:
         """Stage one page of a window. Records outside the window are a caller bug.
+
+        A page of a new ``sweep`` (the client re-swept the window) drops the rejected records
+        staged by earlier sweeps, which the new sweep delivers again; staged calls need no
+        such care, they are de-duplicated by ``call_id`` at commit.
 
         Raises:
             ValueError: a record's ``create_time`` is outside ``window``.
@@ -141,6 +150,9 @@ class RawCallsWriter:
                 )
                 raise ValueError(msg)
         self._seq += 1
+        if self._sweep.setdefault(window.start, sweep) != sweep:
+            self._sweep[window.start] = sweep
+            self._con.execute("DELETE FROM staged_rejected WHERE window_start = ?", [window.start])
         if records:
             page = records_to_arrow(records)  # noqa: F841 - read by DuckDB's replacement scan
             self._con.execute(
@@ -159,6 +171,7 @@ class RawCallsWriter:
 
     def discard_window(self, window: Window) -> None:
         """Forget what was staged for a window whose fetch failed."""
+        self._sweep.pop(window.start, None)
         for table in ("staged_calls", "staged_rejected"):
             self._con.execute(f"DELETE FROM {table} WHERE window_start = ?", [window.start])
 
@@ -205,7 +218,7 @@ class RawCallsWriter:
             ).fetchall()
             settled = bool(previous) and previous[0][0] == fetch.api_total_items
             con.execute(
-                "INSERT INTO raw.ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO raw.ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     window.start,
                     window.end,
@@ -215,6 +228,7 @@ class RawCallsWriter:
                     fetch.pages,
                     records,
                     rejected,
+                    fetch.outside_window,
                     fetch.api_total_items,
                     fetch.attempts,
                     fetch.seconds,

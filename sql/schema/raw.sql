@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS raw.ingest_ledger (
     pages               INTEGER     NOT NULL, -- pages received (all sweeps)
     records             BIGINT      NOT NULL, -- distinct calls landed for the window
     rejected            BIGINT      NOT NULL, -- records rejected (kept in raw.rejected_calls)
+    outside_window      BIGINT      NOT NULL, -- calls the API returned for the inclusive upper
+                                              -- bound second but created at/after window_end
+                                              -- (they belong to the next window); last sweep
     api_total_items     BIGINT,               -- the API's totalItems on the final sweep
     attempts            INTEGER     NOT NULL, -- HTTP requests sent, retries included
     seconds             DOUBLE      NOT NULL, -- wall time of the fetch (s)

@@ -157,3 +157,17 @@ def test_writer_waits_for_another_process_then_fails_clearly(tmp_path):
     finally:
         release.set()
         holder.join(30)
+
+
+def test_rejected_records_of_a_resweep_land_once(tmp_path):
+    """The client re-swept the window (totalItems drifted): the same malformed record came twice."""
+    bad = RejectedRecord("createTime: not a timestamp 'yesterday'", '{"callId":"x"}', "x")
+    with connect(tmp_path / "w.duckdb") as con:
+        writer = RawCallsWriter(con, "r")
+        writer.stage_page(W, [call("a", 1)], [bad], T0, sweep=1)
+        writer.stage_page(W, [call("a", 1), call("b", 3)], [bad], T0, sweep=2)
+        entry = writer.commit_window(W, FETCH, T0)
+        assert (entry.records, entry.rejected) == (2, 1)
+        assert con.execute("SELECT call_id, reason FROM raw.rejected_calls").fetchall() == [
+            ("x", "createTime: not a timestamp 'yesterday'")
+        ]
