@@ -222,7 +222,7 @@ def build_app(state: SandboxState) -> Starlette:
         rows = state.select_calls(q, now_ms)
         if pr is not None:
             rows = rows[(pr.page - 1) * pr.size : pr.page * pr.size]
-        text = csv_line(EXPORT_COLUMNS) + "".join(csv_line(c.export_row) for c in rows)
+        text = csv_line(EXPORT_COLUMNS) + "".join(csv_line(c.export_fields()) for c in rows)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", d.get("fileName", "") or "EST_call_records.csv")
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         return send(text.encode(), "text/csv; charset=utf-8", drip, headers)

@@ -7,8 +7,10 @@ carry a format variant or an injected malformation), so a page is assembled by j
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -53,7 +55,8 @@ class StoredCall:
         canonical: the ground-truth call dict (API field names).
         final_json: bytes served once the call is visible in its final form.
         progress_json: bytes served while it is in progress (None = never listed in progress).
-        export_row: the 26 export-CSV fields.
+        export_row: the 26 export-CSV fields, or a function computing them (use
+            :meth:`export_fields`).
         malformed: True when ``final_json`` was deliberately corrupted (fault).
     """
 
@@ -69,23 +72,37 @@ class StoredCall:
     canonical: dict[str, Any]
     final_json: bytes
     progress_json: bytes | None
-    export_row: tuple[str, ...]
+    export_row: tuple[str, ...] | Callable[[], tuple[str, ...]]
     malformed: bool = False
     sort_key: tuple[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sort_key = (self.create_ms, self.call_id)
 
+    def export_fields(self) -> tuple[str, ...]:
+        """The 26 export-CSV fields (computed on first use for generated calls)."""
+        row = self.export_row
+        if callable(row):
+            row = row()
+            self.export_row = row
+        return row
+
+
+@lru_cache(maxsize=4096)
+def _hour_prefix(hour: int) -> str:
+    return datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%dT%H:")
+
 
 def iso_z(ms: int) -> str:
     """Epoch ms → ``YYYY-MM-DDTHH:MM:SSZ`` (second precision, as the unit-test mock)."""
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    s = ms // 1000
+    rem = s % 3600
+    return f"{_hour_prefix(s // 3600)}{rem // 60:02d}:{rem % 60:02d}Z"
 
 
 def iso_ms(ms: int) -> str:
     """Epoch ms → ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (the export CSV's form)."""
-    dt = datetime.fromtimestamp(ms // 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+    return f"{iso_z(ms)[:-1]}.{ms % 1000:03d}Z"
 
 
 def parse_instant_ms(text: str) -> int | None:

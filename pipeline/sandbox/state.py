@@ -69,6 +69,7 @@ class SandboxState:
                 variant_rate=settings.variant_rate,
                 malformed_rate=settings.malformed_rate,
                 fault_seed=settings.fault_seed,
+                in_progress=settings.list_in_progress,
             )
             self.max_call_ms = MAX_CALL_MS
             self.trunks = [

@@ -149,14 +149,14 @@ TRUNKS: tuple[TrunkSpec, ...] = (
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits → 2 characters
+
+
 def ulid(ms: int, rand80: int) -> str:
     """A 26-character ULID string from a 48-bit ms time and 80 random bits."""
-    n = (ms << 80) | rand80
-    out = []
-    for _ in range(26):
-        out.append(_CROCKFORD[n & 31])
-        n >>= 5
-    return "".join(reversed(out))
+    n = (ms << 80) | rand80  # 128 bits, read as 130 bits = 13 × 10
+    p = _PAIRS
+    return "".join([p[(n >> s) & 1023] for s in range(120, -10, -10)])
 
 
 @cache
@@ -234,8 +234,10 @@ class TrafficGenerator:
         variant_rate: float,
         malformed_rate: float,
         fault_seed: int,
+        in_progress: bool = False,
         trunks: tuple[TrunkSpec, ...] = TRUNKS,
     ) -> None:
+        self.in_progress = in_progress
         self.seed = seed
         self.project_id = project_id
         self.calls_per_hour = calls_per_hour
@@ -355,44 +357,51 @@ class TrafficGenerator:
                     served["createTime"] = "not-a-timestamp"
                 else:
                     served["endTime"] = "2026-13-45T99:99:99Z"
-        progress = {
-            **served,
-            "answerTime": None,
-            "endTime": None,
-            "durationSeconds": None,
-            "callResult": None,
-            "billingDurationSeconds": None,
-            "price": None,
-        }
-        cause, sip = CAUSE_SIP[result]
-        export_row = (
-            iso_ms(create_ms),
-            call_id,
-            iso_ms(answer_ms) if answer_ms is not None else "",
-            iso_ms(end_ms),
-            frm,
-            to,
-            trunk.id,
-            trunk.name,
-            direction,
-            str(duration),
-            result,
-            to_c,
-            from_c,
-            "false",
-            f"{ppm} USD",
-            f"{price} USD",
-            cause,
-            sip,
-            trunk.region,
-            "4.3" if result == "COMPLETED" else "0.0",
-            "udp",
-            "5060",
-            self.project_id,
-            "",
-            "initial",
-            "false",
+        progress = (
+            None
+            if not self.in_progress
+            else {
+                **served,
+                "answerTime": None,
+                "endTime": None,
+                "durationSeconds": None,
+                "callResult": None,
+                "billingDurationSeconds": None,
+                "price": None,
+            }
         )
+        cause, sip = CAUSE_SIP[result]
+
+        def export_row() -> tuple[str, ...]:
+            return (
+                iso_ms(create_ms),
+                call_id,
+                iso_ms(answer_ms) if answer_ms is not None else "",
+                iso_ms(end_ms),
+                frm,
+                to,
+                trunk.id,
+                trunk.name,
+                direction,
+                str(duration),
+                result,
+                to_c,
+                from_c,
+                "false",
+                f"{ppm} USD",
+                f"{price} USD",
+                cause,
+                sip,
+                trunk.region,
+                "4.3" if result == "COMPLETED" else "0.0",
+                "udp",
+                "5060",
+                self.project_id,
+                "",
+                "initial",
+                "false",
+            )
+
         return StoredCall(
             create_ms=create_ms,
             answer_ms=answer_ms,
@@ -405,7 +414,7 @@ class TrafficGenerator:
             to_number=to,
             canonical=canonical,
             final_json=orjson.dumps(served),
-            progress_json=orjson.dumps(progress),
+            progress_json=orjson.dumps(progress) if progress is not None else None,
             export_row=export_row,
             malformed=malformed,
         )
