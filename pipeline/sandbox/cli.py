@@ -23,7 +23,7 @@ def _main() -> None:
 @sandbox_app.command()
 def serve(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = a free port)")] = 8765,
-    seed: Annotated[int, typer.Option(help="traffic seed")] = SandboxSettings.seed,
+    seed: Annotated[int, typer.Option(help="traffic seed")] = 20260101,
     replay: Annotated[
         Path | None, typer.Option(help="serve an export CSV or .jsonl instead of generated calls")
     ] = None,
