@@ -89,8 +89,11 @@ def main() -> None:
             n = sweep(client, calls_url)
             rates.append(n / (time.perf_counter() - t))
         print(f"runs: {', '.join(f'{r:,.0f}' for r in rates)} calls/s")
-        print(f"median: {statistics.median(rates):,.0f} calls/s over {n} calls, pages of 1000, "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'in-process' if args.inproc else 'subprocess'} server")  # fmt: skip
+        where = "in-process" if args.inproc else "subprocess"
+        print(
+            f"median: {statistics.median(rates):,.0f} calls/s over {n} calls, pages of 1000, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {where} server"
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -271,4 +272,10 @@ def build_app(state: SandboxState) -> Starlette:
         Route("/v1/projects/{projectId}/trunks/{trunkId}", trunk, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 400)
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "BAD_REQUEST")
+        return error(status, code, str(getattr(exc, "detail", exc)), request.url.path)
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -213,9 +213,12 @@ def test_bad_requests_get_400_json(client, sandbox, query):
     assert body["status"] == 400 and body["message"] and "guess" in body["sandboxNote"]
 
 
-def test_unknown_project_is_404_json(client, sandbox):
+def test_unknown_project_route_and_method_are_json_errors(client, sandbox):
     r = client.get("/v1/projects/nope/calls")
     assert r.status_code == 404 and r.json()["error"] == "NOT_FOUND"
+    assert client.get("/v2/whatever").json()["status"] == 404
+    r = client.post(f"/v1/projects/{sandbox.project_id}/calls")
+    assert r.status_code == 405 and r.json()["error"] == "METHOD_NOT_ALLOWED"
 
 
 def test_trunks_endpoint(client, sandbox):
