@@ -7,11 +7,12 @@ carry a format variant or an injected malformation), so a page is assembled by j
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "Timestamp",
@@ -52,11 +53,12 @@ class StoredCall:
         call_id, trunk_id: opaque ids.
         direction, call_result: canonical upper-case values ("" when absent).
         from_number, to_number: canonical values used by the prefix filters.
-        canonical: the ground-truth call dict (API field names).
+        canonical: the ground-truth call dict (API field names), or None when it equals the
+            served JSON (saves memory; use :meth:`canonical_dict`).
         final_json: bytes served once the call is visible in its final form.
         progress_json: bytes served while it is in progress (None = never listed in progress).
-        export_row: the 26 export-CSV fields, or a function computing them (use
-            :meth:`export_fields`).
+        export_row: the 26 export-CSV fields, or None for generated calls (computed on demand;
+            use :meth:`export_fields`).
         malformed: True when ``final_json`` was deliberately corrupted (fault).
     """
 
@@ -69,23 +71,29 @@ class StoredCall:
     call_result: str
     from_number: str
     to_number: str
-    canonical: dict[str, Any]
+    canonical: dict[str, Any] | None
     final_json: bytes
     progress_json: bytes | None
-    export_row: tuple[str, ...] | Callable[[], tuple[str, ...]]
+    export_row: tuple[str, ...] | None
     malformed: bool = False
     sort_key: tuple[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sort_key = (self.create_ms, self.call_id)
 
+    def canonical_dict(self) -> dict[str, Any]:
+        """The ground-truth call dict."""
+        if self.canonical is not None:
+            return self.canonical
+        return orjson.loads(self.final_json)
+
     def export_fields(self) -> tuple[str, ...]:
-        """The 26 export-CSV fields (computed on first use for generated calls)."""
-        row = self.export_row
-        if callable(row):
-            row = row()
-            self.export_row = row
-        return row
+        """The 26 export-CSV fields (computed on demand for generated calls)."""
+        if self.export_row is not None:
+            return self.export_row
+        from pipeline.sandbox.traffic import export_row_for  # lazy: import cycle
+
+        return export_row_for(self)
 
 
 @lru_cache(maxsize=4096)
@@ -116,6 +124,12 @@ def parse_instant_ms(text: str) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000 + (0.5 if dt.timestamp() >= 0 else -0.5))
+
+
+def dumps(obj: Any) -> bytes:
+    """orjson bytes copied to an exact-size object: orjson's result keeps an ~8 KiB buffer,
+    which would cost ~8 KiB per cached call."""
+    return bytes(memoryview(orjson.dumps(obj)))
 
 
 def csv_line(fields: tuple[str, ...] | list[str]) -> str:

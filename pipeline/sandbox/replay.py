@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.sandbox.records import EXPORT_COLUMNS, StoredCall, parse_instant_ms
+from pipeline.sandbox.records import EXPORT_COLUMNS, StoredCall, dumps, parse_instant_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ def _stored(
         from_number=str(canonical.get("from") or ""),
         to_number=str(canonical.get("to") or ""),
         canonical=canonical,
-        final_json=orjson.dumps(served),
+        final_json=dumps(served),
         progress_json=None,
         export_row=row,
     )

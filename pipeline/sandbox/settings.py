@@ -67,7 +67,8 @@ class SandboxSettings:
         variant_rate: share of calls served with a real-API format variant (lower-case
             direction, ``+0000`` offsets, fraction digits, SIP URIs / user@host:port, amounts as
             strings, bare digits).  Values are the same; only the spelling differs.
-        block_cache_size: LRU size of generated (hour, trunk) blocks.
+        block_cache_size: LRU size in (hour, trunk) blocks; whole hours are cached, so
+            ``block_cache_size / 5`` hours (≈ 1 KB per call).
 
     Live data
         list_in_progress: CHOICE (NOT FOUND): False = a call is listed only once it has
@@ -119,7 +120,7 @@ class SandboxSettings:
     calls_per_hour: float = 60.0
     burst_probability: float = 0.01
     variant_rate: float = 0.05
-    block_cache_size: int = 50_000
+    block_cache_size: int = 20_000
 
     list_in_progress: bool = False
     visibility_delay_s: float = 0.0

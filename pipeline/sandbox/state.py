@@ -216,17 +216,32 @@ class SandboxState:
         return None
 
     def select(self, q: CallQuery, now_ms: int) -> list[bytes]:
-        """Served bytes of every visible call matching ``q``, in API order (cached if stable)."""
+        """Served bytes of every visible call matching ``q``, in API order.
+
+        The part of the window that can no longer change (created before ``now`` − longest
+        call − visibility delay, cut at an hour boundary) is cached; only the live tail is
+        recomputed per request.
+        """
         hi = q.hi_ms if q.hi_ms is not None else now_ms + 1
         lo = q.lo_ms if q.lo_ms is not None else 0
-        if self._live():
-            hi = min(hi, now_ms + 1)
-            delay = int(self.settings.visibility_delay_s * 1000)
-            stable = now_ms >= hi + self.max_call_ms + delay
-        else:
-            stable = True
+        if not self._live():
+            return self._select_range(q, lo, hi, now_ms, cache=True)
+        hi = min(hi, now_ms + 1)
+        delay = int(self.settings.visibility_delay_s * 1000)
+        cut = now_ms - self.max_call_ms - delay
+        cut -= cut % HOUR_MS
+        if hi <= cut:
+            return self._select_range(q, lo, hi, now_ms, cache=True)
+        if lo >= cut:
+            return self._select_range(q, lo, hi, now_ms, cache=False)
+        head = self._select_range(q, lo, cut, now_ms, cache=True)
+        return head + self._select_range(q, cut, hi, now_ms, cache=False)
+
+    def _select_range(
+        self, q: CallQuery, lo: int, hi: int, now_ms: int, *, cache: bool
+    ) -> list[bytes]:
         key = (q, lo, hi)
-        if stable:
+        if cache:
             with self._lock:
                 hit = self._results.get(key)
             if hit is not None:
@@ -239,13 +254,14 @@ class SandboxState:
             and q.from_prefix is None
             and q.to_prefix is None
         )
+        rendered = self.rendered
         for c in self.calls_created(lo, hi):
             if not plain and not q.matches(c):
                 continue
-            b = self.rendered(c, now_ms)
+            b = rendered(c, now_ms)
             if b is not None:
                 out.append(b)
-        if stable:
+        if cache:
             with self._lock:
                 self._results.put(key, out)
         return out
@@ -267,7 +283,7 @@ class SandboxState:
         """Canonical dicts of every call created in ``[start, end)`` (final form, in API order,
         visible or not).  The canonical form has upper-case enums, ``Z`` timestamps and numeric
         money even when the served bytes use a format variant or are malformed."""
-        return [c.canonical for c in self.calls_created(_ms(start), _ms(end))]
+        return [c.canonical_dict() for c in self.calls_created(_ms(start), _ms(end))]
 
     def calls_in(self, window: _HasBounds) -> list[dict[str, Any]]:
         """:meth:`calls_between` for anything with ``start``/``end`` (e.g. ``models.Window``)."""
@@ -283,7 +299,7 @@ class SandboxState:
         """Canonical dicts of calls in ``[start, end)`` that the API lists at ``at`` (now)."""
         now = _ms(at) if at is not None else self.now_ms()
         return [
-            c.canonical
+            c.canonical_dict()
             for c in self.calls_created(_ms(start), _ms(end))
             if self.rendered(c, now) is not None
         ]

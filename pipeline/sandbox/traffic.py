@@ -42,7 +42,7 @@ Model and parameters (sources; "choice" = ours, illustrative, not a Sinch statis
   trunk owns 12 DIDs in its country; outbound destinations are 70 % domestic, 30 % from
   FOREIGN_MIX; inbound callers 85 % domestic.
 * Format variants (at ``variant_rate``, one per affected call, value-preserving): lower-case
-  direction; ``+0000`` offsets; ``.000`` or 9-digit fractions; ``from`` as ``sip:+E164@ip``;
+  direction; ``+0000`` offsets; 9-digit fractions (``.000000000Z``); ``from`` as ``sip:+E164@ip``;
   ``to`` as ``+E164@host:5060``; money amounts as strings ``"0.0040"``; ``to`` as bare digits.
 """
 
@@ -57,10 +57,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import orjson
 import phonenumbers
 
-from pipeline.sandbox.records import StoredCall, csv_line, iso_ms, iso_z
+from pipeline.sandbox.records import StoredCall, csv_line, dumps, iso_ms, iso_z
 
 HOUR_MS = 3_600_000
 
@@ -159,6 +158,47 @@ def ulid(ms: int, rand80: int) -> str:
     return "".join([p[(n >> s) & 1023] for s in range(120, -10, -10)])
 
 
+COUNTRY_OF_NUMBER: dict[str, str] = {}
+TRUNK_BY_ID: dict[str, TrunkSpec] = {t.id: t for t in TRUNKS}
+
+
+def export_row_for(c: StoredCall) -> tuple[str, ...]:
+    """The 26 export-CSV fields of a generated call (canonical values, not format variants)."""
+    g = c.canonical_dict()
+    trunk = TRUNK_BY_ID[c.trunk_id]
+    cause, sip = CAUSE_SIP[c.call_result]
+    ppm = f"{g['pricePerMinute']['amount']:.4f} USD"
+    price = f"{g['price']['amount']:.4f} USD"
+    return (
+        iso_ms(c.create_ms),
+        c.call_id,
+        iso_ms(c.answer_ms) if c.answer_ms is not None else "",
+        iso_ms(c.end_ms) if c.end_ms is not None else "",
+        c.from_number,
+        c.to_number,
+        trunk.id,
+        trunk.name,
+        c.direction,
+        str(g["durationSeconds"]),
+        c.call_result,
+        COUNTRY_OF_NUMBER.get(c.to_number, ""),
+        COUNTRY_OF_NUMBER.get(c.from_number, ""),
+        "false",
+        ppm,
+        price,
+        cause,
+        sip,
+        trunk.region,
+        "4.3" if c.call_result == "COMPLETED" else "0.0",
+        "udp",
+        "5060",
+        str(g["projectId"]),
+        "",
+        "initial",
+        "false",
+    )
+
+
 @cache
 def number_pool(region: str, size: int = 300) -> tuple[str, ...]:
     """Valid E.164 numbers for a region (fixed, independent of the seed), built once."""
@@ -183,6 +223,7 @@ def number_pool(region: str, size: int = 300) -> tuple[str, ...]:
             if e164 not in seen:
                 seen.add(e164)
                 pool.append(e164)
+                COUNTRY_OF_NUMBER[e164] = region
     if not pool:
         msg = f"could not build a number pool for {region}"
         raise RuntimeError(msg)
@@ -288,13 +329,13 @@ class TrafficGenerator:
         if direction == "OUTBOUND":
             dest = trunk.country if rng.random() < 0.70 else _choice(rng, FOREIGN_MIX)
             other = rng.choice(number_pool(dest))
-            frm, to, from_c, to_c = did, other, trunk.country, dest
+            frm, to = did, other
             ppm = PPM_OUTBOUND.get(dest, "0.0300")
             bill_country = dest
         else:
             src = trunk.country if rng.random() < 0.85 else _choice(rng, FOREIGN_MIX)
             other = rng.choice(number_pool(src))
-            frm, to, from_c, to_c = other, did, src, trunk.country
+            frm, to = other, did
             ppm = PPM_INBOUND.get(trunk.country, PPM_INBOUND_DEFAULT)
             bill_country = trunk.country
         answer_s: int | None = None
@@ -370,38 +411,6 @@ class TrafficGenerator:
                 "price": None,
             }
         )
-        cause, sip = CAUSE_SIP[result]
-
-        def export_row() -> tuple[str, ...]:
-            return (
-                iso_ms(create_ms),
-                call_id,
-                iso_ms(answer_ms) if answer_ms is not None else "",
-                iso_ms(end_ms),
-                frm,
-                to,
-                trunk.id,
-                trunk.name,
-                direction,
-                str(duration),
-                result,
-                to_c,
-                from_c,
-                "false",
-                f"{ppm} USD",
-                f"{price} USD",
-                cause,
-                sip,
-                trunk.region,
-                "4.3" if result == "COMPLETED" else "0.0",
-                "udp",
-                "5060",
-                self.project_id,
-                "",
-                "initial",
-                "false",
-            )
-
         return StoredCall(
             create_ms=create_ms,
             answer_ms=answer_ms,
@@ -412,10 +421,10 @@ class TrafficGenerator:
             call_result=result,
             from_number=frm,
             to_number=to,
-            canonical=canonical,
-            final_json=orjson.dumps(served),
-            progress_json=orjson.dumps(progress) if progress is not None else None,
-            export_row=export_row,
+            canonical=canonical if served is not canonical else None,
+            final_json=dumps(served),
+            progress_json=dumps(progress) if progress is not None else None,
+            export_row=None,
             malformed=malformed,
         )
 
