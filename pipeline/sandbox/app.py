@@ -161,6 +161,8 @@ def build_app(state: SandboxState) -> Starlette:
                 {"error": "invalid_client", "error_description": "Bad client credentials"},
                 {"WWW-Authenticate": 'Basic realm="sinch-sandbox"'},
             )
+        if faults.token_rate_limited(state):
+            return _json(429, {"error": "too_many_requests", "error_description": "rate limited"})
         if form.get("grant_type") != "client_credentials":
             return _json(
                 400,

@@ -12,6 +12,8 @@ and a fault never makes a correct client lose or double a call:
   so the same call is always malformed and keeps its callId.
 * Duplicate (``duplicate_rate``): a page after the first also starts with the previous page's
   last record (same callId, same bytes); ``totalItems`` is unchanged.
+* 429 on the token endpoint (``token_rate_429``), without ``Retry-After`` like Sinch's token
+  bucket [N-OAUTH comments].
 * Token expiry mid-run: ``token_max_requests`` or ``SandboxState.expire_all_tokens()``.
 """
 
@@ -57,6 +59,26 @@ def decide(state: SandboxState, url_key: str) -> FaultDecision:
         with state._lock:
             state.stats["drips"] += 1
     return FaultDecision(status, retry_after, drip)
+
+
+def token_rate_limited(state: SandboxState) -> bool:
+    """Whether this token request gets 429 (``token_rate_429``; never more than
+    ``fault_max_consecutive`` in a row)."""
+    s = state.settings
+    if s.token_rate_429 <= 0:
+        return False
+    with state._lock:
+        n = state.url_attempts.get("POST /oauth2/token", 0)
+        state.url_attempts["POST /oauth2/token"] = n + 1
+        streak = state.url_fault_streak.get("POST /oauth2/token", 0)
+        hit = (
+            streak < s.fault_max_consecutive
+            and fault_roll(s.fault_seed, "token429", n) < s.token_rate_429
+        )
+        state.url_fault_streak["POST /oauth2/token"] = streak + 1 if hit else 0
+        if hit:
+            state.stats["faults_429"] += 1
+    return hit
 
 
 def duplicate_previous(state: SandboxState, query_key: str, page: int) -> bool:

@@ -86,6 +86,8 @@ class SandboxSettings:
         rate_429, retry_after_s: share of API requests answered 429; ``Retry-After`` seconds
             (None = no header, as Sinch's token endpoint does).
         rate_5xx: share answered 500/502/503.
+        token_rate_429: share of ``POST /oauth2/token`` answered 429 (no Retry-After, like
+            Sinch's token bucket).
         fault_max_consecutive: at most this many faults in a row for the same URL, so a client
             that retries always gets through.
         latency_s: added latency per API request.
@@ -132,6 +134,7 @@ class SandboxSettings:
     rate_429: float = 0.0
     retry_after_s: float | None = 1.0
     rate_5xx: float = 0.0
+    token_rate_429: float = 0.0
     fault_max_consecutive: int = 3
     latency_s: float = 0.0
     drip_rate: float = 0.0
@@ -147,7 +150,14 @@ class SandboxSettings:
         if not 1 <= self.default_page_size <= self.max_page_size:
             msg = "need 1 <= default_page_size <= max_page_size"
             raise ValueError(msg)
-        for name in ("rate_429", "rate_5xx", "drip_rate", "malformed_rate", "duplicate_rate"):
+        for name in (
+            "rate_429",
+            "rate_5xx",
+            "token_rate_429",
+            "drip_rate",
+            "malformed_rate",
+            "duplicate_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"{name} must be in [0, 1]"
                 raise ValueError(msg)

@@ -87,3 +87,11 @@ def test_token_expiry_mid_run_after_n_requests(make_sandbox, clock):
         sb.app_state.expire_all_tokens()
         r = calls(sb, tok2)
         assert r.status_code == 401 and "expired" in r.headers["www-authenticate"]
+
+
+def test_token_endpoint_429_without_retry_after(make_sandbox, clock):
+    with make_sandbox(now=clock, token_rate_429=1.0, fault_max_consecutive=2) as sb:
+        codes = [token(sb) for _ in range(3)]
+        assert [r.status_code for r in codes] == [429, 429, 200]
+        assert "retry-after" not in codes[0].headers
+        assert codes[0].json()["error"] == "too_many_requests"
