@@ -51,7 +51,8 @@ def test_partial_dates_expand_to_their_period(client, sandbox, value, start, end
     calls, total = fetch_all(client, sandbox, f"createTime={value}")
     truth = sandbox.app_state.call_ids_between(start, end)
     assert [c["callId"] for c in calls] == truth
-    assert total == len(truth) > 0 or value.endswith(":30")
+    assert total == len(truth)
+    assert truth or value.endswith(":30")  # a single minute may be empty
 
 
 def test_year_partial(make_sandbox, clock):
@@ -71,7 +72,6 @@ def test_range_is_inclusive_at_second_granularity(client, sandbox):
     a, b = truth[10], truth[-10]
     q = f"createTime>={a['createTime']}&createTime<={b['createTime']}"
     calls, _ = fetch_all(client, sandbox, q)
-    assert calls[0]["callId"] == a["callId"] or ct(calls[0]) == ct(a)
     assert a["callId"] in {c["callId"] for c in calls}
     assert b["callId"] in {c["callId"] for c in calls}
     assert min(ct(c) for c in calls) == ct(a) and max(ct(c) for c in calls) == ct(b)
