@@ -1,0 +1,112 @@
+"""Sandbox throughput: calls served per second in pages of 1000 over loopback HTTP.
+
+Run by hand (not a test):
+
+    uv run python bench/sandbox_throughput.py            # server in a subprocess (default)
+    uv run python bench/sandbox_throughput.py --inproc   # server thread in this process
+
+``--live`` sweeps the last 14 days up to now instead (never cached: filtered per request).
+
+It starts the sandbox, warms a two-week historical window (first pass generates and caches
+it), then times ``--runs`` full sweeps of that window with ``size=1000`` (one keep-alive
+httpx client, each page's JSON parsed with orjson to count calls) and prints the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import orjson
+
+WINDOW = "createTime>=2026-10-05T00:00:00Z&createTime<=2026-10-18T23:59:59Z"
+
+
+def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
+    n, page = 0, 1
+    while True:
+        r = client.get(f"{calls_url}?{window}&size=1000&page={page}")
+        r.raise_for_status()
+        body = orjson.loads(r.content)
+        n += len(body["calls"])
+        if not body["calls"] or page * 1000 >= body["totalItems"]:
+            return n
+        page += 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--inproc", action="store_true")
+    ap.add_argument(
+        "--live",
+        action="store_true",
+        help="sweep the last 14 days up to now (a live window: filtered on every request)",
+    )
+    args = ap.parse_args()
+    window = WINDOW
+    if args.live:
+        start = datetime.now(UTC) - timedelta(days=14)
+        window = f"createTime>={start:%Y-%m-%dT%H:%M:%S}Z"
+    with ExitStack() as stack:
+        if args.inproc:
+            from pipeline.sandbox.server import run_sandbox
+
+            sb = stack.enter_context(run_sandbox())
+            base, project, auth = sb.base_url, sb.project_id, (sb.key_id, sb.key_secret)
+        else:
+            from pipeline.sandbox.settings import (
+                DEFAULT_KEY_ID,
+                DEFAULT_KEY_SECRET,
+                DEFAULT_PROJECT_ID,
+            )
+
+            port = free_port()
+            cmd = [sys.executable, "-m", "pipeline.sandbox", "serve", "--port", str(port)]
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+            stack.callback(proc.wait, 10)
+            stack.callback(proc.terminate)
+            base, project = f"http://127.0.0.1:{port}", DEFAULT_PROJECT_ID
+            auth = (DEFAULT_KEY_ID, DEFAULT_KEY_SECRET)
+            for _ in range(200):
+                if proc.poll() is not None:
+                    sys.exit("sandbox subprocess exited")
+                try:
+                    httpx.get(f"{base}/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        client = stack.enter_context(httpx.Client(auth=auth, timeout=60))
+        calls_url = f"{base}/v1/projects/{project}/calls"
+        t = time.perf_counter()
+        n = sweep(client, calls_url, window)
+        print(f"warm-up (generation): {n} calls in {time.perf_counter() - t:.2f} s")
+        rates = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            n = sweep(client, calls_url, window)
+            rates.append(n / (time.perf_counter() - t))
+        print(f"runs: {', '.join(f'{r:,.0f}' for r in rates)} calls/s")
+        where = "in-process server" if args.inproc else "subprocess server"
+        where += ", live window" if args.live else ", historical window"
+        print(
+            f"median: {statistics.median(rates):,.0f} calls/s over {n} calls, pages of 1000, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {where}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Every setting of the sandbox in one dataclass, with defaults, sources and our choices.
+
+Facts come from ``../shared/reference/sinch-calls-api.md`` (tags like [N-REQ] refer to its
+source list). Where the reference says NOT FOUND, the value here is *our choice*; it is marked
+``CHOICE`` and is a setting so tests and users can flip it. Faults are all off by default.
+See ``docs/sandbox.md`` for the same table in prose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_PROJECT_ID = "7d1e4c52-5a0f-4b8e-9a53-0c6f2b9e4a11"
+DEFAULT_KEY_ID = "sandbox-key-id"
+DEFAULT_KEY_SECRET = "sandbox-key-secret"
+
+
+def utc_now() -> datetime:
+    """The real clock (UTC, aware)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings:
+    """All sandbox settings.  Construct with keywords; ``with_(**changes)`` copies.
+
+    Server and identity
+        host: bind address; only ``127.0.0.1`` is accepted (loopback only).
+        port: TCP port; 0 picks a free one.
+        project_id: the single project the sandbox serves; None = ``DEFAULT_PROJECT_ID``
+            (or, when replaying, the Project Id of the file's first record).
+        key_id / key_secret: the credentials for Basic auth and ``POST /oauth2/token``.
+
+    Auth
+        token_lifetime_s: OAuth token lifetime; 3600 s per [DOCS-OAUTH] "useable for one hour".
+        token_max_requests: fault "token expiry mid-run": a token expires after this many API
+            requests (None = off).
+
+    Clock
+        now: injectable clock returning an aware UTC datetime (tests pass a fake clock).
+
+    Query semantics
+        default_window_s: window when no ``createTime`` key at all is sent.  CHOICE: 24 h, the OAS
+            text ("Defaults to 24 hours") over the SDK doc's "prior week" [N-REQ] (pitfall 1).
+        exact_instant_mode: ``createTime=<full instant with seconds>``: ``"after"`` (>= instant,
+            the OAS example "2021-02-01T14:00:00Z will return all calls after 14:00") or
+            ``"second"`` (that second only).  CHOICE: ``"after"``.  Partial values (YYYY ...
+            YYYY-MM-DDTHH:MM) always expand to their period (the leaked internal note).
+        default_page_size / max_page_size: 100 / 1000 [N-REQ].
+        oversize_page: what a size above the maximum does.  CHOICE (NOT FOUND, pitfall 8):
+            ``"reject"`` = 400 with an error body; ``"clamp"`` = serve max_page_size.
+        page_size_semantics: response ``pageSize``: ``"limit"`` (the requested/default size, as
+            the mocks suggest) or ``"count"`` (items returned, as the interface doc says).
+            CHOICE: ``"limit"`` (pitfall 10).
+        string_page_number: send ``pageNumber`` as a string ("1"), as the docs sample does.
+            Default False (the Node SDK needs numbers).
+
+    Traffic (generator)
+        seed: master seed; every (hour, trunk) block is derived from it.
+        history_start: no generated calls before this instant (CHOICE: 2026-01-01T00:00Z).
+        calls_per_hour: mean calls per trunk in a peak weekday hour (scaled per trunk).
+        burst_probability: chance that a (hour, trunk) block contains a burst.
+        variant_rate: share of calls served with a real-API format variant (lower-case
+            direction, ``+0000`` offsets, fraction digits, SIP URIs / user@host:port, amounts as
+            strings, bare digits).  Values are the same; only the spelling differs.
+        block_cache_size: LRU size in (hour, trunk) blocks; whole hours are cached, so
+            ``block_cache_size / 5`` hours (≈ 1 KB per call).
+
+    Live data
+        list_in_progress: CHOICE (NOT FOUND): False = a call is listed only once it has
+            ended; True = listed from its createTime, without ``endTime`` / durations / price
+            until it ends, then in its final form.
+        visibility_delay_s: delay before a call (or its final form) becomes visible.
+
+    Replay
+        replay_path: serve calls from this file instead of the generator: an export CSV
+            (26 columns) or ``.jsonl`` of call objects.
+        replay_respect_clock: apply the clock/visibility rules to replayed calls too (default
+            False: the whole file is visible).
+
+    Faults (all off by default; decisions are deterministic in ``fault_seed`` + request)
+        rate_429, retry_after_s: share of API requests answered 429; ``Retry-After`` seconds
+            (None = no header, as Sinch's token endpoint does).
+        rate_5xx: share answered 500/502/503.
+        token_rate_429: share of ``POST /oauth2/token`` answered 429 (no Retry-After, like
+            Sinch's token bucket).
+        fault_max_consecutive: at most this many faults in a row for the same URL, so a client
+            that retries always gets through.
+        latency_s: added latency per API request.
+        drip_rate, drip_chunk_bytes, drip_delay_s: share of responses sent slowly in chunks.
+        malformed_rate: share of calls served malformed (missing createTime, garbage
+            timestamp, missing callResult); the callId stays so nothing is lost.
+        duplicate_rate: share of pages (after the first) that also repeat the previous page's
+            last record (same callId), so totalItems is unchanged and nothing is lost.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    project_id: str | None = None
+    key_id: str = DEFAULT_KEY_ID
+    key_secret: str = DEFAULT_KEY_SECRET
+
+    token_lifetime_s: float = 3600.0
+    token_max_requests: int | None = None
+
+    now: Callable[[], datetime] = utc_now
+
+    default_window_s: float = 24 * 3600.0
+    exact_instant_mode: Literal["after", "second"] = "after"
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    oversize_page: Literal["reject", "clamp"] = "reject"
+    page_size_semantics: Literal["limit", "count"] = "limit"
+    string_page_number: bool = False
+
+    seed: int = 20260101
+    history_start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    calls_per_hour: float = 60.0
+    burst_probability: float = 0.01
+    variant_rate: float = 0.05
+    block_cache_size: int = 20_000
+
+    list_in_progress: bool = False
+    visibility_delay_s: float = 0.0
+
+    replay_path: Path | str | None = None
+    replay_respect_clock: bool = False
+
+    fault_seed: int = 7
+    rate_429: float = 0.0
+    retry_after_s: float | None = 1.0
+    rate_5xx: float = 0.0
+    token_rate_429: float = 0.0
+    fault_max_consecutive: int = 3
+    latency_s: float = 0.0
+    drip_rate: float = 0.0
+    drip_chunk_bytes: int = 4096
+    drip_delay_s: float = 0.01
+    malformed_rate: float = 0.0
+    duplicate_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.host != "127.0.0.1":
+            msg = "the sandbox binds to 127.0.0.1 only"
+            raise ValueError(msg)
+        if not 1 <= self.default_page_size <= self.max_page_size:
+            msg = "need 1 <= default_page_size <= max_page_size"
+            raise ValueError(msg)
+        for name in (
+            "rate_429",
+            "rate_5xx",
+            "token_rate_429",
+            "drip_rate",
+            "malformed_rate",
+            "duplicate_rate",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                msg = f"{name} must be in [0, 1]"
+                raise ValueError(msg)
+        if self.history_start.tzinfo is None:
+            msg = "history_start must be timezone-aware"
+            raise ValueError(msg)
+
+    def with_(self, **changes: object) -> SandboxSettings:
+        """Return a copy with some settings changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]

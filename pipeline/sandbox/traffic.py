@@ -1,0 +1,462 @@
+"""Seeded, realistic synthetic call traffic, generated per (UTC hour, trunk) on demand.
+
+Determinism: every (hour, trunk) block is drawn from its own ``random.Random`` seeded with
+``blake2b(seed, trunk id, hour)``, so any window is produced without generating the history
+before it, and the same seed + window gives the same calls (and bytes).  Years of history for
+many trunks cost no memory beyond the LRU cache of recently used blocks.
+
+Model and parameters (sources; "choice" = ours, illustrative, not a Sinch statistic):
+
+* Arrivals: for each trunk, calls in a UTC hour ~ Poisson(``calls_per_hour`` × trunk weight ×
+  HOUR_PROFILE[local hour] × WEEKDAY_PROFILE[local weekday]); Poisson by Knuth for λ ≤ 30, a
+  rounded normal approximation above.  Within the hour arrival instants are uniform (a Poisson
+  process conditioned on its count).  The intraday shape (night trough, morning ramp, late-
+  morning peak, lunch dip, second afternoon peak) follows the arrival profiles of Brown et al.,
+  "Statistical analysis of a telephone call center", JASA 100 (2005) §4 and Gans, Koole &
+  Mandelbaum, "Telephone call centers: tutorial, review and research prospects", MSOM 5 (2003);
+  the exact weights and the weekday factors (weekend ≈ 12–25 % of a weekday) are our choice.
+  The local time uses each trunk's IANA time zone (DST included).
+* Bursts: with probability ``burst_probability`` a block also holds a burst of 20–80 outbound
+  calls within 60 s (a dialler campaign), usually above the trunk's callsPerSecond (CPS) limit.
+* Direction: per trunk inbound share (TRUNKS below; choice).
+* Outcome mix (choice), per direction — consistent with the typical ASR of 50–70 % quoted for
+  ITU-T E.411 ASR (voip-info.org/asr) and NER ≈ 1 − FAILED ≈ 95–98 % (ITU-T E.425):
+  OUTCOME_MIX below.
+* Ring time (createTime → answerTime) of answered calls: lognormal, median 6 s (inbound) /
+  8 s (outbound), σ = 0.5, clipped to [1, 60] s (choice).  NO_ANSWER rings 25–60 s (uniform,
+  a typical no-answer timer); CANCEL: lognormal median 10 s σ 0.6; BUSY 1–4 s; FAILED 0–3 s.
+* Conversation time (answerTime → endTime): lognormal with median 120 s (μ = ln 120) and
+  σ = 1.0, clipped to [1 s, 4 h].  Brown et al. (2005) §5 find call-centre service times
+  lognormal; the median of about 2 minutes is theirs, σ is our choice.
+* ``durationSeconds``: INBOUND from createTime to endTime, OUTBOUND from answerTime to endTime
+  (0 if unanswered), per the field doc [N-CALL].
+* Billing: 6/6 increments for destinations in the North American numbering plan (US, CA),
+  60/60 elsewhere (choice; both schemes are common).  billed = ceil(conv / inc) × inc;
+  unanswered calls bill 0.  The destination is ``to`` for OUTBOUND and the trunk's own
+  country for INBOUND.
+* Price: ``pricePerMinute`` by destination country (PPM_OUTBOUND / PPM_INBOUND below; USD,
+  illustrative, not Sinch's price list, which is not public for this use);
+  ``price = round_half_up(ppm × billed / 60, 4)`` [N-UT] [N-E2E].
+* Numbers: pools of numbers that ``phonenumbers.is_valid_number`` accepts, built once per
+  country at start-up from the library's example numbers by varying the last digits.  Each
+  trunk owns 12 DIDs in its country; outbound destinations are 70 % domestic, 30 % from
+  FOREIGN_MIX; inbound callers 85 % domestic.
+* Format variants (at ``variant_rate``, one per affected call, value-preserving): lower-case
+  direction; ``+0000`` offsets; 9-digit fractions (``.000000000Z``); ``from`` as ``sip:+E164@ip``;
+  ``to`` as ``+E164@host:5060``; money amounts as strings ``"0.0040"``; ``to`` as bare digits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+
+from pipeline.sandbox.records import StoredCall, csv_line, dumps, iso_ms, iso_z
+
+HOUR_MS = 3_600_000
+
+# Relative arrival weight by local hour of day (0..23); peak 1.0 at 10:00.
+HOUR_PROFILE: tuple[float, ...] = (
+    0.02, 0.01, 0.01, 0.01, 0.01, 0.03, 0.08, 0.25, 0.60, 0.90, 1.00, 0.95,
+    0.75, 0.80, 0.95, 0.90, 0.80, 0.60, 0.35, 0.20, 0.12, 0.08, 0.05, 0.03,
+)  # fmt: skip
+# Relative weight by local weekday, Monday first.
+WEEKDAY_PROFILE: tuple[float, ...] = (1.10, 1.00, 1.00, 0.98, 0.90, 0.25, 0.12)
+
+# (result, probability) per direction; each row sums to 1.
+OUTCOME_MIX: dict[str, tuple[tuple[str, float], ...]] = {
+    "INBOUND": (
+        ("COMPLETED", 0.80),
+        ("NO_ANSWER", 0.08),
+        ("CANCEL", 0.08),
+        ("BUSY", 0.02),
+        ("FAILED", 0.02),
+    ),
+    "OUTBOUND": (
+        ("COMPLETED", 0.60),
+        ("NO_ANSWER", 0.18),
+        ("BUSY", 0.09),
+        ("CANCEL", 0.07),
+        ("FAILED", 0.06),
+    ),
+}
+CONVERSATION_MEDIAN_S = 120.0
+CONVERSATION_SIGMA = 1.0
+CONVERSATION_MAX_S = 4 * 3600
+MAX_CALL_MS = (CONVERSATION_MAX_S + 120) * 1000  # longest possible createTime → endTime
+
+PPM_OUTBOUND: dict[str, str] = {
+    "US": "0.0040", "CA": "0.0050", "GB": "0.0120", "DE": "0.0150", "DK": "0.0200",
+    "SE": "0.0180", "FR": "0.0140", "NL": "0.0160", "ES": "0.0130", "PL": "0.0210",
+    "IN": "0.0250", "BR": "0.0300", "MX": "0.0220",
+}  # fmt: skip
+PPM_INBOUND: dict[str, str] = {"US": "0.0020", "CA": "0.0025"}
+PPM_INBOUND_DEFAULT = "0.0060"
+SIX_SECOND_COUNTRIES = frozenset({"US", "CA"})
+FOREIGN_MIX: tuple[tuple[str, float], ...] = (
+    ("US", 0.25), ("GB", 0.12), ("DE", 0.12), ("FR", 0.08), ("SE", 0.07), ("DK", 0.06),
+    ("NL", 0.06), ("ES", 0.06), ("PL", 0.05), ("IN", 0.05), ("BR", 0.04), ("MX", 0.02),
+    ("CA", 0.02),
+)  # fmt: skip
+# Q.850 cause / SIP response per result, for the export CSV (choice).
+CAUSE_SIP: dict[str, tuple[str, str]] = {
+    "COMPLETED": ("16", "200"),
+    "NO_ANSWER": ("19", "480"),
+    "BUSY": ("17", "486"),
+    "CANCEL": ("16", "487"),
+    "FAILED": ("34", "503"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkSpec:
+    """A generated trunk.  ``weight`` scales ``calls_per_hour``."""
+
+    id: str
+    name: str
+    country: str
+    tz: str
+    calls_per_second: int
+    weight: float
+    inbound_share: float
+    region: str
+    host_name: str
+    create_time: str
+
+
+TRUNKS: tuple[TrunkSpec, ...] = (
+    TrunkSpec("01JSBX0TRUNK0CPH0000000001", "Copenhagen HQ", "DK", "Europe/Copenhagen", 10,
+              1.0, 0.60, "eu-central", "cph-hq", "2025-03-04T09:12:44Z"),
+    TrunkSpec("01JSBX0TRUNK0LON0000000002", "London Sales", "GB", "Europe/London", 5,
+              0.7, 0.30, "eu-west", "lon-sales", "2025-04-17T13:02:10Z"),
+    TrunkSpec("01JSBX0TRUNK0NYC0000000003", "New York Support", "US", "America/New_York", 20,
+              1.5, 0.75, "us-east", "nyc-support", "2025-05-20T15:40:00Z"),
+    TrunkSpec("01JSBX0TRUNK0BER0000000004", "Berlin, Field Service", "DE", "Europe/Berlin", 1,
+              0.3, 0.50, "eu-central", "ber-field", "2025-06-02T07:55:31Z"),
+    TrunkSpec("01JSBX0TRUNK0SAO0000000005", "Sao Paulo Ops", "BR", "America/Sao_Paulo", 2,
+              0.4, 0.50, "sa-east", "sao-ops", "2025-08-11T11:21:09Z"),
+)  # fmt: skip
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits → 2 characters
+
+
+def ulid(ms: int, rand80: int) -> str:
+    """A 26-character ULID string from a 48-bit ms time and 80 random bits."""
+    n = (ms << 80) | rand80  # 128 bits, read as 130 bits = 13 × 10
+    p = _PAIRS
+    return "".join([p[(n >> s) & 1023] for s in range(120, -10, -10)])
+
+
+COUNTRY_OF_NUMBER: dict[str, str] = {}
+TRUNK_BY_ID: dict[str, TrunkSpec] = {t.id: t for t in TRUNKS}
+
+
+def export_row_for(c: StoredCall) -> tuple[str, ...]:
+    """The 26 export-CSV fields of a generated call (canonical values, not format variants)."""
+    g = c.canonical_dict()
+    trunk = TRUNK_BY_ID[c.trunk_id]
+    cause, sip = CAUSE_SIP[c.call_result]
+    ppm = f"{g['pricePerMinute']['amount']:.4f} USD"
+    price = f"{g['price']['amount']:.4f} USD"
+    return (
+        iso_ms(c.create_ms),
+        c.call_id,
+        iso_ms(c.answer_ms) if c.answer_ms is not None else "",
+        iso_ms(c.end_ms) if c.end_ms is not None else "",
+        c.from_number,
+        c.to_number,
+        trunk.id,
+        trunk.name,
+        c.direction,
+        str(g["durationSeconds"]),
+        c.call_result,
+        COUNTRY_OF_NUMBER.get(c.to_number, ""),
+        COUNTRY_OF_NUMBER.get(c.from_number, ""),
+        "false",
+        ppm,
+        price,
+        cause,
+        sip,
+        trunk.region,
+        "4.3" if c.call_result == "COMPLETED" else "0.0",
+        "udp",
+        "5060",
+        str(g["projectId"]),
+        "",
+        "initial",
+        "false",
+    )
+
+
+@cache
+def number_pool(region: str, size: int = 300) -> tuple[str, ...]:
+    """Valid E.164 numbers for a region (fixed, independent of the seed), built once."""
+    rng = random.Random(f"pool:{region}")
+    pool: list[str] = []
+    seen: set[str] = set()
+    bases = []
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+        ex = phonenumbers.example_number_for_type(region, kind)
+        if ex is not None:
+            bases.append(ex)
+    tries = 0
+    while len(pool) < size and tries < size * 20:
+        tries += 1
+        base = bases[tries % len(bases)]
+        nsn = str(base.national_number)
+        k = min(5, len(nsn) - 2)
+        varied = nsn[:-k] + "".join(str(rng.randrange(10)) for _ in range(k))
+        num = phonenumbers.PhoneNumber(country_code=base.country_code, national_number=int(varied))
+        if phonenumbers.is_valid_number(num):
+            e164 = phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+            if e164 not in seen:
+                seen.add(e164)
+                pool.append(e164)
+                COUNTRY_OF_NUMBER[e164] = region
+    if not pool:
+        msg = f"could not build a number pool for {region}"
+        raise RuntimeError(msg)
+    return tuple(pool)
+
+
+def _seed_int(*parts: object) -> int:
+    h = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big")
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def _choice(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
+    r = rng.random()
+    acc = 0.0
+    for value, p in table:
+        acc += p
+        if r < acc:
+            return value
+    return table[-1][0]
+
+
+def _money(amount: str, as_string: bool) -> dict[str, object]:
+    return {"currencyCode": "USD", "amount": amount if as_string else float(amount)}
+
+
+class TrafficGenerator:
+    """Generates the calls of one (hour, trunk) block, deterministically from the seed."""
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        project_id: str,
+        calls_per_hour: float,
+        burst_probability: float,
+        variant_rate: float,
+        malformed_rate: float,
+        fault_seed: int,
+        in_progress: bool = False,
+        trunks: tuple[TrunkSpec, ...] = TRUNKS,
+    ) -> None:
+        self.in_progress = in_progress
+        self.seed = seed
+        self.project_id = project_id
+        self.calls_per_hour = calls_per_hour
+        self.burst_probability = burst_probability
+        self.variant_rate = variant_rate
+        self.malformed_rate = malformed_rate
+        self.fault_seed = fault_seed
+        self.trunks = trunks
+        self._tz = {t.id: ZoneInfo(t.tz) for t in trunks}
+        self._dids = {}
+        for t in trunks:
+            pool = number_pool(t.country)
+            r = random.Random(_seed_int(seed, "dids", t.id))
+            self._dids[t.id] = tuple(r.sample(pool, min(12, len(pool))))
+        for country, _ in FOREIGN_MIX:
+            number_pool(country)
+
+    def expected_rate(self, trunk: TrunkSpec, hour_ms: int) -> float:
+        """Mean calls (excluding bursts) of ``trunk`` in the UTC hour starting at ``hour_ms``."""
+        local = datetime.fromtimestamp(hour_ms / 1000, UTC).astimezone(self._tz[trunk.id])
+        return (
+            self.calls_per_hour
+            * trunk.weight
+            * HOUR_PROFILE[local.hour]
+            * WEEKDAY_PROFILE[local.weekday()]
+        )
+
+    def block(self, trunk: TrunkSpec, hour_ms: int) -> list[StoredCall]:
+        """All calls of ``trunk`` created in ``[hour_ms, hour_ms + 1 h)``, sorted."""
+        rng = random.Random(_seed_int(self.seed, trunk.id, hour_ms))
+        n = _poisson(rng, self.expected_rate(trunk, hour_ms))
+        starts = [(hour_ms + rng.randrange(3600) * 1000, None) for _ in range(n)]
+        if rng.random() < self.burst_probability:
+            b0 = hour_ms + rng.randrange(3600 - 60) * 1000
+            starts += [
+                (b0 + rng.randrange(60) * 1000, "OUTBOUND") for _ in range(rng.randint(20, 80))
+            ]
+        calls = [self._call(rng, trunk, ms, forced) for ms, forced in starts]
+        calls.sort(key=lambda c: c.sort_key)
+        return calls
+
+    def _call(
+        self, rng: random.Random, trunk: TrunkSpec, create_ms: int, forced: str | None
+    ) -> StoredCall:
+        direction = forced or ("INBOUND" if rng.random() < trunk.inbound_share else "OUTBOUND")
+        result = _choice(rng, OUTCOME_MIX[direction])
+        did = rng.choice(self._dids[trunk.id])
+        if direction == "OUTBOUND":
+            dest = trunk.country if rng.random() < 0.70 else _choice(rng, FOREIGN_MIX)
+            other = rng.choice(number_pool(dest))
+            frm, to = did, other
+            ppm = PPM_OUTBOUND.get(dest, "0.0300")
+            bill_country = dest
+        else:
+            src = trunk.country if rng.random() < 0.85 else _choice(rng, FOREIGN_MIX)
+            other = rng.choice(number_pool(src))
+            frm, to = other, did
+            ppm = PPM_INBOUND.get(trunk.country, PPM_INBOUND_DEFAULT)
+            bill_country = trunk.country
+        answer_s: int | None = None
+        conv = 0
+        if result == "COMPLETED":
+            med = 6.0 if direction == "INBOUND" else 8.0
+            ring = min(60, max(1, round(rng.lognormvariate(math.log(med), 0.5))))
+            conv = min(
+                CONVERSATION_MAX_S,
+                max(
+                    1,
+                    round(rng.lognormvariate(math.log(CONVERSATION_MEDIAN_S), CONVERSATION_SIGMA)),
+                ),
+            )
+            answer_s = ring
+            end_s = ring + conv
+        elif result == "NO_ANSWER":
+            end_s = rng.randint(25, 60)
+        elif result == "CANCEL":
+            end_s = min(60, max(1, round(rng.lognormvariate(math.log(10.0), 0.6))))
+        elif result == "BUSY":
+            end_s = rng.randint(1, 4)
+        else:
+            end_s = rng.randint(0, 3)
+        inc = 6 if bill_country in SIX_SECOND_COUNTRIES else 60
+        billed = -(-conv // inc) * inc if conv else 0
+        price = (Decimal(ppm) * billed / 60).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+        duration = end_s if direction == "INBOUND" else conv
+        answer_ms = create_ms + answer_s * 1000 if answer_s is not None else None
+        end_ms = create_ms + end_s * 1000
+        call_id = ulid(create_ms, rng.getrandbits(80))
+        variant = rng.randrange(7) if rng.random() < self.variant_rate else -1
+        canonical: dict[str, object] = {
+            "callId": call_id,
+            "to": to,
+            "from": frm,
+            "direction": direction,
+            "answerTime": iso_z(answer_ms) if answer_ms is not None else None,
+            "endTime": iso_z(end_ms),
+            "durationSeconds": duration,
+            "callResult": result,
+            "pricePerMinute": _money(ppm, False),
+            "billingDurationSeconds": billed,
+            "price": _money(str(price), False),
+            "createTime": iso_z(create_ms),
+            "projectId": self.project_id,
+            "trunkId": trunk.id,
+        }
+        served = self._variant(canonical, variant, trunk)
+        malformed = False
+        if self.malformed_rate > 0:
+            r = _seed_int(self.fault_seed, "malformed", call_id)
+            if (r % 1_000_000) / 1_000_000 < self.malformed_rate:
+                malformed = True
+                served = dict(served)
+                kind = r % 3
+                if kind == 0:
+                    del served["createTime"]
+                elif kind == 1:
+                    served["createTime"] = "not-a-timestamp"
+                else:
+                    served["endTime"] = "2026-13-45T99:99:99Z"
+        progress = (
+            None
+            if not self.in_progress
+            else {
+                **served,
+                "answerTime": None,
+                "endTime": None,
+                "durationSeconds": None,
+                "callResult": None,
+                "billingDurationSeconds": None,
+                "price": None,
+            }
+        )
+        return StoredCall(
+            create_ms=create_ms,
+            answer_ms=answer_ms,
+            end_ms=end_ms,
+            call_id=call_id,
+            trunk_id=trunk.id,
+            direction=direction,
+            call_result=result,
+            from_number=frm,
+            to_number=to,
+            canonical=canonical if served is not canonical else None,
+            final_json=dumps(served),
+            progress_json=dumps(progress) if progress is not None else None,
+            export_row=None,
+            malformed=malformed,
+        )
+
+    @staticmethod
+    def _variant(c: dict[str, object], variant: int, trunk: TrunkSpec) -> dict[str, object]:
+        if variant < 0:
+            return c
+        v = dict(c)
+        times = ("answerTime", "endTime", "createTime")
+        if variant == 0:
+            v["direction"] = str(c["direction"]).lower()
+        elif variant in (1, 2):
+            suffix = "+0000" if variant == 1 else ".000000000Z"
+            for k in times:
+                if v[k] is not None:
+                    v[k] = str(v[k])[:-1] + suffix
+        elif variant == 3:
+            v["from"] = f"sip:{c['from']}@203.0.113.{len(trunk.name) + 10}"
+        elif variant == 4:
+            v["to"] = f"{c['to']}@{trunk.host_name}.pstn.sinch.com:5060"
+        elif variant == 5:
+            for k in ("pricePerMinute", "price"):
+                m = dict(v[k])  # type: ignore[call-overload]
+                m["amount"] = f"{m['amount']:.4f}"
+                v[k] = m
+        else:
+            v["to"] = str(c["to"]).lstrip("+")
+        return v
+
+
+def export_csv_header() -> str:
+    """The export header line."""
+    from pipeline.sandbox.records import EXPORT_COLUMNS
+
+    return csv_line(EXPORT_COLUMNS)
