@@ -27,12 +27,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.sinch.client import CallsClient, Page
+from pipeline.sinch.errors import AuthError, ClientError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch, replace_trunks
 
 log = logging.getLogger("pipeline.ingest")
+
+#: Errors that would be the same for every window (bad credentials, a 4xx such as an unknown
+#: project or a rejected parameter): the run stops at the first one instead of trying them all.
+FATAL_ERRORS = (AuthError, ClientError)
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 ProgressCallback = Callable[[LedgerEntry, int, int], None]
@@ -153,6 +158,8 @@ def ingest_windows(
 
     Raises:
         IngestError: at least one window failed (after all the others were committed).
+        AuthError | ClientError: the API refused the credentials or the request; raised at
+            once (windows already committed stay).
         ValueError: ``concurrency < 1``.
     """
     if concurrency < 1:
@@ -162,6 +169,7 @@ def ingest_windows(
     report = IngestReport()
     pages: queue.Queue[_Page | _Done | _Failed] = queue.Queue(maxsize=2 * concurrency)
     stop = threading.Event()
+    fatal: list[BaseException] = []
 
     def put(message: _Page | _Done | _Failed) -> None:
         # Never block forever on a full queue: the writer may have stopped (error, Ctrl-C).
@@ -199,6 +207,9 @@ def ingest_windows(
             )
         except _Stopped:
             return
+        except FATAL_ERRORS as exc:  # the same for every window: stop the run
+            fatal.append(exc)
+            stop.set()
         except Exception as exc:  # reported per window, the run goes on
             with contextlib.suppress(_Stopped):
                 put(_Failed(window, exc))
@@ -213,7 +224,12 @@ def ingest_windows(
                 pool.submit(fetch, window)
             remaining = len(windows)
             while remaining:
-                message = pages.get()
+                if fatal:
+                    raise fatal[0]
+                try:
+                    message = pages.get(timeout=0.2)
+                except queue.Empty:
+                    continue
                 if isinstance(message, _Page):
                     page = message.page
                     writer.stage_page(

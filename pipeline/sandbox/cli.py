@@ -58,7 +58,7 @@ def serve(
     with run_sandbox(settings) as sb:
         console.print(f"Sinch sandbox at [bold]{sb.base_url}[/bold]")
         console.print(f"  calls     {sb.calls_url}")
-        console.print(f"  token     POST {sb.auth_url}")
+        console.print(f"  token     POST {sb.token_url}")
         console.print(f"  projectId {sb.project_id}")
         console.print(f"  keyId     {sb.key_id}")
         console.print(f"  keySecret {sb.key_secret}")

@@ -26,7 +26,8 @@ class SandboxHandle:
 
     Attributes:
         base_url: e.g. ``http://127.0.0.1:54321`` (API paths start with ``/v1/projects/...``).
-        auth_url: the token endpoint, ``{base_url}/oauth2/token``.
+        auth_url: the OAuth2 server base URL (same as ``base_url``), as the client takes it.
+        token_url: the token endpoint, ``{base_url}/oauth2/token``.
         project_id, key_id, key_secret: the identity to use.
         settings: the settings it runs with.
         app_state: the :class:`SandboxState` (ground truth: ``calls_between``, ``calls_in``,
@@ -35,6 +36,7 @@ class SandboxHandle:
 
     base_url: str
     auth_url: str
+    token_url: str
     project_id: str
     key_id: str
     key_secret: str
@@ -91,7 +93,8 @@ def run_sandbox(
     try:
         yield SandboxHandle(
             base_url=base,
-            auth_url=f"{base}/oauth2/token",
+            auth_url=base,
+            token_url=f"{base}/oauth2/token",
             project_id=state.project_id,
             key_id=s.key_id,
             key_secret=s.key_secret,

@@ -12,7 +12,7 @@ from pipeline.sandbox.server import SandboxHandle
 
 def token(sb: SandboxHandle, key: str | None = None, secret: str | None = None) -> httpx.Response:
     return httpx.post(
-        sb.auth_url,
+        sb.token_url,
         data={"grant_type": "client_credentials"},
         auth=(key or sb.key_id, secret or sb.key_secret),
     )
@@ -47,7 +47,7 @@ def test_wrong_credentials_are_401(make_sandbox, clock):
         assert bad.status_code == 401
         assert "expired" not in bad.headers["www-authenticate"]
         r = httpx.post(
-            sb.auth_url, data={"grant_type": "password"}, auth=(sb.key_id, sb.key_secret)
+            sb.token_url, data={"grant_type": "password"}, auth=(sb.key_id, sb.key_secret)
         )
         assert r.status_code == 400
 
@@ -59,7 +59,7 @@ def test_form_client_credentials_are_accepted(make_sandbox, clock):
             "client_id": sb.key_id,
             "client_secret": sb.key_secret,
         }
-        r = httpx.post(sb.auth_url, data=form)
+        r = httpx.post(sb.token_url, data=form)
         assert r.status_code == 200
 
 

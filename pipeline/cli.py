@@ -1,0 +1,155 @@
+"""The ``pipeline`` command: run the main job, ingest a range, serve the sandbox, query, report.
+
+Every command reads its settings from the environment (see :mod:`pipeline.settings`) and
+options; a bad setting stops with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import dagster as dg
+import typer
+from rich.console import Console
+
+from pipeline import settings
+from pipeline.ingest.windows import floor_hour
+
+app = typer.Typer(
+    help="Call-record analytics for Sinch Elastic SIP Trunking.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True, highlight=False)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="DuckDB file [env CALLS_DB_PATH, default data/calls.duckdb]"),
+]
+
+
+def _db_path(db: Path | None) -> Path:
+    return db or Path(settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH))
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear line and return the exit to raise (code 2)."""
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix (settings, auth, bad ranges) into one line, exit 2."""
+    from pipeline.sinch.errors import SinchApiError
+    from pipeline.warehouse.connection import WarehouseBusyError
+
+    try:
+        yield
+    except (settings.SettingsError, SinchApiError, WarehouseBusyError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def parse_hour(value: str, option: str) -> datetime:
+    """``YYYY-MM-DDTHH`` (or any ISO instant on a whole hour; no offset = UTC) → UTC datetime."""
+    try:
+        parsed = datetime.fromisoformat(value if len(value) > 10 else value + "T00")
+    except ValueError:
+        msg = f"{option} must be an ISO time like 2026-11-23T05 (UTC), not {value!r}"
+        raise settings.SettingsError(msg) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if floor_hour(parsed) != parsed:
+        msg = f"{option} must be on a whole hour, not {value!r}"
+        raise settings.SettingsError(msg)
+    return parsed.astimezone(UTC)
+
+
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=92, help="closed days to ingest")] = 7,
+    db: DbOption = None,
+    report_tz: Annotated[
+        str | None, typer.Option(help="IANA zone of daily tables [env REPORT_TZ, default UTC]")
+    ] = None,
+) -> None:
+    """Run the main job: ingest the last DAYS days of calls and build the analytics tables.
+
+    Without Sinch credentials in the environment it starts the embedded sandbox on 127.0.0.1;
+    with them it talks to the real API.
+    """
+    from pipeline.jobs import run_ingest_job
+    from pipeline.reporting.summary import print_summary
+
+    with user_errors():
+        tz = settings.check_time_zone(report_tz) if report_tz else settings.report_tz()
+        path = _db_path(db)
+        end = floor_hour(datetime.now(UTC))
+        start = end - timedelta(days=days)
+        source = (
+            "the Sinch API"
+            if settings.uses_real_api()
+            else "the embedded sandbox on 127.0.0.1 (no Sinch credentials set)"
+        )
+        console.print(
+            f"Ingesting calls {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC from {source}"
+        )
+        ok = run_ingest_job(start, end, db_path=path, report_tz=tz, console=console)
+        if not ok:
+            raise fail(
+                "the job failed; see the messages above. Re-run to finish: writes are idempotent."
+            )
+        print_summary(path, start, end, tz)
+        console.print(f"Warehouse: [bold]{path.resolve()}[/] (query it with `pipeline sql`).")
+
+
+@app.command()
+def ingest(
+    start: Annotated[str, typer.Option(help="first hour, UTC, e.g. 2026-11-23T00")],
+    end: Annotated[str, typer.Option(help="end hour (exclusive), UTC")],
+    db: DbOption = None,
+    analytics: Annotated[bool, typer.Option(help="also rebuild the analytics tables")] = True,
+) -> None:
+    """Ingest (or re-ingest) the hours [START, END) through the Dagster job, idempotently."""
+    from pipeline.jobs import run_ingest_job
+
+    with user_errors():
+        first, last = parse_hour(start, "--start"), parse_hour(end, "--end")
+        if first >= last:
+            raise settings.SettingsError(f"--start {start} must be before --end {end}")
+        ok = run_ingest_job(
+            first,
+            last,
+            db_path=_db_path(db),
+            report_tz=settings.report_tz(),
+            console=console,
+            analytics=analytics,
+        )
+    if not ok:
+        raise fail(
+            "the job failed; see the messages above. Re-run to finish: writes are idempotent."
+        )
+
+
+def main() -> None:
+    """Entry point with logging set up for humans."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Dagster flags preview/beta parameters we rely on (backfill policies, pools); users
+    # cannot act on that, so keep it out of their terminal.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

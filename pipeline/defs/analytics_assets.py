@@ -1,0 +1,1 @@
+ANALYTICS_ASSETS: list = []

@@ -1,0 +1,62 @@
+"""Which API and which warehouse the code location uses, decided from the environment once.
+
+With ``SINCH_PROJECT_ID``, ``SINCH_KEY_ID`` and ``SINCH_KEY_SECRET`` set, the assets talk to
+Sinch (secrets bound with ``dg.EnvVar``: resolved at launch, never shown in the UI). Without
+them, they talk to the embedded sandbox, so a fresh checkout works offline.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from pipeline import settings
+from pipeline.defs.resources import (
+    CallsApiResource,
+    SandboxCallsResource,
+    SinchCallsResource,
+    WarehouseResource,
+)
+
+
+def calls_api_resource() -> CallsApiResource:
+    """The real API when credentials are set, else the embedded sandbox.
+
+    Raises:
+        SettingsError: incomplete credentials, an unknown ``SINCH_AUTH``, or a bad number.
+    """
+    concurrency = int(
+        settings.positive_number("CALLS_FETCH_CONCURRENCY", settings.DEFAULT_CONCURRENCY)
+    )
+    if not settings.uses_real_api():
+        seed = int(settings.env("SANDBOX_SEED", str(settings.DEFAULT_SANDBOX_SEED)))
+        return SandboxCallsResource(seed=seed, concurrency=concurrency)
+    mode = settings.auth_mode()
+    return SinchCallsResource(
+        project_id=dg.EnvVar("SINCH_PROJECT_ID"),
+        key_id=dg.EnvVar("SINCH_KEY_ID"),
+        key_secret=dg.EnvVar("SINCH_KEY_SECRET"),
+        auth=mode,
+        api_url=settings.env("SINCH_API_URL", settings.DEFAULT_API_URL),
+        auth_url=settings.env("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),
+        rate_limit_per_s=settings.positive_number(
+            "SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode]
+        ),
+        concurrency=concurrency,
+    )
+
+
+def warehouse_resource() -> WarehouseResource:
+    """The DuckDB file (``CALLS_DB_PATH``) and report zone (``REPORT_TZ``)."""
+    return WarehouseResource(
+        path=settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH),
+        report_tz=settings.report_tz(),
+    )
+
+
+def lookback_hours() -> int:
+    """Closed hours the hourly schedule re-ingests (``CALLS_LOOKBACK_HOURS``, default 3)."""
+    raw = settings.env("CALLS_LOOKBACK_HOURS", str(settings.DEFAULT_LOOKBACK_HOURS))
+    if not raw.isdigit():
+        msg = f"CALLS_LOOKBACK_HOURS must be a whole number of hours >= 0, not {raw!r}"
+        raise settings.SettingsError(msg)
+    return int(raw)

@@ -1,0 +1,103 @@
+"""Dagster resources: the calls API (real Sinch or the embedded sandbox) and the warehouse.
+
+Both API resources expose the same ``open_client()`` context manager, so the assets do not know
+which one they talk to. :func:`pipeline.defs.environment.calls_api_resource` picks one from the
+environment; secrets are bound with ``dg.EnvVar`` there and never appear in the UI or logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pydantic import Field
+
+from pipeline.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_CONCURRENCY
+from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
+from pipeline.sinch.client import CallsClient
+
+
+class CallsApiResource(dg.ConfigurableResource):
+    """Base of the API resources: how many windows to fetch at once, and the page size."""
+
+    concurrency: int = Field(
+        default=DEFAULT_CONCURRENCY, ge=1, le=32, description="windows fetched at the same time"
+    )
+    page_size: int = Field(default=1000, ge=1, le=1000, description="calls per page (max 1000)")
+
+    @contextmanager
+    def open_client(self) -> Iterator[CallsClient]:
+        """Yield a ready :class:`CallsClient`; closed (and any sandbox stopped) on exit."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+
+class SinchCallsResource(CallsApiResource):
+    """The real Sinch Elastic SIP Trunk API (or anything that speaks it, e.g. a sandbox URL).
+
+    ``key_secret`` must come from ``dg.EnvVar("SINCH_KEY_SECRET")``.
+    """
+
+    project_id: str = Field(description="Sinch project id")
+    key_id: str = Field(description="access key id")
+    key_secret: str = Field(description="access key secret (bind with dg.EnvVar)")
+    auth: str = Field(default="oauth", pattern="^(oauth|basic)$", description="oauth or basic")
+    api_url: str = Field(default=DEFAULT_API_URL, description="API base URL")
+    auth_url: str = Field(default=DEFAULT_AUTH_URL, description="OAuth2 token server base URL")
+    rate_limit_per_s: float | None = Field(
+        default=None, gt=0, description="client-side request rate limit (requests/s)"
+    )
+    request_deadline_s: float = Field(
+        default=120.0, gt=0, description="overall deadline of one HTTP request, retries excluded"
+    )
+
+    @contextmanager
+    def open_client(self) -> Iterator[CallsClient]:
+        """Yield a client for the configured API; closed on exit."""
+        auth = (
+            OAuth2ClientCredentials(self.key_id, self.key_secret, auth_url=self.auth_url)
+            if self.auth == "oauth"
+            else BasicAuth(self.key_id, self.key_secret)
+        )
+        with CallsClient(
+            self.api_url,
+            self.project_id,
+            auth,
+            page_size=self.page_size,
+            rate_limit_per_s=self.rate_limit_per_s,
+            request_deadline_s=self.request_deadline_s,
+        ) as client:
+            yield client
+
+
+class SandboxCallsResource(CallsApiResource):
+    """The embedded sandbox: starts the emulator on 127.0.0.1 for the run, then stops it.
+
+    The default when no Sinch credentials are set, so ``dagster dev`` and ``pipeline demo``
+    work offline. Traffic is deterministic for a seed.
+    """
+
+    seed: int = Field(default=7, description="seed of the generated traffic")
+
+    @contextmanager
+    def open_client(self) -> Iterator[CallsClient]:
+        """Start the sandbox, yield a client authenticated with its OAuth2 credentials."""
+        from pipeline.sandbox.server import run_sandbox
+        from pipeline.sandbox.settings import SandboxSettings
+
+        with run_sandbox(SandboxSettings(seed=self.seed)) as sandbox:
+            auth = OAuth2ClientCredentials(
+                sandbox.key_id, sandbox.key_secret, auth_url=sandbox.auth_url
+            )
+            with CallsClient(
+                sandbox.base_url, sandbox.project_id, auth, page_size=self.page_size
+            ) as client:
+                yield client
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file (see :mod:`pipeline.warehouse.connection`)."""
+
+    path: str = Field(description="path of the DuckDB file")
+    report_tz: str = Field(default="UTC", description="IANA zone of daily tables and busy hour")

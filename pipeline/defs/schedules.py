@@ -1,0 +1,82 @@
+"""Jobs and schedules: hourly ingestion with a lookback, and a daily re-ingest of yesterday.
+
+Calls arrive late (a call is listed when it ends, prices settle later), so:
+
+- ``hourly_ingest`` runs at HH:10 UTC and ingests the last closed hour plus ``lookback_hours``
+  before it (default 3, ``CALLS_LOOKBACK_HOURS``) as one partition-range run;
+- ``daily_reingest`` runs at 01:30 UTC and re-ingests the previous UTC day (24 partitions).
+
+Both target ``ingest_calls``: raw calls then the analytics tables of the same hours. Writes
+are idempotent, so the overlap costs only API requests.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from pipeline.defs.partitions import partition_key
+from pipeline.defs.raw_assets import HOURLY
+from pipeline.ingest.windows import HOUR, closed_hours_with_lookback
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+ingest_calls_job = dg.define_asset_job(
+    "ingest_calls",
+    selection=dg.AssetSelection.groups("raw", "analytics"),
+    partitions_def=HOURLY,
+    executor_def=dg.in_process_executor,  # one process: steps never fight over the DuckDB file
+    description="Ingest hourly call windows into raw.calls and rebuild the analytics they touch.",
+)
+
+
+def range_run_request(start: datetime, end: datetime, run_key: str) -> dg.RunRequest:
+    """A run over the hourly partitions covering ``[start, end)`` (whole UTC hours)."""
+    return dg.RunRequest(
+        run_key=run_key,
+        tags={RANGE_START_TAG: partition_key(start), RANGE_END_TAG: partition_key(end - HOUR)},
+    )
+
+
+def hourly_range(
+    now: datetime, lookback_hours: int, first_partition: datetime
+) -> tuple[datetime, datetime]:
+    """The hours an hourly tick ingests, clipped to the first partition."""
+    start, end = closed_hours_with_lookback(now, lookback_hours)
+    return max(start, first_partition), end
+
+
+def build_schedules(lookback_hours: int) -> list[dg.ScheduleDefinition]:
+    """The hourly and daily schedules (stopped by default; start them in the UI)."""
+    first = HOURLY.start.astimezone(UTC)
+
+    @dg.schedule(
+        cron_schedule="10 * * * *",
+        job=ingest_calls_job,
+        execution_timezone="UTC",
+        name="hourly_ingest",
+        description=f"HH:10 UTC: the last closed hour plus {lookback_hours} h of lookback.",
+    )
+    def hourly_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        now = context.scheduled_execution_time or datetime.now(UTC)
+        start, end = hourly_range(now, lookback_hours, first)
+        if start >= end:
+            return dg.SkipReason("no closed hour after the first partition yet")
+        return range_run_request(start, end, run_key=f"hourly-{partition_key(end)}")
+
+    @dg.schedule(
+        cron_schedule="30 1 * * *",
+        job=ingest_calls_job,
+        execution_timezone="UTC",
+        name="daily_reingest",
+        description="01:30 UTC: re-ingest the previous UTC day, all 24 hours.",
+    )
+    def daily_reingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        now = context.scheduled_execution_time or datetime.now(UTC)
+        end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = max(end - timedelta(days=1), first)
+        if start >= end:
+            return dg.SkipReason("the previous day is before the first partition")
+        return range_run_request(start, end, run_key=f"daily-{end:%Y-%m-%d}")
+
+    return [hourly_ingest, daily_reingest]

@@ -1,0 +1,103 @@
+"""Run the ``ingest_calls`` Dagster job in this process, for the CLI and the tests.
+
+The CLI does not re-implement the job: it executes the very job the schedules launch, over a
+partition range, with a logger that prints the assets' progress lines (one per window and per
+analytics table) instead of Dagster's event stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+from rich.console import Console
+
+from pipeline.defs.partitions import partition_key
+from pipeline.defs.resources import CallsApiResource, WarehouseResource
+from pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from pipeline.ingest.windows import HOUR
+
+
+class _ProgressHandler(logging.Handler):
+    """Prints user messages from the assets (no Dagster events) and every warning or error."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.INFO)
+        self._console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        message = meta.get("orig_message") or record.getMessage()
+        if event is not None and record.levelno < logging.WARNING:
+            if event.is_step_failure:
+                self._console.print(f"[red]{event.step_key}: {message}[/]")
+            return
+        step = meta.get("step_key") or ""
+        style = (
+            "red"
+            if record.levelno >= logging.ERROR
+            else "yellow"
+            if record.levelno >= logging.WARNING
+            else ""
+        )
+        text = f"{step}: {message}" if step else message
+        self._console.print(
+            f"[{style}]{text}[/]" if style else text, markup=bool(style), soft_wrap=True
+        )
+
+
+def progress_logger(console: Console) -> dg.LoggerDefinition:
+    """A Dagster logger that prints progress to ``console``."""
+
+    @dg.logger(description="Compact progress for the CLI")
+    def _progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
+        log = logging.Logger("pipeline.progress", level=logging.INFO)
+        log.addHandler(_ProgressHandler(console))
+        return log
+
+    return _progress
+
+
+def run_ingest_job(
+    start: datetime,
+    end: datetime,
+    *,
+    db_path: str | Path,
+    report_tz: str,
+    console: Console,
+    analytics: bool = True,
+    sinch: CallsApiResource | None = None,
+) -> bool:
+    """Execute ``ingest_calls`` in-process over the hourly partitions of ``[start, end)``.
+
+    Args:
+        start: first hour (UTC, whole hour).
+        end: end hour, exclusive.
+        db_path: the warehouse file.
+        report_tz: IANA zone of the daily tables.
+        console: where progress goes.
+        analytics: also build the analytics tables (else only ``raw.*``).
+        sinch: the API resource (default: from the environment).
+
+    Returns:
+        True when every step succeeded.
+    """
+    from pipeline.definitions import build_definitions
+
+    defs = build_definitions(
+        sinch=sinch,
+        warehouse=WarehouseResource(path=str(db_path), report_tz=report_tz),
+        loggers={"progress": progress_logger(console)},
+    )
+    job = defs.resolve_job_def("ingest_calls")
+    result = job.execute_in_process(
+        tags={RANGE_START_TAG: partition_key(start), RANGE_END_TAG: partition_key(end - HOUR)},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"loggers": {"progress": {}}},
+        asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
+    )
+    return result.success
