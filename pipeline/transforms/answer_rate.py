@@ -66,6 +66,7 @@ def answer_rate_hourly(
     start: datetime,
     end: datetime,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Answer rate per UTC hour ``[start, end)`` (whole hours), trunk and direction.
 
@@ -73,7 +74,7 @@ def answer_rate_hourly(
     accepted for a uniform builder signature and not used. Columns: see module docstring.
     """
     start, end = check_hour_window(start, end)
-    prepared = prepare_calls(calls).filter(in_range("create_time", start, end))
+    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", start, end))
     return _answer_rate(
         prepared, pl.col("create_time").dt.truncate("1h").alias("hour_start"), KEYS_HOURLY
     )
@@ -87,6 +88,7 @@ def answer_rate_daily(
     start_date: date,
     end_date: date,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Answer rate per local date in ``report_tz`` for ``[start_date, end_date)``.
 
@@ -94,7 +96,7 @@ def answer_rate_daily(
     (:func:`pipeline.transforms.calendar.local_day_bounds`). Columns: see module docstring.
     """
     lo, hi = local_day_bounds(start_date, end_date, report_tz)
-    prepared = prepare_calls(calls).filter(in_range("create_time", lo, hi))
+    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", lo, hi))
     return _answer_rate(
         prepared, report_date("create_time", report_tz).alias("report_date"), KEYS_DAILY
     )

@@ -21,6 +21,9 @@ instant holds until the group's next instant, so
 * peak in a bucket = ``max(level)`` over the instants in ``[bucket_start, bucket_end)``, and
 * Erlang-seconds in a bucket = ``Σ level × (next instant − instant)`` (bucket starts are
   instants, so no segment crosses a bucket edge).
+
+Groups are mapped to a small integer id first; ties are netted by keeping only the level after
+the last event of each ``(group, instant)`` (see the comments in :func:`occupancy`).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def occupancy(
     groups = list(group_cols)
     lo = pl.lit(as_utc(bucket_starts[0]), dtype=UTC_DT)
     hi = pl.lit(as_utc(window_end), dtype=UTC_DT)
-    iv = (
+    clipped = (
         intervals.filter(pl.col(end_col).is_not_null())
         .select(
             *groups,
@@ -73,41 +76,55 @@ def occupancy(
         )
         .filter(pl.col("s") < pl.col("e"))
     )
+    # Small integer id per group: sorting and comparing u32 is much cheaper than strings.
+    ids = clipped.select(groups).unique().with_row_index("gid")
+    iv = clipped.join(ids, on=groups, how="inner", nulls_equal=True).select("gid", "s", "e")
     starts = pl.LazyFrame({"t": [as_utc(x) for x in bucket_starts]}, schema={"t": UTC_DT})
     events = pl.concat(
         [
-            iv.select(*groups, pl.col("s").alias("t"), pl.lit(1, pl.Int64).alias("d")),
-            iv.select(*groups, pl.col("e").alias("t"), pl.lit(-1, pl.Int64).alias("d")),
-            iv.select(groups)
-            .unique()
+            iv.select("gid", pl.col("s").alias("t"), pl.lit(1, pl.Int64).alias("d")),
+            iv.select("gid", pl.col("e").alias("t"), pl.lit(-1, pl.Int64).alias("d")),
+            ids.select("gid")
             .join(starts, how="cross")
             .with_columns(pl.lit(0, pl.Int64).alias("d")),
         ]
     )
+    # Every group's deltas sum to 0 (each clipped interval has both events), so after sorting by
+    # (gid, t) a global cum_sum equals the per-group one, and the level after a group's last
+    # event is 0 (so its segment to the next group's first instant has zero area). Only the
+    # level after the *last* event of an instant is a real state: intermediate values inside a
+    # tie are dropped, which is exactly "ends before starts" (a tie nets to its sum).
     swept = (
-        events.group_by([*groups, "t"])
-        .agg(pl.col("d").sum())
-        .sort([*groups, "t"])
+        events.sort("gid", "t")
         .with_columns(
-            pl.col("d").cum_sum().over(groups).alias("level"),
-            pl.col("t").shift(-1).over(groups).alias("next_t"),
+            pl.col("d").cum_sum().alias("level"),
+            pl.col("t").shift(-1).alias("next_t"),
+            pl.col("gid").shift(-1).alias("next_gid"),
         )
-        .filter(pl.col("t") < hi)
+        .filter(
+            (pl.col("t") < hi)
+            & (
+                pl.col("next_t").is_null()
+                | (pl.col("next_t") != pl.col("t"))
+                | (pl.col("next_gid") != pl.col("gid"))
+            )
+        )
         .with_columns(
             _bucket_index("t", bucket_starts),
-            (
-                pl.col("level")
-                * (pl.col("next_t") - pl.col("t")).dt.total_microseconds().fill_null(0)
-            ).alias("level_us"),
+            (pl.col("level") * (pl.col("next_t") - pl.col("t")).dt.total_microseconds())
+            .fill_null(0)
+            .alias("level_us"),
         )
     )
     return (
-        swept.group_by([*groups, "bucket_idx"])
+        swept.group_by("gid", "bucket_idx")
         .agg(
             pl.col("level").max().cast(pl.Int64).alias("peak_concurrent_calls"),
             (pl.col("level_us").sum() / 1_000_000).alias("holding_seconds"),
         )
         .filter(pl.col("holding_seconds") > 0)
+        .join(ids, on="gid", how="inner")
+        .select(*groups, "bucket_idx", "peak_concurrent_calls", "holding_seconds")
     )
 
 

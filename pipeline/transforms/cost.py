@@ -66,10 +66,11 @@ def cost_hourly(
     start: datetime,
     end: datetime,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Cost per UTC hour ``[start, end)``, trunk, direction and currency (module docstring)."""
     start, end = check_hour_window(start, end)
-    prepared = prepare_calls(calls).filter(in_range("create_time", start, end))
+    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", start, end))
     return _cost(prepared, pl.col("create_time").dt.truncate("1h").alias("hour_start"), KEYS_HOURLY)
 
 
@@ -81,8 +82,9 @@ def cost_daily(
     start_date: date,
     end_date: date,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Cost per local date in ``report_tz``, trunk, direction and currency (module docstring)."""
     lo, hi = local_day_bounds(start_date, end_date, report_tz)
-    prepared = prepare_calls(calls).filter(in_range("create_time", lo, hi))
+    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", lo, hi))
     return _cost(prepared, report_date("create_time", report_tz).alias("report_date"), KEYS_DAILY)

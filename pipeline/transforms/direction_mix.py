@@ -34,6 +34,7 @@ def direction_mix_daily(
     start_date: date,
     end_date: date,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Direction mix for local dates ``[start_date, end_date)`` in ``report_tz``.
 
@@ -42,7 +43,7 @@ def direction_mix_daily(
     """
     lo, hi = local_day_bounds(start_date, end_date, report_tz)
     return (
-        prepare_calls(calls)
+        prepare_calls(calls, dedupe=dedupe)
         .filter(in_range("create_time", lo, hi))
         .group_by(
             report_date("create_time", report_tz).alias("report_date"), "trunk_id", "direction"

@@ -19,8 +19,9 @@ price_currency              String                       ISO 4217 of ``price``
 
 Choices (kpi-definitions, "Choices this project makes"):
 
-* one row per ``call_id`` (``raw.calls`` is already unique; duplicates are dropped here as a
-  safety net, keeping an arbitrary one, so attempts are ``count(distinct call_id)``);
+* one row per ``call_id``: ``raw.calls`` is unique on it (latest version wins at ingestion),
+  so attempts = rows = ``count(distinct call_id)``. Inputs without that guarantee pass
+  ``dedupe=True`` (every builder accepts it), which drops repeats before counting;
 * ``direction`` and ``call_result`` are upper-cased; a NULL ``direction``/``trunk_id`` becomes
   ``'UNKNOWN'`` so it stays visible as its own group (and can be a key column);
 * ``answered := call_result == 'COMPLETED'``; ``answer_time IS NOT NULL`` is a cross-check and
@@ -62,12 +63,19 @@ def _seconds(delta: pl.Expr) -> pl.Expr:
     return delta.dt.total_microseconds() / 1_000_000
 
 
-def prepare_calls(calls: pl.LazyFrame, *, as_of: datetime | None = None) -> pl.LazyFrame:
+def prepare_calls(
+    calls: pl.LazyFrame, *, as_of: datetime | None = None, dedupe: bool = False
+) -> pl.LazyFrame:
     """Dedupe and derive the per-call fields. Output adds to the input columns:
 
     ``answered`` (Boolean), ``answer_time_mismatch`` (Boolean), ``in_progress`` (Boolean),
     ``conv_s`` (Float64 seconds, 0 unless answered with answer and end time), ``occ_end``
     (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy).
+
+    ``dedupe=True`` drops repeated ``call_id`` rows (keeping an arbitrary one). It is off by
+    default because ``raw.calls`` holds one row per ``call_id`` (the ingestion upserts and has
+    a "unique call ids" asset check) and the hash pass over 10 M string ids is the most
+    expensive step of the cheap tables; pass it for inputs without that guarantee.
     """
     as_of_lit = pl.lit(as_utc(as_of), dtype=pl.Datetime("us", "UTC")) if as_of else None
     end = pl.col("end_time")
@@ -75,26 +83,24 @@ def prepare_calls(calls: pl.LazyFrame, *, as_of: datetime | None = None) -> pl.L
     occ_end = pl.max_horizontal(occ_end, pl.col("create_time"))
     answered = pl.col("call_result") == "COMPLETED"
     conv = _seconds(pl.col("end_time") - pl.col("answer_time")).clip(lower_bound=0)
-    return (
-        calls.select(INPUT_COLUMNS)
-        .unique(subset=["call_id"], keep="any")
-        .with_columns(
-            pl.col("direction").str.to_uppercase().fill_null(UNKNOWN),
-            pl.col("call_result").str.to_uppercase(),
-            pl.col("trunk_id").fill_null(UNKNOWN),
-        )
-        .with_columns(
-            answered.fill_null(False).alias("answered"),
-            (answered.fill_null(False) != pl.col("answer_time").is_not_null()).alias(
-                "answer_time_mismatch"
-            ),
-            end.is_null().alias("in_progress"),
-            pl.when(answered).then(conv).otherwise(0.0).fill_null(0.0).alias("conv_s"),
-            pl.when(end.is_not_null() | (as_of_lit is not None))
-            .then(occ_end)
-            .otherwise(None)
-            .alias("occ_end"),
-        )
+    selected = calls.select(INPUT_COLUMNS)
+    if dedupe:
+        selected = selected.unique(subset=["call_id"], keep="any")
+    return selected.with_columns(
+        pl.col("direction").str.to_uppercase().fill_null(UNKNOWN),
+        pl.col("call_result").str.to_uppercase(),
+        pl.col("trunk_id").fill_null(UNKNOWN),
+    ).with_columns(
+        answered.fill_null(False).alias("answered"),
+        (answered.fill_null(False) != pl.col("answer_time").is_not_null()).alias(
+            "answer_time_mismatch"
+        ),
+        end.is_null().alias("in_progress"),
+        pl.when(answered).then(conv).otherwise(0.0).fill_null(0.0).alias("conv_s"),
+        pl.when(end.is_not_null() | (as_of_lit is not None))
+        .then(occ_end)
+        .otherwise(None)
+        .alias("occ_end"),
     )
 
 

@@ -119,10 +119,11 @@ def _usage(
     buckets: pl.DataFrame,
     key: str,
     as_of: datetime | None,
+    dedupe: bool,
 ) -> pl.LazyFrame:
     starts = buckets["bucket_start"].to_list()
     lo, hi = starts[0], buckets["bucket_end"][-1]
-    prepared = prepare_calls(calls, as_of=as_of).filter(
+    prepared = prepare_calls(calls, as_of=as_of, dedupe=dedupe).filter(
         pl.col("create_time") < pl.lit(hi, dtype=pl.Datetime("us", "UTC"))
     )
     in_window = prepared.filter(in_range("create_time", lo, hi))
@@ -199,6 +200,7 @@ def trunk_usage_hourly(
     start: datetime,
     end: datetime,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Trunk usage per UTC hour in ``[start, end)`` (whole hours), trunk and direction.
 
@@ -211,7 +213,7 @@ def trunk_usage_hourly(
     start, end = check_hour_window(start, end)
     buckets = hour_buckets(start, end).rename({"bucket_start": "hour_start"})
     buckets = buckets.with_columns(pl.col("hour_start").alias("bucket_start"))
-    return _usage(calls, trunks, buckets, "hour_start", as_of)
+    return _usage(calls, trunks, buckets, "hour_start", as_of, dedupe)
 
 
 def trunk_usage_daily(
@@ -222,6 +224,7 @@ def trunk_usage_daily(
     start_date: date,
     end_date: date,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Trunk usage per local date ``[start_date, end_date)`` of ``report_tz``, trunk, direction.
 
@@ -230,7 +233,7 @@ def trunk_usage_daily(
     ``erlangs`` is the day's average occupancy. Peaks are over the whole local day.
     """
     buckets = local_day_buckets(start_date, end_date, report_tz)
-    return _usage(calls, trunks, buckets, "report_date", as_of)
+    return _usage(calls, trunks, buckets, "report_date", as_of, dedupe)
 
 
 def busy_hour_daily(
@@ -241,6 +244,7 @@ def busy_hour_daily(
     start_date: date,
     end_date: date,
     as_of: datetime | None = None,
+    dedupe: bool = False,
 ) -> pl.LazyFrame:
     """Busy hour (ITU-T E.500) per local date of ``report_tz`` and trunk (both directions).
 
@@ -259,7 +263,7 @@ def busy_hour_daily(
     buckets = local_hour_buckets(start_date, end_date, report_tz)
     starts = buckets["bucket_start"].to_list()
     lo, hi = starts[0], buckets["bucket_end"][-1]
-    prepared = prepare_calls(calls, as_of=as_of).filter(
+    prepared = prepare_calls(calls, as_of=as_of, dedupe=dedupe).filter(
         pl.col("create_time") < pl.lit(hi, dtype=pl.Datetime("us", "UTC"))
     )
     counts = (

@@ -19,7 +19,8 @@ def _calls():
     c0 COMPLETED with answer_time; c1 COMPLETED *without* answer_time (mismatch);
     c2 BUSY; c3 NO_ANSWER *with* an answer_time (mismatch); c4 CANCEL; c5 FAILED; c6 'failed'
     in lower case (normalised to FAILED); c7 a result we do not know ('REJECTED' → other);
-    c0 appears twice (same call_id, overlapping fetch windows) → counted once.
+    c0 appears twice (same call_id, overlapping fetch windows) → counted once with
+    ``dedupe=True`` (raw.calls itself is unique on call_id, so dedupe is opt-in).
     Plus one INBOUND COMPLETED call at 11:05 (other hour, other direction).
     """
     rows = [
@@ -93,7 +94,9 @@ def test_answer_rate_hourly_golden():
     ASR = 2/8 = 0.25; NER proxy numerator = 8 − 2 = 6 → 6/8 = 0.75.
     Hour 11 INBOUND ('inbound' normalised): 1 attempt, 1 answered → ASR 1.0, NER 1.0.
     """
-    got = answer_rate_hourly(_calls(), start=ts(H10), end=ts("2026-01-01 12:00")).collect()
+    got = answer_rate_hourly(
+        _calls(), start=ts(H10), end=ts("2026-01-01 12:00"), dedupe=True
+    ).collect()
     expected = pl.DataFrame(
         {
             "hour_start": [ts(H10), ts("2026-01-01 11:00")],
@@ -114,6 +117,9 @@ def test_answer_rate_hourly_golden():
         schema_overrides={"hour_start": pl.Datetime("us", "UTC")},
     )
     assert_frame_equal(got, expected)
+    # without dedupe the duplicate row of c0 is a 9th attempt and a 3rd answered call
+    raw = answer_rate_hourly(_calls(), start=ts(H10), end=ts("2026-01-01 11:00")).collect()
+    assert raw.select("attempts", "answered").row(0) == (9, 3)
 
 
 def test_answer_rate_daily_uses_report_tz_date():
@@ -123,7 +129,11 @@ def test_answer_rate_daily_uses_report_tz_date():
     late = make_calls([{"call_id": "z", "create_time": "2026-01-01 23:30"}])
     calls = pl.concat([_calls(), late])
     got = answer_rate_daily(
-        calls, report_tz="Europe/Copenhagen", start_date=date(2026, 1, 1), end_date=date(2026, 1, 2)
+        calls,
+        report_tz="Europe/Copenhagen",
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 1, 2),
+        dedupe=True,
     ).collect()
     assert got.select("report_date", "direction", "attempts", "answered", "asr").rows() == [
         (date(2026, 1, 1), "INBOUND", 1, 1, 1.0),

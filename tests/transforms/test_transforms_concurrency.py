@@ -225,7 +225,7 @@ def _brute_force(intervals, bucket_starts, window_end):
 def test_sweep_line_matches_brute_force_on_random_intervals(seed):
     """Property: for seeded random intervals (whole seconds, many exact ties from a coarse
     grid, some starting before the window and some ending after it), the sweep line gives the
-    same per-hour peak and holding seconds as the brute-force count."""
+    same per-bucket peak and holding seconds as the brute-force count."""
     rng = random.Random(seed)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     intervals = []
@@ -233,7 +233,8 @@ def test_sweep_line_matches_brute_force_on_random_intervals(seed):
         s = t0 + timedelta(seconds=rng.randrange(-3600, 6 * 3600, 60 if rng.random() < 0.5 else 1))
         e = s + timedelta(seconds=rng.choice([0, 60, 120, 1800, rng.randrange(1, 7200)]))
         intervals.append((s, e))
-    bucket_starts = [t0 + timedelta(hours=h) for h in range(5)]
+    # 10-minute buckets make the peaks local, so a wrong tie order shows up as a wrong peak
+    bucket_starts = [t0 + timedelta(minutes=m) for m in range(0, 300, 10)]
     window_end = t0 + timedelta(hours=5)
     frame = pl.LazyFrame(
         {
@@ -252,7 +253,7 @@ def test_sweep_line_matches_brute_force_on_random_intervals(seed):
         for r in occupancy(frame, ["g"], bucket_starts, window_end).collect().to_dicts()
     }
     assert got == _brute_force(intervals, bucket_starts, window_end)
-    assert len(got) == 5  # enough traffic to fill every hour
+    assert len(got) >= 25  # enough traffic to fill most buckets
 
 
 def test_recomputing_a_sub_range_matches_the_full_build():
