@@ -8,6 +8,11 @@ Every builder is a pure function ``(calls, trunks, **window) -> LazyFrame``:
   end_date=<date>, as_of=None)``; buckets are local dates in ``[start_date, end_date)``; key
   column ``report_date``.
 
+All builders also accept ``as_of`` (end assumed for calls still in progress; only the
+occupancy tables use it) and ``dedupe`` (drop repeated ``call_id`` rows; off because
+``raw.calls`` is unique on ``call_id``). Builders return lazy frames whose columns are exactly the
+DDL's, in order (``tests/transforms/test_transforms_ddl.py``); collect once at the caller.
+
 Refresh recipe (delete + insert by key range): after re-ingesting raw hours ``[ws, we)``,
 rebuild hour buckets ``[ws, we + MAX_CALL_DURATION)`` and the local dates overlapping that range
 (:func:`.calendar.affected_hours`), passing calls with ``create_time`` in

@@ -113,3 +113,25 @@ def test_output_inserts_into_ddl(con, name):
     con.execute(f"INSERT INTO {spec.qualified_name} BY NAME SELECT * FROM df")
     back = con.sql(f"SELECT * FROM {spec.qualified_name}").pl()
     assert_frame_equal(back, df, check_row_order=False)
+
+
+@pytest.mark.parametrize("name", sorted(ANALYTICS_TABLES))
+def test_empty_input_gives_empty_frame_with_ddl_types(con, name):
+    """A partition without calls must still produce a (0-row) frame of the declared types."""
+    spec = ANALYTICS_TABLES[name]
+    empty = _calls().head(0)
+    if spec.grain == "hour":
+        df = spec.builder(empty, None, start=ts("2026-10-25 00:00"), end=ts("2026-10-25 02:00"))
+    else:
+        df = spec.builder(
+            empty,
+            None,
+            report_tz="Europe/Copenhagen",
+            start_date=date(2026, 10, 25),
+            end_date=date(2026, 10, 26),
+        )
+    df = df.collect()
+    assert df.height == 0
+    table_types = {r[0]: r[1] for r in con.sql(f"DESCRIBE {spec.qualified_name}").fetchall()}
+    frame_types = {r[0]: r[1] for r in con.sql("DESCRIBE SELECT * FROM df").fetchall()}
+    assert frame_types == table_types
