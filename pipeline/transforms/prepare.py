@@ -19,6 +19,8 @@ price_currency              String                       ISO 4217 of ``price``
 
 Choices (kpi-definitions, "Choices this project makes"):
 
+* timestamps must be time-zone aware; any zone label is converted to UTC (same instants) and
+  to microseconds, so a frame read from a DuckDB session that was not pinned to UTC still works;
 * one row per ``call_id``: ``raw.calls`` is unique on it (latest version wins at ingestion),
   so attempts = rows = ``count(distinct call_id)``. Inputs without that guarantee pass
   ``dedupe=True`` (every builder accepts it), which drops repeats before counting;
@@ -83,7 +85,12 @@ def prepare_calls(
     occ_end = pl.max_horizontal(occ_end, pl.col("create_time"))
     answered = pl.col("call_result") == "COMPLETED"
     conv = _seconds(pl.col("end_time") - pl.col("answer_time")).clip(lower_bound=0)
-    selected = calls.select(INPUT_COLUMNS)
+    # Same instants whatever zone label the frame carries (a DuckDB session not pinned to UTC
+    # labels TIMESTAMPTZ with its own zone; stack-notes §0.4) and microsecond precision.
+    selected = calls.select(INPUT_COLUMNS).with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
+        for c in ("create_time", "answer_time", "end_time")
+    )
     if dedupe:
         selected = selected.unique(subset=["call_id"], keep="any")
     return selected.with_columns(

@@ -282,3 +282,19 @@ def test_recomputing_a_sub_range_matches_the_full_build():
     expected = full.filter((pl.col("hour_start") >= lo) & (pl.col("hour_start") < hi))
     assert part.height > 0
     assert_frame_equal(part, expected)
+
+
+def test_zone_label_of_input_does_not_matter():
+    """The same instants labelled Europe/Copenhagen (as a DuckDB session not pinned to UTC
+    would return them) give the same table as the UTC-labelled frame."""
+    calls = make_calls(
+        [
+            {"create_time": "2026-01-01 09:40", "end_time": "2026-01-01 10:20"},
+            {"create_time": "2026-01-01 10:10", "end_time": "2026-01-01 10:15"},
+        ]
+    )
+    local = calls.with_columns(
+        pl.col(c).dt.convert_time_zone("Europe/Copenhagen")
+        for c in ("create_time", "answer_time", "end_time")
+    )
+    assert_frame_equal(_hourly(local), _hourly(calls))
