@@ -128,6 +128,41 @@ def occupancy(
     )
 
 
+def per_second_counts(
+    calls: pl.LazyFrame,
+    group_cols: Sequence[str],
+    window_start: datetime,
+    window_end: datetime,
+    *,
+    time_col: str = "create_time",
+) -> pl.LazyFrame:
+    """Calls created per whole UTC second: ``group_cols`` + ``sec`` (Datetime UTC) + ``n``
+    (Int64), for calls with ``time_col`` in ``[window_start, window_end)``. Coarser groups are
+    re-aggregated from this (``sum(n)``) instead of re-reading the calls."""
+    lo = pl.lit(as_utc(window_start), dtype=UTC_DT)
+    hi = pl.lit(as_utc(window_end), dtype=UTC_DT)
+    return (
+        calls.filter((pl.col(time_col) >= lo) & (pl.col(time_col) < hi))
+        .group_by([*group_cols, pl.col(time_col).dt.truncate("1s").alias("sec")])
+        .agg(pl.len().cast(pl.Int64).alias("n"))
+    )
+
+
+def peak_cps_from_counts(
+    counts: pl.LazyFrame, group_cols: Sequence[str], bucket_starts: Sequence[datetime]
+) -> pl.LazyFrame:
+    """``max(n)`` per ``(group, bucket)`` from :func:`per_second_counts` rows (summed to
+    ``group_cols`` first). Returns ``group_cols`` + ``bucket_idx`` + ``peak_cps`` (Int64)."""
+    groups = list(group_cols)
+    return (
+        counts.group_by([*groups, "sec"])
+        .agg(pl.col("n").sum())
+        .with_columns(_bucket_index("sec", bucket_starts))
+        .group_by([*groups, "bucket_idx"])
+        .agg(pl.col("n").max().cast(pl.Int64).alias("peak_cps"))
+    )
+
+
 def peak_cps(
     calls: pl.LazyFrame,
     group_cols: Sequence[str],
@@ -141,14 +176,5 @@ def peak_cps(
     Only calls with ``time_col`` in ``[bucket_starts[0], window_end)`` count. Returns
     ``group_cols`` + ``bucket_idx`` + ``peak_cps`` (Int64, calls started in one second).
     """
-    groups = list(group_cols)
-    lo = pl.lit(as_utc(bucket_starts[0]), dtype=UTC_DT)
-    hi = pl.lit(as_utc(window_end), dtype=UTC_DT)
-    return (
-        calls.filter((pl.col(time_col) >= lo) & (pl.col(time_col) < hi))
-        .group_by([*groups, pl.col(time_col).dt.truncate("1s").alias("sec")])
-        .agg(pl.len().alias("n"))
-        .with_columns(_bucket_index("sec", bucket_starts))
-        .group_by([*groups, "bucket_idx"])
-        .agg(pl.col("n").max().cast(pl.Int64).alias("peak_cps"))
-    )
+    counts = per_second_counts(calls, group_cols, bucket_starts[0], window_end, time_col=time_col)
+    return peak_cps_from_counts(counts, group_cols, bucket_starts)

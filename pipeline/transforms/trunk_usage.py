@@ -74,7 +74,12 @@ from pipeline.transforms.calendar import (
     local_day_buckets,
     local_hour_buckets,
 )
-from pipeline.transforms.concurrency import _bucket_index, occupancy, peak_cps
+from pipeline.transforms.concurrency import (
+    _bucket_index,
+    occupancy,
+    peak_cps_from_counts,
+    per_second_counts,
+)
 from pipeline.transforms.prepare import in_range, prepare_calls
 
 KEYS_HOURLY = ("hour_start", "trunk_id", "direction")
@@ -147,8 +152,11 @@ def _usage(
             "holding_seconds": "trunk_holding_seconds",
         }
     )
-    cps_dir = peak_cps(in_window, ["trunk_id", "direction"], starts, hi)
-    cps_trunk = peak_cps(in_window, ["trunk_id"], starts, hi).rename({"peak_cps": "trunk_peak_cps"})
+    per_sec = per_second_counts(prepared, ["trunk_id", "direction"], lo, hi)
+    cps_dir = peak_cps_from_counts(per_sec, ["trunk_id", "direction"], starts)
+    cps_trunk = peak_cps_from_counts(per_sec, ["trunk_id"], starts).rename(
+        {"peak_cps": "trunk_peak_cps"}
+    )
     bucket_frame = (
         buckets.lazy()
         .with_row_index("bucket_idx")
