@@ -178,3 +178,119 @@ def peak_cps(
     """
     counts = per_second_counts(calls, group_cols, bucket_starts[0], window_end, time_col=time_col)
     return peak_cps_from_counts(counts, group_cols, bucket_starts)
+
+
+def occupancy_split(
+    intervals: pl.LazyFrame,
+    group_cols: Sequence[str],
+    split_col: str,
+    split_values: Sequence[str],
+    bucket_starts: Sequence[datetime],
+    window_end: datetime,
+    *,
+    start_col: str = "create_time",
+    end_col: str = "occ_end",
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """:func:`occupancy` for ``group_cols`` and for ``group_cols + [split_col]`` in one sort.
+
+    ``split_col`` must only hold values of ``split_values`` (rows with other values count in
+    the group total only). The events are sorted once by (group, instant) and carry one delta
+    column per split value; each level is a global ``cum_sum`` (every group nets to 0 in every
+    column), ties are netted as in :func:`occupancy`.
+
+    Returns ``(by_split, by_group)``: ``group_cols + [split_col]`` (resp. ``group_cols``) +
+    ``bucket_idx`` + ``peak_concurrent_calls`` (Int64) + ``holding_seconds`` (Float64), rows
+    with positive holding only.
+    """
+    groups = list(group_cols)
+    values = list(split_values)
+    lo = pl.lit(as_utc(bucket_starts[0]), dtype=UTC_DT)
+    hi = pl.lit(as_utc(window_end), dtype=UTC_DT)
+    clipped = (
+        intervals.filter(pl.col(end_col).is_not_null())
+        .select(
+            *groups,
+            split_col,
+            pl.max_horizontal(pl.col(start_col), lo).alias("s"),
+            pl.min_horizontal(pl.col(end_col), hi).alias("e"),
+        )
+        .filter(pl.col("s") < pl.col("e"))
+    )
+    ids = clipped.select(groups).unique().with_row_index("gid")
+    iv = clipped.join(ids, on=groups, how="inner", nulls_equal=True).select(
+        "gid",
+        "s",
+        "e",
+        *((pl.col(split_col) == v).cast(pl.Int32).alias(f"k{i}") for i, v in enumerate(values)),
+    )
+    ks = [f"k{i}" for i in range(len(values))]
+    starts = pl.LazyFrame({"t": [as_utc(x) for x in bucket_starts]}, schema={"t": UTC_DT})
+    events = pl.concat(
+        [
+            iv.select("gid", pl.col("s").alias("t"), pl.lit(1, pl.Int32).alias("d"), *ks),
+            iv.select(
+                "gid",
+                pl.col("e").alias("t"),
+                pl.lit(-1, pl.Int32).alias("d"),
+                *(-pl.col(k) for k in ks),
+            ),
+            ids.select("gid")
+            .join(starts, how="cross")
+            .with_columns(pl.lit(0, pl.Int32).alias(c) for c in ["d", *ks]),
+        ]
+    )
+    levels = ["d", *ks]
+    swept = (
+        events.sort("gid", "t")
+        .with_columns(
+            *(pl.col(c).cum_sum().alias(c) for c in levels),
+            pl.col("t").shift(-1).alias("next_t"),
+            pl.col("gid").shift(-1).alias("next_gid"),
+        )
+        .filter(
+            (pl.col("t") < hi)
+            & (
+                pl.col("next_t").is_null()
+                | (pl.col("next_t") != pl.col("t"))
+                | (pl.col("next_gid") != pl.col("gid"))
+            )
+        )
+        .with_columns(
+            _bucket_index("t", bucket_starts),
+            (pl.col("next_t") - pl.col("t")).dt.total_microseconds().fill_null(0).alias("dt_us"),
+        )
+        .group_by("gid", "bucket_idx")
+        .agg(
+            *(pl.col(c).max().cast(pl.Int64).alias(f"peak_{c}") for c in levels),
+            *(
+                ((pl.col(c).cast(pl.Int64) * pl.col("dt_us")).sum() / 1_000_000).alias(f"hold_{c}")
+                for c in levels
+            ),
+        )
+    )
+    by_group = (
+        swept.filter(pl.col("hold_d") > 0)
+        .join(ids, on="gid", how="inner")
+        .select(
+            *groups,
+            "bucket_idx",
+            pl.col("peak_d").alias("peak_concurrent_calls"),
+            pl.col("hold_d").alias("holding_seconds"),
+        )
+    )
+    by_split = pl.concat(
+        [
+            swept.filter(pl.col(f"hold_{k}") > 0).select(
+                "gid",
+                "bucket_idx",
+                pl.lit(v, pl.String).alias(split_col),
+                pl.col(f"peak_{k}").alias("peak_concurrent_calls"),
+                pl.col(f"hold_{k}").alias("holding_seconds"),
+            )
+            for k, v in zip(ks, values, strict=True)
+        ]
+    )
+    by_split = by_split.join(ids, on="gid", how="inner").select(
+        *groups, split_col, "bucket_idx", "peak_concurrent_calls", "holding_seconds"
+    )
+    return by_split, by_group

@@ -24,8 +24,9 @@ Choices (kpi-definitions, "Choices this project makes"):
 * one row per ``call_id``: ``raw.calls`` is unique on it (latest version wins at ingestion),
   so attempts = rows = ``count(distinct call_id)``. Inputs without that guarantee pass
   ``dedupe=True`` (every builder accepts it), which drops repeats before counting;
-* ``direction`` and ``call_result`` are upper-cased; a NULL ``direction``/``trunk_id`` becomes
-  ``'UNKNOWN'`` so it stays visible as its own group (and can be a key column);
+* ``direction`` and ``call_result`` are upper-cased; a ``direction`` that is not INBOUND or
+  OUTBOUND (NULL included) and a NULL ``trunk_id`` become ``'UNKNOWN'``, so they stay visible
+  as their own group (and can be a key column);
 * ``answered := call_result == 'COMPLETED'``; ``answer_time IS NOT NULL`` is a cross-check and
   every disagreement is counted in ``answer_time_mismatch``;
 * conversation seconds ``conv_s = end_time - answer_time`` for answered calls that have both
@@ -46,6 +47,8 @@ from pipeline.transforms.calendar import as_utc
 
 UNKNOWN = "UNKNOWN"
 RESULTS = ("COMPLETED", "BUSY", "NO_ANSWER", "CANCEL", "FAILED")
+#: every ``direction`` after normalisation (anything else, NULL included, becomes UNKNOWN)
+DIRECTIONS = ("INBOUND", "OUTBOUND", UNKNOWN)
 
 INPUT_COLUMNS = (
     "call_id",
@@ -94,7 +97,9 @@ def prepare_calls(
     if dedupe:
         selected = selected.unique(subset=["call_id"], keep="any")
     return selected.with_columns(
-        pl.col("direction").str.to_uppercase().fill_null(UNKNOWN),
+        pl.when(pl.col("direction").str.to_uppercase().is_in(DIRECTIONS[:2]))
+        .then(pl.col("direction").str.to_uppercase())
+        .otherwise(pl.lit(UNKNOWN)),
         pl.col("call_result").str.to_uppercase(),
         pl.col("trunk_id").fill_null(UNKNOWN),
     ).with_columns(

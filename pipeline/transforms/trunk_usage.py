@@ -77,10 +77,11 @@ from pipeline.transforms.calendar import (
 from pipeline.transforms.concurrency import (
     _bucket_index,
     occupancy,
+    occupancy_split,
     peak_cps_from_counts,
     per_second_counts,
 )
-from pipeline.transforms.prepare import in_range, prepare_calls
+from pipeline.transforms.prepare import DIRECTIONS, in_range, prepare_calls
 
 KEYS_HOURLY = ("hour_start", "trunk_id", "direction")
 KEYS_DAILY = ("report_date", "trunk_id", "direction")
@@ -145,8 +146,10 @@ def _usage(
             pl.col("billing_duration_seconds").sum().cast(pl.Int64).alias("billed_seconds"),
         )
     )
-    occ_dir = occupancy(prepared, ["trunk_id", "direction"], starts, hi)
-    occ_trunk = occupancy(prepared, ["trunk_id"], starts, hi).rename(
+    occ_dir, occ_trunk = occupancy_split(
+        prepared, ["trunk_id"], "direction", DIRECTIONS, starts, hi
+    )
+    occ_trunk = occ_trunk.rename(
         {
             "peak_concurrent_calls": "trunk_peak_concurrent_calls",
             "holding_seconds": "trunk_holding_seconds",

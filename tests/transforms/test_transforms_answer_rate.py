@@ -216,3 +216,16 @@ def test_window_must_be_whole_aware_hours():
         answer_rate_hourly(_calls(), start=ts("2026-01-01 10:30"), end=ts("2026-01-01 12:00"))
     with pytest.raises(ValueError, match="naive"):
         answer_rate_hourly(_calls(), start=ts(H10).replace(tzinfo=None), end=ts("2026-01-01 12:00"))
+
+
+def test_unknown_direction_and_trunk_are_kept_visible():
+    """direction NULL and 'sideways' (not INBOUND/OUTBOUND) → 'UNKNOWN'; trunk NULL →
+    'UNKNOWN'. Both calls stay counted: 2 attempts in one (UNKNOWN, UNKNOWN) group."""
+    calls = make_calls(
+        [
+            {"create_time": "2026-01-01 10:00", "direction": None, "trunk_id": None},
+            {"create_time": "2026-01-01 10:01", "direction": "sideways", "trunk_id": None},
+        ]
+    )
+    got = answer_rate_hourly(calls, start=ts(H10), end=ts("2026-01-01 11:00")).collect()
+    assert got.select("trunk_id", "direction", "attempts").rows() == [("UNKNOWN", "UNKNOWN", 2)]

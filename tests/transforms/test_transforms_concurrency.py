@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from transforms_testkit import make_calls, make_trunks, ts
 
 from pipeline.transforms import trunk_usage_hourly
-from pipeline.transforms.concurrency import occupancy
+from pipeline.transforms.concurrency import occupancy, occupancy_split
 
 
 def _hourly(calls, trunks=None, start="2026-01-01 09:00", end="2026-01-01 12:00", **kw):
@@ -254,6 +254,65 @@ def test_sweep_line_matches_brute_force_on_random_intervals(seed):
     }
     assert got == _brute_force(intervals, bucket_starts, window_end)
     assert len(got) >= 25  # enough traffic to fill most buckets
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_split_sweep_matches_brute_force_per_direction_and_per_trunk(seed):
+    """Property: the one-sort two-level sweep (trunk and trunk × direction) equals the brute
+    force for every trunk and for every (trunk, direction), on seeded random intervals with
+    exact ties (minute grid) across three trunks and three directions."""
+    rng = random.Random(seed)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for _ in range(240):
+        s = t0 + timedelta(minutes=rng.randrange(-60, 180))
+        e = s + timedelta(minutes=rng.choice([0, 1, 5, 30, rng.randrange(1, 120)]))
+        rows.append(
+            (rng.choice(["t1", "t2", "t3"]), rng.choice(["INBOUND", "OUTBOUND", "UNKNOWN"]), s, e)
+        )
+    frame = pl.LazyFrame(
+        rows,
+        schema={
+            "trunk_id": pl.String,
+            "direction": pl.String,
+            "create_time": pl.Datetime("us", "UTC"),
+            "occ_end": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+    bucket_starts = [t0 + timedelta(minutes=m) for m in range(0, 180, 15)]
+    window_end = t0 + timedelta(hours=3)
+    by_dir, by_trunk = occupancy_split(
+        frame,
+        ["trunk_id"],
+        "direction",
+        ["INBOUND", "OUTBOUND", "UNKNOWN"],
+        bucket_starts,
+        window_end,
+    )
+    got_dir = {
+        (r["trunk_id"], r["direction"], r["bucket_idx"]): (
+            r["peak_concurrent_calls"],
+            r["holding_seconds"],
+        )
+        for r in by_dir.collect().to_dicts()
+    }
+    got_trunk = {
+        (r["trunk_id"], r["bucket_idx"]): (r["peak_concurrent_calls"], r["holding_seconds"])
+        for r in by_trunk.collect().to_dicts()
+    }
+    want_dir, want_trunk = {}, {}
+    for trunk in ("t1", "t2", "t3"):
+        ivs = [(s, e) for t, _, s, e in rows if t == trunk]
+        for i, v in _brute_force(ivs, bucket_starts, window_end).items():
+            want_trunk[(trunk, i)] = v
+        for d in ("INBOUND", "OUTBOUND", "UNKNOWN"):
+            ivs = [(s, e) for t, dd, s, e in rows if t == trunk and dd == d]
+            for i, v in _brute_force(ivs, bucket_starts, window_end).items():
+                want_dir[(trunk, d, i)] = v
+    assert got_trunk == want_trunk
+    assert got_dir == want_dir
+    assert len(want_dir) > 50
 
 
 def test_recomputing_a_sub_range_matches_the_full_build():
