@@ -1,0 +1,124 @@
+"""Normalise ``raw.calls`` rows into the shape every transform uses.
+
+Input (a ``LazyFrame`` with the columns of ``raw.calls``; only these are read):
+
+==========================  ===========================  =====================================
+column                      dtype                        meaning
+==========================  ===========================  =====================================
+call_id                     String                       callId (attempt identity)
+create_time                 Datetime("us", "UTC")        seizure instant
+answer_time                 Datetime("us", "UTC") | null answer instant
+end_time                    Datetime("us", "UTC") | null release instant; null = in progress
+direction                   String                       INBOUND / OUTBOUND
+call_result                 String                       COMPLETED / NO_ANSWER / CANCEL / ...
+trunk_id                    String                       trunk
+billing_duration_seconds    Int64 (s)                    billed duration
+price                       Decimal(18, 6)               total charge
+price_currency              String                       ISO 4217 of ``price``
+==========================  ===========================  =====================================
+
+Choices (kpi-definitions, "Choices this project makes"):
+
+* timestamps must be time-zone aware; any zone label is converted to UTC (same instants) and
+  to microseconds, so a frame read from a DuckDB session that was not pinned to UTC still works;
+* one row per ``call_id``: ``raw.calls`` is unique on it (latest version wins at ingestion),
+  so attempts = rows = ``count(distinct call_id)``. Inputs without that guarantee pass
+  ``dedupe=True`` (every builder accepts it), which drops repeats before counting;
+* ``direction`` and ``call_result`` are upper-cased; a ``direction`` that is not INBOUND or
+  OUTBOUND (NULL included) and a NULL ``trunk_id`` become ``'UNKNOWN'``, so they stay visible
+  as their own group (and can be a key column);
+* ``answered := call_result == 'COMPLETED'``; ``answer_time IS NOT NULL`` is a cross-check and
+  every disagreement is counted in ``answer_time_mismatch``;
+* conversation seconds ``conv_s = end_time - answer_time`` for answered calls that have both
+  timestamps (never raw ``duration_seconds``, which includes ringing for INBOUND), else 0;
+* channel occupancy is ``[create_time, occ_end)`` where ``occ_end = end_time``; for a call still
+  in progress (NULL ``end_time``) ``occ_end = as_of`` when the caller passes ``as_of``, else
+  the call is left out of occupancy (Erlangs, concurrency) and only counted as an attempt
+  (and in ``in_progress``). An ``end_time`` before ``create_time`` is treated as zero length.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from pipeline.transforms.calendar import as_utc
+
+UNKNOWN = "UNKNOWN"
+RESULTS = ("COMPLETED", "BUSY", "NO_ANSWER", "CANCEL", "FAILED")
+#: every ``direction`` after normalisation (anything else, NULL included, becomes UNKNOWN)
+DIRECTIONS = ("INBOUND", "OUTBOUND", UNKNOWN)
+
+INPUT_COLUMNS = (
+    "call_id",
+    "create_time",
+    "answer_time",
+    "end_time",
+    "direction",
+    "call_result",
+    "trunk_id",
+    "billing_duration_seconds",
+    "price",
+    "price_currency",
+)
+
+
+def _seconds(delta: pl.Expr) -> pl.Expr:
+    return delta.dt.total_microseconds() / 1_000_000
+
+
+def prepare_calls(
+    calls: pl.LazyFrame, *, as_of: datetime | None = None, dedupe: bool = False
+) -> pl.LazyFrame:
+    """Dedupe and derive the per-call fields. Output adds to the input columns:
+
+    ``answered`` (Boolean), ``answer_time_mismatch`` (Boolean), ``in_progress`` (Boolean),
+    ``conv_s`` (Float64 seconds, 0 unless answered with answer and end time), ``occ_end``
+    (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy).
+
+    ``dedupe=True`` drops repeated ``call_id`` rows (keeping an arbitrary one). It is off by
+    default because ``raw.calls`` holds one row per ``call_id`` (the ingestion upserts and has
+    a "unique call ids" asset check) and the hash pass over 10 M string ids is the most
+    expensive step of the cheap tables; pass it for inputs without that guarantee.
+    """
+    as_of_lit = pl.lit(as_utc(as_of), dtype=pl.Datetime("us", "UTC")) if as_of else None
+    end = pl.col("end_time")
+    occ_end = end if as_of_lit is None else pl.coalesce(end, as_of_lit)
+    occ_end = pl.max_horizontal(occ_end, pl.col("create_time"))
+    answered = pl.col("call_result") == "COMPLETED"
+    conv = _seconds(pl.col("end_time") - pl.col("answer_time")).clip(lower_bound=0)
+    # Same instants whatever zone label the frame carries (a DuckDB session not pinned to UTC
+    # labels TIMESTAMPTZ with its own zone; stack-notes §0.4) and microsecond precision.
+    selected = calls.select(INPUT_COLUMNS).with_columns(
+        pl.col(c).dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
+        for c in ("create_time", "answer_time", "end_time")
+    )
+    if dedupe:
+        selected = selected.unique(subset=["call_id"], keep="any")
+    return selected.with_columns(
+        pl.when(pl.col("direction").str.to_uppercase().is_in(DIRECTIONS[:2]))
+        .then(pl.col("direction").str.to_uppercase())
+        .otherwise(pl.lit(UNKNOWN)),
+        pl.col("call_result").str.to_uppercase(),
+        pl.col("trunk_id").fill_null(UNKNOWN),
+    ).with_columns(
+        answered.fill_null(False).alias("answered"),
+        (answered.fill_null(False) != pl.col("answer_time").is_not_null()).alias(
+            "answer_time_mismatch"
+        ),
+        end.is_null().alias("in_progress"),
+        pl.when(answered).then(conv).otherwise(0.0).fill_null(0.0).alias("conv_s"),
+        pl.when(end.is_not_null() | (as_of_lit is not None))
+        .then(occ_end)
+        .otherwise(None)
+        .alias("occ_end"),
+    )
+
+
+def in_range(col: str, start: datetime, end: datetime) -> pl.Expr:
+    """``start <= col < end`` with UTC literals."""
+    dt = pl.Datetime("us", "UTC")
+    return (pl.col(col) >= pl.lit(as_utc(start), dtype=dt)) & (
+        pl.col(col) < pl.lit(as_utc(end), dtype=dt)
+    )

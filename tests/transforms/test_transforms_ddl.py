@@ -1,0 +1,137 @@
+"""Code and DDL agree: every ANALYTICS_TABLES output inserts into sql/schema/analytics.sql.
+
+Each table is built from a small mixed call set (two trunks, both directions, two currencies,
+a crossing call, an in-progress call), then ``INSERT INTO analytics.<t> BY NAME SELECT * FROM
+df`` into an in-memory DuckDB pinned to UTC. The test also checks that the frame's DuckDB types
+equal the table's declared types column by column (BY NAME would otherwise cast silently),
+that the declared keys are unique, and that values survive the round trip.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from transforms_testkit import make_calls, make_trunks, ts
+
+from pipeline.transforms import ANALYTICS_TABLES
+
+DDL = Path(__file__).resolve().parents[2] / "sql" / "schema" / "analytics.sql"
+
+
+def _calls():
+    return make_calls(
+        [
+            {
+                "create_time": "2026-10-24 21:50",
+                "answer_time": "2026-10-24 21:50:05",
+                "end_time": "2026-10-24 22:20",
+                "price": "0.123456",
+                "price_currency": "USD",
+                "billing_duration_seconds": 1800,
+            },
+            {
+                "create_time": "2026-10-25 00:10",
+                "answer_time": "2026-10-25 00:10:03",
+                "end_time": "2026-10-25 01:40",
+                "direction": "INBOUND",
+                "trunk_id": "t2",
+                "price": "2.5",
+                "price_currency": "EUR",
+                "billing_duration_seconds": 5400,
+            },
+            {
+                "create_time": "2026-10-25 01:00",
+                "call_result": "BUSY",
+                "end_time": "2026-10-25 01:00:02",
+            },
+            {"create_time": "2026-10-25 01:30", "answer_time": "2026-10-25 01:30:02"},
+        ]
+    )
+
+
+def _build(spec) -> pl.DataFrame:
+    calls, trunks = _calls(), make_trunks({"t1": 2, "t2": None})
+    if spec.grain == "hour":
+        lf = spec.builder(
+            calls,
+            trunks,
+            start=ts("2026-10-24 20:00"),
+            end=ts("2026-10-25 04:00"),
+            as_of=ts("2026-10-25 02:00"),
+        )
+    else:
+        lf = spec.builder(
+            calls,
+            trunks,
+            report_tz="Europe/Copenhagen",
+            start_date=date(2026, 10, 24),
+            end_date=date(2026, 10, 26),
+            as_of=ts("2026-10-25 02:00"),
+        )
+    return lf.collect()
+
+
+@pytest.fixture(scope="module")
+def con():
+    c = duckdb.connect()
+    c.execute("SET TimeZone='UTC'")
+    c.execute(DDL.read_text())
+    c.execute(DDL.read_text())  # idempotent
+    yield c
+    c.close()
+
+
+def test_registry_matches_ddl_tables(con):
+    names = {
+        r[0]
+        for r in con.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+        ).fetchall()
+    }
+    assert names == set(ANALYTICS_TABLES)
+
+
+@pytest.mark.parametrize("name", sorted(ANALYTICS_TABLES))
+def test_output_inserts_into_ddl(con, name):
+    spec = ANALYTICS_TABLES[name]
+    df = _build(spec)
+    assert df.height > 0
+    assert spec.bucket_column == df.columns[0]
+    assert df.select(spec.keys).is_duplicated().sum() == 0, "declared keys are not unique"
+
+    table_types = {r[0]: r[1] for r in con.sql(f"DESCRIBE {spec.qualified_name}").fetchall()}
+    frame_types = {r[0]: r[1] for r in con.sql("DESCRIBE SELECT * FROM df").fetchall()}
+    assert list(frame_types) == list(table_types), "column names/order differ from the DDL"
+    assert frame_types == table_types
+
+    con.execute(f"DELETE FROM {spec.qualified_name}")
+    con.execute(f"INSERT INTO {spec.qualified_name} BY NAME SELECT * FROM df")
+    back = con.sql(f"SELECT * FROM {spec.qualified_name}").pl()
+    assert_frame_equal(back, df, check_row_order=False)
+
+
+@pytest.mark.parametrize("name", sorted(ANALYTICS_TABLES))
+def test_empty_input_gives_empty_frame_with_ddl_types(con, name):
+    """A partition without calls must still produce a (0-row) frame of the declared types."""
+    spec = ANALYTICS_TABLES[name]
+    empty = _calls().head(0)
+    if spec.grain == "hour":
+        df = spec.builder(empty, None, start=ts("2026-10-25 00:00"), end=ts("2026-10-25 02:00"))
+    else:
+        df = spec.builder(
+            empty,
+            None,
+            report_tz="Europe/Copenhagen",
+            start_date=date(2026, 10, 25),
+            end_date=date(2026, 10, 26),
+        )
+    df = df.collect()
+    assert df.height == 0
+    table_types = {r[0]: r[1] for r in con.sql(f"DESCRIBE {spec.qualified_name}").fetchall()}
+    frame_types = {r[0]: r[1] for r in con.sql("DESCRIBE SELECT * FROM df").fetchall()}
+    assert frame_types == table_types
