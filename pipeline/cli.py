@@ -21,6 +21,7 @@ from rich.console import Console
 
 from pipeline import settings
 from pipeline.ingest.windows import floor_hour
+from pipeline.sandbox.cli import sandbox_app
 
 app = typer.Typer(
     help="Call-record analytics for Sinch Elastic SIP Trunking.",
@@ -29,6 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True, highlight=False)
+app.add_typer(sandbox_app, name="sandbox", help="The local emulator of the Sinch calls API.")
 
 DbOption = Annotated[
     Path | None,

@@ -31,9 +31,13 @@ class _ProgressHandler(logging.Handler):
         meta = getattr(record, "dagster_meta", None) or {}
         event = meta.get("dagster_event")
         message = meta.get("orig_message") or record.getMessage()
+        if event is not None and event.is_step_failure:
+            error = event.step_failure_data.error
+            cause = error.cause if error and error.cause else error
+            detail = cause.message.strip() if cause else message
+            self._console.print(f"{event.step_key} failed: {detail}", markup=False, soft_wrap=True)
+            return
         if event is not None and record.levelno < logging.WARNING:
-            if event.is_step_failure:
-                self._console.print(f"[red]{event.step_key}: {message}[/]")
             return
         step = meta.get("step_key") or ""
         style = (

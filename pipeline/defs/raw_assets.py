@@ -62,7 +62,7 @@ def raw_calls(
             warehouse.path,
             windows,
             concurrency=sinch.concurrency,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             progress=progress,
         )
     new_fields = sorted({f for e in report.committed for f in e.fetch.new_fields})

@@ -24,7 +24,6 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 ingest_calls_job = dg.define_asset_job(
     "ingest_calls",
     selection=dg.AssetSelection.groups("raw", "analytics"),
-    partitions_def=HOURLY,
     executor_def=dg.in_process_executor,  # one process: steps never fight over the DuckDB file
     description="Ingest hourly call windows into raw.calls and rebuild the analytics they touch.",
 )

@@ -1,0 +1,1 @@
+"""Reporting: the demo's summary, ready SQL queries and the notebook report."""

@@ -178,3 +178,9 @@ CREATE TABLE IF NOT EXISTS analytics.busy_hour_daily (
     bhca                             BIGINT      NOT NULL, -- busy-hour call attempts (created in that hour)
     bhcc                             BIGINT      NOT NULL  -- busy-hour completed calls (answered)
 );
+
+-- analytics.report_settings: the report time zone the daily tables were built in (one row).
+-- When REPORT_TZ changes, the next refresh rebuilds every daily table in the new zone.
+CREATE TABLE IF NOT EXISTS analytics.report_settings (
+    report_tz VARCHAR NOT NULL -- IANA zone, e.g. Europe/Copenhagen
+);

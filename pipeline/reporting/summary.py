@@ -1,0 +1,77 @@
+"""The short summary the main command prints after a run (read from the analytics tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.warehouse.connection import connect
+
+SUMMARY_SQL = """
+WITH answer AS (
+    SELECT sum(attempts) AS attempts, sum(answered) AS answered,
+           sum(ner_numerator) AS ner_numerator
+    FROM analytics.answer_rate_hourly
+    WHERE hour_start >= $start AND hour_start < $end
+),
+usage AS (
+    SELECT u.trunk_id, any_value(t.name) AS name, sum(u.mou) AS mou,
+           sum(u.attempts) AS attempts,
+           max(u.trunk_peak_concurrent_calls) AS peak,
+           max(u.trunk_peak_cps) AS peak_cps, any_value(u.cps_limit) AS cps_limit
+    FROM analytics.trunk_usage_hourly AS u
+    LEFT JOIN raw.trunks AS t USING (trunk_id)
+    WHERE u.hour_start >= $start AND u.hour_start < $end
+    GROUP BY u.trunk_id
+)
+SELECT a.attempts, a.answered, a.ner_numerator,
+       u.trunk_id, u.name, u.mou, u.attempts, u.peak, u.peak_cps, u.cps_limit
+FROM answer AS a, usage AS u
+ORDER BY u.mou DESC
+"""
+
+
+def summary_rows(db_path: str | Path, start: datetime, end: datetime) -> list[tuple]:
+    """Totals and per-trunk usage over ``[start, end)`` (UTC), busiest trunk (by MOU) first."""
+    with connect(db_path, read_only=True) as con:
+        return con.execute(SUMMARY_SQL, {"start": start, "end": end}).fetchall()
+
+
+def print_summary(
+    db_path: str | Path,
+    start: datetime,
+    end: datetime,
+    report_tz: str,
+    console: Console | None = None,
+) -> None:
+    """Print answer rate (ASR, NER proxy), the busiest trunk and peak concurrency per trunk."""
+    console = console or Console()
+    rows = summary_rows(db_path, start, end)
+    if not rows or not rows[0][0]:
+        console.print("No calls in the range.")
+        return
+    attempts, answered, ner_numerator = rows[0][:3]
+    console.print(
+        f"\n[bold]{attempts:,} calls[/], ASR {answered / attempts:.1%} "
+        f"(answered/attempts, ITU-T E.411), NER proxy {ner_numerator / attempts:.1%}"
+    )
+    busiest = rows[0]
+    console.print(
+        f"Busiest trunk: [bold]{busiest[4] or busiest[3]}[/] with {busiest[5]:,.0f} minutes of use"
+    )
+    table = Table(title=f"Trunks, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
+    for column in ("trunk", "calls", "MOU (min)", "peak concurrent", "peak CPS / limit"):
+        table.add_column(column, justify="left" if column == "trunk" else "right")
+    for _, _, _, trunk_id, name, mou, calls, peak, peak_cps, cps_limit in rows:
+        table.add_row(
+            name or trunk_id,
+            f"{calls:,}",
+            f"{mou:,.1f}",
+            str(peak),
+            f"{peak_cps} / {cps_limit if cps_limit is not None else '?'}",
+        )
+    console.print(table)
+    console.print(f"Daily tables use report time zone {report_tz}.")
