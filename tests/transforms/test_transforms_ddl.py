@@ -93,7 +93,8 @@ def test_registry_matches_ddl_tables(con):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
         ).fetchall()
     }
-    assert names == set(ANALYTICS_TABLES)
+    # report_settings records the report time zone the daily tables were built in.
+    assert names - {"report_settings"} == set(ANALYTICS_TABLES)
 
 
 @pytest.mark.parametrize("name", sorted(ANALYTICS_TABLES))
