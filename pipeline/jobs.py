@@ -97,11 +97,17 @@ def run_ingest_job(
         loggers={"progress": progress_logger(console)},
     )
     job = defs.resolve_job_def("ingest_calls")
-    result = job.execute_in_process(
-        tags={RANGE_START_TAG: partition_key(start), RANGE_END_TAG: partition_key(end - HOUR)},
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"loggers": {"progress": {}}},
-        asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
-    )
+    # Dispose of the instance here, in this thread: left to the garbage collector, its
+    # in-memory SQLite storage may be finalized from a fetcher thread and complain.
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            tags={
+                RANGE_START_TAG: partition_key(start),
+                RANGE_END_TAG: partition_key(end - HOUR),
+            },
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"progress": {}}},
+            asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
+        )
     return result.success

@@ -8,6 +8,8 @@ notebook and report tests read the same tables a user would.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,3 +66,9 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     assert ok, f"the demo job failed:\n{console.file.getvalue()}"
     return path
+
+
+@pytest.fixture
+def make_sandbox() -> Callable[..., AbstractContextManager[SandboxHandle]]:
+    """Factory: ``with make_sandbox(seed=1, rate_429=0.5) as sb: ...`` (free loopback port)."""
+    return sandbox_server

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,6 @@ COPENHAGEN = REPO.parent / "shared" / "data" / "copenhagen-calls" / "EST_call_re
 def clock() -> FakeClock:
     """A fixed clock at ``NOW`` that tests can move."""
     return FakeClock(NOW)
-
-
-@pytest.fixture
-def make_sandbox() -> Callable[..., AbstractContextManager[SandboxHandle]]:
-    """Factory: ``with make_sandbox(seed=1, rate_429=0.5) as sb: ...``."""
-    return sandbox_server
 
 
 @pytest.fixture(scope="module")
