@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
+from pipeline.definitions import build_definitions
 from pipeline.defs.environment import calls_api_resource, lookback_hours
 from pipeline.defs.resources import SandboxCallsResource, SinchCallsResource
 from pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
-from pipeline.definitions import build_definitions
 from pipeline.settings import SettingsError
 from pipeline.transforms import ANALYTICS_TABLES
 
