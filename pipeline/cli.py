@@ -58,8 +58,6 @@ def user_errors() -> Iterator[None]:
         yield
     except (settings.SettingsError, SinchApiError, WarehouseBusyError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
-    except ValueError as exc:
-        raise fail(str(exc)) from None
 
 
 def parse_hour(value: str, option: str) -> datetime:

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.defs.checks import CHECKS_DIR
 from pipeline.defs.resources import SinchCallsResource
 from pipeline.jobs import run_ingest_job
 from pipeline.sinch.auth import OAuth2ClientCredentials
@@ -49,6 +50,7 @@ class FastRetrySinch(SinchCallsResource):
             self.api_url,
             self.project_id,
             auth,
+            page_size=self.page_size,
             backoff_base_s=0.01,
             backoff_max_s=0.05,
             max_attempts=8,
@@ -126,7 +128,7 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
         "rate_429": 0.25,
         "retry_after_s": None,
         "rate_5xx": 0.1,
-        "duplicate_rate": 0.05,
+        "duplicate_rate": 0.5,  # per page after the first
         "malformed_rate": 0.01,
         "token_max_requests": 7,  # tokens expire every few requests: refresh mid-sweep
         "calls_per_hour": 400,  # several pages per window
@@ -144,13 +146,22 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
     assert not set(ids) & malformed
     with connect(db, read_only=True) as con:
         rejected = con.execute("SELECT call_id, reason FROM raw.rejected_calls").fetchall()
-        failed_checks = con.execute(
-            "SELECT count(*) FROM raw.ingest_ledger WHERE attempts <= pages"
-        ).fetchall()[0][0]
+        retried_windows, multi_page_windows, big_windows = con.execute(
+            "SELECT count(*) FILTER (WHERE attempts > pages), count(*) FILTER (WHERE pages > 1), "
+            "count(*) FILTER (WHERE api_total_items > 250) FROM raw.ingest_ledger"
+        ).fetchall()[0]
+        checks = {
+            name: con.execute((CHECKS_DIR / f"{name}.sql").read_text()).fetchall()[0][0]
+            for name in ("unique_call_ids", "create_time_in_window", "ledger_reconciles")
+        }
     assert {call_id for call_id, _ in rejected} == malformed
     assert all(reason for _, reason in rejected)
-    assert failed_checks < 8  # retries happened in at least one window
-    assert stats, "the sandbox served requests"
+    assert retried_windows > 0  # the 429s and 5xx were retried
+    # Pages of 250: duplicates cross page edges in every window with more calls than that.
+    assert multi_page_windows == big_windows >= 6
+    assert stats["duplicates"] > 0
+    assert stats["tokens_issued"] > 1  # tokens expired mid-sweep and were refreshed
+    assert checks == dict.fromkeys(checks, 0)  # the asset checks agree
 
 
 def test_reingested_hour_refreshes_its_analytics(make_sandbox, tmp_path):
