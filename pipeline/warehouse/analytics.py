@@ -29,24 +29,11 @@ import polars as pl
 
 from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, TableSpec
 from pipeline.transforms.calendar import local_day_bounds
+from pipeline.transforms.prepare import INPUT_COLUMNS
 
 log = logging.getLogger("pipeline.warehouse")
 
 HOUR = timedelta(hours=1)
-
-#: Columns of ``raw.calls`` the transforms read (not ``raw``: the JSON stays in DuckDB).
-TRANSFORM_INPUT_COLUMNS = (
-    "call_id",
-    "create_time",
-    "answer_time",
-    "end_time",
-    "direction",
-    "call_result",
-    "trunk_id",
-    "billing_duration_seconds",
-    "price",
-    "price_currency",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +56,7 @@ def _local_date(instant: datetime, report_tz: str) -> date:
 
 
 def _read_calls(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.LazyFrame:
-    columns = ", ".join(TRANSFORM_INPUT_COLUMNS)
+    columns = ", ".join(INPUT_COLUMNS)  # not `raw`: the JSON stays in DuckDB
     frame = con.sql(
         f"SELECT {columns} FROM raw.calls WHERE create_time >= $start AND create_time < $end",
         params={"start": start, "end": end},
