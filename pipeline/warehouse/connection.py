@@ -82,10 +82,12 @@ def open_connection(
         retry=tenacity.retry_if_exception(_is_lock_conflict),
         wait=tenacity.wait_random_exponential(multiplier=0.05, max=2.0),
         stop=tenacity.stop_after_delay(lock_wait_s),
-        before_sleep=lambda state: log.info(
-            "DuckDB file %s is locked by another process; waiting (attempt %d)",
+        # Say it once, loud enough for the CLI (WARNING); the rest of the wait is quiet.
+        before_sleep=lambda state: log.log(
+            logging.WARNING if state.attempt_number == 1 else logging.DEBUG,
+            "DuckDB file %s is locked by another process; waiting up to %.0f s",
             target,
-            state.attempt_number,
+            lock_wait_s,
         ),
         reraise=False,
     )
