@@ -199,11 +199,14 @@ def report(
     ] = None,
 ) -> None:
     """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML."""
-    from pipeline.reporting.notebook import render_report
+    from pipeline.reporting.notebook import ReportError, render_report
 
     with user_errors():
         tz = settings.check_time_zone(report_tz) if report_tz else None
-        path = render_report(_db_path(db), out, report_tz=tz)
+        try:
+            path = render_report(_db_path(db), out, report_tz=tz)
+        except ReportError as exc:
+            raise fail(str(exc)) from None
     console.print(f"Report: [bold]{path.resolve()}[/]")
 
 

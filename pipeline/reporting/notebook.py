@@ -17,9 +17,9 @@ import subprocess
 from pathlib import Path
 
 import nbformat
+from jinja2 import DictLoader
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
 from pipeline.warehouse.schema import SQL_DIR
