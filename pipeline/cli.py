@@ -12,10 +12,12 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import dagster as dg
+import polars as pl
 import typer
 from rich.console import Console
 
@@ -44,7 +46,7 @@ def _db_path(db: Path | None) -> Path:
 
 def fail(message: str) -> typer.Exit:
     """Print one clear line and return the exit to raise (code 2)."""
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -139,6 +141,71 @@ def ingest(
         raise fail(
             "the job failed; see the messages above. Re-run to finish: writes are idempotent."
         )
+
+
+class OutputFormat(StrEnum):
+    """How ``pipeline sql`` prints a result."""
+
+    table = "table"
+    csv = "csv"
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="ready query name (see --list) or a path to a .sql file"),
+    ] = None,
+    db: DbOption = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table (terminal) or csv (stdout)")
+    ] = OutputFormat.table,
+    list_: Annotated[bool, typer.Option("--list", help="list the ready queries")] = False,
+) -> None:
+    """Run a ready query from sql/queries (or any .sql file) on a read-only connection.
+
+    "Last 7 days" in the ready queries ends at the newest call in the file. The connection waits
+    while an ingestion run writes the file and is closed before anything is printed.
+    """
+    from pipeline.reporting.queries import list_queries, run_query
+
+    out = Console(highlight=False, soft_wrap=True)
+    if list_:
+        for item in list_queries():
+            out.print(f"[bold]{item.name}[/]  {item.question}")
+        return
+    with user_errors():
+        if query is None:
+            raise settings.SettingsError("give a query name or .sql file, or --list")
+        frame = run_query(_db_path(db), query)
+    if output is OutputFormat.csv:
+        sys.stdout.write(frame.write_csv())
+        return
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=400, fmt_str_lengths=60):
+        out.print(str(frame), markup=False)
+
+
+@app.command()
+def report(
+    db: DbOption = None,
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path(
+        "reports/report.html"
+    ),
+    report_tz: Annotated[
+        str | None,
+        typer.Option(help="IANA zone of the charts [default: the zone the file was built in]"),
+    ] = None,
+) -> None:
+    """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML."""
+    from pipeline.reporting.notebook import ReportError, render_report
+
+    with user_errors():
+        tz = settings.check_time_zone(report_tz) if report_tz else None
+        try:
+            path = render_report(_db_path(db), out, report_tz=tz)
+        except ReportError as exc:
+            raise fail(str(exc)) from None
+    console.print(f"Report: [bold]{path.resolve()}[/]")
 
 
 def main() -> None:

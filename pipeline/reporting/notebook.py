@@ -1,0 +1,111 @@
+"""``pipeline report``: run ``notebooks/report.ipynb`` headless and export self-contained HTML.
+
+The notebook reads its parameters (``DB_PATH``, ``REPORT_TZ``) from a cell tagged
+``parameters``; like papermill, :func:`execute_report` inserts a cell right after it that sets
+the values given here. The kernel is the ``python3`` kernel of the interpreter running this
+code (ipykernel's native kernelspec uses ``sys.executable``), so ``uv run pipeline report``
+runs the notebook in the project's virtual environment.
+
+The HTML embeds the charts as PNG data URIs, hides code cells and carries no ``<script src=…>``
+(no require.js, no MathJax from a CDN), so it opens offline without Python.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import nbformat
+from jinja2 import DictLoader
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+from pipeline.warehouse.schema import SQL_DIR
+
+REPO_ROOT = SQL_DIR.parent
+NOTEBOOK = REPO_ROOT / "notebooks" / "report.ipynb"
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_S = 600
+
+#: The JupyterLab HTML template without the scripts it loads from a CDN (require.js, MathJax,
+#: mermaid: the report has no widgets, formulas or diagrams), and with each PNG's ``alt`` text
+#: taken from its output metadata (the notebook sets it to the chart's title).
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+alt="{{ (output | get_metadata('alt', 'image/png') or 'chart') | escape_html }}">
+</div>
+{%- endblock data_png %}
+"""
+
+
+class ReportError(RuntimeError):
+    """The notebook failed to run; the message names the cell's error."""
+
+
+def _parameter_cell(db_path: Path, report_tz: str | None) -> nbformat.NotebookNode:
+    # json.dumps gives valid Python string literals (and None → null is avoided below).
+    source = (
+        "# Parameters set by `pipeline report`\n"
+        f"DB_PATH = {json.dumps(str(db_path))}\n"
+        f"REPORT_TZ = {json.dumps(report_tz) if report_tz else None}\n"
+    )
+    return nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+
+
+def execute_report(
+    db_path: str | Path, report_tz: str | None = None, notebook: Path = NOTEBOOK
+) -> nbformat.NotebookNode:
+    """Execute the report notebook on ``db_path`` and return it with its outputs."""
+    db_path = Path(db_path).resolve()
+    if not db_path.exists():
+        msg = f"warehouse file {db_path} does not exist yet: run the ingestion first"
+        raise FileNotFoundError(msg)
+    nb = nbformat.read(notebook, as_version=4)
+    index = next(
+        (i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), -1
+    )
+    nb.cells.insert(index + 1, _parameter_cell(db_path, report_tz))
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=CELL_TIMEOUT_S,
+        resources={"metadata": {"path": str(REPO_ROOT)}},
+    )
+    try:
+        # The kernel's own stderr (a transport notice) is noise; cell errors come back as
+        # messages and are raised below.
+        client.execute(stderr=subprocess.DEVNULL)
+    except CellExecutionError as exc:
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ReportError(f"the report notebook failed: {last}") from exc
+    return nb
+
+
+def to_html(nb: nbformat.NotebookNode) -> str:
+    """Self-contained HTML of an executed notebook, code hidden."""
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file="report.html.j2",
+        extra_loaders=[DictLoader({"report.html.j2": _TEMPLATE})],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def render_report(db_path: str | Path, out: str | Path, report_tz: str | None = None) -> Path:
+    """Execute the notebook on ``db_path`` and write the HTML report to ``out``."""
+    nb = execute_report(db_path, report_tz)
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(to_html(nb), encoding="utf-8")
+    return target

@@ -1,0 +1,93 @@
+"""Ready SQL queries (``sql/queries/*.sql``) run against the warehouse, read into Polars.
+
+Each file starts with a header comment (question, window, columns with units, parameters),
+then ``.read sql/views/all.sql`` (the TEMP reporting views) and one ``SELECT``. The same file
+runs with the DuckDB command line from the repository root::
+
+    duckdb -readonly data/calls.duckdb < sql/queries/answer_rate_7d.sql
+
+and with ``pipeline sql answer_rate_7d``. Readers never hold the file: :func:`run_query`
+opens a read-only connection (waiting while an ingestion run writes), reads the whole result
+into a Polars frame and closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.reporting.views import read_script
+from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect
+from pipeline.warehouse.schema import SQL_DIR
+
+QUERIES_DIR = SQL_DIR / "queries"
+
+
+@dataclass(frozen=True)
+class QueryFile:
+    """A ready query: its name (file stem), path and the question its header answers."""
+
+    name: str
+    path: Path
+    question: str
+
+
+def _question(path: Path) -> str:
+    """The header's first sentence: the text after ``NAME:`` on the first comment lines."""
+    parts = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("--"):
+            break
+        text = line.removeprefix("--").strip()
+        if not parts:
+            text = text.split(":", 1)[1].strip() if ":" in text else text
+        parts.append(text)
+        if text.endswith("?") or text.endswith("."):
+            break
+    return " ".join(parts)
+
+
+def list_queries() -> list[QueryFile]:
+    """Every ready query, by name."""
+    return [
+        QueryFile(path.stem, path, _question(path)) for path in sorted(QUERIES_DIR.glob("*.sql"))
+    ]
+
+
+def resolve_query(name_or_file: str) -> Path:
+    """The SQL file for a ready query name (``answer_rate_7d``) or a path to a ``.sql`` file.
+
+    Raises:
+        ValueError: neither a known name nor an existing file (the message lists the names).
+    """
+    candidate = Path(name_or_file)
+    if candidate.suffix == ".sql" and candidate.is_file():
+        return candidate
+    known = {query.name: query.path for query in list_queries()}
+    if name_or_file in known:
+        return known[name_or_file]
+    msg = f"unknown query {name_or_file!r}: use one of {', '.join(sorted(known))} or a .sql file"
+    raise ValueError(msg)
+
+
+def run_sql(
+    db_path: str | Path, sql: str, *, lock_wait_s: float = DEFAULT_LOCK_WAIT_S
+) -> pl.DataFrame:
+    """Run ad-hoc ``sql`` (no dot commands) with the reporting views on a short read-only
+    connection, and return the last statement's result as a Polars frame."""
+    from pipeline.reporting.views import apply_views
+
+    with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:
+        apply_views(con)
+        return con.sql(sql).pl()
+
+
+def run_query(
+    db_path: str | Path, name_or_file: str, *, lock_wait_s: float = DEFAULT_LOCK_WAIT_S
+) -> pl.DataFrame:
+    """Run a ready query (name or ``.sql`` path) and return its result as a Polars frame."""
+    script = read_script(resolve_query(name_or_file))
+    with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:
+        return con.sql(script).pl()
