@@ -19,6 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.reporting.views import read_script
+from pipeline.settings import SettingsError
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect
 from pipeline.warehouse.schema import SQL_DIR
 
@@ -60,7 +61,7 @@ def resolve_query(name_or_file: str) -> Path:
     """The SQL file for a ready query name (``answer_rate_7d``) or a path to a ``.sql`` file.
 
     Raises:
-        ValueError: neither a known name nor an existing file (the message lists the names).
+        SettingsError: neither a known name nor an existing file (the message lists the names).
     """
     candidate = Path(name_or_file)
     if candidate.suffix == ".sql" and candidate.is_file():
@@ -69,7 +70,7 @@ def resolve_query(name_or_file: str) -> Path:
     if name_or_file in known:
         return known[name_or_file]
     msg = f"unknown query {name_or_file!r}: use one of {', '.join(sorted(known))} or a .sql file"
-    raise ValueError(msg)
+    raise SettingsError(msg)
 
 
 def run_sql(
