@@ -203,9 +203,18 @@ class RawCallsWriter:
                 "SELECT count(*) FROM raw.calls WHERE create_time >= ? AND create_time < ?",
                 bounds,
             ).fetchall()[0]
+            # One row per callId: a record repeated across pages, or one without a readable
+            # createTime that both windows sharing a boundary second list, is kept once (here,
+            # the latest fetch); rejected records without a callId cannot be matched.
+            con.execute(
+                "DELETE FROM raw.rejected_calls WHERE call_id IN (SELECT call_id FROM "
+                "staged_rejected WHERE window_start = ? AND call_id IS NOT NULL)",
+                [window.start],
+            )
             con.execute(
                 "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected "
-                "WHERE window_start = ?",
+                "WHERE window_start = ? QUALIFY call_id IS NULL OR row_number() OVER "
+                "(PARTITION BY call_id ORDER BY fetched_at DESC) = 1",
                 [window.start],
             )
             (rejected,) = con.execute(
