@@ -97,11 +97,16 @@ def run_ingest_job(
         loggers={"progress": progress_logger(console)},
     )
     job = defs.resolve_job_def("ingest_calls")
-    result = job.execute_in_process(
-        tags={RANGE_START_TAG: partition_key(start), RANGE_END_TAG: partition_key(end - HOUR)},
-        instance=dg.DagsterInstance.ephemeral(),
-        raise_on_error=False,
-        run_config={"loggers": {"progress": {}}},
-        asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
-    )
-    return result.success
+    # Closed on exit: an ephemeral instance owns a temporary directory.
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            tags={
+                RANGE_START_TAG: partition_key(start),
+                RANGE_END_TAG: partition_key(end - HOUR),
+            },
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"progress": {}}},
+            asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
+        )
+        return result.success

@@ -51,6 +51,15 @@ class SinchCallsResource(CallsApiResource):
     request_deadline_s: float = Field(
         default=120.0, gt=0, description="overall deadline of one HTTP request, retries excluded"
     )
+    max_attempts: int = Field(
+        default=5, ge=1, le=50, description="HTTP attempts per request, the first included"
+    )
+    backoff_base_s: float = Field(
+        default=0.5, ge=0, description="first retry backoff ceiling (full jitter), seconds"
+    )
+    backoff_max_s: float = Field(
+        default=30.0, ge=0, description="largest retry backoff ceiling, seconds"
+    )
 
     @contextmanager
     def open_client(self) -> Iterator[CallsClient]:
@@ -67,6 +76,9 @@ class SinchCallsResource(CallsApiResource):
             page_size=self.page_size,
             rate_limit_per_s=self.rate_limit_per_s,
             request_deadline_s=self.request_deadline_s,
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
         ) as client:
             yield client
 
