@@ -41,7 +41,10 @@ class SinchCallsResource(CallsApiResource):
 
     project_id: str = Field(description="Sinch project id")
     key_id: str = Field(description="access key id")
-    key_secret: str = Field(description="access key secret (bind with dg.EnvVar)")
+    key_secret: str = Field(
+        description="access key secret (bind with dg.EnvVar)",
+        repr=False,  # never in repr(), logs or error messages
+    )
     auth: str = Field(default="oauth", pattern="^(oauth|basic)$", description="oauth or basic")
     api_url: str = Field(default=DEFAULT_API_URL, description="API base URL")
     auth_url: str = Field(default=DEFAULT_AUTH_URL, description="OAuth2 token server base URL")
