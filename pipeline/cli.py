@@ -72,23 +72,27 @@ def _quiet_dagster_warnings() -> None:
 
 
 def check_api_access() -> None:
-    """With Sinch credentials set, send one request (``/trunks``) before starting the job.
+    """Check the settings the job reads, then (with Sinch credentials set) send one request
+    (``/trunks``) before starting the job.
 
-    A wrong URL, wrong credentials or an unknown project then stop with one line instead of a
-    failed Dagster run and its step-by-step report. Transient faults are retried quietly.
+    A bad number, a wrong URL, wrong credentials or an unknown project then stop with one line
+    instead of a failed Dagster run and its step-by-step report. Transient faults (429, 5xx)
+    are retried quietly, as the job would.
 
     Raises:
         SettingsError: the API could not be used; the message says which URL and why.
     """
+    settings.positive_number("CALLS_FETCH_CONCURRENCY", settings.DEFAULT_CONCURRENCY)
     if not settings.uses_real_api():
         return
+    mode = settings.auth_mode()
+    settings.positive_number("SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode])
     import httpx
 
     from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
     from pipeline.sinch.client import CallsClient
     from pipeline.sinch.errors import SinchApiError
 
-    mode = settings.auth_mode()
     api_url = settings.env("SINCH_API_URL", settings.DEFAULT_API_URL)
     key_id, secret = settings.env("SINCH_KEY_ID", ""), settings.env("SINCH_KEY_SECRET", "")
     auth_url = settings.env("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
@@ -105,9 +109,9 @@ def check_api_access() -> None:
             api_url,
             settings.env("SINCH_PROJECT_ID", ""),
             auth,
-            max_attempts=3,
+            max_attempts=5,
             backoff_base_s=0.2,
-            backoff_max_s=1.0,
+            backoff_max_s=2.0,
             request_deadline_s=30.0,
         ) as client:
             client.list_trunks()

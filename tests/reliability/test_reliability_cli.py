@@ -83,13 +83,19 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory):
     """Run every bad-settings case and one successful faulty run, all at once."""
     tmp = tmp_path_factory.mktemp("cli")
     closed = _closed_port()
-    with sandbox_server(
-        key_secret=SECRET, rate_429=0.3, retry_after_s=0.01, token_max_requests=4
-    ) as sb:
+    # the bad settings talk to a well-behaved sandbox (their error must be theirs, not a 429);
+    # the successful run to a faulty one (retries and token refreshes get logged)
+    with (
+        sandbox_server(key_secret=SECRET) as clean,
+        sandbox_server(
+            key_secret=SECRET, rate_429=0.3, retry_after_s=0.01, token_max_requests=4
+        ) as sb,
+    ):
         procs: dict[str, subprocess.Popen[str]] = {}
         for name, (changes, args, _) in BAD_SETTINGS.items():
             env = cli_env(
-                sb, **{k: v.format(base=sb.base_url, closed=closed) for k, v in changes.items()}
+                clean,
+                **{k: v.format(base=clean.base_url, closed=closed) for k, v in changes.items()},
             )
             if changes.get("SINCH_KEY_SECRET") == "":
                 del env["SINCH_KEY_SECRET"]
@@ -109,7 +115,7 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory):
         for name, proc in procs.items():
             out, err = proc.communicate(timeout=120)
             outcomes[name] = Outcome(proc.returncode, out, err)
-        tokens = list(sb.app_state.tokens)
+        tokens = list(sb.app_state.tokens) + list(clean.app_state.tokens)
         if outcomes["ok"].code == 0:
             assert_exactly_the_sandbox_calls(sb, ok_db, DAY0, DAY0 + timedelta(hours=6))
         yield outcomes, sb.key_id, tokens, dict(sb.app_state.stats)
