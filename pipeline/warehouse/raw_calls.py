@@ -58,10 +58,22 @@ _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
 
 
+# CallRecord is a named tuple in raw.calls column order: records transpose into columns.
+assert CallRecord._fields == _RECORD_FIELDS, "CallRecord fields must follow raw.calls"
+
+
 def records_to_arrow(records: Sequence[CallRecord]) -> pa.Table:
     """Columnar copy of parsed records, typed as ``raw.calls`` (UTC timestamps, exact money)."""
-    columns = {name: [getattr(r, name) for r in records] for name in _RECORD_FIELDS}
-    return pa.Table.from_pydict(columns, schema=CALLS_ARROW_SCHEMA)
+    if not records:
+        return CALLS_ARROW_SCHEMA.empty_table()
+    columns = zip(*records, strict=True)  # one tuple per field, in schema order
+    return pa.Table.from_arrays(
+        [
+            pa.array(column, type=f.type)
+            for column, f in zip(columns, CALLS_ARROW_SCHEMA, strict=True)
+        ],
+        schema=CALLS_ARROW_SCHEMA,
+    )
 
 
 @dataclass(frozen=True, slots=True)
