@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import dagster as dg
 import polars as pl
 import typer
 from rich.console import Console
@@ -46,7 +45,7 @@ def _db_path(db: Path | None) -> Path:
 
 def fail(message: str) -> typer.Exit:
     """Print one clear line and return the exit to raise (code 2)."""
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=2)
 
 
@@ -60,6 +59,73 @@ def user_errors() -> Iterator[None]:
         yield
     except (settings.SettingsError, SinchApiError, WarehouseBusyError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+
+
+def _quiet_dagster_warnings() -> None:
+    """Hide Dagster's preview/beta warnings (imported here: user errors need no Dagster)."""
+    import dagster as dg
+
+    # Dagster flags preview/beta parameters we rely on (backfill policies, pools); users
+    # cannot act on that, so keep it out of their terminal.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+
+def check_api_access() -> None:
+    """Check the settings the job reads, then (with Sinch credentials set) send one request
+    (``/trunks``) before starting the job.
+
+    A bad number, a wrong URL, wrong credentials or an unknown project then stop with one line
+    instead of a failed Dagster run and its step-by-step report. Transient faults (429, 5xx)
+    are retried quietly, as the job would.
+
+    Raises:
+        SettingsError: the API could not be used; the message says which URL and why.
+    """
+    settings.positive_number("CALLS_FETCH_CONCURRENCY", settings.DEFAULT_CONCURRENCY)
+    if not settings.uses_real_api():
+        return
+    mode = settings.auth_mode()
+    settings.positive_number("SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode])
+    import httpx
+
+    from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
+    from pipeline.sinch.client import CallsClient
+    from pipeline.sinch.errors import SinchApiError
+
+    api_url = settings.env("SINCH_API_URL", settings.DEFAULT_API_URL)
+    key_id, secret = settings.env("SINCH_KEY_ID", ""), settings.env("SINCH_KEY_SECRET", "")
+    auth_url = settings.env("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
+    sinch_log = logging.getLogger("pipeline.sinch")
+    level = sinch_log.level
+    sinch_log.setLevel(logging.ERROR)  # retry warnings of a check that may still succeed
+    try:
+        auth = (
+            OAuth2ClientCredentials(key_id, secret, auth_url=auth_url)
+            if mode == "oauth"
+            else BasicAuth(key_id, secret)
+        )
+        with CallsClient(
+            api_url,
+            settings.env("SINCH_PROJECT_ID", ""),
+            auth,
+            max_attempts=5,
+            backoff_base_s=0.2,
+            backoff_max_s=2.0,
+            request_deadline_s=30.0,
+        ) as client:
+            client.list_trunks()
+    except SinchApiError as exc:
+        where = f"SINCH_API_URL={api_url}" + (
+            f", SINCH_AUTH_URL={auth_url}" if mode == "oauth" else ""
+        )
+        msg = f"cannot use the Sinch API ({where}): {exc}"
+        raise settings.SettingsError(msg) from None
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        msg = f"SINCH_API_URL / SINCH_AUTH_URL is not a usable URL: {exc}"
+        raise settings.SettingsError(msg) from None
+    finally:
+        sinch_log.setLevel(level)
 
 
 def parse_hour(value: str, option: str) -> datetime:
@@ -90,7 +156,6 @@ def demo(
     Without Sinch credentials in the environment it starts the embedded sandbox on 127.0.0.1;
     with them it talks to the real API.
     """
-    from pipeline.jobs import run_ingest_job
     from pipeline.reporting.summary import print_summary
 
     with user_errors():
@@ -98,6 +163,10 @@ def demo(
         path = _db_path(db)
         end = floor_hour(datetime.now(UTC))
         start = end - timedelta(days=days)
+        check_api_access()
+        _quiet_dagster_warnings()
+        from pipeline.jobs import run_ingest_job
+
         source = (
             "the Sinch API"
             if settings.uses_real_api()
@@ -123,17 +192,20 @@ def ingest(
     analytics: Annotated[bool, typer.Option(help="also rebuild the analytics tables")] = True,
 ) -> None:
     """Ingest (or re-ingest) the hours [START, END) through the Dagster job, idempotently."""
-    from pipeline.jobs import run_ingest_job
-
     with user_errors():
         first, last = parse_hour(start, "--start"), parse_hour(end, "--end")
         if first >= last:
             raise settings.SettingsError(f"--start {start} must be before --end {end}")
+        tz = settings.report_tz()
+        check_api_access()
+        _quiet_dagster_warnings()
+        from pipeline.jobs import run_ingest_job
+
         ok = run_ingest_job(
             first,
             last,
             db_path=_db_path(db),
-            report_tz=settings.report_tz(),
+            report_tz=tz,
             console=console,
             analytics=analytics,
         )
@@ -211,10 +283,6 @@ def report(
 def main() -> None:
     """Entry point with logging set up for humans."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # Dagster flags preview/beta parameters we rely on (backfill policies, pools); users
-    # cannot act on that, so keep it out of their terminal.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     app()
 
 

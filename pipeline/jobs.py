@@ -110,4 +110,4 @@ def run_ingest_job(
             run_config={"loggers": {"progress": {}}},
             asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
         )
-    return result.success
+        return result.success

@@ -41,7 +41,10 @@ class SinchCallsResource(CallsApiResource):
 
     project_id: str = Field(description="Sinch project id")
     key_id: str = Field(description="access key id")
-    key_secret: str = Field(description="access key secret (bind with dg.EnvVar)")
+    key_secret: str = Field(
+        description="access key secret (bind with dg.EnvVar)",
+        repr=False,  # never in repr(), logs or error messages
+    )
     auth: str = Field(default="oauth", pattern="^(oauth|basic)$", description="oauth or basic")
     api_url: str = Field(default=DEFAULT_API_URL, description="API base URL")
     auth_url: str = Field(default=DEFAULT_AUTH_URL, description="OAuth2 token server base URL")
@@ -50,6 +53,15 @@ class SinchCallsResource(CallsApiResource):
     )
     request_deadline_s: float = Field(
         default=120.0, gt=0, description="overall deadline of one HTTP request, retries excluded"
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=50, description="HTTP attempts per request, the first included"
+    )
+    backoff_base_s: float = Field(
+        default=0.5, ge=0, description="first retry backoff ceiling (full jitter), seconds"
+    )
+    backoff_max_s: float = Field(
+        default=30.0, ge=0, description="largest retry backoff ceiling, seconds"
     )
 
     @contextmanager
@@ -67,6 +79,9 @@ class SinchCallsResource(CallsApiResource):
             page_size=self.page_size,
             rate_limit_per_s=self.rate_limit_per_s,
             request_deadline_s=self.request_deadline_s,
+            max_attempts=self.max_attempts,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
         ) as client:
             yield client
 

@@ -17,6 +17,7 @@ run would.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -166,6 +167,30 @@ def ingest_windows(
         msg = "concurrency must be >= 1"
         raise ValueError(msg)
     filters = filters or CallFilters()
+    # Objects alive before the run (modules, Dagster, Polars...) go to the GC's permanent
+    # generation: the run allocates millions of short-lived containers (decoded JSON), and
+    # every full collection would otherwise walk the whole old heap again (~10-20 % of the
+    # run's CPU when measured). Only scanning changes: memory is freed as before.
+    gc.freeze()
+    try:
+        return _ingest(
+            client, db_path, windows, filters, concurrency, run_id, refresh_trunks, progress, clock
+        )
+    finally:
+        gc.unfreeze()
+
+
+def _ingest(
+    client: CallsClient,
+    db_path: str | Path,
+    windows: Sequence[Window],
+    filters: CallFilters,
+    concurrency: int,
+    run_id: str,
+    refresh_trunks: bool,
+    progress: ProgressCallback | None,
+    clock: Callable[[], datetime],
+) -> IngestReport:
     report = IngestReport()
     pages: queue.Queue[_Page | _Done | _Failed] = queue.Queue(maxsize=2 * concurrency)
     stop = threading.Event()

@@ -42,7 +42,14 @@ from pipeline.sinch.errors import (
     TransportError,
 )
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
-from pipeline.sinch.parsing import dump_raw, parse_call, parse_int, unknown_fields
+from pipeline.sinch.parsing import (
+    FieldError,
+    dump_raw,
+    parse_call,
+    parse_int,
+    parse_timestamp,
+    unknown_fields,
+)
 from pipeline.sinch.windows import CallFilters, check_page_size, window_params
 
 logger = logging.getLogger("pipeline.sinch")
@@ -284,7 +291,7 @@ class WindowSweep:
                 total: int | None = None
                 received = 0
                 last_page = 0
-                pages = client._iter_pages(client._path("calls"), "calls", params)
+                pages = client._iter_pages(client._path("calls"), "calls", params, key=_call_id_key)
                 for raw in pages:
                     last_page = raw.number
                     stats.pages += 1
@@ -357,6 +364,11 @@ class WindowSweep:
                     records.append(parsed)
                 else:
                     outside += 1
+            elif _created_outside(item, start, end):
+                # Rejected for another field, but its createTime puts it in the neighbouring
+                # window (the server's inclusive upper bound): that window keeps it, or it
+                # would be rejected twice.
+                outside += 1
             else:
                 rejected.append(parsed)
             extra = unknown_fields(item)
@@ -373,6 +385,26 @@ class WindowSweep:
             unknown_fields=frozenset(unknown),
             attempts=raw.attempts,
         )
+
+
+def _call_id_key(item: Any) -> str | None:
+    """A call object's ``callId`` when it is a string (the paging loop's distinct count)."""
+    if type(item) is dict:
+        value = item.get("callId")
+        if type(value) is str:
+            return value
+    return None
+
+
+def _created_outside(item: Any, start: datetime, end: datetime) -> bool:
+    """Whether a rejected record has a readable ``createTime`` outside ``[start, end)``."""
+    if not isinstance(item, dict):
+        return False
+    try:
+        created = parse_timestamp(item.get("createTime"), "createTime")
+    except FieldError:
+        return False
+    return created is not None and not start <= created < end
 
 
 def _window_label(window: Window) -> str:
@@ -547,17 +579,27 @@ class CallsClient:
         return f"/v1/projects/{quote(self.project_id, safe='')}/{resource}"
 
     def _iter_pages(
-        self, path: str, data_key: str, params: list[tuple[str, str]]
+        self,
+        path: str,
+        data_key: str,
+        params: list[tuple[str, str]],
+        key: Callable[[Any], str | None] | None = None,
     ) -> Generator[RawPage, None, None]:
         """The one paging loop: pages 1..n until an empty page or ``totalItems`` received.
 
         Never stops on a short page alone (pitfall 10); ``pageNumber``/``totalItems`` sent as
         strings are coerced to int (pitfall 9). The caller's ``params`` are not mutated.
 
+        With ``key`` (an item's id, or None when it has none), only *distinct* items count
+        towards ``totalItems``: a record the server repeats on a later page must not make the
+        loop stop before the last page (it did, losing the tail of the window).
+
         Raises:
             PaginationError: beyond ``max_pages``, or a non-empty page equal to the previous.
         """
         received = 0
+        distinct = 0
+        seen: set[str] = set()
         previous: list[Any] | None = None
         number = 1
         executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
@@ -589,7 +631,17 @@ class CallsClient:
                         url=url,
                     )
                 received += len(items)
-                more = bool(items) and (total is None or received < total)
+                if key is None:
+                    distinct += len(items)
+                else:
+                    for item in items:
+                        item_key = key(item)
+                        if item_key is None:
+                            distinct += 1
+                        elif item_key not in seen:
+                            seen.add(item_key)
+                            distinct += 1
+                more = bool(items) and (total is None or distinct < total)
                 if more and number + 1 > self.max_pages:
                     raise PaginationError(
                         f"more than max_pages={self.max_pages} pages; raise max_pages or use a "

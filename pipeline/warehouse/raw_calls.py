@@ -58,10 +58,22 @@ _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
 
 
+# CallRecord is a named tuple in raw.calls column order: records transpose into columns.
+assert CallRecord._fields == _RECORD_FIELDS, "CallRecord fields must follow raw.calls"
+
+
 def records_to_arrow(records: Sequence[CallRecord]) -> pa.Table:
     """Columnar copy of parsed records, typed as ``raw.calls`` (UTC timestamps, exact money)."""
-    columns = {name: [getattr(r, name) for r in records] for name in _RECORD_FIELDS}
-    return pa.Table.from_pydict(columns, schema=CALLS_ARROW_SCHEMA)
+    if not records:
+        return CALLS_ARROW_SCHEMA.empty_table()
+    columns = zip(*records, strict=True)  # one tuple per field, in schema order
+    return pa.Table.from_arrays(
+        [
+            pa.array(column, type=f.type)
+            for column, f in zip(columns, CALLS_ARROW_SCHEMA, strict=True)
+        ],
+        schema=CALLS_ARROW_SCHEMA,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +215,18 @@ class RawCallsWriter:
                 "SELECT count(*) FROM raw.calls WHERE create_time >= ? AND create_time < ?",
                 bounds,
             ).fetchall()[0]
+            # One row per callId: a record repeated across pages, or one without a readable
+            # createTime that both windows sharing a boundary second list, is kept once (here,
+            # the latest fetch); rejected records without a callId cannot be matched.
+            con.execute(
+                "DELETE FROM raw.rejected_calls WHERE call_id IN (SELECT call_id FROM "
+                "staged_rejected WHERE window_start = ? AND call_id IS NOT NULL)",
+                [window.start],
+            )
             con.execute(
                 "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected "
-                "WHERE window_start = ?",
+                "WHERE window_start = ? QUALIFY call_id IS NULL OR row_number() OVER "
+                "(PARTITION BY call_id ORDER BY fetched_at DESC) = 1",
                 [window.start],
             )
             (rejected,) = con.execute(
