@@ -51,7 +51,10 @@ def fail(message: str) -> typer.Exit:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (settings, auth, bad ranges) into one line, exit 2."""
+    """Turn the errors a user can fix (settings, auth, bad ranges, a file that is not a DuckDB
+    warehouse, an error in their own SQL) into one line, exit 2."""
+    import duckdb
+
     from pipeline.sinch.errors import SinchApiError
     from pipeline.warehouse.connection import WarehouseBusyError
 
@@ -59,6 +62,9 @@ def user_errors() -> Iterator[None]:
         yield
     except (settings.SettingsError, SinchApiError, WarehouseBusyError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise fail(f"DuckDB: {first_line}") from None
 
 
 def _quiet_dagster_warnings() -> None:
@@ -82,8 +88,9 @@ def check_api_access() -> None:
     Raises:
         SettingsError: the API could not be used; the message says which URL and why.
     """
-    settings.positive_number("CALLS_FETCH_CONCURRENCY", settings.DEFAULT_CONCURRENCY)
+    settings.fetch_concurrency()
     if not settings.uses_real_api():
+        settings.sandbox_seed()
         return
     mode = settings.auth_mode()
     settings.positive_number("SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode])
@@ -93,9 +100,9 @@ def check_api_access() -> None:
     from pipeline.sinch.client import CallsClient
     from pipeline.sinch.errors import SinchApiError
 
-    api_url = settings.env("SINCH_API_URL", settings.DEFAULT_API_URL)
+    api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
     key_id, secret = settings.env("SINCH_KEY_ID", ""), settings.env("SINCH_KEY_SECRET", "")
-    auth_url = settings.env("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
+    auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
     sinch_log = logging.getLogger("pipeline.sinch")
     level = sinch_log.level
     sinch_log.setLevel(logging.ERROR)  # retry warnings of a check that may still succeed
@@ -126,6 +133,30 @@ def check_api_access() -> None:
         raise settings.SettingsError(msg) from None
     finally:
         sinch_log.setLevel(level)
+
+
+def check_ingest_range(start: datetime, end: datetime, now: datetime) -> None:
+    """Refuse, before anything is fetched, hours the job cannot take.
+
+    Raises:
+        SettingsError: ``start`` is before the first partition (``CALLS_PARTITIONS_START``),
+            or ``end`` is after the hour now in progress.
+    """
+    from pipeline.defs.partitions import PARTITION_FORMAT, partitions_start
+
+    first = datetime.strptime(partitions_start(), PARTITION_FORMAT).replace(tzinfo=UTC)
+    if start < first:
+        msg = (
+            f"{start:%Y-%m-%dT%H} is before the first partition {first:%Y-%m-%dT%H} UTC: "
+            "start later, or set CALLS_PARTITIONS_START earlier"
+        )
+        raise settings.SettingsError(msg)
+    latest = floor_hour(now) + timedelta(hours=1)
+    if end > latest:
+        msg = (
+            f"--end {end:%Y-%m-%dT%H} is in the future: calls exist up to {latest:%Y-%m-%dT%H} UTC"
+        )
+        raise settings.SettingsError(msg)
 
 
 def parse_hour(value: str, option: str) -> datetime:
@@ -163,6 +194,7 @@ def demo(
         path = _db_path(db)
         end = floor_hour(datetime.now(UTC))
         start = end - timedelta(days=days)
+        check_ingest_range(start, end, datetime.now(UTC))
         check_api_access()
         _quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job
@@ -197,7 +229,10 @@ def ingest(
         if first >= last:
             raise settings.SettingsError(f"--start {start} must be before --end {end}")
         tz = settings.report_tz()
+        check_ingest_range(first, last, datetime.now(UTC))
         check_api_access()
+        if not settings.uses_real_api():
+            console.print("No Sinch credentials set: ingesting from the embedded sandbox.")
         _quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job
 
@@ -281,9 +316,17 @@ def report(
 
 
 def main() -> None:
-    """Entry point with logging set up for humans."""
+    """Entry point: reads ``./.env`` (values already in the environment win), logs for humans,
+    and turns a user error raised outside a command's own handling into one line, exit 2."""
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        with user_errors():
+            app()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ class _ProgressHandler(logging.Handler):
     """Prints user messages from the assets (no Dagster events) and every warning or error."""
 
     def __init__(self, console: Console) -> None:
-        super().__init__(logging.INFO)
+        super().__init__(logging.DEBUG)  # Dagster logs check evaluations at DEBUG
         self._console = console
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -37,7 +37,12 @@ class _ProgressHandler(logging.Handler):
             detail = cause.message.strip() if cause else message
             self._console.print(f"{event.step_key} failed: {detail}", markup=False, soft_wrap=True)
             return
-        if event is not None and record.levelno < logging.WARNING:
+        if event is not None and event.event_type_value == "ASSET_CHECK_EVALUATION":
+            self._check(event.asset_check_evaluation_data)
+            return
+        if (event is not None and record.levelno < logging.WARNING) or (
+            record.levelno < logging.INFO
+        ):
             return
         step = meta.get("step_key") or ""
         style = (
@@ -52,13 +57,27 @@ class _ProgressHandler(logging.Handler):
             f"[{style}]{text}[/]" if style else text, markup=bool(style), soft_wrap=True
         )
 
+    def _check(self, evaluation) -> None:  # a dagster AssetCheckEvaluation
+        if evaluation.passed:
+            return
+        detail = evaluation.metadata.get("detail")
+        failures = evaluation.metadata.get("failures")
+        text = (
+            f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+            f"{f': {failures.value}' if failures else ''}"
+            f"{f' ({detail.value})' if detail and detail.value else ''}"
+        )
+        severity = str(getattr(evaluation.severity, "value", evaluation.severity)).upper()
+        style = "yellow" if severity == "WARN" else "red"
+        self._console.print(text, style=style, markup=False, soft_wrap=True)
+
 
 def progress_logger(console: Console) -> dg.LoggerDefinition:
     """A Dagster logger that prints progress to ``console``."""
 
     @dg.logger(description="Compact progress for the CLI")
     def _progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
-        log = logging.Logger("pipeline.progress", level=logging.INFO)
+        log = logging.Logger("pipeline.progress", level=logging.DEBUG)
         log.addHandler(_ProgressHandler(console))
         return log
 

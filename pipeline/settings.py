@@ -96,6 +96,48 @@ def positive_number(name: str, default: float) -> float:
     return value
 
 
+def whole_number(name: str, default: int, *, low: int, high: int) -> int:
+    """A whole number in ``[low, high]`` from the environment.
+
+    Raises:
+        SettingsError: not a whole number, or out of range.
+    """
+    raw = env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        msg = f"{name} must be a whole number, not {raw!r}"
+        raise SettingsError(msg) from None
+    if not low <= value <= high:
+        msg = f"{name} must be between {low} and {high}, not {value}"
+        raise SettingsError(msg)
+    return value
+
+
+def fetch_concurrency() -> int:
+    """Windows fetched at once (``CALLS_FETCH_CONCURRENCY``, 1 to 32)."""
+    return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)
+
+
+def sandbox_seed() -> int:
+    """Seed of the embedded sandbox's traffic (``SANDBOX_SEED``)."""
+    return whole_number("SANDBOX_SEED", DEFAULT_SANDBOX_SEED, low=0, high=2**63 - 1)
+
+
+def http_url(name: str, default: str) -> str:
+    """An ``http://`` or ``https://`` URL from the environment.
+
+    Raises:
+        SettingsError: anything else (a typo here would otherwise be retried for seconds).
+    """
+    value = env(name, default).rstrip("/")
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest:
+        msg = f"{name} must be an http:// or https:// URL, not {value!r}"
+        raise SettingsError(msg)
+    return value
+
+
 def report_tz() -> str:
     """The report time zone (IANA name) from ``REPORT_TZ``.
 

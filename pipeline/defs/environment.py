@@ -24,20 +24,17 @@ def calls_api_resource() -> CallsApiResource:
     Raises:
         SettingsError: incomplete credentials, an unknown ``SINCH_AUTH``, or a bad number.
     """
-    concurrency = int(
-        settings.positive_number("CALLS_FETCH_CONCURRENCY", settings.DEFAULT_CONCURRENCY)
-    )
+    concurrency = settings.fetch_concurrency()
     if not settings.uses_real_api():
-        seed = int(settings.env("SANDBOX_SEED", str(settings.DEFAULT_SANDBOX_SEED)))
-        return SandboxCallsResource(seed=seed, concurrency=concurrency)
+        return SandboxCallsResource(seed=settings.sandbox_seed(), concurrency=concurrency)
     mode = settings.auth_mode()
     return SinchCallsResource(
         project_id=dg.EnvVar("SINCH_PROJECT_ID"),
         key_id=dg.EnvVar("SINCH_KEY_ID"),
         key_secret=dg.EnvVar("SINCH_KEY_SECRET"),
         auth=mode,
-        api_url=settings.env("SINCH_API_URL", settings.DEFAULT_API_URL),
-        auth_url=settings.env("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),
+        api_url=settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL),
+        auth_url=settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),
         rate_limit_per_s=settings.positive_number(
             "SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode]
         ),

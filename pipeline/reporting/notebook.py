@@ -13,6 +13,7 @@ The HTML embeds the charts as PNG data URIs, hides code cells and carries no ``<
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from pipeline.warehouse.connection import connect
 from pipeline.warehouse.schema import SQL_DIR
 
 REPO_ROOT = SQL_DIR.parent
@@ -43,6 +45,10 @@ alt="{{ (output | get_metadata('alt', 'image/png') or 'chart') | escape_html }}"
 </div>
 {%- endblock data_png %}
 """
+
+
+#: Terminal colour codes that IPython puts in tracebacks.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class ReportError(RuntimeError):
@@ -67,6 +73,14 @@ def execute_report(
     if not db_path.exists():
         msg = f"warehouse file {db_path} does not exist yet: run the ingestion first"
         raise FileNotFoundError(msg)
+    with connect(db_path, read_only=True) as con:
+        (rows,) = con.execute("SELECT count(*) FROM analytics.trunk_usage_hourly").fetchall()[0]
+    if not rows:
+        msg = (
+            f"the analytics tables in {db_path} are empty: run `pipeline demo` or "
+            "`pipeline ingest` (with analytics) first"
+        )
+        raise ReportError(msg)
     nb = nbformat.read(notebook, as_version=4)
     index = next(
         (i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), -1
@@ -83,7 +97,8 @@ def execute_report(
         # messages and are raised below.
         client.execute(stderr=subprocess.DEVNULL)
     except CellExecutionError as exc:
-        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        text = ANSI_ESCAPE.sub("", str(exc)).strip()
+        last = text.splitlines()[-1] if text else type(exc).__name__
         raise ReportError(f"the report notebook failed: {last}") from exc
     return nb
 

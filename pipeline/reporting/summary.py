@@ -34,10 +34,23 @@ ORDER BY u.mou DESC
 """
 
 
+REJECTED_SQL = """
+SELECT count(*), string_agg(DISTINCT reason, '; ')
+FROM raw.rejected_calls WHERE window_start >= $start AND window_start < $end
+"""
+
+
 def summary_rows(db_path: str | Path, start: datetime, end: datetime) -> list[tuple]:
     """Totals and per-trunk usage over ``[start, end)`` (UTC), busiest trunk (by MOU) first."""
     with connect(db_path, read_only=True) as con:
         return con.execute(SUMMARY_SQL, {"start": start, "end": end}).fetchall()
+
+
+def rejected_in(db_path: str | Path, start: datetime, end: datetime) -> tuple[int, str | None]:
+    """Records rejected by the parser in ``[start, end)``: count and their distinct reasons."""
+    with connect(db_path, read_only=True) as con:
+        count, reasons = con.execute(REJECTED_SQL, {"start": start, "end": end}).fetchall()[0]
+    return int(count), reasons
 
 
 def print_summary(
@@ -75,3 +88,10 @@ def print_summary(
         )
     console.print(table)
     console.print(f"Daily tables use report time zone {report_tz}.")
+    rejected, reasons = rejected_in(db_path, start, end)
+    if rejected:
+        console.print(
+            f"[yellow]{rejected:,} records could not be parsed; kept in raw.rejected_calls "
+            f"with their reasons: {reasons}[/]",
+            soft_wrap=True,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,9 @@ def _main() -> None:
 
 @sandbox_app.command()
 def serve(
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0 = a free port)")] = 8765,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port on 127.0.0.1 (0 = a free port)")
+    ] = 8765,
     seed: Annotated[int, typer.Option(help="traffic seed")] = 20260101,
     replay: Annotated[
         Path | None, typer.Option(help="serve an export CSV or .jsonl instead of generated calls")
@@ -41,21 +44,26 @@ def serve(
 ) -> None:
     """Serve on 127.0.0.1, print the base URL and credentials, stop cleanly on Ctrl-C."""
     console = Console()
-    settings = SandboxSettings(
-        port=port,
-        seed=seed,
-        replay_path=replay,
-        calls_per_hour=calls_per_hour,
-        variant_rate=variant_rate,
-        token_lifetime_s=token_lifetime,
-        rate_429=rate_429,
-        rate_5xx=rate_5xx,
-        latency_s=latency,
-        malformed_rate=malformed_rate,
-        duplicate_rate=duplicate_rate,
-        list_in_progress=list_in_progress,
-    )
-    with run_sandbox(settings) as sb:
+    with contextlib.ExitStack() as stack:
+        try:
+            settings = SandboxSettings(
+                port=port,
+                seed=seed,
+                replay_path=replay,
+                calls_per_hour=calls_per_hour,
+                variant_rate=variant_rate,
+                token_lifetime_s=token_lifetime,
+                rate_429=rate_429,
+                rate_5xx=rate_5xx,
+                latency_s=latency,
+                malformed_rate=malformed_rate,
+                duplicate_rate=duplicate_rate,
+                list_in_progress=list_in_progress,
+            )
+            sb = stack.enter_context(run_sandbox(settings))
+        except (ValueError, OSError) as exc:  # bad setting, unreadable replay file, port in use
+            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            raise typer.Exit(code=2) from None
         console.print(f"Sinch sandbox at [bold]{sb.base_url}[/bold]")
         console.print(f"  calls     {sb.calls_url}")
         console.print(f"  token     POST {sb.token_url}")
@@ -63,7 +71,11 @@ def serve(
         console.print(f"  keyId     {sb.key_id}")
         console.print(f"  keySecret {sb.key_secret}")
         console.print("Ctrl-C to stop.")
+        stop = threading.Event()
         try:
-            threading.Event().wait()
+            # Wake up regularly: a bare wait() may never see Ctrl-C when the server's threads
+            # receive the signal.
+            while not stop.wait(0.5):
+                pass
         except KeyboardInterrupt:
             console.print("stopping")

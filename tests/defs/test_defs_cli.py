@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 
 runner = CliRunner()
+CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET": "s"}
 
 
 @pytest.mark.parametrize(
@@ -18,6 +25,16 @@ runner = CliRunner()
         (["ingest", "--start", "2026-11-01T00:30", "--end", "2026-11-01T02"], {}, "whole hour"),
         (["demo", "--report-tz", "Mars/Olympus"], {}, "unknown time zone"),
         (["demo"], {"SINCH_PROJECT_ID": "p"}, "incomplete Sinch credentials"),
+        (["demo"], {"CALLS_FETCH_CONCURRENCY": "1000"}, "between 1 and 32"),
+        (["demo"], {"SANDBOX_SEED": "abc"}, "SANDBOX_SEED must be a whole number"),
+        (["demo"], {**CREDENTIALS, "SINCH_API_URL": "notaurl"}, "http:// or https://"),
+        # Hours before the first partition used to be fetched, then fail in Dagster.
+        (
+            ["ingest", "--start", "2025-12-31T20", "--end", "2026-01-01T02"],
+            {},
+            "before the first partition",
+        ),
+        (["ingest", "--start", "2099-01-01T00", "--end", "2099-01-01T02"], {}, "in the future"),
     ],
 )
 def test_bad_settings_give_one_line(args, env, message, monkeypatch, tmp_path):
@@ -28,3 +45,75 @@ def test_bad_settings_give_one_line(args, env, message, monkeypatch, tmp_path):
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3  # typer may wrap one long line
+
+
+def test_a_file_that_is_not_duckdb_is_one_line(tmp_path):
+    bad = tmp_path / "notes.duckdb"
+    bad.write_text("hi")
+    result = runner.invoke(app, ["sql", "answer_rate_7d", "--db", str(bad)])
+    assert result.exit_code == 2, result.output
+    assert "not a valid DuckDB database file" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_on_empty_analytics_says_what_to_do(tmp_path):
+    from pipeline.warehouse.connection import connect
+
+    db = tmp_path / "empty.duckdb"
+    with connect(db):  # schema only, no rows
+        pass
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 2, result.output
+    assert "analytics tables" in result.output and "are empty" in result.output
+
+
+def test_dotenv_in_the_working_directory_is_read(tmp_path):
+    """Settings in ./.env reach the command (they used to be ignored)."""
+    (tmp_path / ".env").write_text("REPORT_TZ=Nowhere/Land\n")
+    env = {k: v for k, v in os.environ.items() if k != "REPORT_TZ"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "demo", "--db", str(tmp_path / "x.duckdb")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "unknown time zone 'Nowhere/Land'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-429", "2"], "rate_429 must be in [0, 1]"),
+        (["--replay", "/nonexistent/calls.csv"], "No such file"),
+    ],
+)
+def test_sandbox_serve_bad_settings_are_one_line(args, message):
+    result = runner.invoke(app, ["sandbox", "serve", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sandbox_serve_stops_on_ctrl_c():
+    """SIGINT used to be swallowed: `pipeline sandbox serve` kept running after Ctrl-C."""
+    # Like a terminal: the installed entry point in its own process group, SIGINT to the group.
+    entry_point = Path(sys.executable).with_name("pipeline")
+    with subprocess.Popen(
+        [str(entry_point), "sandbox", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            for line in proc.stdout:
+                if "Ctrl-C to stop" in line:
+                    break
+            os.killpg(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=10) in (0, 130)  # 130: the conventional Ctrl-C status
+        finally:
+            proc.kill()

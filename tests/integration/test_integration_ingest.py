@@ -59,7 +59,8 @@ class FastRetrySinch(SinchCallsResource):
             yield client
 
 
-def run_job(sb, db: Path, start=START, end=END, resource=None, report_tz="UTC") -> None:
+def run_job(sb, db: Path, start=START, end=END, resource=None, report_tz="UTC") -> str:
+    """Run the job; return what it printed."""
     console = quiet_console()
     ok = run_ingest_job(
         start,
@@ -70,6 +71,7 @@ def run_job(sb, db: Path, start=START, end=END, resource=None, report_tz="UTC") 
         sinch=resource or api_resource(sb),
     )
     assert ok, console.file.getvalue()
+    return console.file.getvalue()
 
 
 def table_contents(db: Path) -> dict[str, list[tuple]]:
@@ -135,7 +137,7 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
     }
     with make_sandbox(**faults) as sb:
         resource = FastRetrySinch(**api_resource(sb, page_size=250).model_dump())
-        run_job(sb, db, resource=resource)
+        printed = run_job(sb, db, resource=resource)
         truth = {c["callId"] for c in sb.app_state.calls_between(START, END)}
         malformed = set(sb.app_state.malformed_call_ids_between(START, END))
         stats = dict(sb.app_state.stats)
@@ -162,6 +164,8 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
     assert stats["duplicates"] > 0
     assert stats["tokens_issued"] > 1  # tokens expired mid-sweep and were refreshed
     assert checks == dict.fromkeys(checks, 0)  # the asset checks agree
+    # The rejected records are visible at the end of the run, not only in the table.
+    assert f"check no_rejected_records on raw/calls failed: {len(malformed)}" in printed
 
 
 def test_reingested_hour_refreshes_its_analytics(make_sandbox, tmp_path):

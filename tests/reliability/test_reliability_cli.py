@@ -64,7 +64,7 @@ BAD_SETTINGS = {
         None,
         ["Connection refused", "SINCH_AUTH_URL"],
     ),
-    "api-url-garbage": ({"SINCH_API_URL": "htp:/nope"}, None, ["unsupported protocol"]),
+    "api-url-garbage": ({"SINCH_API_URL": "htp:/nope"}, None, ["http:// or https:// URL"]),
     "wrong-credentials": ({"SINCH_KEY_SECRET": WRONG_SECRET}, None, ["refused the key", "401"]),
     "start-after-end": (
         {},
