@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipeline.defs.partitions import hourly_partitions
-from pipeline.defs.resources import CallsApiResource, WarehouseResource
+from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
 from pipeline.ingest.runner import ingest_windows
 from pipeline.ingest.windows import hourly_windows
 from pipeline.sinch.models import Window
@@ -56,6 +56,8 @@ def raw_calls(
             f"totalItems={entry.api_total_items}"
         )
 
+    if isinstance(sinch, SandboxCallsResource):
+        context.log.info("No Sinch credentials set: fetching from the embedded sandbox.")
     with sinch.open_client() as client:
         report = ingest_windows(
             client,
