@@ -231,8 +231,6 @@ def ingest(
         tz = settings.report_tz()
         check_ingest_range(first, last, datetime.now(UTC))
         check_api_access()
-        if not settings.uses_real_api():
-            console.print("No Sinch credentials set: ingesting from the embedded sandbox.")
         _quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job
 
