@@ -16,16 +16,13 @@ request and retries included) over ``--runs`` runs, modes interleaved.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+from sandbox_process import sandbox_subprocess
 
 from pipeline.ingest.runner import ingest_windows
 from pipeline.ingest.windows import hourly_windows
@@ -35,12 +32,6 @@ from pipeline.sinch.client import CallsClient
 PROJECT_ID = "7d1e4c52-5a0f-4b8e-9a53-0c6f2b9e4a11"
 START = datetime(2026, 11, 16, tzinfo=UTC)
 END = START + timedelta(days=7)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_run(base: str, concurrency: int, rate_limit: float) -> tuple[float, int, int]:
@@ -65,30 +56,8 @@ def main() -> None:
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--latency",
-            str(args.latency),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
     results: dict[int, list[tuple[float, int, int]]] = {c: [] for c in levels}
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with sandbox_subprocess("--latency", str(args.latency)) as base:
         one_run(base, 16, 1000.0)  # warm the sandbox's caches
         for run in range(args.runs):
             for c in levels:
@@ -99,9 +68,6 @@ def main() -> None:
                     f"({r[1] / r[0]:5.1f}/s), {r[2]:,} calls",
                     flush=True,
                 )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     serial = statistics.median(s for s, _, _ in results[levels[0]])
     print(

@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,17 +42,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from sandbox_process import sandbox_subprocess
 
 PROJECT_ID = "7d1e4c52-5a0f-4b8e-9a53-0c6f2b9e4a11"
 KEY_ID, KEY_SECRET = "sandbox-key-id", "sandbox-key-secret"
 DAY0 = datetime(2026, 11, 16, tzinfo=UTC)
 TOTAL_RE = re.compile(rb'"totalItems":(\d+)')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def hours(days: int) -> list[tuple[datetime, datetime]]:
@@ -277,29 +271,7 @@ def main() -> None:
         print(json.dumps(run_worker(args.worker, args.base, args.days, args.concurrency)))
         return
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--calls-per-hour",
-            str(args.calls_per_hour),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with sandbox_subprocess("--calls-per-hour", str(args.calls_per_hour)) as base:
         t0 = time.perf_counter()
         warm = measure("bare", base, args)
         print(
@@ -319,9 +291,6 @@ def main() -> None:
                     f"(VmHWM {r['hwm_mb']:.1f}, ru_maxrss {r['ru_maxrss_mb']:.1f})",
                     flush=True,
                 )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     med = {
         m: (

@@ -15,16 +15,14 @@ httpx client, each page's JSON parsed with orjson to count calls) and prints the
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
+from sandbox_process import sandbox_subprocess
 
 WINDOW = "createTime>=2026-10-05T00:00:00Z&createTime<=2026-10-18T23:59:59Z"
 
@@ -39,12 +37,6 @@ def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
         if not body["calls"] or page * 1000 >= body["totalItems"]:
             return n
         page += 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -74,21 +66,9 @@ def main() -> None:
                 DEFAULT_PROJECT_ID,
             )
 
-            port = free_port()
-            cmd = [sys.executable, "-m", "pipeline.sandbox", "serve", "--port", str(port)]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-            stack.callback(proc.wait, 10)
-            stack.callback(proc.terminate)
-            base, project = f"http://127.0.0.1:{port}", DEFAULT_PROJECT_ID
+            base = stack.enter_context(sandbox_subprocess())
+            project = DEFAULT_PROJECT_ID
             auth = (DEFAULT_KEY_ID, DEFAULT_KEY_SECRET)
-            for _ in range(200):
-                if proc.poll() is not None:
-                    sys.exit("sandbox subprocess exited")
-                try:
-                    httpx.get(f"{base}/health")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
         client = stack.enter_context(httpx.Client(auth=auth, timeout=60))
         calls_url = f"{base}/v1/projects/{project}/calls"
         t = time.perf_counter()
