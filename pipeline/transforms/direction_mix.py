@@ -51,7 +51,7 @@ def direction_mix_daily(
         .agg(
             pl.len().cast(pl.Int64).alias("calls"),
             pl.col("answered").sum().cast(pl.Int64).alias("answered"),
-            pl.col("conv_s").sum().alias("conversation_seconds"),
+            (pl.col("conv_us").sum() / 1_000_000).alias("conversation_seconds"),
             pl.col("billing_duration_seconds").sum().cast(pl.Int64).alias("billed_seconds"),
         )
         .with_columns(

@@ -29,8 +29,9 @@ Choices (kpi-definitions, "Choices this project makes"):
   as their own group (and can be a key column);
 * ``answered := call_result == 'COMPLETED'``; ``answer_time IS NOT NULL`` is a cross-check and
   every disagreement is counted in ``answer_time_mismatch``;
-* conversation seconds ``conv_s = end_time - answer_time`` for answered calls that have both
-  timestamps (never raw ``duration_seconds``, which includes ringing for INBOUND), else 0;
+* conversation time ``conv_us = end_time - answer_time`` (microseconds) for answered calls
+  that have both timestamps (never raw ``duration_seconds``, which includes ringing for
+  INBOUND), else 0;
 * channel occupancy is ``[create_time, occ_end)`` where ``occ_end = end_time``; for a call still
   in progress (NULL ``end_time``) ``occ_end = as_of`` when the caller passes ``as_of``, else
   the call is left out of occupancy (Erlangs, concurrency) and only counted as an attempt
@@ -64,17 +65,13 @@ INPUT_COLUMNS = (
 )
 
 
-def _seconds(delta: pl.Expr) -> pl.Expr:
-    return delta.dt.total_microseconds() / 1_000_000
-
-
 def prepare_calls(
     calls: pl.LazyFrame, *, as_of: datetime | None = None, dedupe: bool = False
 ) -> pl.LazyFrame:
     """Dedupe and derive the per-call fields. Output adds to the input columns:
 
     ``answered`` (Boolean), ``answer_time_mismatch`` (Boolean), ``in_progress`` (Boolean),
-    ``conv_s`` (Float64 seconds, 0 unless answered with answer and end time), ``occ_end``
+    ``conv_us`` (Int64 microseconds, 0 unless answered with answer and end time), ``occ_end``
     (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy).
 
     ``dedupe=True`` drops repeated ``call_id`` rows (keeping an arbitrary one). It is off by
@@ -87,7 +84,9 @@ def prepare_calls(
     occ_end = end if as_of_lit is None else pl.coalesce(end, as_of_lit)
     occ_end = pl.max_horizontal(occ_end, pl.col("create_time"))
     answered = pl.col("call_result") == "COMPLETED"
-    conv = _seconds(pl.col("end_time") - pl.col("answer_time")).clip(lower_bound=0)
+    # Integer microseconds: sums of them are exact whatever order Polars adds them in, so a
+    # re-run gives bit-identical tables (float sums in parallel group-bys do not).
+    conv = (pl.col("end_time") - pl.col("answer_time")).dt.total_microseconds().clip(lower_bound=0)
     # Same instants whatever zone label the frame carries (a DuckDB session not pinned to UTC
     # labels TIMESTAMPTZ with its own zone; stack-notes §0.4) and microsecond precision.
     selected = calls.select(INPUT_COLUMNS).with_columns(
@@ -108,7 +107,7 @@ def prepare_calls(
             "answer_time_mismatch"
         ),
         end.is_null().alias("in_progress"),
-        pl.when(answered).then(conv).otherwise(0.0).fill_null(0.0).alias("conv_s"),
+        pl.when(answered).then(conv).otherwise(0).fill_null(0).alias("conv_us"),
         pl.when(end.is_not_null() | (as_of_lit is not None))
         .then(occ_end)
         .otherwise(None)

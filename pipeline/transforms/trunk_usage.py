@@ -4,10 +4,10 @@ Definitions (kpi-definitions.md):
 
 * attempts = distinct call_id; answered = COMPLETED; both attributed to the bucket of
   ``create_time`` (like MOU, billed minutes);
-* **MOU** = Σ conv_s / 60 with ``conv_s = end_time − answer_time`` of answered calls (never raw
-  ``duration_seconds``); billed minutes = Σ billing_duration_seconds / 60 (Bandwidth "minutes of
-  use", CGRateS ``*tcd``);
-* **ACD** = Σ conv_s ÷ answered (project choice: the *answered* denominator, as CGRateS
+* **MOU** = Σ conversation / 60, conversation ``= end_time − answer_time`` of answered calls
+  (never raw ``duration_seconds``); billed minutes = Σ billing_duration_seconds / 60
+  (Bandwidth "minutes of use", CGRateS ``*tcd``);
+* **ACD** = Σ conversation ÷ answered (project choice: the *answered* denominator, as CGRateS
   ``*acd``/Yeti; not CDR-Stats' all-calls denominator). Numerator and denominator are stored;
 * **Erlangs** = Σ (holding ∩ bucket) ÷ bucket length (ITU-T B.18/E.600), holding =
   ``[create_time, end_time)`` clipped to the bucket (see :mod:`.concurrency`). For a daily
@@ -44,7 +44,7 @@ bucket_seconds                 Int64      bucket length (s): 3600, or 82 800/86 
 attempts                       Int64      calls created in the bucket (distinct call_id)
 answered                       Int64      of which COMPLETED
 in_progress                    Int64      of which without end_time
-conversation_seconds           Float64    Σ conv_s (s) of answered calls created in the bucket
+conversation_seconds           Float64    Σ conversation (s) of answered calls created in the bucket
 mou                            Float64    conversation_seconds / 60 (min)
 billed_seconds                 Int64      Σ billing_duration_seconds (s)
 billed_minutes                 Float64    billed_seconds / 60 (min)
@@ -142,7 +142,7 @@ def _usage(
             pl.len().cast(pl.Int64).alias("attempts"),
             pl.col("answered").sum().cast(pl.Int64).alias("answered"),
             pl.col("in_progress").sum().cast(pl.Int64).alias("in_progress"),
-            pl.col("conv_s").sum().alias("conversation_seconds"),
+            (pl.col("conv_us").sum() / 1_000_000).alias("conversation_seconds"),
             pl.col("billing_duration_seconds").sum().cast(pl.Int64).alias("billed_seconds"),
         )
     )
