@@ -1,0 +1,62 @@
+"""Re-running a transform on the same calls gives bit-identical rows, whatever the row order.
+
+Found by the integration test "partitions twice give identical tables": conversation seconds
+were summed as floats, and Polars adds floats in a thread-dependent order, so a second run
+could differ in the last bit. Sums are now of integer microseconds, divided at the end.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from pipeline.transforms import direction_mix_daily, trunk_usage_hourly
+
+T0 = datetime(2026, 11, 9, 6, tzinfo=UTC)
+UTC_US = pl.Datetime("us", "UTC")
+
+
+def calls(seed: int, n: int = 20_000) -> pl.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        created = T0 + timedelta(microseconds=rng.randrange(3_600_000_000))
+        answer = created + timedelta(microseconds=rng.randrange(30_000_000))
+        end = answer + timedelta(microseconds=rng.randrange(1, 900_000_000))
+        rows.append((f"c{i}", created, answer, end, "INBOUND", "COMPLETED", "T1", 60))
+    return pl.DataFrame(
+        rows,
+        schema={
+            "call_id": pl.String,
+            "create_time": UTC_US,
+            "answer_time": UTC_US,
+            "end_time": UTC_US,
+            "direction": pl.String,
+            "call_result": pl.String,
+            "trunk_id": pl.String,
+            "billing_duration_seconds": pl.Int64,
+        },
+        orient="row",
+    ).with_columns(price=pl.lit(None, pl.Decimal(18, 6)), price_currency=pl.lit(None, pl.String))
+
+
+def test_row_order_does_not_change_any_bit():
+    frame = calls(seed=3)
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=9)
+    hourly = [
+        trunk_usage_hourly(f.lazy(), start=T0, end=T0 + timedelta(hours=2)).collect()
+        for f in (frame, shuffled, frame.reverse())
+    ]
+    daily = [
+        direction_mix_daily(
+            f.lazy(), report_tz="UTC", start_date=T0.date(), end_date=T0.date() + timedelta(days=1)
+        ).collect()
+        for f in (frame, shuffled, frame.reverse())
+    ]
+    for runs in (hourly, daily):
+        assert runs[0].to_dicts() == runs[1].to_dicts() == runs[2].to_dicts()
+    # Exact: the sum of integer microseconds, divided once.
+    expected_us = (frame["end_time"] - frame["answer_time"]).dt.total_microseconds().sum()
+    assert hourly[0]["conversation_seconds"].sum() == expected_us / 1_000_000
