@@ -283,6 +283,11 @@ def sql(
         if query is None:
             raise settings.SettingsError("give a query name or .sql file, or --list")
         frame = run_query(_db_path(db), query)
+    if frame.height == 0:
+        console.print(
+            "[yellow]no rows: the warehouse may hold no calls for this question yet "
+            "(run `pipeline demo` or `pipeline ingest`)[/]"
+        )
     if output is OutputFormat.csv:
         sys.stdout.write(frame.write_csv())
         return

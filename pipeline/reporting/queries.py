@@ -88,7 +88,17 @@ def run_sql(
 def run_query(
     db_path: str | Path, name_or_file: str, *, lock_wait_s: float = DEFAULT_LOCK_WAIT_S
 ) -> pl.DataFrame:
-    """Run a ready query (name or ``.sql`` path) and return its result as a Polars frame."""
-    script = read_script(resolve_query(name_or_file))
+    """Run a ready query (name or ``.sql`` path) and return its result as a Polars frame.
+
+    Raises:
+        SettingsError: unknown name, or a file whose last statement returns no rows (empty,
+            or only DDL/SET).
+    """
+    path = resolve_query(name_or_file)
+    script = read_script(path)
     with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:
-        return con.sql(script).pl()
+        relation = con.sql(script)
+        if relation is None:
+            msg = f"{path} has no query that returns rows (its last statement must be a SELECT)"
+            raise SettingsError(msg)
+        return relation.pl()

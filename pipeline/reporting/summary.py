@@ -77,7 +77,9 @@ def print_summary(
     )
     table = Table(title=f"Trunks, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC")
     for column in ("trunk", "calls", "MOU (min)", "peak concurrent", "peak CPS / limit"):
-        table.add_column(column, justify="left" if column == "trunk" else "right")
+        table.add_column(
+            column, justify="left" if column == "trunk" else "right", no_wrap=column == "trunk"
+        )
     for _, _, _, trunk_id, name, mou, calls, peak, peak_cps, cps_limit in rows:
         table.add_row(
             name or trunk_id,

@@ -117,3 +117,28 @@ def test_sandbox_serve_stops_on_ctrl_c():
             assert proc.wait(timeout=10) in (0, 130)  # 130: the conventional Ctrl-C status
         finally:
             proc.kill()
+
+
+def test_sql_file_without_a_select_is_one_line(tmp_path):
+    """An empty .sql file used to crash with 'NoneType' object has no attribute 'pl'."""
+    from pipeline.warehouse.connection import connect
+
+    db = tmp_path / "w.duckdb"
+    with connect(db):
+        pass
+    empty = tmp_path / "empty.sql"
+    empty.write_text("-- nothing here\n")
+    result = runner.invoke(app, ["sql", str(empty), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "has no query that returns rows" in result.output
+
+
+def test_sql_with_no_rows_says_why(tmp_path):
+    from pipeline.warehouse.connection import connect
+
+    db = tmp_path / "w.duckdb"
+    with connect(db):
+        pass
+    result = runner.invoke(app, ["sql", "answer_rate_7d", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "no rows" in result.output
