@@ -76,8 +76,10 @@ def occupancy(
         )
         .filter(pl.col("s") < pl.col("e"))
     )
-    # Small integer id per group: sorting and comparing u32 is much cheaper than strings.
-    ids = clipped.select(groups).unique().with_row_index("gid")
+    # Small integer id per group: sorting and comparing u32 is much cheaper than strings. The
+    # ids must not depend on evaluation order: ``ids`` feeds three joins, and a plain
+    # ``unique()`` may number the groups differently each time the sub-plan is evaluated.
+    ids = clipped.select(groups).unique().sort(groups, nulls_last=True).with_row_index("gid")
     iv = clipped.join(ids, on=groups, how="inner", nulls_equal=True).select("gid", "s", "e")
     starts = pl.LazyFrame({"t": [as_utc(x) for x in bucket_starts]}, schema={"t": UTC_DT})
     events = pl.concat(
@@ -216,7 +218,7 @@ def occupancy_split(
         )
         .filter(pl.col("s") < pl.col("e"))
     )
-    ids = clipped.select(groups).unique().with_row_index("gid")
+    ids = clipped.select(groups).unique().sort(groups, nulls_last=True).with_row_index("gid")
     iv = clipped.join(ids, on=groups, how="inner", nulls_equal=True).select(
         "gid",
         "s",
