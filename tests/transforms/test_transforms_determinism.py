@@ -18,14 +18,9 @@ T0 = datetime(2026, 11, 9, 6, tzinfo=UTC)
 UTC_US = pl.Datetime("us", "UTC")
 
 
-def calls(seed: int, n: int = 20_000) -> pl.DataFrame:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        created = T0 + timedelta(microseconds=rng.randrange(3_600_000_000))
-        answer = created + timedelta(microseconds=rng.randrange(30_000_000))
-        end = answer + timedelta(microseconds=rng.randrange(1, 900_000_000))
-        rows.append((f"c{i}", created, answer, end, "INBOUND", "COMPLETED", "T1", 60))
+def calls_frame(rows: list[tuple]) -> pl.DataFrame:
+    """``raw.calls``-shaped frame from (call_id, create, answer, end, direction, result, trunk,
+    billed seconds) tuples; no prices."""
     return pl.DataFrame(
         rows,
         schema={
@@ -40,6 +35,17 @@ def calls(seed: int, n: int = 20_000) -> pl.DataFrame:
         },
         orient="row",
     ).with_columns(price=pl.lit(None, pl.Decimal(18, 6)), price_currency=pl.lit(None, pl.String))
+
+
+def calls(seed: int, n: int = 20_000) -> pl.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        created = T0 + timedelta(microseconds=rng.randrange(3_600_000_000))
+        answer = created + timedelta(microseconds=rng.randrange(30_000_000))
+        end = answer + timedelta(microseconds=rng.randrange(1, 900_000_000))
+        rows.append((f"c{i}", created, answer, end, "INBOUND", "COMPLETED", "T1", 60))
+    return calls_frame(rows)
 
 
 def test_row_order_does_not_change_any_bit():
@@ -72,20 +78,7 @@ def test_many_trunks_get_their_own_peaks_on_every_collect():
         created = T0 + timedelta(seconds=rng.randrange(7200))
         end = created + timedelta(seconds=rng.randrange(1, 900))
         rows.append((f"c{i}", created, created, end, "INBOUND", "COMPLETED", f"T{i % 600}", 60))
-    frame = pl.DataFrame(
-        rows,
-        schema={
-            "call_id": pl.String,
-            "create_time": UTC_US,
-            "answer_time": UTC_US,
-            "end_time": UTC_US,
-            "direction": pl.String,
-            "call_result": pl.String,
-            "trunk_id": pl.String,
-            "billing_duration_seconds": pl.Int64,
-        },
-        orient="row",
-    ).with_columns(price=pl.lit(None, pl.Decimal(18, 6)), price_currency=pl.lit(None, pl.String))
+    frame = calls_frame(rows)
     plan = trunk_usage_hourly(frame.lazy(), start=T0, end=T0 + timedelta(hours=3))
 
     def brute_force_peak(trunk: str, hour: datetime) -> int:
