@@ -43,6 +43,14 @@ _DECIMAL_CACHE_SIZE = 4096
 _DECIMALS: dict[float, Decimal] = {}
 
 
+#: Money lands in ``DECIMAL(18, 6)`` (``raw.calls``): at most 6 decimal places and 12 digits
+#: before the point. A wider amount is rejected with its reason rather than rounded; before
+#: this check it made the whole page fail to land, on every re-run.
+MONEY_SCALE = 6
+MONEY_MAX = Decimal(10) ** (18 - MONEY_SCALE)
+_MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+
+
 class FieldError(ValueError):
     """A field value could not be read; ``str()`` is the rejection reason."""
 
@@ -132,10 +140,11 @@ def parse_int(value: Any, field: str) -> int | None:
 
 
 def parse_decimal(value: Any, field: str) -> Decimal | None:
-    """Read an exact decimal from a JSON number or a string (never via float arithmetic).
+    """Read an exact money amount from a JSON number or a string (never via float arithmetic).
 
     Raises:
-        FieldError: for booleans, NaN/Infinity or text that is not a number.
+        FieldError: for booleans, NaN/Infinity, text that is not a number, or an amount that
+            does not fit ``DECIMAL(18, 6)`` (more than 6 decimal places or 12 integer digits).
     """
     if value is None:
         return None
@@ -143,10 +152,6 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         raise FieldError(f"{field}: not a number: {value!r}")
     if isinstance(value, int | float):
         result = Decimal(str(value))  # str(float) is the shortest repr: 0.004 -> '0.004'
-        if type(value) is float and value and result.is_finite():  # not 0.0/-0.0: text differs
-            if len(_DECIMALS) >= _DECIMAL_CACHE_SIZE:
-                _DECIMALS.clear()
-            _DECIMALS[value] = result  # Decimal is immutable: safe to share
     elif isinstance(value, str):
         text = value.strip()
         if text in _NULLS:
@@ -159,6 +164,16 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         raise FieldError(f"{field}: not a number: {value!r}"[:200])
     if not result.is_finite():
         raise FieldError(f"{field}: not a finite number: {value!r}")
+    if abs(result) >= MONEY_MAX:
+        msg = f"{field}: {value!r} has more than {18 - MONEY_SCALE} integer digits"
+        raise FieldError(msg[:200])
+    if result.as_tuple().exponent < -MONEY_SCALE and result != result.quantize(_MONEY_QUANTUM):
+        msg = f"{field}: {value!r} has more than {MONEY_SCALE} decimal places"
+        raise FieldError(msg[:200])
+    if type(value) is float and value:  # not 0.0/-0.0, whose text differs; only valid amounts
+        if len(_DECIMALS) >= _DECIMAL_CACHE_SIZE:
+            _DECIMALS.clear()
+        _DECIMALS[value] = result  # Decimal is immutable: safe to share
     return result
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.sinch.models import CallRecord, RejectedRecord
 from pipeline.sinch.parsing import parse_call, parse_timestamp, to_e164, unknown_fields
+from pipeline.warehouse.raw_calls import records_to_arrow
 
 
 def base(**over: Any) -> dict[str, Any]:
@@ -92,6 +93,8 @@ def test_direction_any_case_normalised(direction: str) -> None:
         (0, Decimal("0"), "USD"),
         ("0.0000 USD", Decimal("0.0000"), "USD"),
         (0.1, Decimal("0.1"), "USD"),
+        ("0.1234560", Decimal("0.1234560"), "USD"),  # 7 places, but fits 6: kept
+        ("-999999999999.999999", Decimal("-999999999999.999999"), "USD"),  # DECIMAL(18, 6) edge
     ],
 )
 def test_money_amount_number_or_string_is_exact(
@@ -164,6 +167,19 @@ def test_call_ids_are_opaque(call_id: str) -> None:
         ({"price": {"currencyCode": "USD", "amount": "free"}}, "price.amount: not a number"),
         ({"price": {"currencyCode": "USD", "amount": "NaN"}}, "price.amount: not a finite"),
         ({"direction": {"x": 1}}, "direction: not a string"),
+        # raw.calls holds money as DECIMAL(18, 6): these used to fail the whole page's insert.
+        (
+            {"price": {"currencyCode": "USD", "amount": 1e-7}},
+            "price.amount: 1e-07 has more than 6 decimal places",
+        ),
+        (
+            {"pricePerMinute": {"amount": "0.0000125"}},
+            "pricePerMinute.amount: '0.0000125' has more",
+        ),
+        (
+            {"price": {"currencyCode": "USD", "amount": 1e12}},
+            "price.amount: 1000000000000.0 has more than 12 integer",
+        ),
     ],
 )
 def test_unparseable_record_is_rejected_with_reason(over: dict[str, Any], reason: str) -> None:
@@ -174,6 +190,29 @@ def test_unparseable_record_is_rejected_with_reason(over: dict[str, Any], reason
     assert orjson.loads(rec.raw) == obj  # kept whole
     if over.get("callId", "x"):
         assert rec.call_id == "01AQ3D80ZKSSK35TZFKM3JG9CT"
+
+
+def test_amount_rejected_once_is_rejected_again() -> None:
+    # Valid float amounts are cached for speed; an amount that failed must not be cached.
+    for _ in range(2):
+        rec = parse_call(base(price={"currencyCode": "USD", "amount": 0.00000042}))
+        assert isinstance(rec, RejectedRecord) and "decimal places" in rec.reason
+
+
+def test_every_accepted_amount_lands_in_arrow() -> None:
+    # Before the DECIMAL(18, 6) check, one such record made records_to_arrow raise for the page.
+    amounts = [0.004, "0.0040", 1e-7, "0.1234560", 1e12, "12.5 USD", -0.0]
+    parsed = [parse_call(base(price={"currencyCode": "USD", "amount": a})) for a in amounts]
+    records = [r for r in parsed if isinstance(r, CallRecord)]
+    assert len(records) == 5
+    table = records_to_arrow(records)
+    assert [str(v) for v in table.column("price").to_pylist()] == [
+        "0.004000",
+        "0.004000",
+        "0.123456",
+        "12.500000",
+        "0.000000",
+    ]
 
 
 def test_non_object_is_rejected() -> None:
