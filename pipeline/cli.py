@@ -89,6 +89,7 @@ def check_api_access() -> None:
         SettingsError: the API could not be used; the message says which URL and why.
     """
     settings.fetch_concurrency()
+    settings.db_memory_limit()
     if not settings.uses_real_api():
         settings.sandbox_seed()
         return

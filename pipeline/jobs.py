@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 from rich.console import Console
 
+from pipeline import settings
 from pipeline.defs.partitions import partition_key
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
@@ -112,7 +113,9 @@ def run_ingest_job(
 
     defs = build_definitions(
         sinch=sinch,
-        warehouse=WarehouseResource(path=str(db_path), report_tz=report_tz),
+        warehouse=WarehouseResource(
+            path=str(db_path), report_tz=report_tz, memory_limit=settings.db_memory_limit()
+        ),
         loggers={"progress": progress_logger(console)},
     )
     job = defs.resolve_job_def("ingest_calls")

@@ -43,10 +43,11 @@ def calls_api_resource() -> CallsApiResource:
 
 
 def warehouse_resource() -> WarehouseResource:
-    """The DuckDB file (``CALLS_DB_PATH``) and report zone (``REPORT_TZ``)."""
+    """The DuckDB file (``CALLS_DB_PATH``), report zone (``REPORT_TZ``), writer memory limit."""
     return WarehouseResource(
         path=settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH),
         report_tz=settings.report_tz(),
+        memory_limit=settings.db_memory_limit(),
     )
 
 

@@ -66,6 +66,7 @@ def raw_calls(
             concurrency=sinch.concurrency,
             run_id=context.run.run_id,
             progress=progress,
+            memory_limit=warehouse.memory_limit,
         )
     new_fields = sorted({f for e in report.committed for f in e.fetch.new_fields})
     if new_fields:

@@ -13,7 +13,12 @@ from contextlib import contextmanager
 import dagster as dg
 from pydantic import Field
 
-from pipeline.settings import DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_CONCURRENCY
+from pipeline.settings import (
+    DEFAULT_API_URL,
+    DEFAULT_AUTH_URL,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DB_MEMORY_LIMIT,
+)
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 
@@ -116,3 +121,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str = Field(description="path of the DuckDB file")
     report_tz: str = Field(default="UTC", description="IANA zone of daily tables and busy hour")
+    memory_limit: str = Field(
+        default=DEFAULT_DB_MEMORY_LIMIT,
+        description="DuckDB memory limit of the ingestion's writer, e.g. 512MB",
+    )

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.settings import DEFAULT_DB_MEMORY_LIMIT
 from pipeline.sinch.client import CallsClient, Page
 from pipeline.sinch.errors import AuthError, ClientError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
-from pipeline.warehouse.connection import connect
+from pipeline.warehouse.connection import connect, tune_for_bulk_writes
 from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch, replace_trunks
 
 log = logging.getLogger("pipeline.ingest")
@@ -139,6 +140,7 @@ def ingest_windows(
     refresh_trunks: bool = True,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    memory_limit: str | None = DEFAULT_DB_MEMORY_LIMIT,
 ) -> IngestReport:
     """Fetch ``windows`` with ``client`` and land them in the DuckDB file at ``db_path``.
 
@@ -153,6 +155,8 @@ def ingest_windows(
         refresh_trunks: also replace ``raw.trunks`` from ``/trunks``.
         progress: called after each committed window.
         clock: returns "now" (UTC) for ``fetched_at``.
+        memory_limit: DuckDB memory limit of the writer (``"512MB"``); None = DuckDB's default,
+            80 % of RAM (see :func:`~pipeline.warehouse.connection.tune_for_bulk_writes`).
 
     Returns:
         An :class:`IngestReport`.
@@ -174,7 +178,16 @@ def ingest_windows(
     gc.freeze()
     try:
         return _ingest(
-            client, db_path, windows, filters, concurrency, run_id, refresh_trunks, progress, clock
+            client,
+            db_path,
+            windows,
+            filters,
+            concurrency,
+            run_id,
+            refresh_trunks,
+            progress,
+            clock,
+            memory_limit,
         )
     finally:
         gc.unfreeze()
@@ -190,6 +203,7 @@ def _ingest(
     refresh_trunks: bool,
     progress: ProgressCallback | None,
     clock: Callable[[], datetime],
+    memory_limit: str | None,
 ) -> IngestReport:
     report = IngestReport()
     pages: queue.Queue[_Page | _Done | _Failed] = queue.Queue(maxsize=2 * concurrency)
@@ -240,6 +254,7 @@ def _ingest(
                 put(_Failed(window, exc))
 
     with connect(db_path) as con:
+        tune_for_bulk_writes(con, memory_limit)
         writer = RawCallsWriter(con, run_id)
         if refresh_trunks:
             report.trunks = replace_trunks(con, client.list_trunks(), clock())
