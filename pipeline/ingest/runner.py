@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.ingest.parsers import ParserCrashed, auto_parse_processes, page_parsers
 from pipeline.settings import DEFAULT_DB_MEMORY_LIMIT
-from pipeline.sinch.client import CallsClient, Page
+from pipeline.sinch.client import CallsClient, Page, PageParser
 from pipeline.sinch.errors import AuthError, ClientError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
@@ -38,8 +39,9 @@ from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetc
 log = logging.getLogger("pipeline.ingest")
 
 #: Errors that would be the same for every window (bad credentials, a 4xx such as an unknown
-#: project or a rejected parameter): the run stops at the first one instead of trying them all.
-FATAL_ERRORS = (AuthError, ClientError)
+#: project or a rejected parameter, a parser process that died): the run stops at the first
+#: one instead of trying them all.
+FATAL_ERRORS = (AuthError, ClientError, ParserCrashed)
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 ProgressCallback = Callable[[LedgerEntry, int, int], None]
@@ -141,6 +143,7 @@ def ingest_windows(
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = _utcnow,
     memory_limit: str | None = DEFAULT_DB_MEMORY_LIMIT,
+    parse_processes: int | None = None,
 ) -> IngestReport:
     """Fetch ``windows`` with ``client`` and land them in the DuckDB file at ``db_path``.
 
@@ -157,6 +160,9 @@ def ingest_windows(
         clock: returns "now" (UTC) for ``fetched_at``.
         memory_limit: DuckDB memory limit of the writer (``"512MB"``); None = DuckDB's default,
             80 % of RAM (see :func:`~pipeline.warehouse.connection.tune_for_bulk_writes`).
+        parse_processes: worker processes that parse pages (:mod:`pipeline.ingest.parsers`);
+            0 parses in the fetching threads; None picks by run size
+            (:func:`~pipeline.ingest.parsers.auto_parse_processes`).
 
     Returns:
         An :class:`IngestReport`.
@@ -165,12 +171,14 @@ def ingest_windows(
         IngestError: at least one window failed (after all the others were committed).
         AuthError | ClientError: the API refused the credentials or the request; raised at
             once (windows already committed stay).
-        ValueError: ``concurrency < 1``.
+        ValueError: ``concurrency < 1`` or ``parse_processes < 0``.
     """
     if concurrency < 1:
         msg = "concurrency must be >= 1"
         raise ValueError(msg)
     filters = filters or CallFilters()
+    if parse_processes is None:
+        parse_processes = auto_parse_processes(len(windows))
     # Objects alive before the run (modules, Dagster, Polars...) go to the GC's permanent
     # generation: the run allocates millions of short-lived containers (decoded JSON), and
     # every full collection would otherwise walk the whole old heap again (~10-20 % of the
@@ -188,6 +196,7 @@ def ingest_windows(
             progress,
             clock,
             memory_limit,
+            parse_processes,
         )
     finally:
         gc.unfreeze()
@@ -204,6 +213,7 @@ def _ingest(
     progress: ProgressCallback | None,
     clock: Callable[[], datetime],
     memory_limit: str | None,
+    parse_processes: int,
 ) -> IngestReport:
     report = IngestReport()
     pages: queue.Queue[_Page | _Done | _Failed] = queue.Queue(maxsize=2 * concurrency)
@@ -220,11 +230,11 @@ def _ingest(
             return
         raise _Stopped
 
-    def fetch(window: Window) -> None:
+    def fetch(window: Window, parser: PageParser | None) -> None:
         try:
             if stop.is_set():
                 return
-            sweep = client.sweep_window(window, filters)
+            sweep = client.sweep_window(window, filters, page_parser=parser)
             outside: dict[int, int] = {}
             for page in sweep:
                 outside[page.sweep] = outside.get(page.sweep, 0) + page.outside_window
@@ -253,7 +263,7 @@ def _ingest(
             with contextlib.suppress(_Stopped):
                 put(_Failed(window, exc))
 
-    with connect(db_path) as con:
+    with connect(db_path) as con, page_parsers(parse_processes) as parser:
         tune_for_bulk_writes(con, memory_limit)
         writer = RawCallsWriter(con, run_id)
         if refresh_trunks:
@@ -261,7 +271,7 @@ def _ingest(
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch")
         try:
             for window in windows:
-                pool.submit(fetch, window)
+                pool.submit(fetch, window, parser)
             remaining = len(windows)
             while remaining:
                 if fatal:
@@ -273,7 +283,7 @@ def _ingest(
                 if isinstance(message, _Page):
                     page = message.page
                     writer.stage_page(
-                        message.window, page.records, page.rejected, clock(), sweep=page.sweep
+                        message.window, page.calls, page.rejected, clock(), sweep=page.sweep
                     )
                     continue
                 remaining -= 1

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 import orjson
+import pyarrow as pa
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from pipeline.sinch.errors import (
@@ -42,14 +43,8 @@ from pipeline.sinch.errors import (
     TransportError,
 )
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
-from pipeline.sinch.parsing import (
-    FieldError,
-    dump_raw,
-    parse_call,
-    parse_int,
-    parse_timestamp,
-    unknown_fields,
-)
+from pipeline.sinch.pages import ParsedPage, parse_page, table_to_records
+from pipeline.sinch.parsing import dump_raw, parse_int
 from pipeline.sinch.windows import CallFilters, check_page_size, window_params
 
 logger = logging.getLogger("pipeline.sinch")
@@ -146,6 +141,7 @@ class RawPage:
         total_items: ``totalItems`` coerced to int, or None when absent.
         reported_page_number: ``pageNumber`` coerced to int, or None.
         attempts: HTTP requests it took (1 + retries).
+        body: the response body as received (a worker process can decode it again).
     """
 
     number: int
@@ -153,6 +149,7 @@ class RawPage:
     total_items: int | None
     reported_page_number: int | None
     attempts: int
+    body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +161,9 @@ class Page:
         number: the ``page`` requested (1-based).
         total_items: the page's ``totalItems``, or None.
         received: how many call objects the page carried.
-        records: parsed calls with ``window.start <= create_time < window.end``.
+        calls: parsed calls with ``window.start <= create_time < window.end``, as an Arrow
+            table with the columns of ``raw.calls``
+            (:data:`~pipeline.sinch.pages.CALLS_ARROW_SCHEMA`).
         rejected: records that could not be parsed (kept whatever their time).
         outside_window: parsed calls dropped because ``create_time`` is outside the window
             (the server's inclusive upper bound, or fractions of a second; pitfall 3).
@@ -176,11 +175,16 @@ class Page:
     number: int
     total_items: int | None
     received: int
-    records: list[CallRecord]
+    calls: pa.Table
     rejected: list[RejectedRecord]
     outside_window: int
     unknown_fields: frozenset[str]
     attempts: int
+
+    @property
+    def records(self) -> list[CallRecord]:
+        """``calls`` as :class:`CallRecord` tuples (converted on each access)."""
+        return table_to_records(self.calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +266,15 @@ class WindowSweep:
     Iterate once; a second iteration raises ``RuntimeError``.
     """
 
-    def __init__(self, client: CallsClient, window: Window, filters: CallFilters | None) -> None:
+    def __init__(
+        self,
+        client: CallsClient,
+        window: Window,
+        filters: CallFilters | None,
+        page_parser: PageParser | None = None,
+    ) -> None:
         self.window = window
+        self._page_parser = page_parser
         self.filters = filters or CallFilters()
         self.stats = SweepStats()
         self._client = client
@@ -313,11 +324,11 @@ class WindowSweep:
                         total = raw.total_items
                     received += len(raw.items)
                     page = self._parse_page(sweep, raw)
-                    stats.records += len(page.records)
+                    stats.records += page.calls.num_rows
                     stats.rejected += len(page.rejected)
                     stats.outside_window += page.outside_window
                     stats.unknown_fields |= page.unknown_fields
-                    seen_ids.update(r.call_id for r in page.records)
+                    seen_ids.update(page.calls.column("call_id").to_pylist())
                     stats.distinct_records = len(seen_ids)
                     yield page
                 if total is not None and received < total:
@@ -353,38 +364,26 @@ class WindowSweep:
 
     def _parse_page(self, sweep: int, raw: RawPage) -> Page:
         start, end = self.window.start, self.window.end
-        records: list[CallRecord] = []
-        rejected: list[RejectedRecord] = []
-        outside = 0
-        unknown: set[str] = set()
-        for item in raw.items:
-            parsed = parse_call(item)
-            if isinstance(parsed, CallRecord):
-                if start <= parsed.create_time < end:
-                    records.append(parsed)
-                else:
-                    outside += 1
-            elif _created_outside(item, start, end):
-                # Rejected for another field, but its createTime puts it in the neighbouring
-                # window (the server's inclusive upper bound): that window keeps it, or it
-                # would be rejected twice.
-                outside += 1
-            else:
-                rejected.append(parsed)
-            extra = unknown_fields(item)
-            if extra:
-                unknown |= extra
+        if self._page_parser is None:
+            parsed = parse_page(raw.items, start, end)
+        else:
+            parsed = self._page_parser(raw.body, "calls", start, end)
         return Page(
             sweep=sweep,
             number=raw.number,
             total_items=raw.total_items,
             received=len(raw.items),
-            records=records,
-            rejected=rejected,
-            outside_window=outside,
-            unknown_fields=frozenset(unknown),
+            calls=parsed.calls,
+            rejected=parsed.rejected,
+            outside_window=parsed.outside_window,
+            unknown_fields=parsed.unknown_fields,
             attempts=raw.attempts,
         )
+
+
+#: ``(body, data_key, start, end) -> ParsedPage``: for example
+#: :func:`~pipeline.sinch.pages.parse_page_body` run in a worker process.
+PageParser = Callable[[bytes, str, datetime, datetime], ParsedPage]
 
 
 def _call_id_key(item: Any) -> str | None:
@@ -394,17 +393,6 @@ def _call_id_key(item: Any) -> str | None:
         if type(value) is str:
             return value
     return None
-
-
-def _created_outside(item: Any, start: datetime, end: datetime) -> bool:
-    """Whether a rejected record has a readable ``createTime`` outside ``[start, end)``."""
-    if not isinstance(item, dict):
-        return False
-    try:
-        created = parse_timestamp(item.get("createTime"), "createTime")
-    except FieldError:
-        return False
-    return created is not None and not start <= created < end
 
 
 def _window_label(window: Window) -> str:
@@ -527,13 +515,27 @@ class CallsClient:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def sweep_window(self, window: Window, filters: CallFilters | None = None) -> WindowSweep:
+    def sweep_window(
+        self,
+        window: Window,
+        filters: CallFilters | None = None,
+        *,
+        page_parser: PageParser | None = None,
+    ) -> WindowSweep:
         """Return a lazy :class:`WindowSweep` over every call with ``start <= createTime < end``.
 
         No request is sent until iteration starts. Errors (:class:`SinchApiError` subclasses)
         are raised from the iteration.
+
+        Args:
+            window: the half-open UTC window.
+            filters: API filters; None fetches every call.
+            page_parser: parses a page from its body, e.g. in a worker process (called as
+                ``page_parser(body, "calls", start, end)``, returns a
+                :class:`~pipeline.sinch.pages.ParsedPage`); None parses in this thread with
+                :func:`~pipeline.sinch.pages.parse_page`.
         """
-        return WindowSweep(self, window, filters)
+        return WindowSweep(self, window, filters, page_parser)
 
     def iter_calls(
         self, window: Window, filters: CallFilters | None = None
@@ -603,15 +605,17 @@ class CallsClient:
         previous: list[Any] | None = None
         number = 1
         executor = ThreadPoolExecutor(max_workers=1) if self.prefetch else None
-        pending: Future[tuple[Any, int, str]] | None = None
+        pending: Future[tuple[Any, bytes, int, str]] | None = None
         warned = False
         try:
             while True:
                 if pending is not None:
-                    payload, attempts, url = pending.result()
+                    payload, body, attempts, url = pending.result()
                     pending = None
                 else:
-                    payload, attempts, url = self._get_json(path, self._page_params(params, number))
+                    payload, body, attempts, url = self._get_json(
+                        path, self._page_params(params, number)
+                    )
                 items, total, reported = _envelope(payload, data_key, url)
                 if reported is not None and reported != number and not warned:
                     # Pitfall 9: a 0-based or stuck pageNumber. We page by our own counter
@@ -655,7 +659,7 @@ class CallsClient:
                     pending = executor.submit(
                         self._get_json, path, self._page_params(params, number + 1)
                     )
-                yield RawPage(number, items, total, reported, attempts)
+                yield RawPage(number, items, total, reported, attempts, body)
                 if not more:
                     return
                 previous = items
@@ -671,8 +675,8 @@ class CallsClient:
 
     # -- one request --------------------------------------------------------------------------
 
-    def _get_json(self, path: str, params: list[tuple[str, str]]) -> tuple[Any, int, str]:
-        """GET ``path`` with retries; return ``(decoded JSON, attempts, url)``.
+    def _get_json(self, path: str, params: list[tuple[str, str]]) -> tuple[Any, bytes, int, str]:
+        """GET ``path`` with retries; return ``(decoded JSON, body, attempts, url)``.
 
         Retries 408, 429, 5xx, transport errors and :class:`DeadlineExceeded` up to
         ``max_attempts`` with full-jitter exponential backoff, or the server's ``Retry-After``
@@ -699,7 +703,7 @@ class CallsClient:
         )
         body = retrying(attempt)
         try:
-            return orjson.loads(body), attempts, url
+            return orjson.loads(body), body, attempts, url
         except orjson.JSONDecodeError:
             raise ResponseFormatError(
                 "response body is not JSON",

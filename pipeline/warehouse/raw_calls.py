@@ -24,56 +24,13 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.sinch.pages import CALLS_ARROW_SCHEMA, records_to_arrow
 
-UTC_TS = pa.timestamp("us", tz="UTC")
-MONEY = pa.decimal128(18, 6)
-
-#: Arrow schema of a staged page; names and order follow ``raw.calls`` in ``sql/schema/raw.sql``.
-CALLS_ARROW_SCHEMA = pa.schema(
-    [
-        ("call_id", pa.string()),
-        ("create_time", UTC_TS),
-        ("answer_time", UTC_TS),
-        ("end_time", UTC_TS),
-        ("direction", pa.string()),
-        ("call_result", pa.string()),
-        ("from_number", pa.string()),
-        ("to_number", pa.string()),
-        ("from_e164", pa.string()),
-        ("to_e164", pa.string()),
-        ("trunk_id", pa.string()),
-        ("project_id", pa.string()),
-        ("duration_seconds", pa.int64()),
-        ("billing_duration_seconds", pa.int64()),
-        ("price_per_minute", MONEY),
-        ("price_per_minute_currency", pa.string()),
-        ("price", MONEY),
-        ("price_currency", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
 _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
-
-
-# CallRecord is a named tuple in raw.calls column order: records transpose into columns.
-assert CallRecord._fields == _RECORD_FIELDS, "CallRecord fields must follow raw.calls"
-
-
-def records_to_arrow(records: Sequence[CallRecord]) -> pa.Table:
-    """Columnar copy of parsed records, typed as ``raw.calls`` (UTC timestamps, exact money)."""
-    if not records:
-        return CALLS_ARROW_SCHEMA.empty_table()
-    columns = zip(*records, strict=True)  # one tuple per field, in schema order
-    return pa.Table.from_arrays(
-        [
-            pa.array(column, type=f.type)
-            for column, f in zip(columns, CALLS_ARROW_SCHEMA, strict=True)
-        ],
-        schema=CALLS_ARROW_SCHEMA,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,33 +97,36 @@ class RawCallsWriter:
     def stage_page(
         self,
         window: Window,
-        records: Sequence[CallRecord],
+        calls: pa.Table | Sequence[CallRecord],
         rejected: Sequence[RejectedRecord],
         fetched_at: datetime,
         sweep: int = 1,
     ) -> None:
-        """Stage one page of a window. Records outside the window are a caller bug.
+        """Stage one page of a window. Calls outside the window are a caller bug.
+
+        Args:
+            window: the window the page was fetched for.
+            calls: parsed calls, as a :data:`~pipeline.sinch.pages.CALLS_ARROW_SCHEMA` table
+                (what the client's pages carry) or as :class:`CallRecord` tuples.
+            rejected: records the parser rejected.
+            fetched_at: when the page arrived (UTC).
+            sweep: the client's sweep number.
 
         A page of a new ``sweep`` (the client re-swept the window) drops the rejected records
         staged by earlier sweeps, which the new sweep delivers again; staged calls need no
         such care, they are de-duplicated by ``call_id`` at commit.
 
         Raises:
-            ValueError: a record's ``create_time`` is outside ``window``.
+            ValueError: a call's ``create_time`` is outside ``window``.
         """
-        for record in records:
-            if not window.contains(record.create_time):
-                msg = (
-                    f"call {record.call_id} created {record.create_time.isoformat()} is outside "
-                    f"window [{window.start.isoformat()}, {window.end.isoformat()})"
-                )
-                raise ValueError(msg)
+        page = calls if isinstance(calls, pa.Table) else records_to_arrow(calls)
+        if page.num_rows:
+            _check_in_window(page, window)
         self._seq += 1
         if self._sweep.setdefault(window.start, sweep) != sweep:
             self._sweep[window.start] = sweep
             self._con.execute("DELETE FROM staged_rejected WHERE window_start = ?", [window.start])
-        if records:
-            page = records_to_arrow(records)  # noqa: F841 - read by DuckDB's replacement scan
+        if page.num_rows:
             self._con.execute(
                 f"INSERT INTO staged_calls SELECT {_CALL_COLUMNS}, ?::TIMESTAMPTZ, "
                 "?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ? FROM page",
@@ -263,6 +223,20 @@ class RawCallsWriter:
             raise
         self.discard_window(window)
         return LedgerEntry(window, records, rejected, fetch.api_total_items, settled, fetch)
+
+
+def _check_in_window(page: pa.Table, window: Window) -> None:
+    """Raise ValueError naming the first call of ``page`` created outside ``window``."""
+    created = page.column("create_time")
+    inside = pc.and_(pc.greater_equal(created, window.start), pc.less(created, window.end))
+    if pc.all(inside).as_py():
+        return
+    first = page.filter(pc.invert(inside)).slice(0, 1).to_pylist()[0]
+    msg = (
+        f"call {first['call_id']} created {first['create_time'].isoformat()} is outside "
+        f"window [{window.start.isoformat()}, {window.end.isoformat()})"
+    )
+    raise ValueError(msg)
 
 
 def replace_trunks(

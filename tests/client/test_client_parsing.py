@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from pipeline.sinch.models import CallRecord, RejectedRecord
+from pipeline.sinch.pages import records_to_arrow
 from pipeline.sinch.parsing import parse_call, parse_timestamp, to_e164, unknown_fields
-from pipeline.warehouse.raw_calls import records_to_arrow
 
 
 def base(**over: Any) -> dict[str, Any]:

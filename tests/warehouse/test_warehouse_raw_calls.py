@@ -15,8 +15,9 @@ import duckdb
 import pytest
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Window
+from pipeline.sinch.pages import records_to_arrow
 from pipeline.warehouse.connection import WarehouseBusyError, connect, open_connection
-from pipeline.warehouse.raw_calls import RawCallsWriter, WindowFetch, records_to_arrow
+from pipeline.warehouse.raw_calls import RawCallsWriter, WindowFetch
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 W = Window(T0, T0 + timedelta(hours=1))

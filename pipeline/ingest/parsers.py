@@ -1,0 +1,113 @@
+"""Parse pages in worker processes, so parsing does not compete with HTTP and DuckDB for the GIL.
+
+Parsing is Python work per record (``parse_call``: ~4 µs a call, plus the Arrow conversion),
+and in one process it holds the GIL that the fetcher threads and the DuckDB writer also need;
+measured on 2 cores, the threads then mostly waited on each other (bench/README.md). For a
+backfill, :func:`page_parsers` starts worker processes that each receive a page *body* (bytes),
+decode and parse it with the same :func:`~pipeline.sinch.pages.parse_page`, and send back the
+Arrow table: the result is identical, only where the work runs changes.
+
+Small runs (the hourly schedule: a few windows) parse in the fetching threads: starting a
+process costs about a second. The workers are started with ``spawn`` (safe next to threads),
+so a script that runs an ingestion must guard its entry point with
+``if __name__ == "__main__":``; when the workers cannot start, parsing falls back to threads
+with a warning.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from datetime import datetime
+
+from pipeline.sinch.client import PageParser
+from pipeline.sinch.pages import ParsedPage, parse_page_body
+
+log = logging.getLogger("pipeline.ingest")
+
+#: Runs with at least this many windows parse in worker processes by default.
+AUTO_MIN_WINDOWS = 24
+
+#: A worker process died: every later page would fail the same way, so the run stops.
+ParserCrashed = BrokenProcessPool
+
+
+def auto_parse_processes(windows: int, cpus: int | None = None) -> int:
+    """Worker processes for a run of ``windows`` windows: 0 (parse in threads) for small runs,
+    else one per CPU beyond the first (the fetchers and the writer keep one), at most 4."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    if windows < AUTO_MIN_WINDOWS or cpus < 2:
+        return 0
+    return max(1, min(4, cpus - 1))
+
+
+#: How often a worker checks that the ingestion that started it is still alive (seconds).
+PARENT_CHECK_S = 1.0
+
+
+def _start_worker(parent_pid: int) -> None:
+    # The worker allocates millions of short-lived objects; scanning the imported modules'
+    # objects on every full collection is wasted time (as in the ingestion's main process).
+    gc.freeze()
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker once its parent is gone (``kill -9`` of a backfill).
+
+    The pool's queues do not tell a worker that its parent died (the worker holds both ends
+    of a pipe), so without this it would wait forever, holding its memory.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
+
+
+def _ready() -> bool:
+    return True
+
+
+@contextmanager
+def page_parsers(processes: int) -> Iterator[PageParser | None]:
+    """Yield a :data:`~pipeline.sinch.client.PageParser` backed by ``processes`` workers.
+
+    Yields None (parse in the fetching threads) when ``processes`` is 0 or the workers could
+    not start. The workers stop when the block exits.
+
+    Raises:
+        ValueError: ``processes < 0``.
+    """
+    if processes < 0:
+        msg = "parse processes must be >= 0"
+        raise ValueError(msg)
+    if processes == 0:
+        yield None
+        return
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        try:
+            pool.submit(_ready).result(timeout=120)
+        except Exception as exc:
+            log.warning("could not start parser processes (%s); parsing in threads", exc)
+            yield None
+            return
+
+        def parse(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:
+            return pool.submit(parse_page_body, body, data_key, start, end).result()
+
+        yield parse
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

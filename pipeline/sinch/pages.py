@@ -1,0 +1,135 @@
+"""Parse one page of call objects into an Arrow table cut to a window.
+
+The same function runs in the fetching thread (:func:`parse_page`) or, for large backfills, in
+a worker process that decodes the page body itself (:func:`parse_page_body`), so the parsing
+does not compete with HTTP and DuckDB for the GIL (see :mod:`pipeline.ingest.runner`).
+
+The table has the columns and types of ``raw.calls`` (:data:`CALLS_ARROW_SCHEMA`): UTC
+``timestamp[us]``, exact ``decimal128(18, 6)`` money, whole-second ``int64`` durations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+import pyarrow as pa
+
+from pipeline.sinch.models import CallRecord, RejectedRecord
+from pipeline.sinch.parsing import FieldError, parse_call, parse_timestamp, unknown_fields
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+MONEY = pa.decimal128(18, 6)
+
+#: Arrow schema of parsed calls; names and order follow ``raw.calls`` in ``sql/schema/raw.sql``.
+CALLS_ARROW_SCHEMA = pa.schema(
+    [
+        ("call_id", pa.string()),
+        ("create_time", UTC_TS),
+        ("answer_time", UTC_TS),
+        ("end_time", UTC_TS),
+        ("direction", pa.string()),
+        ("call_result", pa.string()),
+        ("from_number", pa.string()),
+        ("to_number", pa.string()),
+        ("from_e164", pa.string()),
+        ("to_e164", pa.string()),
+        ("trunk_id", pa.string()),
+        ("project_id", pa.string()),
+        ("duration_seconds", pa.int64()),
+        ("billing_duration_seconds", pa.int64()),
+        ("price_per_minute", MONEY),
+        ("price_per_minute_currency", pa.string()),
+        ("price", MONEY),
+        ("price_currency", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+
+# CallRecord is a named tuple in raw.calls column order: records transpose into columns.
+assert CallRecord._fields == tuple(CALLS_ARROW_SCHEMA.names), "CallRecord must follow raw.calls"
+
+
+def records_to_arrow(records: Sequence[CallRecord]) -> pa.Table:
+    """Columnar copy of parsed records, typed as ``raw.calls`` (UTC timestamps, exact money)."""
+    if not records:
+        return CALLS_ARROW_SCHEMA.empty_table()
+    columns = zip(*records, strict=True)  # one tuple per field, in schema order
+    return pa.Table.from_arrays(
+        [
+            pa.array(column, type=f.type)
+            for column, f in zip(columns, CALLS_ARROW_SCHEMA, strict=True)
+        ],
+        schema=CALLS_ARROW_SCHEMA,
+    )
+
+
+def table_to_records(table: pa.Table) -> list[CallRecord]:
+    """The rows of a :data:`CALLS_ARROW_SCHEMA` table as :class:`CallRecord` tuples."""
+    columns = [table.column(name).to_pylist() for name in CALLS_ARROW_SCHEMA.names]
+    return [CallRecord._make(row) for row in zip(*columns, strict=True)]
+
+
+class ParsedPage(NamedTuple):
+    """One page of call objects, parsed and cut to a window ``[start, end)``.
+
+    Attributes:
+        calls: parsed calls with ``start <= create_time < end`` (:data:`CALLS_ARROW_SCHEMA`).
+        rejected: records that could not be parsed, whatever their time, except those whose
+            readable ``createTime`` puts them in a neighbouring window (that window keeps them).
+        outside_window: calls left out because ``create_time`` is outside the window (the
+            server's inclusive upper bound, or fractions of a second; pitfall 3).
+        unknown_fields: call keys not in ``CALL_FIELDS`` seen on the page.
+    """
+
+    calls: pa.Table
+    rejected: list[RejectedRecord]
+    outside_window: int
+    unknown_fields: frozenset[str]
+
+
+def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
+    """Parse a page's ``calls`` array with :func:`~pipeline.sinch.parsing.parse_call`.
+
+    Never raises for bad records: they come back in ``rejected`` with their reason.
+    """
+    records: list[CallRecord] = []
+    rejected: list[RejectedRecord] = []
+    outside = 0
+    unknown: set[str] = set()
+    for item in items:
+        parsed = parse_call(item)
+        if isinstance(parsed, CallRecord):
+            if start <= parsed.create_time < end:
+                records.append(parsed)
+            else:
+                outside += 1
+        elif _created_outside(item, start, end):
+            # Rejected for another field, but its createTime puts it in the neighbouring
+            # window (the server's inclusive upper bound): that window keeps it, or it would
+            # be rejected twice.
+            outside += 1
+        else:
+            rejected.append(parsed)
+        extra = unknown_fields(item)
+        if extra:
+            unknown |= extra
+    return ParsedPage(records_to_arrow(records), rejected, outside, frozenset(unknown))
+
+
+def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:
+    """:func:`parse_page` of the list under ``data_key`` in a JSON body the client validated."""
+    return parse_page(orjson.loads(body)[data_key], start, end)
+
+
+def _created_outside(item: Any, start: datetime, end: datetime) -> bool:
+    """Whether a rejected record has a readable ``createTime`` outside ``[start, end)``."""
+    if not isinstance(item, dict):
+        return False
+    try:
+        created = parse_timestamp(item.get("createTime"), "createTime")
+    except FieldError:
+        return False
+    return created is not None and not start <= created < end

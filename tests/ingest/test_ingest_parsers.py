@@ -1,0 +1,111 @@
+"""Parsing pages in worker processes lands exactly what parsing in threads lands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.ingest.parsers import (
+    AUTO_MIN_WINDOWS,
+    PARENT_CHECK_S,
+    auto_parse_processes,
+    page_parsers,
+)
+from pipeline.ingest.runner import ingest_windows
+from pipeline.sinch.auth import OAuth2ClientCredentials
+from pipeline.sinch.client import CallsClient
+from pipeline.sinch.models import Window
+from pipeline.warehouse.connection import connect
+from tests.conftest import REPO
+
+START = datetime(2026, 11, 16, 6, tzinfo=UTC)
+WINDOWS = [Window(START + timedelta(hours=h), START + timedelta(hours=h + 1)) for h in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("windows", "cpus", "processes"),
+    [
+        (AUTO_MIN_WINDOWS - 1, 8, 0),  # the hourly schedule: not worth starting a process
+        (AUTO_MIN_WINDOWS, 1, 0),  # one CPU: nothing to gain
+        (AUTO_MIN_WINDOWS, 2, 1),
+        (24 * 7, 3, 2),
+        (24 * 365, 64, 4),
+    ],
+)
+def test_processes_follow_run_size_and_cpus(windows, cpus, processes):
+    assert auto_parse_processes(windows, cpus) == processes
+
+
+def test_negative_processes_are_refused():
+    with pytest.raises(ValueError, match=">= 0"), page_parsers(-1):
+        pass
+
+
+def landed(db):
+    with connect(db, read_only=True) as con:
+        calls = con.execute(
+            "SELECT * EXCLUDE (fetched_at) FROM raw.calls ORDER BY call_id"
+        ).fetchall()
+        rejected = con.execute(
+            "SELECT * EXCLUDE (fetched_at) FROM raw.rejected_calls ORDER BY raw"
+        ).fetchall()
+    return calls, rejected
+
+
+def test_worker_processes_land_the_same_rows_as_threads(make_sandbox, tmp_path):
+    # Format variants, malformed records and pages repeated across pages all go through the
+    # workers; the tables must be the same row for row.
+    faults = {"variant_rate": 0.3, "malformed_rate": 0.02, "duplicate_rate": 0.2}
+    with make_sandbox(seed=11, calls_per_hour=400, **faults) as sb:
+        auth = OAuth2ClientCredentials(sb.key_id, sb.key_secret, auth_url=sb.auth_url)
+        with CallsClient(sb.base_url, sb.project_id, auth, page_size=100) as client:
+            for processes in (0, 1):
+                report = ingest_windows(
+                    client, tmp_path / f"p{processes}.duckdb", WINDOWS, parse_processes=processes
+                )
+                assert report.rejected > 0 and report.records > 1000
+    threads, workers = landed(tmp_path / "p0.duckdb"), landed(tmp_path / "p1.duckdb")
+    assert workers == threads
+    assert len(threads[0]) > 1000 and len(threads[1]) > 0
+
+
+def alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_workers_end_when_the_ingestion_is_killed(tmp_path):
+    # kill -9 of a backfill used to leave its parser process waiting forever (found by the
+    # kill -9 reliability test: an orphan holding ~120 MB).
+    script = (
+        "import multiprocessing, sys, time\n"
+        "from pipeline.ingest.parsers import page_parsers\n"
+        "if __name__ == '__main__':\n"
+        "    with page_parsers(1) as parse:\n"
+        "        assert parse is not None\n"
+        "        print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "        time.sleep(120)\n"
+    )
+    path = tmp_path / "hold_workers.py"
+    path.write_text(script)
+    with subprocess.Popen(
+        [sys.executable, str(path)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    ) as run:
+        try:
+            workers = [int(pid) for pid in run.stdout.readline().split()]
+            assert workers and all(alive(pid) for pid in workers)
+        finally:
+            run.kill()
+    deadline = time.monotonic() + 10 * PARENT_CHECK_S
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)
