@@ -292,7 +292,7 @@ def main() -> None:
                 print(
                     f"run {run + 1} {mode:8s} {r['calls']:>10,} calls {r['seconds']:7.2f} s "
                     f"{r['calls_per_s']:>10,.0f} calls/s  peak RSS {r['peak_rss_mb']:7.1f} MB "
-                    f"(VmHWM {r['hwm_mb']:.1f} + parser process {r['child_mb']:.1f}, "
+                    f"(VmHWM {r['hwm_mb']:.1f} + child processes {r['child_mb']:.1f}, "
                     f"ru_maxrss {r['ru_maxrss_mb']:.1f})",
                     flush=True,
                 )
