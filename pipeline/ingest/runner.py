@@ -171,6 +171,7 @@ def ingest_windows(
         IngestError: at least one window failed (after all the others were committed).
         AuthError | ClientError: the API refused the credentials or the request; raised at
             once (windows already committed stay).
+        ParserCrashed: a parser process died (killed, out of memory); raised at once.
         ValueError: ``concurrency < 1`` or ``parse_processes < 0``.
     """
     if concurrency < 1:
