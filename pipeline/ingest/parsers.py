@@ -8,10 +8,10 @@ decode and parse it with the same :func:`~pipeline.sinch.pages.parse_page`, and 
 Arrow table: the result is identical, only where the work runs changes.
 
 Small runs (the hourly schedule: a few windows) parse in the fetching threads: starting a
-process costs about a second. The workers are started with ``spawn`` (safe next to threads),
-so a script that runs an ingestion must guard its entry point with
-``if __name__ == "__main__":``; when the workers cannot start, parsing falls back to threads
-with a warning.
+process costs about a second. The workers are started with ``spawn`` (safe next to threads)
+and all at once, with the caller's ``__main__`` hidden, so they never re-run the caller's
+script (an unguarded script, a notebook or Dagster's process all work); if they cannot start,
+parsing falls back to threads with a warning.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import gc
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -76,6 +78,18 @@ def _ready() -> bool:
 
 
 @contextmanager
+def _caller_main_hidden() -> Iterator[None]:
+    """Replace ``sys.modules["__main__"]`` by an empty module while workers are spawned."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+@contextmanager
 def page_parsers(processes: int) -> Iterator[PageParser | None]:
     """Yield a :data:`~pipeline.sinch.client.PageParser` backed by ``processes`` workers.
 
@@ -99,7 +113,13 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
     )
     try:
         try:
-            pool.submit(_ready).result(timeout=120)
+            # Start every worker now, while the caller's __main__ is hidden: spawn would
+            # otherwise import the caller's script again in each worker (running an unguarded
+            # script twice); the workers only need this package.
+            with _caller_main_hidden():
+                started = [pool.submit(_ready) for _ in range(processes)]
+            for future in started:
+                future.result(timeout=120)
         except Exception as exc:
             log.warning("could not start parser processes (%s); parsing in threads", exc)
             yield None

@@ -109,3 +109,27 @@ def test_workers_end_when_the_ingestion_is_killed(tmp_path):
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(alive(pid) for pid in workers)
+
+
+def test_a_script_without_main_guard_is_not_run_again_by_the_workers(tmp_path):
+    # spawn imports the parent's __main__ in every worker unless it is hidden: an unguarded
+    # script calling the ingestion would have run (and ingested) twice.
+    script = (
+        "from datetime import UTC, datetime\n"
+        "import orjson\n"
+        "from pipeline.ingest.parsers import page_parsers\n"
+        "print('script body ran', flush=True)\n"
+        "body = orjson.dumps({'calls': [{'callId': 'a', 'createTime': '2026-11-16T10:00:00Z'}]})\n"
+        "start = datetime(2026, 11, 16, 10, tzinfo=UTC)\n"
+        "end = datetime(2026, 11, 16, 11, tzinfo=UTC)\n"
+        "with page_parsers(1) as parse:\n"
+        "    print('parsed in a worker:', parse(body, 'calls', start, end).calls.num_rows)\n"
+    )
+    path = tmp_path / "unguarded.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["script body ran", "parsed in a worker: 1"]
+    assert "parsing in threads" not in run.stderr
