@@ -17,7 +17,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
 | ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |
 | ``CALLS_LOOKBACK_HOURS`` | ``3`` | closed hours re-ingested by the hourly schedule |
-| ``CALLS_DB_MEMORY_LIMIT`` | ``512MB`` | DuckDB memory limit of the ingestion's writer |
+| ``CALLS_DB_MEMORY_LIMIT`` | ``512MB`` | writer's DuckDB memory limit, >= 128MB or none |
 | ``REPORT_TZ`` | ``UTC`` | time zone of daily tables and the busy hour |
 | ``SANDBOX_SEED`` | ``7`` | seed of the embedded sandbox's traffic |
 """
@@ -40,7 +40,11 @@ DEFAULT_SANDBOX_SEED = 7
 #: ingestion's RSS grew with the data; 512 MB keeps it well under 1 GB at ~5 % of the speed
 #: of an unlimited writer (bench/README.md, "Memory").
 DEFAULT_DB_MEMORY_LIMIT = "512MB"
-_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT](?:iB|B)?)", re.IGNORECASE)
+#: Below this the writer ran out of memory on busy hours (32 MB failed on 13,000-call windows;
+#: 64 MB passed), so smaller values are refused before anything is fetched.
+MIN_DB_MEMORY_LIMIT_BYTES = 128 * 10**6
+MAX_DB_MEMORY_LIMIT_BYTES = 2**50  # 1 PiB: DuckDB refuses sizes beyond its range
 #: Requests per second when the user sets none. Basic auth is "heavily rate limited" (Sinch
 #: docs); the OAuth limit is not published, so this stays conservative.
 DEFAULT_RATE_LIMIT = {"oauth": 20.0, "basic": 2.0}
@@ -126,18 +130,28 @@ def fetch_concurrency() -> int:
     return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)
 
 
-def db_memory_limit() -> str:
+def db_memory_limit() -> str | None:
     """DuckDB ``memory_limit`` of the ingestion's writer (``CALLS_DB_MEMORY_LIMIT``).
 
     Returns:
-        A size DuckDB accepts, such as ``512MB`` or ``2GiB``.
+        A size DuckDB accepts, such as ``512MB``, ``2GiB`` or ``4G``; None for ``none``
+        (DuckDB's own default, 80 % of RAM).
 
     Raises:
-        SettingsError: not a number followed by KB/MB/GB/TB (or KiB/MiB/GiB/TiB).
+        SettingsError: not a number followed by K/M/G/T (KB, MiB, ...), or under 128 MB.
     """
     value = env("CALLS_DB_MEMORY_LIMIT", DEFAULT_DB_MEMORY_LIMIT)
-    if not _MEMORY_SIZE.fullmatch(value):
-        msg = f"CALLS_DB_MEMORY_LIMIT must be a size such as 512MB or 2GB, not {value!r}"
+    if value.lower() == "none":
+        return None
+    match = _MEMORY_SIZE.fullmatch(value)
+    if not match:
+        msg = f"CALLS_DB_MEMORY_LIMIT must be a size such as 512MB or 2GB (or none), not {value!r}"
+        raise SettingsError(msg)
+    number, unit = match.groups()
+    base = 1024 if unit[1:2].lower() == "i" else 1000
+    size = float(number) * base ** ("KMGT".index(unit[0].upper()) + 1)
+    if not MIN_DB_MEMORY_LIMIT_BYTES <= size <= MAX_DB_MEMORY_LIMIT_BYTES:
+        msg = f"CALLS_DB_MEMORY_LIMIT must be between 128MB and 1PiB, not {value!r}"
         raise SettingsError(msg)
     return value
 

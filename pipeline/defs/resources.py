@@ -121,7 +121,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str = Field(description="path of the DuckDB file")
     report_tz: str = Field(default="UTC", description="IANA zone of daily tables and busy hour")
-    memory_limit: str = Field(
+    memory_limit: str | None = Field(
         default=DEFAULT_DB_MEMORY_LIMIT,
-        description="DuckDB memory limit of the ingestion's writer, e.g. 512MB",
+        description="DuckDB memory limit of the ingestion's writer, e.g. 512MB; None: DuckDB's",
     )
