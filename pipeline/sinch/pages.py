@@ -116,7 +116,31 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
         extra = unknown_fields(item)
         if extra:
             unknown |= extra
-    return ParsedPage(records_to_arrow(records), rejected, outside, frozenset(unknown))
+    return ParsedPage(
+        _to_arrow_keeping_all(records, rejected), rejected, outside, frozenset(unknown)
+    )
+
+
+def _to_arrow_keeping_all(records: list[CallRecord], rejected: list[RejectedRecord]) -> pa.Table:
+    """:func:`records_to_arrow`, but a record Arrow cannot hold is rejected, not the page.
+
+    ``parse_call`` keeps values within the column types; this is the safety net that keeps a
+    value it did not foresee from failing the whole page, and the window, on every re-run.
+    """
+    try:
+        return records_to_arrow(records)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        pass
+    kept: list[CallRecord] = []
+    for record in records:
+        try:
+            records_to_arrow([record])
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            reason = f"record: a value does not fit raw.calls ({exc})"[:200]
+            rejected.append(RejectedRecord(reason=reason, raw=record.raw, call_id=record.call_id))
+        else:
+            kept.append(record)
+    return records_to_arrow(kept)
 
 
 def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:

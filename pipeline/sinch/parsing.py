@@ -47,8 +47,11 @@ _DECIMALS: dict[float, Decimal] = {}
 #: before the point. A wider amount is rejected with its reason rather than rounded; before
 #: this check it made the whole page fail to land, on every re-run.
 MONEY_SCALE = 6
-MONEY_MAX = Decimal(10) ** (18 - MONEY_SCALE)
 _MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+_ONE = Decimal(1)
+#: Whole seconds land in BIGINT columns.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_BIG = 2**62  # hot path: ints well inside BIGINT skip parse_int
 
 
 class FieldError(ValueError):
@@ -110,8 +113,15 @@ def parse_int(value: Any, field: str) -> int | None:
     """Read an integer sent as a JSON int, an integral float or a digit string.
 
     Raises:
-        FieldError: for booleans, fractional numbers or other text.
+        FieldError: for booleans, fractional numbers, other text, or a value outside BIGINT.
     """
+    result = _parse_int(value, field)
+    if result is not None and not INT64_MIN <= result <= INT64_MAX:
+        raise FieldError(f"{field}: {value!r} is out of range"[:200])
+    return result
+
+
+def _parse_int(value: Any, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -133,6 +143,8 @@ def parse_int(value: Any, field: str) -> int | None:
                 as_dec = Decimal(text)
             except InvalidOperation:
                 as_dec = None
+            if as_dec is not None and as_dec.is_finite() and as_dec.adjusted() > 18:
+                raise FieldError(f"{field}: {value!r} is out of range"[:200]) from None
             if as_dec is not None and as_dec.is_finite() and as_dec == as_dec.to_integral_value():
                 return int(as_dec)
             raise FieldError(f"{field}: not an integer: {value!r}"[:200]) from None
@@ -164,12 +176,17 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         raise FieldError(f"{field}: not a number: {value!r}"[:200])
     if not result.is_finite():
         raise FieldError(f"{field}: not a finite number: {value!r}")
-    if abs(result) >= MONEY_MAX:
+    # Only context-free operations (adjusted, as_tuple, copy_abs) until the value is known to
+    # be small: arithmetic on 1e+1000000 would raise decimal.Overflow out of parse_call.
+    if result and result.adjusted() >= 18 - MONEY_SCALE:
         msg = f"{field}: {value!r} has more than {18 - MONEY_SCALE} integer digits"
         raise FieldError(msg[:200])
-    if result.as_tuple().exponent < -MONEY_SCALE and result != result.quantize(_MONEY_QUANTUM):
+    exponent = result.as_tuple().exponent
+    if exponent < -MONEY_SCALE and result != result.quantize(_MONEY_QUANTUM):
         msg = f"{field}: {value!r} has more than {MONEY_SCALE} decimal places"
         raise FieldError(msg[:200])
+    if exponent > 0:  # 0E+13, 1E+5: Arrow wants the digits written out
+        result = result.quantize(_ONE)
     if type(value) is float and value:  # not 0.0/-0.0, whose text differs; only valid amounts
         if len(_DECIMALS) >= _DECIMAL_CACHE_SIZE:
             _DECIMALS.clear()
@@ -299,9 +316,11 @@ def parse_call(obj: Any) -> CallRecord | RejectedRecord:
         v = get("projectId")
         project_id = v if type(v) is str and v not in _NULLS else _opt_str(v, "projectId")
         v = get("durationSeconds")
-        duration = v if type(v) is int else parse_int(v, "durationSeconds")
+        duration = v if type(v) is int and -_BIG < v < _BIG else parse_int(v, "durationSeconds")
         v = get("billingDurationSeconds")
-        billing = v if type(v) is int else parse_int(v, "billingDurationSeconds")
+        billing = (
+            v if type(v) is int and -_BIG < v < _BIG else parse_int(v, "billingDurationSeconds")
+        )
         return CallRecord(
             call_id=call_id,
             create_time=create_time,

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.sinch import pages
 from pipeline.sinch.models import CallRecord, RejectedRecord
 from pipeline.sinch.pages import records_to_arrow
 from pipeline.sinch.parsing import parse_call, parse_timestamp, to_e164, unknown_fields
@@ -180,6 +181,11 @@ def test_call_ids_are_opaque(call_id: str) -> None:
             {"price": {"currencyCode": "USD", "amount": 1e12}},
             "price.amount: 1000000000000.0 has more than 12 integer",
         ),
+        ({"price": {"amount": "1e+1000000"}}, "price.amount: '1e+1000000' has more than 12"),
+        # Whole seconds land in BIGINT: these failed the page with OverflowError.
+        ({"durationSeconds": 2**63}, "durationSeconds: 9223372036854775808 is out of range"),
+        ({"billingDurationSeconds": "1e30"}, "billingDurationSeconds: '1e30' is out of range"),
+        ({"durationSeconds": "1e999999999"}, "durationSeconds: '1e999999999' is out of range"),
     ],
 )
 def test_unparseable_record_is_rejected_with_reason(over: dict[str, Any], reason: str) -> None:
@@ -201,10 +207,10 @@ def test_amount_rejected_once_is_rejected_again() -> None:
 
 def test_every_accepted_amount_lands_in_arrow() -> None:
     # Before the DECIMAL(18, 6) check, one such record made records_to_arrow raise for the page.
-    amounts = [0.004, "0.0040", 1e-7, "0.1234560", 1e12, "12.5 USD", -0.0]
+    amounts = [0.004, "0.0040", 1e-7, "0.1234560", 1e12, "12.5 USD", -0.0, "0E+13", "1E+5"]
     parsed = [parse_call(base(price={"currencyCode": "USD", "amount": a})) for a in amounts]
     records = [r for r in parsed if isinstance(r, CallRecord)]
-    assert len(records) == 5
+    assert len(records) == 7
     table = records_to_arrow(records)
     assert [str(v) for v in table.column("price").to_pylist()] == [
         "0.004000",
@@ -212,7 +218,26 @@ def test_every_accepted_amount_lands_in_arrow() -> None:
         "0.123456",
         "12.500000",
         "0.000000",
+        "0.000000",  # 0E+13 failed the page: Arrow saw precision 13
+        "100000.000000",
     ]
+
+
+def test_a_value_arrow_cannot_hold_rejects_the_record_not_the_page(monkeypatch) -> None:
+    # Safety net under parse_call's own checks: a value it did not foresee must not fail
+    # the page (and its window, on every re-run).
+    def parse_with_a_gap(obj):
+        rec = parse_call(obj)
+        return rec._replace(duration_seconds=2**70) if rec.call_id == "bad" else rec
+
+    monkeypatch.setattr(pages, "parse_call", parse_with_a_gap)
+    start, end = datetime(2021, 11, 1, 23, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC)
+    items = [base(callId="ok"), base(callId="bad"), base(callId="ok2")]
+    parsed = pages.parse_page(items, start, end)
+    assert parsed.calls.column("call_id").to_pylist() == ["ok", "ok2"]
+    (bad,) = parsed.rejected
+    assert bad.call_id == "bad" and bad.reason.startswith("record: a value does not fit raw.calls")
+    assert orjson.loads(bad.raw)["callId"] == "bad"
 
 
 def test_non_object_is_rejected() -> None:
