@@ -20,6 +20,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -59,6 +60,9 @@ def _start_worker(parent_pid: int) -> None:
     # The worker allocates millions of short-lived objects; scanning the imported modules'
     # objects on every full collection is wasted time (as in the ingestion's main process).
     gc.freeze()
+    # Ctrl-C goes to the whole process group: the ingestion handles it and stops the workers;
+    # a worker that took it itself would print a traceback from the middle of its queue read.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -121,7 +125,11 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
             for future in started:
                 future.result(timeout=120)
         except Exception as exc:
-            log.warning("could not start parser processes (%s); parsing in threads", exc)
+            log.warning(
+                "could not start parser processes (%s: %s); parsing in threads",
+                type(exc).__name__,
+                exc,
+            )
             yield None
             return
 

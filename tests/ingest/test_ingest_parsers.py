@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -133,3 +135,39 @@ def test_a_script_without_main_guard_is_not_run_again_by_the_workers(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["script body ran", "parsed in a worker: 1"]
     assert "parsing in threads" not in run.stderr
+
+
+def test_ctrl_c_is_left_to_the_ingestion_not_the_workers(tmp_path):
+    # Ctrl-C reaches the whole process group; a worker used to die on it with a traceback
+    # printed from the middle of its queue read.
+    script = (
+        "import multiprocessing, sys\n"
+        "from datetime import UTC, datetime\n"
+        "import orjson\n"
+        "from pipeline.ingest.parsers import page_parsers\n"
+        "body = orjson.dumps({'calls': [{'callId': 'a', 'createTime': '2026-11-16T10:00:00Z'}]})\n"
+        "start = datetime(2026, 11, 16, 10, tzinfo=UTC)\n"
+        "end = datetime(2026, 11, 16, 11, tzinfo=UTC)\n"
+        "if __name__ == '__main__':\n"
+        "    with page_parsers(1) as parse:\n"
+        "        print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "        sys.stdin.readline()\n"
+        "        print('parsed after SIGINT:', parse(body, 'calls', start, end).calls.num_rows)\n"
+    )
+    path = tmp_path / "interrupt_workers.py"
+    path.write_text(script)
+    with subprocess.Popen(
+        [sys.executable, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    ) as run:
+        workers = [int(pid) for pid in run.stdout.readline().split()]
+        for pid in workers:
+            os.kill(pid, signal.SIGINT)
+        out, err = run.communicate("go\n", timeout=60)
+    assert workers and run.returncode == 0, err
+    assert out.strip() == "parsed after SIGINT: 1"
+    assert "Traceback" not in err
