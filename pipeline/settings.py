@@ -37,8 +37,8 @@ DEFAULT_LOOKBACK_HOURS = 3
 DEFAULT_REPORT_TZ = "UTC"
 DEFAULT_SANDBOX_SEED = 7
 #: DuckDB keeps written blocks cached up to its memory limit (80 % of RAM by default), so an
-#: ingestion's RSS grew with the data; 512 MB keeps it well under 1 GB at ~5 % of the speed
-#: of an unlimited writer (bench/README.md, "Memory").
+#: ingestion's RSS grew with the data; 512 MB keeps it under 1 GB for a few per cent of speed
+#: (bench/README.md, "Changes made in the second session").
 DEFAULT_DB_MEMORY_LIMIT = "512MB"
 _MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT](?:iB|B)?)", re.IGNORECASE)
 #: Below this the writer ran out of memory on busy hours (32 MB failed on 13,000-call windows;
