@@ -1,7 +1,9 @@
 """Sinch Elastic SIP Trunking calls API: models, auth, windows, parsing and the client.
 
-Data flow: :mod:`.windows` (window → query) → :mod:`.client` (paged, retried GETs) →
-:mod:`.parsing` (JSON → :class:`CallRecord` / :class:`RejectedRecord`). See ``docs/client.md``.
+Data flow: :mod:`.windows` (window → query) → :mod:`.transport` (one bounded, retried GET) →
+:mod:`.paging` (pages and stop rules) → :mod:`.sweep` (a window, split and re-swept until it
+reconciles) → :mod:`.pages` / :mod:`.parsing` (JSON → Arrow rows / :class:`RejectedRecord`);
+:mod:`.client` is the facade. See ``docs/client.md``.
 """
 
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
@@ -10,6 +12,8 @@ from pipeline.sinch.client import (
     CallsClient,
     DriftEvent,
     Page,
+    RetryPolicy,
+    Shortfall,
     SweepStats,
     WindowSweep,
 )
@@ -21,6 +25,7 @@ from pipeline.sinch.errors import (
     RateLimitedError,
     RequestTimeoutError,
     ResponseFormatError,
+    ResponseTooLarge,
     RetryAfterTooLong,
     ServerError,
     SinchApiError,
@@ -47,8 +52,11 @@ __all__ = [
     "RejectedRecord",
     "RequestTimeoutError",
     "ResponseFormatError",
+    "ResponseTooLarge",
     "RetryAfterTooLong",
+    "RetryPolicy",
     "ServerError",
+    "Shortfall",
     "SinchApiError",
     "SweepStats",
     "TransportError",

@@ -12,7 +12,9 @@ Two schemes (reference §5):
 
 The token request is yielded from the auth flow, so it travels through the same
 ``httpx.Client`` (and the same transport — tests see it in their ``MockTransport``).
-The key secret is never logged, never in ``repr`` and never in an exception message.
+The key secret is never logged, never in ``repr`` and never in an exception message; the secret,
+its Basic form and every access token are registered with :mod:`pipeline.sinch.redact`, so a
+server echoing them in an error body cannot leak them either.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import httpx
 import orjson
 
 from pipeline.sinch.errors import AuthError
+from pipeline.sinch.redact import register_secret
 
 logger = logging.getLogger("pipeline.sinch")
 
@@ -39,8 +42,21 @@ DEFAULT_EXPIRES_IN_S = 3600.0
 
 
 def _basic_header(key_id: str, key_secret: str) -> str:
-    raw = f"{key_id}:{key_secret}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
+    """``Basic base64(key_id:key_secret)``; the secret and its encoded form are registered for
+    redaction (:mod:`pipeline.sinch.redact`), so an echo of either never leaves the client."""
+    encoded = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
+    register_secret(key_secret)
+    register_secret(encoded)
+    return "Basic " + encoded
+
+
+def refresh_margin(expires_in_s: float) -> float:
+    """Seconds before expiry at which a token is renewed: ``min(60, expires_in / 2)``.
+
+    The Node SDK renews 60 s early; for a token living 60 s or less that margin would make every
+    request fetch a new token, so short lifetimes renew at half-life instead.
+    """
+    return min(EXPIRY_MARGIN_S, max(0.0, expires_in_s) / 2)
 
 
 def token_is_expired(response: httpx.Response) -> bool:
@@ -81,7 +97,8 @@ class OAuth2ClientCredentials(httpx.Auth):
     Behaviour (reference §5 and pitfall 19; Node ``oauth2-api.ts`` / ``api-fetch-client.ts``,
     Python SDK ``token_manager.py``):
 
-    * the token is cached until ``expires_in - 60 s`` after it was issued (``clock`` seconds);
+    * the token is cached until ``expires_in - min(60 s, expires_in / 2)`` after it was issued
+      (``clock`` seconds; :func:`refresh_margin`);
     * a 401 whose ``WWW-Authenticate`` contains "expired" drops the cached token *only if it is
       still the one that failed*, fetches one new token and retries the request once; any other
       401, or a second 401, is returned to the caller (the client raises :class:`AuthError`);
@@ -242,7 +259,8 @@ class OAuth2ClientCredentials(httpx.Auth):
                 method="POST",
                 url=self.token_url,
             )
-        self._cached = (token, self._clock() + max(0.0, expires_in - EXPIRY_MARGIN_S))
+        register_secret(token)
+        self._cached = (token, self._clock() + max(0.0, expires_in - refresh_margin(expires_in)))
         self.refreshes += 1
         logger.debug("fetched OAuth2 access token (expires_in=%s s)", expires_in)
         return token

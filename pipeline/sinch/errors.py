@@ -2,8 +2,10 @@
 
 Every error carries what a caller needs to decide and to report: the HTTP status (or None for
 transport-level failures), the request method and URL, and the API's response body truncated to
-``BODY_LIMIT`` characters. Headers are never copied into an error, so an ``Authorization`` value
-(Bearer token or Basic credentials) cannot leak through ``str(exc)`` or ``repr(exc)``.
+``BODY_LIMIT`` characters. Headers are never copied into an error, and the message and body pass
+through :func:`~pipeline.sinch.redact.redact`, so an ``Authorization`` value (Bearer token or
+Basic credentials) or the key secret cannot leak through ``str(exc)`` or ``repr(exc)`` even when
+the server echoes them in its body.
 
 Hierarchy::
 
@@ -17,6 +19,7 @@ Hierarchy::
     ├── TransportError         connect/read/timeout errors after the last attempt
     ├── DeadlineExceeded       one HTTP exchange took longer than ``request_deadline_s``
     ├── ResponseFormatError    a 2xx body that is not the documented JSON envelope
+    │   └── ResponseTooLarge   a body larger than the client's cap (decompressed)
     └── PaginationError        a paging guard tripped (max pages, repeated page)
 
 The error body shape of the EST API is undocumented (reference pitfall 20), so errors keep the raw
@@ -24,6 +27,8 @@ body text and never depend on a schema.
 """
 
 from __future__ import annotations
+
+from pipeline.sinch.redact import redact
 
 BODY_LIMIT = 500
 
@@ -59,8 +64,8 @@ class SinchApiError(Exception):
         self.status = status
         self.method = method
         self.url = url
-        self.body = _truncate(body)
-        parts = [message]
+        self.body = _truncate(redact(body))
+        parts = [redact(message) or ""]
         if method or url:
             parts.append(f"request: {method or '?'} {url or '?'}")
         if status is not None:
@@ -108,6 +113,10 @@ class DeadlineExceeded(SinchApiError):
 
 class ResponseFormatError(SinchApiError):
     """A 2xx response whose body is not JSON or lacks the paging envelope."""
+
+
+class ResponseTooLarge(ResponseFormatError):
+    """A 2xx body that grew beyond ``max_body_bytes`` once decompressed (e.g. a gzip bomb)."""
 
 
 class PaginationError(SinchApiError):

@@ -18,7 +18,13 @@ import orjson
 import pyarrow as pa
 
 from pipeline.sinch.models import CallRecord, RejectedRecord
-from pipeline.sinch.parsing import FieldError, parse_call, parse_timestamp, unknown_fields
+from pipeline.sinch.parsing import (
+    FieldError,
+    parse_call,
+    parse_timestamp,
+    rounded_amounts,
+    unknown_fields,
+)
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 6)
@@ -82,12 +88,15 @@ class ParsedPage(NamedTuple):
         outside_window: calls left out because ``create_time`` is outside the window (the
             server's inclusive upper bound, or fractions of a second; pitfall 3).
         unknown_fields: call keys not in ``CALL_FIELDS`` seen on the page.
+        rounded_amounts: money amounts sent as JSON numbers with more than 6 decimals (float
+            noise), rounded to 6.
     """
 
     calls: pa.Table
     rejected: list[RejectedRecord]
     outside_window: int
     unknown_fields: frozenset[str]
+    rounded_amounts: int = 0
 
 
 def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
@@ -99,6 +108,7 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
     rejected: list[RejectedRecord] = []
     outside = 0
     unknown: set[str] = set()
+    rounded_amounts(reset=True)
     for item in items:
         parsed = parse_call(item)
         if isinstance(parsed, CallRecord):
@@ -117,7 +127,11 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
         if extra:
             unknown |= extra
     return ParsedPage(
-        _to_arrow_keeping_all(records, rejected), rejected, outside, frozenset(unknown)
+        _to_arrow_keeping_all(records, rejected),
+        rejected,
+        outside,
+        frozenset(unknown),
+        rounded_amounts(reset=True),
     )
 
 
@@ -146,7 +160,11 @@ def _to_arrow_keeping_all(records: list[CallRecord], rejected: list[RejectedReco
 
 def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:
     """:func:`parse_page` of the list under ``data_key`` in a JSON body the client validated."""
-    return parse_page(orjson.loads(body)[data_key], start, end)
+    items = orjson.loads(body)[data_key]
+    if not isinstance(items, list):  # the client validated it; a worker must not guess
+        msg = f"`{data_key}` is not a list"
+        raise TypeError(msg)
+    return parse_page(items, start, end)
 
 
 def _created_outside(item: Any, start: datetime, end: datetime) -> bool:

@@ -26,8 +26,9 @@ recovers the shortest repr, which for a 4-decimal amount is the sent value).
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -44,14 +45,16 @@ _DECIMALS: dict[float, Decimal] = {}
 
 
 #: Money lands in ``DECIMAL(18, 6)`` (``raw.calls``): at most 6 decimal places and 12 digits
-#: before the point. A wider amount is rejected with its reason rather than rounded; before
-#: this check it made the whole page fail to land, on every re-run.
+#: before the point. A wider amount is rejected with its reason (before this check it made the
+#: whole page fail to land, on every re-run) — except a JSON number (a float), which is rounded
+#: to 6 places and counted: float noise must not reject a call.
 MONEY_SCALE = 6
 _MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
 _ONE = Decimal(1)
 #: Whole seconds land in BIGINT columns.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _BIG = 2**62  # hot path: ints well inside BIGINT skip parse_int
+_notes = threading.local()  # .rounded: money amounts rounded by this thread (rounded_amounts)
 
 
 class FieldError(ValueError):
@@ -94,7 +97,7 @@ def parse_timestamp(value: Any, field: str = "time") -> datetime | None:
             return parsed
         if tz is None:
             return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        return _to_utc(parsed, value, field)
     text = value.strip()
     if text in _NULLS:
         return None
@@ -105,8 +108,20 @@ def parse_timestamp(value: Any, field: str = "time") -> datetime | None:
     if parsed.tzinfo is None:  # missing offset means UTC (pitfall 6/13; Node addTimezoneIfMissing)
         return parsed.replace(tzinfo=UTC)
     if parsed.utcoffset():
-        return parsed.astimezone(UTC)
+        return _to_utc(parsed, value, field)
     return parsed if parsed.tzinfo is UTC else parsed.replace(tzinfo=UTC)
+
+
+def _to_utc(parsed: datetime, value: str, field: str) -> datetime:
+    """``parsed`` in UTC; an instant beyond year 1..9999 in UTC is a :class:`FieldError`.
+
+    ``9999-12-31T23:30:00-01:00`` is valid ISO text but falls in year 10000 in UTC: before this
+    check the OverflowError escaped ``parse_call`` and failed the window on every re-run.
+    """
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise FieldError(f"{field}: out of range in UTC: {value!r}"[:200]) from None
 
 
 def parse_int(value: Any, field: str) -> int | None:
@@ -182,16 +197,34 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         msg = f"{field}: {value!r} has more than {18 - MONEY_SCALE} integer digits"
         raise FieldError(msg[:200])
     exponent = result.as_tuple().exponent
+    rounded = False
     if exponent < -MONEY_SCALE and result != result.quantize(_MONEY_QUANTUM):
-        msg = f"{field}: {value!r} has more than {MONEY_SCALE} decimal places"
-        raise FieldError(msg[:200])
+        if type(value) is not float:
+            msg = f"{field}: {value!r} has more than {MONEY_SCALE} decimal places"
+            raise FieldError(msg[:200])
+        # A JSON number is a binary float: 0.0123 computed as a float product arrives as
+        # 0.012299999999999998. Its decimal value is the nearest 6-place amount; the record's
+        # `raw` keeps the number as sent, and the rounding is counted (rounded_amounts()).
+        result = result.quantize(_MONEY_QUANTUM, rounding=ROUND_HALF_EVEN)
+        _notes.rounded = getattr(_notes, "rounded", 0) + 1
+        rounded = True
     if exponent > 0:  # 0E+13, 1E+5: Arrow wants the digits written out
         result = result.quantize(_ONE)
-    if type(value) is float and value:  # not 0.0/-0.0, whose text differs; only valid amounts
+    # Cache floats that were not rounded (a cache hit must not skip the count); not 0.0/-0.0,
+    # whose text differs; only valid amounts.
+    if type(value) is float and value and not rounded:
         if len(_DECIMALS) >= _DECIMAL_CACHE_SIZE:
             _DECIMALS.clear()
         _DECIMALS[value] = result  # Decimal is immutable: safe to share
     return result
+
+
+def rounded_amounts(reset: bool = True) -> int:
+    """Money amounts this thread rounded to 6 decimals since the last reset (JSON floats)."""
+    count: int = getattr(_notes, "rounded", 0)
+    if reset:
+        _notes.rounded = 0
+    return count
 
 
 def parse_money(value: Any, field: str) -> tuple[Decimal | None, str | None]:

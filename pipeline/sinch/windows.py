@@ -10,7 +10,8 @@ Pure functions, no I/O. Rules and their sources (reference §1 and pitfalls):
   (``sdk-client/src/utils/date.ts`` ``formatCreateTimeRangeFilter``) and the server's own
   second granularity (``...T23:59:59Z`` ends in the leaked internal notes).
 * Both bounds are inclusive on the server (pitfall 3) and ``createTime`` can carry fractions of
-  a second (pitfall 13), so the client asks for ``[floor(start), ceil(end)]`` and keeps only
+  a second (pitfall 13), so the client asks for ``[floor(start) - 1 s, ceil(end)]`` (the extra
+  second guards against a server applying the lower bound as strict ``>``) and keeps only
   ``start <= createTime < end`` (:func:`in_window`): a call at exactly ``end`` belongs to the
   next window, and a call at ``10:59:59.500`` in window ``[10:00, 11:00)`` is not lost.
 * Filters: ``trunkId``; ``callResult`` and ``direction`` comma-joined (``direction=INBOUND,
@@ -70,13 +71,21 @@ def format_bound(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: How much earlier than the window the lower bound asks. ``createTime>=`` is documented as
+#: inclusive, but a server that applies it as strict ``>`` would lose the calls created in the
+#: window's first second (at ``:00.000`` exactly, or at any fraction if it compares seconds);
+#: asking one second early and cutting client-side costs a second of overlap per window.
+LOWER_BOUND_MARGIN = timedelta(seconds=1)
+
+
 def request_bounds(window: Window) -> tuple[datetime, datetime]:
     """Return the inclusive ``(lower, upper)`` instants to ask the server for.
 
-    ``lower`` is ``start`` truncated to the second; ``upper`` is ``end`` rounded *up* to the
-    next whole second when it has a fraction, else ``end`` itself. Both are UTC.
+    ``lower`` is ``start`` truncated to the second, minus :data:`LOWER_BOUND_MARGIN` (one
+    second); ``upper`` is ``end`` rounded *up* to the next whole second when it has a fraction,
+    else ``end`` itself. Both are UTC. Calls outside ``[start, end)`` are cut by the caller.
     """
-    lower = window.start.astimezone(UTC).replace(microsecond=0)
+    lower = window.start.astimezone(UTC).replace(microsecond=0) - LOWER_BOUND_MARGIN
     end = window.end.astimezone(UTC)
     upper = end.replace(microsecond=0)
     if end.microsecond:
@@ -93,9 +102,9 @@ def window_params(window: Window, filters: CallFilters | None = None) -> list[tu
 
     Returns:
         An ordered list of ``(key, value)`` pairs, e.g.
-        ``[("createTime>", "2025-04-01T10:00:00Z"), ("createTime<", "2025-04-01T11:00:00Z"),
+        ``[("createTime>", "2025-04-01T09:59:59Z"), ("createTime<", "2025-04-01T11:00:00Z"),
         ("direction", "INBOUND,OUTBOUND")]``. Pass it to httpx as ``params=``; the result is
-        ``createTime%3E=2025-04-01T10%3A00%3A00Z&createTime%3C=...`` on the wire.
+        ``createTime%3E=2025-04-01T09%3A59%3A59Z&createTime%3C=...`` on the wire.
     """
     lower, upper = request_bounds(window)
     params: list[tuple[str, str]] = [

@@ -39,12 +39,13 @@ def test_several_pages_request_shape_and_records() -> None:
         assert r.method == "GET"
         assert r.url.host == "est.test"
         q = qdict(r)
-        assert q["createTime>"] == "2025-04-01T10:00:00Z"
+        # one second early: a server applying the lower bound as strict `>` loses nothing
+        assert q["createTime>"] == "2025-04-01T09:59:59Z"
         assert q["createTime<"] == "2025-04-01T11:00:00Z"
-        assert q["size"] == "2"
+        assert q["size"] == "2" and q["pageSize"] == "2"  # today's key and the pre-1.5 one
         assert q["direction"] == "INBOUND"
         assert r.headers["accept"] == "application/json"
-        assert b"createTime%3E=2025-04-01T10%3A00%3A00Z" in r.url.raw_path
+        assert b"createTime%3E=2025-04-01T09%3A59%3A59Z" in r.url.raw_path
     s = sweep.stats
     assert (s.sweeps, s.pages, s.attempts, s.records, s.distinct_records) == (1, 3, 3, 5, 5)
     assert s.total_items == 5 and s.settled and s.drift == []
@@ -119,7 +120,9 @@ def test_string_total_items_and_page_number_are_coerced() -> None:
         sweep = client.sweep_window(WIN)
         pages = list(sweep)
     assert ids(pages) == ["p1", "p2"] and pages[0].total_items == 2
-    assert sweep.stats.pages == 2  # stopped on totalItems, no extra empty page
+    # Full pages never end a sweep, whatever totalItems says (an under-reported count must
+    # not cut the tail): one empty page more.
+    assert sweep.stats.pages == 3
 
 
 def test_no_total_items_stops_on_empty_page() -> None:
@@ -180,11 +183,12 @@ def test_empty_page_before_total_items_is_drift() -> None:
         data = [call("a", "2025-04-01T10:00:00Z")] if n == 1 else []
         return page_json(data, 5, n, 1)
 
-    with make_client(handler, page_size=1, max_sweeps=2) as client:
+    with make_client(handler, page_size=1, max_sweeps=2, max_slices=1) as client:
         sweep = client.sweep_window(WIN)
         list(sweep)
     assert [d.kind for d in sweep.stats.drift] == ["short", "short"]
     assert sweep.stats.sweeps == 2 and not sweep.stats.settled
+    assert not sweep.stats.reconciled and sweep.stats.shortfall == 4
 
 
 def test_repeated_page_raises_pagination_error() -> None:
@@ -266,8 +270,8 @@ def test_list_trunks_pages_over_trunks_key() -> None:
     ]
     assert '"hostName":"x"' in got[1].raw
     assert [str(r.url) for r in requests] == [
-        f"{BASE}/v1/projects/{PROJECT}/trunks?page=1&size=2",
-        f"{BASE}/v1/projects/{PROJECT}/trunks?page=2&size=2",
+        f"{BASE}/v1/projects/{PROJECT}/trunks?page=1&size=2&pageSize=2",
+        f"{BASE}/v1/projects/{PROJECT}/trunks?page=2&size=2&pageSize=2",
     ]
 
 
@@ -301,6 +305,7 @@ def test_error_on_prefetched_page_surfaces_in_the_consumer() -> None:
 
     with make_client(handler, page_size=1) as client:
         got = []
+        # a 404 is not a deep-page refusal (400/416/422): it propagates, the window fails
         with pytest.raises(ClientError, match="gone"):
             for page in client.sweep_window(WIN):
                 got.append(page.number)

@@ -12,7 +12,13 @@ import pytest
 from pipeline.sinch import pages
 from pipeline.sinch.models import CallRecord, RejectedRecord
 from pipeline.sinch.pages import records_to_arrow
-from pipeline.sinch.parsing import parse_call, parse_timestamp, to_e164, unknown_fields
+from pipeline.sinch.parsing import (
+    parse_call,
+    parse_timestamp,
+    rounded_amounts,
+    to_e164,
+    unknown_fields,
+)
 
 
 def base(**over: Any) -> dict[str, Any]:
@@ -170,8 +176,8 @@ def test_call_ids_are_opaque(call_id: str) -> None:
         ({"direction": {"x": 1}}, "direction: not a string"),
         # raw.calls holds money as DECIMAL(18, 6): these used to fail the whole page's insert.
         (
-            {"price": {"currencyCode": "USD", "amount": 1e-7}},
-            "price.amount: 1e-07 has more than 6 decimal places",
+            {"price": {"currencyCode": "USD", "amount": "1e-7"}},
+            "price.amount: '1e-7' has more than 6 decimal places",
         ),
         (
             {"pricePerMinute": {"amount": "0.0000125"}},
@@ -201,13 +207,41 @@ def test_unparseable_record_is_rejected_with_reason(over: dict[str, Any], reason
 def test_amount_rejected_once_is_rejected_again() -> None:
     # Valid float amounts are cached for speed; an amount that failed must not be cached.
     for _ in range(2):
-        rec = parse_call(base(price={"currencyCode": "USD", "amount": 0.00000042}))
+        rec = parse_call(base(price={"currencyCode": "USD", "amount": "0.00000042"}))
         assert isinstance(rec, RejectedRecord) and "decimal places" in rec.reason
+
+
+def test_json_number_money_with_float_noise_is_rounded_and_counted() -> None:
+    # 0.0123 computed as a float product arrives as 0.012299999999999998: this rejected the
+    # whole record (the call was lost from the analytics); a number is rounded to 6 places.
+    rounded_amounts(reset=True)
+    for _ in range(2):  # the second time through the float cache: still counted
+        rec = parse_call(base(price={"currencyCode": "USD", "amount": 0.012299999999999998}))
+        assert isinstance(rec, CallRecord) and rec.price == Decimal("0.012300")
+        assert "0.012299999999999998" in rec.raw  # raw keeps the number as sent
+    assert rounded_amounts() == 2
+    page = pages.parse_page(
+        [base(price={"currencyCode": "USD", "amount": 0.00000042})],
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2100, 1, 1, tzinfo=UTC),
+    )
+    assert page.rounded_amounts == 1 and page.calls.column("price").to_pylist() == [Decimal(0)]
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:30:00-01:00", "0001-01-01T00:30:00+01:00"])
+def test_timestamp_beyond_utc_range_rejects_the_record(value: str) -> None:
+    # Valid ISO text, but year 10000 (or 0) in UTC: the OverflowError escaped parse_call and
+    # failed the window on every re-run.
+    rec = parse_call(base(createTime=value))
+    assert isinstance(rec, RejectedRecord)
+    assert rec.reason.startswith("createTime: out of range in UTC")
+    ended = parse_call(base(endTime=value))
+    assert isinstance(ended, RejectedRecord) and ended.reason.startswith("endTime: out of range")
 
 
 def test_every_accepted_amount_lands_in_arrow() -> None:
     # Before the DECIMAL(18, 6) check, one such record made records_to_arrow raise for the page.
-    amounts = [0.004, "0.0040", 1e-7, "0.1234560", 1e12, "12.5 USD", -0.0, "0E+13", "1E+5"]
+    amounts = [0.004, "0.0040", "1e-7", "0.1234560", 1e12, "12.5 USD", -0.0, "0E+13", "1E+5"]
     parsed = [parse_call(base(price={"currencyCode": "USD", "amount": a})) for a in amounts]
     records = [r for r in parsed if isinstance(r, CallRecord)]
     assert len(records) == 7

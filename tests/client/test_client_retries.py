@@ -161,7 +161,7 @@ def test_other_4xx_fails_at_once_with_status_body_and_request() -> None:
         run(api, clock)
     err = exc.value
     assert err.status == 400 and "VALIDATION_FAILED" in err.body
-    assert err.method == "GET" and "createTime%3E=2025-04-01T10%3A00%3A00Z" in err.url
+    assert err.method == "GET" and "createTime%3E=2025-04-01T09%3A59%3A59Z" in err.url
     assert len(api.requests) == 1 and clock.sleeps == []
     assert "authorization" not in str(err).lower()
 
@@ -203,15 +203,16 @@ def test_non_json_body_is_response_format_error() -> None:
 def test_calls_not_a_list_is_response_format_error() -> None:
     clock = FakeClock()
     api, _ = failing_then_ok(httpx.Response(200, json={"calls": {"a": 1}, "totalItems": 1}))
-    with pytest.raises(ResponseFormatError, match="`calls` is not a list"):
+    with pytest.raises(ResponseFormatError, match="`calls` is dict, not a list"):
         run(api, clock)
 
 
 def test_client_side_rate_limit_spaces_requests() -> None:
     clock = FakeClock()
     api = FakeCallsApi([call(f"c{i}", f"2025-04-01T10:0{i}:00Z") for i in range(4)])
+    # 4 full pages and the empty 5th that ends the sweep: each start 0.5 s after the last
     assert len(run(api, clock, page_size=1, rate_limit_per_s=2.0)) == 4
-    assert clock.sleeps == [0.5, 0.5, 0.5]
+    assert clock.sleeps == [0.5, 0.5, 0.5, 0.5]
 
 
 def test_rate_limiter_is_shared_and_spaces_slots() -> None:

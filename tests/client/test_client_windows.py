@@ -31,8 +31,10 @@ H11 = datetime(2025, 4, 1, 11, tzinfo=UTC)
 
 
 def test_hour_window_sends_both_bounds_in_utc_seconds() -> None:
+    # The lower bound one second early: a server applying `createTime>=` as strict `>` would
+    # otherwise lose the calls of the window's first second; the client cuts to [start, end).
     assert window_params(w(H10, H11), CallFilters()) == [
-        ("createTime>", "2025-04-01T10:00:00Z"),
+        ("createTime>", "2025-04-01T09:59:59Z"),
         ("createTime<", "2025-04-01T11:00:00Z"),
     ]
 
@@ -43,7 +45,7 @@ def test_non_utc_window_is_converted_to_utc() -> None:
         w(datetime(2025, 4, 1, 12, tzinfo=cet), datetime(2025, 4, 1, 13, tzinfo=cet))
     )
     assert params[:2] == [
-        ("createTime>", "2025-04-01T10:00:00Z"),
+        ("createTime>", "2025-04-01T09:59:59Z"),
         ("createTime<", "2025-04-01T11:00:00Z"),
     ]
 
@@ -52,7 +54,7 @@ def test_fractional_bounds_floor_start_and_round_end_up() -> None:
     start = H10 + timedelta(microseconds=250_000)
     end = H11 - timedelta(microseconds=500_000)  # 10:59:59.5
     lower, upper = request_bounds(w(start, end))
-    assert format_bound(lower) == "2025-04-01T10:00:00Z"
+    assert format_bound(lower) == "2025-04-01T09:59:59Z"  # floored, then one second early
     assert format_bound(upper) == "2025-04-01T11:00:00Z"  # rounded UP: 10:59:59.7 not lost
 
 
@@ -81,7 +83,7 @@ def test_filters_are_joined_upper_cased_and_encoded_on_the_wire() -> None:
     ]
     raw = httpx.Request("GET", "https://x.test/calls", params=params).url.query.decode()
     assert raw == (
-        "createTime%3E=2025-04-01T10%3A00%3A00Z&createTime%3C=2025-04-01T11%3A00%3A00Z"
+        "createTime%3E=2025-04-01T09%3A59%3A59Z&createTime%3C=2025-04-01T11%3A00%3A00Z"
         "&trunkId=01W4FFL35P4NC4K35SIPTRUNK2&callResult=COMPLETED%2CBUSY"
         "&direction=INBOUND%2COUTBOUND&from=%2B1440&to=%2B1201"
     )

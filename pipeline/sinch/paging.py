@@ -1,0 +1,255 @@
+"""Paging through one list query of the EST API: the envelope and the stop rules.
+
+Envelope (``GET /calls`` and ``/trunks``): ``{<data_key>: [...], totalItems, pageNumber,
+pageSize}``; pages are 1-based (``page``); the page size key is ``size`` in today's API and
+was ``pageSize`` before SDK 1.5, so both are sent; at most 1000 a page.
+
+Stop rules (:class:`PageRun`), chosen so that no single lying field can end a sweep early:
+
+* an **empty page** ends the run;
+* a **full page** (as many items as asked) never ends it, whatever ``totalItems`` says (an
+  under-reported count must not cut the tail);
+* a **short page** ends it once ``totalItems`` distinct items were seen (or no count was sent);
+  otherwise the next page is asked for (a server may serve fewer than asked per page);
+* **depth**: the run never asks for items beyond ``max_depth`` (the API's result window): it
+  ends as ``truncated`` instead, and so does a 400/416/422 on a page after the first (a
+  server that refuses deep pages). The sweep then splits the window (:mod:`~pipeline.sinch.sweep`).
+* guards: a page equal to the previous one (a server ignoring ``page``) and more than
+  ``max_pages`` pages raise :class:`PaginationError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pipeline.sinch.errors import ClientError, PaginationError, ResponseFormatError
+from pipeline.sinch.parsing import dump_raw, parse_int
+from pipeline.sinch.transport import Reply, Transport
+
+logger = logging.getLogger("pipeline.sinch")
+
+#: Statuses with which a server refuses a page that lies too deep (Elasticsearch answers 400
+#: "Result window is too large"); on a page after the first they end the run as truncated.
+#: Any other 4xx (404, 403...) is an error of its own and propagates.
+DEEP_PAGE_REFUSALS = frozenset({400, 416, 422})
+
+#: An item's identity for the distinct count (None when it has none).
+ItemKey = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One decoded page of any EST list endpoint.
+
+    Attributes:
+        number: the ``page`` requested (1-based).
+        items: the list under the data key (``calls``/``trunks``), as decoded JSON.
+        total_items: ``totalItems`` coerced to int, or None when absent.
+        reported_page_number: ``pageNumber`` coerced to int, or None.
+        attempts: HTTP requests it took (1 + retries).
+        body: the response body as received (a worker process can decode it again).
+    """
+
+    number: int
+    items: list[Any]
+    total_items: int | None
+    reported_page_number: int | None
+    attempts: int
+    body: bytes = b""
+
+
+def read_envelope(body: bytes, data_key: str, url: str) -> tuple[list[Any], int | None, int | None]:
+    """Decode a list answer into ``(items, totalItems, pageNumber)``.
+
+    Raises:
+        ResponseFormatError: the body is not JSON, not an object, has no ``data_key`` list (a
+            missing key, ``null`` or any non-list is an error, never an empty page: an empty
+            page would end the sweep and replace a window with nothing), or carries a
+            ``totalItems``/``pageNumber`` that is not an integer. The decoder's reason and the
+            start of the body are kept in the error.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ResponseFormatError(
+            f"response body is not JSON ({exc})", status=200, method="GET", url=url,
+            body=body[:1000].decode("utf-8", "replace"),
+        ) from None  # fmt: skip
+    if not isinstance(payload, dict):
+        raise ResponseFormatError(
+            "response is not a JSON object", status=200, method="GET", url=url,
+            body=dump_raw(payload),
+        )  # fmt: skip
+    items = payload.get(data_key)
+    if not isinstance(items, list):
+        what = "missing" if data_key not in payload else f"{type(items).__name__}, not a list"
+        raise ResponseFormatError(
+            f"`{data_key}` is {what}; refusing to read it as an empty page",
+            status=200, method="GET", url=url, body=dump_raw(payload),
+        )  # fmt: skip
+    try:
+        total = parse_int(payload.get("totalItems"), "totalItems")
+        reported = parse_int(payload.get("pageNumber"), "pageNumber")
+    except ValueError as exc:
+        raise ResponseFormatError(str(exc), status=200, method="GET", url=url) from None
+    if total is not None and total < 0:
+        raise ResponseFormatError(f"totalItems is negative: {total}", status=200, url=url)
+    return items, total, reported
+
+
+def page_params(params: list[tuple[str, str]], number: int, size: int) -> list[tuple[str, str]]:
+    """``params`` plus ``page`` and the page size under both keys (``size`` and ``pageSize``)."""
+    return [*params, ("page", str(number)), ("size", str(size)), ("pageSize", str(size))]
+
+
+class PageRun:
+    """Iterable of :class:`RawPage` for one query, pages 1..n; how it ended is set afterwards.
+
+    Attributes (valid once iteration has finished):
+        end: ``"empty"`` (an empty page), ``"complete"`` (a short page after ``totalItems``
+            distinct items), ``"truncated"`` (the next page would lie beyond ``max_depth``, or a
+            deep page was refused with a 4xx), ``"too_deep"`` (page 1 already counted more than
+            ``max_depth`` items and ``stop_if_too_deep`` was set; page 1 is not yielded).
+        total: the last ``totalItems`` seen (None if never sent).
+        received: items received; ``distinct``: distinct keys among them (items without a key
+            count one each).
+        refusal: the 4xx error that ended a ``truncated`` run, or None.
+        ran_dry: the run ended on an empty page after only full pages (with the count not
+            reached, the sign of a result window the server cuts short).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        path: str,
+        data_key: str,
+        params: list[tuple[str, str]],
+        *,
+        page_size: int,
+        max_pages: int,
+        max_depth: int | None = None,
+        stop_if_too_deep: bool = False,
+        key: ItemKey | None = None,
+        prefetch: bool = True,
+    ) -> None:
+        self._transport = transport
+        self._path = path
+        self._data_key = data_key
+        self._params = params
+        self._size = page_size
+        self._max_pages = max_pages
+        self._max_depth = max_depth
+        self._stop_if_too_deep = stop_if_too_deep
+        self._key = key
+        self._prefetch = prefetch
+        self.end = ""
+        self.total: int | None = None
+        self.received = 0
+        self.distinct = 0
+        self.refusal: ClientError | None = None
+        self.ran_dry = False
+
+    def _fetch(self, number: int) -> Reply:
+        return self._transport.get(self._path, page_params(self._params, number, self._size))
+
+    def _beyond_depth(self, number: int) -> bool:
+        return self._max_depth is not None and number * self._size > self._max_depth
+
+    def __iter__(self) -> Iterator[RawPage]:
+        seen: set[str] = set()
+        previous: list[Any] | None = None
+        number = 1
+        executor = ThreadPoolExecutor(max_workers=1) if self._prefetch else None
+        pending: Future[Reply] | None = None
+        warned = False
+        try:
+            while True:
+                try:
+                    reply = pending.result() if pending is not None else self._fetch(number)
+                except ClientError as exc:
+                    if number == 1 or exc.status not in DEEP_PAGE_REFUSALS:
+                        raise
+                    self.end, self.refusal = "truncated", exc  # a server refusing deep pages
+                    return
+                pending = None
+                items, total, reported = read_envelope(reply.body, self._data_key, reply.url)
+                if total is not None:
+                    self.total = total
+                if (
+                    number == 1
+                    and self._stop_if_too_deep
+                    and self._max_depth is not None
+                    and total is not None
+                    and total > self._max_depth
+                ):
+                    self.end = "too_deep"
+                    return
+                if reported is not None and reported != number and not warned:
+                    warned = True  # a 0-based or stuck pageNumber: we page by our own counter
+                    logger.warning(
+                        "requested page %d but the API reported pageNumber %d (%s)",
+                        number, reported, reply.url,
+                    )  # fmt: skip
+                if items and items == previous:
+                    raise PaginationError(
+                        f"page {number} repeats page {number - 1} (the server may ignore "
+                        f"`page`); stopping rather than looping ({self.received} records "
+                        "received)",
+                        method="GET",
+                        url=reply.url,
+                    )
+                self._count(items, seen)
+                more = self._wants_more(items, total)
+                if more and self._beyond_depth(number + 1):
+                    more = False
+                    self.end = "truncated"
+                if more and number + 1 > self._max_pages:
+                    raise PaginationError(
+                        f"more than max_pages={self._max_pages} pages; raise max_pages or use a "
+                        f"smaller window ({self.received} records received)",
+                        method="GET",
+                        url=reply.url,
+                    )
+                if more and executor is not None:
+                    # Download page n+1 while the caller parses page n (at most one in flight).
+                    pending = executor.submit(self._fetch, number + 1)
+                yield RawPage(number, items, total, reported, reply.attempts, reply.body)
+                if not more:
+                    if not self.end:
+                        self.end = "empty" if not items else "complete"
+                        full_before = self.received == (number - 1) * self._size
+                        self.ran_dry = not items and number > 1 and full_before
+                    return
+                previous = items
+                number += 1
+        finally:
+            if executor is not None:
+                if pending is not None:
+                    pending.cancel()
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    def _count(self, items: list[Any], seen: set[str]) -> None:
+        self.received += len(items)
+        if self._key is None:
+            self.distinct += len(items)
+            return
+        for item in items:
+            item_key = self._key(item)
+            if item_key is None:
+                self.distinct += 1
+            elif item_key not in seen:
+                seen.add(item_key)
+                self.distinct += 1
+
+    def _wants_more(self, items: list[Any], total: int | None) -> bool:
+        if not items:
+            return False
+        if len(items) >= self._size:
+            return True  # a full page: there may be more, whatever totalItems says
+        return total is not None and self.distinct < total

@@ -1,0 +1,135 @@
+"""Windows that adapt and stop rules that cannot be fooled (issue "No call lost").
+
+Each test plays one behaviour the public API material leaves open, through
+:class:`HostileCallsApi`, and asserts that every call lands exactly once, or that the client
+says which slice it could not read. Scaled down: pages of 10, a result window of 50.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from client_fakes import call, make_client, page_json, qdict
+from hostile_fakes import HostileCallsApi, calls_in_hour
+
+from pipeline.sinch.errors import PaginationError, ResponseFormatError
+from pipeline.sinch.models import Window
+
+H10 = datetime(2025, 4, 1, 10, tzinfo=UTC)
+WIN = Window(H10, H10 + timedelta(hours=1))
+
+
+def landed(client, window=WIN) -> tuple[list[str], object]:
+    sweep = client.sweep_window(window)
+    ids = {r.call_id for page in sweep for r in page.records}
+    return sorted(ids), sweep.stats
+
+
+@pytest.mark.parametrize("mode", ["empty", "error"])
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_window_deeper_than_the_result_window_is_split_until_every_call_lands(
+    mode: str, strict: bool
+) -> None:
+    # 250 calls, the API serves offsets < 50 only while totalItems says 250: one sweep used to
+    # land 50 (40 % ... here 20 %) and call the window settled.
+    calls = calls_in_hour(250, H10, per_second=2)
+    api = HostileCallsApi(calls, max_result_window=50, window_mode=mode, strict_lower=strict)
+    with make_client(api.handler, page_size=10, max_result_window=50) as client:
+        ids, stats = landed(client)
+    assert ids == sorted(c["callId"] for c in calls)
+    assert stats.reconciled and stats.splits >= 3 and len(stats.slices) == stats.splits + 1
+    # the slices tile the window, in time order, on whole seconds
+    assert stats.slices[0].start == WIN.start and stats.slices[-1].end == WIN.end
+    assert all(a.end == b.start for a, b in zip(stats.slices, stats.slices[1:], strict=False))
+
+
+def test_a_server_refusing_deep_pages_with_400_is_split_not_failed() -> None:
+    # The cap unknown to the client (it believes 10,000): the 400 on a deep page splits.
+    calls = calls_in_hour(120, H10)
+    api = HostileCallsApi(calls, max_result_window=50, window_mode="error")
+    with make_client(api.handler, page_size=10) as client:
+        ids, stats = landed(client)
+    assert len(ids) == 120 and stats.reconciled and stats.splits >= 2
+
+
+def test_an_unknown_cap_that_empties_deep_pages_is_split() -> None:
+    calls = calls_in_hour(120, H10, spacing_s=29)
+    api = HostileCallsApi(calls, max_result_window=50, window_mode="empty")
+    with make_client(api.handler, page_size=10) as client:  # believes 10,000
+        ids, stats = landed(client)
+    assert len(ids) == 120 and stats.reconciled
+    assert any(d.kind == "short" for d in stats.drift)
+
+
+def test_one_second_slice_beyond_the_cap_is_an_error_naming_it() -> None:
+    calls = calls_in_hour(80, H10 + timedelta(minutes=7), per_second=80)  # all in one second
+    api = HostileCallsApi(calls, max_result_window=50)
+    with (
+        make_client(api.handler, page_size=10, max_result_window=50) as client,
+        pytest.raises(PaginationError) as exc,
+    ):
+        list(client.sweep_window(WIN))
+    # The dense second is 10:07:00; the slice that meets it first is the one before, whose
+    # inclusive upper bound asks for it. The message says so.
+    text = str(exc.value)
+    assert "slice [2025-04-01T10:06:59+00:00, 2025-04-01T10:07:00+00:00)" in text
+    assert "counts 80 calls created from 2025-04-01T10:06:58+00:00 to 2025-04-01T10:07:00" in text
+    assert "too dense to split further" in text
+
+
+def test_under_reported_total_items_keeps_paging_while_pages_are_full() -> None:
+    # totalItems capped at 10 while 45 match: paging stopped at the count, 10 of 45 landed.
+    calls = calls_in_hour(45, H10)
+    api = HostileCallsApi(calls, total_cap=10)
+    with make_client(api.handler, page_size=10) as client:
+        ids, stats = landed(client)
+    assert len(ids) == 45 and stats.reconciled and stats.pages == 5
+
+
+def test_unstable_order_of_ties_is_reswept_until_every_call_is_seen() -> None:
+    # Calls created in the same second come back in a new order on every request: a record is
+    # repeated on one page and another skipped; the window ended settled and short.
+    calls = calls_in_hour(200, H10, per_second=4)
+    api = HostileCallsApi(calls, unstable=True)
+    with make_client(api.handler, page_size=10) as client:
+        ids, stats = landed(client)
+    assert ids == sorted(c["callId"] for c in calls)
+    assert stats.reconciled and stats.shortfall == 0
+    assert any(d.kind == "short" for d in stats.drift)  # the first sweep did come back short
+
+
+def test_a_window_that_stays_short_is_reported_not_settled() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:  # counts 5, serves 1, always
+        n = int(qdict(request)["page"])
+        data = [call("a", "2025-04-01T10:00:00Z")] if n == 1 else []
+        return page_json(data, 5, n, 10)
+
+    with make_client(handler, page_size=10) as client:  # one page: splitting cannot help
+        ids, stats = landed(client)
+    assert ids == ["a"]
+    assert not stats.reconciled and not stats.settled and stats.shortfall == 4
+    assert [s.slice for s in stats.unreconciled] == [WIN]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"status":"ok"}', b'{"calls":null,"totalItems":5}', b'{"calls":"none"}', b"[]"],
+)
+def test_a_body_without_a_calls_list_is_an_error_never_an_empty_page(body: bytes) -> None:
+    # {"status":"ok"} replaced an hour's 5,000 landed calls with nothing, exit 0.
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body)
+
+    with make_client(handler) as client, pytest.raises(ResponseFormatError) as exc:
+        list(client.sweep_window(WIN))
+    assert "calls" in str(exc.value) or "not a JSON object" in str(exc.value)
+
+
+def test_trunks_body_without_a_list_is_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={})
+
+    with make_client(handler) as client, pytest.raises(ResponseFormatError, match="`trunks`"):
+        client.list_trunks()
