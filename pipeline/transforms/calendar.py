@@ -21,11 +21,12 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-#: Longest call the transforms expect. A bucket ``[b0, b1)`` needs every call with
-#: ``create_time < b1`` and ``end_time > b0``; with this bound that is every call with
-#: ``create_time`` in ``[b0 - MAX_CALL_DURATION, b1)``. Calls longer than this are still
-#: counted correctly *if* the caller passes them, but a recompute that loads only the lookback
-#: would miss their tail.
+#: Longest call the transforms count. Every duration derived from ``end_time`` (channel
+#: occupancy, so Erlangs, concurrency and holding time; conversation, so MOU and ACD) ends at
+#: ``create_time + MAX_CALL_DURATION`` at the latest (:func:`.prepare.prepare_calls`), so a
+#: landed ``end_time`` of 9999-12-31 counts 24 h. A bucket ``[b0, b1)`` therefore needs exactly
+#: the calls with ``create_time < b1`` and capped end ``> b0``: ``create_time`` in
+#: ``[b0 - MAX_CALL_DURATION, b1)``, which is what a recompute loads.
 MAX_CALL_DURATION = timedelta(hours=24)
 
 HOUR = timedelta(hours=1)

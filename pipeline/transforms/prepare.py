@@ -29,13 +29,17 @@ Choices (kpi-definitions, "Choices this project makes"):
   as their own group (and can be a key column);
 * ``answered := call_result == 'COMPLETED'``; ``answer_time IS NOT NULL`` is a cross-check and
   every disagreement is counted in ``answer_time_mismatch``;
-* conversation time ``conv_us = end_time - answer_time`` (microseconds) for answered calls
-  that have both timestamps (never raw ``duration_seconds``, which includes ringing for
-  INBOUND), else 0;
-* channel occupancy is ``[create_time, occ_end)`` where ``occ_end = end_time``; for a call still
-  in progress (NULL ``end_time``) ``occ_end = as_of`` when the caller passes ``as_of``, else
-  the call is left out of occupancy (Erlangs, concurrency) and only counted as an attempt
-  (and in ``in_progress``). An ``end_time`` before ``create_time`` is treated as zero length.
+* every duration derived from ``end_time`` ends at ``create_time + MAX_CALL_DURATION`` (24 h)
+  at the latest (``end_cap``): the refresh only looks back that far, and a landed ``end_time``
+  as absurd as 9999-12-31 must neither crash the analytics nor fill every later hour;
+* conversation time ``conv_us = min(end_time, end_cap) - answer_time`` (microseconds) for
+  answered calls that have both timestamps (never raw ``duration_seconds``, which includes
+  ringing for INBOUND), else 0; an ``end_time`` before ``answer_time`` gives 0;
+* channel occupancy is ``[create_time, occ_end)`` where ``occ_end = min(end_time, end_cap)``;
+  for a call still in progress (NULL ``end_time``) ``occ_end = min(as_of, end_cap)`` when the
+  caller passes ``as_of``, else the call is left out of occupancy (Erlangs, concurrency) and
+  only counted as an attempt (and in ``in_progress``). An ``end_time`` before ``create_time``
+  is treated as zero length.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.transforms.calendar import as_utc
+from pipeline.transforms.calendar import MAX_CALL_DURATION, as_utc
 
 UNKNOWN = "UNKNOWN"
 RESULTS = ("COMPLETED", "BUSY", "NO_ANSWER", "CANCEL", "FAILED")
@@ -72,7 +76,8 @@ def prepare_calls(
 
     ``answered`` (Boolean), ``answer_time_mismatch`` (Boolean), ``in_progress`` (Boolean),
     ``conv_us`` (Int64 microseconds, 0 unless answered with answer and end time), ``occ_end``
-    (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy).
+    (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy). Both end at
+    ``create_time + MAX_CALL_DURATION`` at the latest (module docstring).
 
     ``dedupe=True`` drops repeated ``call_id`` rows (keeping an arbitrary one). It is off by
     default because ``raw.calls`` holds one row per ``call_id`` (the ingestion upserts and has
@@ -80,13 +85,15 @@ def prepare_calls(
     expensive step of the cheap tables; pass it for inputs without that guarantee.
     """
     as_of_lit = pl.lit(as_utc(as_of), dtype=pl.Datetime("us", "UTC")) if as_of else None
-    end = pl.col("end_time")
-    occ_end = end if as_of_lit is None else pl.coalesce(end, as_of_lit)
+    end_cap = pl.col("create_time") + pl.lit(MAX_CALL_DURATION)
+    # NULL stays NULL (pl.min_horizontal would skip it and invent a 24 h call).
+    end = pl.when(pl.col("end_time") > end_cap).then(end_cap).otherwise(pl.col("end_time"))
+    occ_end = end if as_of_lit is None else pl.coalesce(end, pl.min_horizontal(as_of_lit, end_cap))
     occ_end = pl.max_horizontal(occ_end, pl.col("create_time"))
     answered = pl.col("call_result") == "COMPLETED"
     # Integer microseconds: sums of them are exact whatever order Polars adds them in, so a
     # re-run gives bit-identical tables (float sums in parallel group-bys do not).
-    conv = (pl.col("end_time") - pl.col("answer_time")).dt.total_microseconds().clip(lower_bound=0)
+    conv = (end - pl.col("answer_time")).dt.total_microseconds().clip(lower_bound=0)
     # Same instants whatever zone label the frame carries (a DuckDB session not pinned to UTC
     # labels TIMESTAMPTZ with its own zone; stack-notes §0.4) and microsecond precision.
     selected = calls.select(INPUT_COLUMNS).with_columns(

@@ -10,8 +10,9 @@ Definitions (kpi-definitions.md):
 * **ACD** = Σ conversation ÷ answered (project choice: the *answered* denominator, as CGRateS
   ``*acd``/Yeti; not CDR-Stats' all-calls denominator). Numerator and denominator are stored;
 * **Erlangs** = Σ (holding ∩ bucket) ÷ bucket length (ITU-T B.18/E.600), holding =
-  ``[create_time, end_time)`` clipped to the bucket (see :mod:`.concurrency`). For a daily
-  bucket the length is the real local day: 82 800 s / 86 400 s / 90 000 s on DST days;
+  ``[create_time, end_time)`` clipped to the bucket (see :mod:`.concurrency`), ``end_time``
+  capped at ``create_time + MAX_CALL_DURATION`` (:mod:`.prepare`). For a daily bucket the
+  length is the real local day: 82 800 s / 86 400 s / 90 000 s on DST days;
 * **peak concurrent calls**: exact sweep line, ends before starts, crossing calls counted
   (:mod:`.concurrency`);
 * **peak CPS** = max over whole seconds of calls created in that second; **CPS utilisation** =

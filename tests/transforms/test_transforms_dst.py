@@ -33,12 +33,21 @@ def test_local_day_lengths():
 
 
 def test_erlangs_divide_by_25_hour_day():
-    """One call holding the whole local day 2026-10-25 ([22:00Z on 10-24, 23:00Z on 10-25)):
-    holding = 90 000 s; Erlangs = 90 000 / 90 000 = 1.0 (dividing by 86 400 would give 1.0417).
-    It was created at 00:00 local (22:00Z the day before in UTC terms) → an attempt of the
-    local day 10-25, not 10-24."""
+    """One channel busy for the whole local day 2026-10-25 ([22:00Z on 10-24, 23:00Z on
+    10-25)): holding = 90 000 s; Erlangs = 90 000 / 90 000 = 1.0 (dividing by 86 400 would give
+    1.0417). A call lasts at most MAX_CALL_DURATION (24 h), so two back-to-back calls fill it:
+    P [10-24 21:00Z, 10-25 21:00Z), created on local 10-24 (23:00 CEST), holds 23 h of the day;
+    Q [10-25 21:00Z, 23:00Z) the last 2 h. Only Q is an attempt of 10-25; peak 1 (P ends as Q
+    starts). A call created at 00:00 local (22:00Z the day before in UTC terms) is an attempt
+    of the local day 10-25, not 10-24."""
+    day = make_calls(
+        [
+            {"create_time": "2026-10-24 21:00", "end_time": "2026-10-25 21:00"},
+            {"create_time": "2026-10-25 21:00", "end_time": "2026-10-25 23:00"},
+        ]
+    )
     calls = make_calls([{"create_time": "2026-10-24 22:00", "end_time": "2026-10-25 23:00"}])
-    r = trunk_usage_daily(calls, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
+    r = trunk_usage_daily(day, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
     assert r.select("report_date", "bucket_seconds", "attempts", "holding_seconds").rows() == [
         (FALL, 90_000, 1, 90_000.0)
     ]
