@@ -54,8 +54,10 @@ RAW_CALLS_CHECKS = [
     ),
     _check(
         "ledger_reconciles",
-        "For each window's latest fetch, calls landed + rejected = the API's totalItems, and "
-        "the ledger's count equals the rows in raw.calls.",
+        "For each window's latest fetch: it reconciled (no calls counted by the API but "
+        "unseen, on any slice); for a window swept whole, calls landed + rejected + outside "
+        "the window = the API's totalItems; and the ledger's count equals the rows in "
+        "raw.calls.",
         dg.AssetCheckSeverity.WARN,
     ),
     _check(

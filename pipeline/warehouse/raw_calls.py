@@ -18,9 +18,10 @@ state (the staging table is per connection and vanishes with it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -46,6 +47,19 @@ class WindowFetch:
         outside_window: calls of the last sweep that the API returned for the window's
             inclusive upper bound but that belong to the next window.
         new_fields: call fields the client does not know, sorted.
+        reconciled: landed + rejected + outside-window >= ``totalItems`` on every slice swept
+            (the whole window, or each sub-window); False = the API counted calls not seen.
+        sub_windows: the leaf ``(start, end)`` slices (aware datetimes, ``start < end``, in
+            order) swept when the window was split because its result set could not be paged
+            fully; empty = swept whole.
+        shortfall: calls the API counted but the fetch did not see, summed over the slices
+            (>= 0; 0 when ``reconciled``).
+        rounded_amounts: money amounts sent as JSON numbers with more than 6 decimals, rounded
+            when parsed (``raw`` keeps them as sent); reported, not stored in the ledger.
+
+    Raises:
+        ValueError: ``shortfall`` is negative or positive on a reconciled fetch, or a slice is
+            naive, empty or out of order.
     """
 
     sweeps: int
@@ -55,11 +69,53 @@ class WindowFetch:
     seconds: float
     outside_window: int = 0
     new_fields: tuple[str, ...] = field(default_factory=tuple)
+    reconciled: bool = True
+    sub_windows: tuple[tuple[datetime, datetime], ...] = ()
+    shortfall: int = 0
+    rounded_amounts: int = 0
+
+    def __post_init__(self) -> None:
+        if self.shortfall < 0 or (self.reconciled and self.shortfall):
+            msg = f"shortfall {self.shortfall} with reconciled={self.reconciled}"
+            raise ValueError(msg)
+        previous_end: datetime | None = None
+        for start, end in self.sub_windows:
+            if start.tzinfo is None or end.tzinfo is None or not start < end:
+                msg = f"sub-window [{start!r}, {end!r}) is naive or empty"
+                raise ValueError(msg)
+            if previous_end is not None and start < previous_end:
+                msg = f"sub-window starting {start.isoformat()} overlaps the previous one"
+                raise ValueError(msg)
+            previous_end = end
+
+    def slices_json(self) -> str | None:
+        """The ledger's ``slices``: JSON list of ``{"start", "end"}`` ISO-8601 UTC strings, or
+        None when the window was swept whole."""
+        if not self.sub_windows:
+            return None
+        return json.dumps(
+            [
+                {"start": s.astimezone(UTC).isoformat(), "end": e.astimezone(UTC).isoformat()}
+                for s, e in self.sub_windows
+            ]
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """The ledger row written for one committed window."""
+    """The ledger row written for one committed window.
+
+    Attributes:
+        window: the window committed.
+        records: distinct calls now in ``raw.calls`` for the window.
+        rejected: records of the window kept in ``raw.rejected_calls``.
+        api_total_items: the API's ``totalItems`` (None if never reported).
+        settled: the previous fetch of the window reported the same ``totalItems`` and this
+            fetch reconciled.
+        fetch: what the client reported.
+        reconciled: ``fetch.reconciled``.
+        shortfall: ``fetch.shortfall`` (calls the API counted but the fetch did not see).
+    """
 
     window: Window
     records: int
@@ -67,6 +123,34 @@ class LedgerEntry:
     api_total_items: int | None
     settled: bool
     fetch: WindowFetch
+    reconciled: bool = True
+    shortfall: int = 0
+
+
+_LEDGER_COLUMNS = (
+    "window_start",
+    "window_end",
+    "fetched_at",
+    "run_id",
+    "sweeps",
+    "pages",
+    "records",
+    "rejected",
+    "outside_window",
+    "api_total_items",
+    "attempts",
+    "seconds",
+    "settled",
+    "new_fields",
+    "reconciled",
+    "sub_windows",
+    "slices",
+    "shortfall",
+)
+_INSERT_LEDGER = (
+    f"INSERT INTO raw.ingest_ledger ({', '.join(_LEDGER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_LEDGER_COLUMNS))})"
+)
 
 
 class RawCallsWriter:
@@ -152,9 +236,16 @@ class RawCallsWriter:
     ) -> LedgerEntry:
         """Replace the window in ``raw.calls`` / ``raw.rejected_calls`` and append a ledger row.
 
+        One transaction; ``fetched_at`` (UTC) is the ledger's ``fetched_at``.
+
         Returns:
-            The ledger entry: distinct calls landed, rejected count, and ``settled`` (the API's
-            count equals the previous fetch's count of the same window).
+            The ledger entry: distinct calls landed, rejected count,
+            ``reconciled``/``shortfall`` as fetched, and ``settled`` (the API's count equals
+            the previous fetch's count of the same window, and this fetch reconciled).
+
+        Raises:
+            duckdb.Error: the write failed; the transaction is rolled back and the window
+                stays staged.
         """
         con = self._con
         bounds = [window.start, window.end]
@@ -197,9 +288,11 @@ class RawCallsWriter:
                 "AND window_end = ? ORDER BY fetched_at DESC LIMIT 1",
                 bounds,
             ).fetchall()
-            settled = bool(previous) and previous[0][0] == fetch.api_total_items
+            settled = (
+                bool(previous) and previous[0][0] == fetch.api_total_items and fetch.reconciled
+            )
             con.execute(
-                "INSERT INTO raw.ingest_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _INSERT_LEDGER,
                 [
                     window.start,
                     window.end,
@@ -215,6 +308,10 @@ class RawCallsWriter:
                     fetch.seconds,
                     settled,
                     list(fetch.new_fields) or None,
+                    fetch.reconciled,
+                    len(fetch.sub_windows) or 1,
+                    fetch.slices_json(),
+                    fetch.shortfall,
                 ],
             )
             con.execute("COMMIT")
@@ -222,7 +319,16 @@ class RawCallsWriter:
             con.execute("ROLLBACK")
             raise
         self.discard_window(window)
-        return LedgerEntry(window, records, rejected, fetch.api_total_items, settled, fetch)
+        return LedgerEntry(
+            window,
+            records,
+            rejected,
+            fetch.api_total_items,
+            settled,
+            fetch,
+            reconciled=fetch.reconciled,
+            shortfall=fetch.shortfall,
+        )
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:

@@ -1,6 +1,10 @@
--- Check: for each window's latest fetch, records + rejected + outside_window (calls of the
--- inclusive upper-bound second that belong to the next window) = the API's totalItems, and the
--- ledger's record count equals the rows now in raw.calls for that window.
+-- Check: for each window's latest fetch,
+--   * the fetch reconciled (landed + rejected + outside-window >= totalItems on every slice
+--     swept; reconciled is NULL on ledger rows older than the column, read as TRUE);
+--   * for a window swept whole, records + rejected + outside_window (calls of the inclusive
+--     upper-bound second that belong to the next window) = the API's totalItems (a split
+--     window's slices share edges, so only the per-slice rule above applies to it);
+--   * the ledger's record count equals the rows now in raw.calls for that window.
 WITH latest AS (
     SELECT *
     FROM raw.ingest_ledger
@@ -11,10 +15,12 @@ landed AS (
 ),
 mismatch AS (
     SELECT l.window_start, l.records, l.rejected, l.outside_window, l.api_total_items,
+        coalesce(l.reconciled, TRUE) AS reconciled, l.shortfall, l.sub_windows,
         coalesce(c.n, 0) AS in_table
     FROM latest AS l
     LEFT JOIN landed AS c ON c.window_start = l.window_start
-    WHERE (l.api_total_items IS NOT NULL
+    WHERE NOT coalesce(l.reconciled, TRUE)
+       OR (l.api_total_items IS NOT NULL AND coalesce(l.sub_windows, 1) <= 1
            AND l.records + l.rejected + l.outside_window <> l.api_total_items)
        OR l.records <> coalesce(c.n, 0)
 )
@@ -23,7 +29,10 @@ SELECT
     string_agg(
         strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%MZ')
         || ' landed=' || records || '+' || rejected || '+' || outside_window || ' api=' || coalesce(api_total_items::VARCHAR, '?')
-        || ' table=' || in_table,
+        || ' table=' || in_table
+        || CASE WHEN reconciled THEN ''
+                ELSE ' NOT reconciled: ' || coalesce(shortfall, 0) || ' calls counted by the API'
+                     || ' but not seen over ' || coalesce(sub_windows, 1) || ' slice(s)' END,
         '; '
     ) AS detail
 FROM mismatch;

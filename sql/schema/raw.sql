@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS raw.rejected_calls (
     fetched_at    TIMESTAMPTZ NOT NULL
 );
 
--- raw.ingest_ledger: one row per window fetch (append-only history of every attempt).
+-- raw.ingest_ledger: one row per window fetch (append-only history of every attempt). Columns
+-- added after the first release are added by the ALTER statements below (existing files
+-- migrate when a writer opens them; their older rows hold NULL there), so code that writes
+-- the ledger names its columns.
 CREATE TABLE IF NOT EXISTS raw.ingest_ledger (
     window_start        TIMESTAMPTZ NOT NULL, -- UTC, inclusive
     window_end          TIMESTAMPTZ NOT NULL, -- UTC, exclusive
@@ -61,10 +64,23 @@ CREATE TABLE IF NOT EXISTS raw.ingest_ledger (
     api_total_items     BIGINT,               -- the API's totalItems on the final sweep
     attempts            INTEGER     NOT NULL, -- HTTP requests sent, retries included
     seconds             DOUBLE      NOT NULL, -- wall time of the fetch (s)
-    settled             BOOLEAN     NOT NULL, -- count equal to the previous fetch of this window
+    settled             BOOLEAN     NOT NULL, -- totalItems equal to the previous fetch of this
+                                              -- window AND this fetch reconciled
     new_fields          VARCHAR[]             -- call fields not known to the client, if any
 );
 
+-- reconciled: landed + rejected + outside_window >= totalItems on every slice swept (the whole
+-- window, or each sub-window when it was split); FALSE = the API counted calls we did not see.
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS reconciled BOOLEAN;
+-- sub_windows: slices swept: 1 when the window was swept whole, else the number of leaf
+-- sub-windows the client split it into (its result set could not be paged in one go).
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS sub_windows INTEGER;
+-- slices: the leaf sub-windows, a JSON list of {"start": ISO-8601 UTC, "end": ISO-8601 UTC}
+-- (createTime ranges, start inclusive, end exclusive) in order; NULL when not split.
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS slices JSON;
+-- shortfall: calls the API counted (totalItems) but the fetch did not see, summed over the
+-- slices; 0 when reconciled.
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS shortfall BIGINT;
 -- raw.trunks: SIP trunks of the project, for names and CPS limits.
 CREATE TABLE IF NOT EXISTS raw.trunks (
     trunk_id          VARCHAR     NOT NULL, -- id

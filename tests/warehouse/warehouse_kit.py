@@ -1,0 +1,79 @@
+"""Helpers for the warehouse tests: calls built by hand, windows landed with the real writer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+
+from pipeline.sinch.models import CallRecord, RejectedRecord, Window
+from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch
+
+HOUR = timedelta(hours=1)
+
+
+def at(text: str) -> datetime:
+    """``'2026-03-01 10:05'`` (UTC) → aware datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def hour_window(text: str) -> Window:
+    """The hourly window starting at ``text`` (UTC)."""
+    start = at(text)
+    return Window(start, start + HOUR)
+
+
+def make_call(
+    call_id: str,
+    created: datetime,
+    *,
+    end: datetime | None = None,
+    answer: datetime | None = None,
+    trunk: str = "T1",
+) -> CallRecord:
+    """An outbound call; answered (COMPLETED, answered when created) if it has an end."""
+    answered = end is not None
+    return CallRecord(
+        call_id=call_id,
+        create_time=created,
+        answer_time=(answer or created) if answered else None,
+        end_time=end,
+        direction="OUTBOUND",
+        call_result="COMPLETED" if answered else "NO_ANSWER",
+        from_number="+4520000001",
+        to_number="+4520000002",
+        from_e164="+4520000001",
+        to_e164="+4520000002",
+        trunk_id=trunk,
+        project_id="P",
+        duration_seconds=60,
+        billing_duration_seconds=60,
+        price_per_minute=Decimal("0.01"),
+        price_per_minute_currency="EUR",
+        price=Decimal("0.01"),
+        price_currency="EUR",
+        raw=f'{{"callId":"{call_id}"}}',
+    )
+
+
+def land(
+    writer: RawCallsWriter,
+    window: Window,
+    calls: list[CallRecord],
+    rejected: list[RejectedRecord] | None = None,
+    *,
+    fetch: WindowFetch | None = None,
+    fetched_at: datetime | None = None,
+) -> LedgerEntry:
+    """Stage one page for ``window`` and commit it (``fetched_at`` defaults to window end)."""
+    when = fetched_at or window.end
+    total = len(calls) + len(rejected or [])
+    writer.stage_page(window, calls, rejected or [], when)
+    fetch = fetch or WindowFetch(sweeps=1, pages=1, api_total_items=total, attempts=1, seconds=0.1)
+    return writer.commit_window(window, fetch, when)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The first column of the first row of ``sql``."""
+    return con.execute(sql, params or []).fetchall()[0][0]
