@@ -44,7 +44,9 @@ def _check(
 RAW_CALLS_CHECKS = [
     _check(
         "unique_call_ids",
-        "Every call_id appears once in raw.calls (edges of windows land once).",
+        "Every call_id appears once in raw.calls (edges of windows land once; a call the API "
+        "lists in another window moves there). A failure names the windows holding each id: "
+        "re-ingest one of them (re-running the failed run does not help).",
         blocking=True,
     ),
     _check(
@@ -57,7 +59,7 @@ RAW_CALLS_CHECKS = [
         "For each window's latest fetch: it reconciled (no calls counted by the API but "
         "unseen, on any slice); for a window swept whole, calls landed + rejected + outside "
         "the window = the API's totalItems; and the ledger's count equals the rows in "
-        "raw.calls.",
+        "raw.calls (fewer: calls moved to another window since).",
         dg.AssetCheckSeverity.WARN,
     ),
     _check(

@@ -16,6 +16,17 @@ that was just (re-)ingested:
 
 Daily tables depend on the report time zone. It is recorded in ``analytics.report_settings``;
 when it changes, the daily tables are rebuilt over all of ``raw.calls``.
+
+**Stale hours.** A call that a later fetch lists in another window moves there
+(:mod:`pipeline.warehouse.raw_calls`); the commit records the hour it left in
+``raw.stale_hours``, with the end of its occupancy. :func:`refresh_all` refreshes those hours
+too, like re-ingested ones (their local days, and every later hour the moved calls occupied,
+even when no call left in the hour reaches that far), then deletes them, whatever range it
+was asked for.
+
+Every occupancy bound here caps a call's ``end_time`` at ``create_time + MAX_CALL_DURATION``
+(as the transforms do), so an absurd ``end_time`` (year 9999) cannot push a bucket range, or a
+Python ``datetime``, out of range.
 """
 
 from __future__ import annotations
@@ -68,20 +79,38 @@ def _read_trunks(con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
     return con.sql("SELECT trunk_id, calls_per_second FROM raw.trunks").pl().lazy()
 
 
-def occupancy_end(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> datetime:
+def occupancy_end(
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, reach: datetime | None = None
+) -> datetime:
     """End of the hours whose occupancy the calls created in ``[start, end)`` reach.
 
-    ``end`` at least; at most ``end + MAX_CALL_DURATION`` and the end of the last ingested hour.
+    Each call occupies ``[create_time, min(end_time, create_time + MAX_CALL_DURATION))``.
+
+    Args:
+        con: a connection to the warehouse.
+        start: first hour (UTC).
+        end: end of the hours (exclusive, UTC).
+        reach: occupancy known to extend at least this far (calls that moved out of the hours
+            since their rows were built), or None.
+
+    Returns:
+        A whole UTC hour: ``end`` at least; at most ``end + MAX_CALL_DURATION`` and, for the
+        calls in the table, the end of the last ingested hour.
     """
     last_end, ingested_end = con.execute(
-        "SELECT (SELECT max(end_time) FROM raw.calls WHERE create_time >= ? AND create_time < ?),"
-        " (SELECT max(window_end) FROM raw.calls)",
-        [start, end],
+        "SELECT (SELECT max(CASE WHEN end_time > create_time + $cap THEN create_time + $cap "
+        "ELSE end_time END) FROM raw.calls "
+        "WHERE create_time >= $start AND create_time < $end), "
+        "(SELECT max(window_end) FROM raw.calls)",
+        {"cap": MAX_CALL_DURATION, "start": start, "end": end},
     ).fetchall()[0]
-    if last_end is None or ingested_end is None:
-        return end
-    reach = min(_ceil_hour(last_end.astimezone(UTC)), end + MAX_CALL_DURATION, ingested_end)
-    return max(end, reach)
+    hours_end = end
+    if last_end is not None and ingested_end is not None:
+        reach_in_table = min(_ceil_hour(last_end.astimezone(UTC)), ingested_end)
+        hours_end = max(hours_end, min(reach_in_table, end + MAX_CALL_DURATION))
+    if reach is not None:
+        hours_end = max(hours_end, min(_ceil_hour(reach.astimezone(UTC)), end + MAX_CALL_DURATION))
+    return hours_end
 
 
 def _replace(
@@ -110,6 +139,8 @@ def refresh_table(
     start: datetime,
     end: datetime,
     report_tz: str,
+    *,
+    reach: datetime | None = None,
 ) -> TableRefresh:
     """Rebuild the buckets of ``spec`` that the raw hours ``[start, end)`` touch.
 
@@ -119,11 +150,14 @@ def refresh_table(
         start: first re-ingested hour (UTC, whole hour).
         end: end of the re-ingested hours (exclusive).
         report_tz: IANA zone of daily buckets.
+        reach: for occupancy tables, refresh hours up to at least this instant (rounded up to
+            the hour, at most ``end + MAX_CALL_DURATION``): where calls that left the hours
+            still count. None: only as far as the calls now in the hours reach.
 
     Returns:
         The bucket range replaced and the rows written.
     """
-    hours_end = occupancy_end(con, start, end) if spec.needs_lookback else end
+    hours_end = occupancy_end(con, start, end, reach) if spec.needs_lookback else end
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
     trunks = _read_trunks(con)
     if spec.grain == "hour":
@@ -145,10 +179,25 @@ def refresh_table(
 def refresh_all(
     con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, report_tz: str
 ) -> list[TableRefresh]:
-    """Refresh every analytics table for the raw hours ``[start, end)``.
+    """Refresh every analytics table for the raw hours ``[start, end)`` and the stale hours.
+
+    Args:
+        con: a write connection.
+        start: first re-ingested hour (UTC, whole hour).
+        end: end of the re-ingested hours (exclusive, whole hour).
+        report_tz: IANA zone of the daily tables.
 
     If ``report_tz`` differs from the zone the daily tables were built in, the daily tables are
-    first rebuilt over the whole of ``raw.calls`` in the new zone.
+    first rebuilt over the whole of ``raw.calls`` in the new zone. Then the hours of
+    ``raw.stale_hours`` (calls moved out of them, wherever they are) are refreshed as well, and
+    deleted from it once every table is done (a crash leaves them for the next refresh).
+
+    Returns:
+        One :class:`TableRefresh` per table and range refreshed.
+
+    Raises:
+        ValueError: ``start``/``end`` are not whole UTC hours or ``start >= end``.
+        duckdb.Error: a write failed (that table's refresh is rolled back).
     """
     done: list[TableRefresh] = []
     previous = con.execute("SELECT report_tz FROM analytics.report_settings").fetchall()
@@ -167,7 +216,47 @@ def refresh_all(
                     done.append(refresh_table(con, spec, first, last, report_tz))
     con.execute("DELETE FROM analytics.report_settings")
     con.execute("INSERT INTO analytics.report_settings VALUES (?)", [report_tz])
+    stale = con.execute(
+        "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours ORDER BY hour_start"
+    ).fetchall()
+    reach, others = _stale_ranges(stale, start, end)
     done.extend(
-        refresh_table(con, spec, start, end, report_tz) for spec in ANALYTICS_TABLES.values()
+        refresh_table(con, spec, start, end, report_tz, reach=reach)
+        for spec in ANALYTICS_TABLES.values()
     )
+    for first, last, until in others:
+        log.info("refreshing hours [%s, %s) that calls moved out of", first, last)
+        done.extend(
+            refresh_table(con, spec, first, last, report_tz, reach=until)
+            for spec in ANALYTICS_TABLES.values()
+        )
+    if stale:
+        con.executemany(
+            "DELETE FROM raw.stale_hours WHERE hour_start = ? AND marked_at = ?",
+            [(hour, marked_at) for hour, _until, marked_at in stale],
+        )
     return done
+
+
+def _stale_ranges(
+    stale: list[tuple[datetime, datetime | None, datetime]], start: datetime, end: datetime
+) -> tuple[datetime | None, list[tuple[datetime, datetime, datetime | None]]]:
+    """Split stale ``(hour, occupied_until, marked_at)`` rows (sorted by hour) into the reach
+    they add to the span ``[start, end)`` (hours inside it) and runs of consecutive hours
+    outside it: ``(first, end, occupied_until)`` each."""
+    inside: datetime | None = None
+    runs: list[tuple[datetime, datetime, datetime | None]] = []
+    for hour, until, _marked_at in stale:
+        hour = hour.astimezone(UTC)
+        if start <= hour < end:
+            inside = _latest(inside, until)
+        elif runs and runs[-1][1] == hour:
+            first, _end, reach = runs[-1]
+            runs[-1] = (first, hour + HOUR, _latest(reach, until))
+        else:
+            runs.append((hour, hour + HOUR, until))
+    return inside, runs
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)

@@ -6,14 +6,22 @@ How a window is written (one writer connection; see :mod:`pipeline.warehouse.con
    Python; DuckDB spills the staging table if a window is huge). A window that was swept twice
    (the API's ``totalItems`` drifted) simply stages some calls twice.
 2. :meth:`RawCallsWriter.commit_window` then, in ONE transaction: deletes the window's rows from
-   ``raw.calls`` and ``raw.rejected_calls`` (by ``create_time`` in ``[start, end)``), inserts the
-   staged calls de-duplicated by ``call_id`` keeping the latest staged version (DuckDB keeps the
-   *first* duplicate in ``INSERT OR REPLACE``, stack notes §0.7, so we de-duplicate ourselves),
-   inserts the rejected records and appends a ledger row.
+   ``raw.calls`` and ``raw.rejected_calls`` (by ``create_time`` in ``[start, end)``); *moves*
+   staged calls that still have a row in another window (deletes that row and any
+   ``raw.rejected_calls`` row of the id, and marks the hour it left in ``raw.stale_hours``);
+   inserts the staged calls de-duplicated by ``call_id`` keeping the latest staged version
+   (DuckDB keeps the *first* duplicate in ``INSERT OR REPLACE``, stack notes §0.7, so we
+   de-duplicate ourselves), inserts the rejected records and appends a ledger row.
 
 So re-running a window ends in exactly the same table, a call that changed (late ``endTime``,
 late price) replaces its older version, and a run killed half-way leaves the previous committed
 state (the staging table is per connection and vanishes with it).
+
+``raw.calls`` holds one row per ``call_id`` across the whole table, and the latest fetch wins
+everywhere: a call the API lists in another window than before (its ``createTime`` was
+corrected, or the API lists it in two hours) moves to the window fetched last. Re-ingesting the
+first window while the API still lists the call there moves it back. Either way
+:func:`pipeline.warehouse.analytics.refresh_all` refreshes the hours it left (``stale_hours``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import pyarrow.compute as pc
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.pages import CALLS_ARROW_SCHEMA, records_to_arrow
+from pipeline.transforms.calendar import MAX_CALL_DURATION
 
 _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
@@ -113,6 +122,7 @@ class LedgerEntry:
         settled: the previous fetch of the window reported the same ``totalItems`` and this
             fetch reconciled.
         fetch: what the client reported.
+        moved_in: calls whose previous row in ``raw.calls`` was in another window (moved here).
         reconciled: ``fetch.reconciled``.
         shortfall: ``fetch.shortfall`` (calls the API counted but the fetch did not see).
     """
@@ -123,6 +133,7 @@ class LedgerEntry:
     api_total_items: int | None
     settled: bool
     fetch: WindowFetch
+    moved_in: int = 0
     reconciled: bool = True
     shortfall: int = 0
 
@@ -146,10 +157,17 @@ _LEDGER_COLUMNS = (
     "sub_windows",
     "slices",
     "shortfall",
+    "moved_in",
 )
 _INSERT_LEDGER = (
     f"INSERT INTO raw.ingest_ledger ({', '.join(_LEDGER_COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(_LEDGER_COLUMNS))})"
+)
+_MARK_STALE = (
+    "INSERT INTO raw.stale_hours (hour_start, occupied_until, marked_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (hour_start) DO UPDATE SET "
+    "occupied_until = greatest(occupied_until, excluded.occupied_until), "
+    "marked_at = excluded.marked_at"
 )
 
 
@@ -236,10 +254,12 @@ class RawCallsWriter:
     ) -> LedgerEntry:
         """Replace the window in ``raw.calls`` / ``raw.rejected_calls`` and append a ledger row.
 
-        One transaction; ``fetched_at`` (UTC) is the ledger's ``fetched_at``.
+        One transaction. Staged calls whose ``call_id`` has a row in another window move here
+        (see :meth:`_move_from_other_windows`); ``fetched_at`` (UTC) is the ledger's
+        ``fetched_at`` and the ``marked_at`` of the hours they left.
 
         Returns:
-            The ledger entry: distinct calls landed, rejected count,
+            The ledger entry: distinct calls landed, rejected count, calls moved in,
             ``reconciled``/``shortfall`` as fetched, and ``settled`` (the API's count equals
             the previous fetch's count of the same window, and this fetch reconciled).
 
@@ -256,6 +276,7 @@ class RawCallsWriter:
                 "DELETE FROM raw.rejected_calls WHERE window_start >= ? AND window_start < ?",
                 bounds,
             )
+            moved_in = self._move_from_other_windows(window, fetched_at)
             con.execute(
                 f"INSERT INTO raw.calls SELECT {_CALL_COLUMNS}, window_start, window_end, "
                 "fetched_at FROM staged_calls WHERE window_start = ? "
@@ -312,6 +333,7 @@ class RawCallsWriter:
                     len(fetch.sub_windows) or 1,
                     fetch.slices_json(),
                     fetch.shortfall,
+                    moved_in,
                 ],
             )
             con.execute("COMMIT")
@@ -326,9 +348,59 @@ class RawCallsWriter:
             fetch.api_total_items,
             settled,
             fetch,
+            moved_in=moved_in,
             reconciled=fetch.reconciled,
             shortfall=fetch.shortfall,
         )
+
+    def _move_from_other_windows(self, window: Window, marked_at: datetime) -> int:
+        """Delete other windows' rows of the staged calls; mark the hours they leave stale.
+
+        Runs inside :meth:`commit_window`'s transaction, after the window's own rows were
+        deleted, so every ``raw.calls`` row whose ``call_id`` is staged for ``window`` belongs
+        to another window. Those rows, and ``raw.rejected_calls`` rows of the same ids, are
+        deleted; the UTC hour of each row's ``create_time`` goes to ``raw.stale_hours`` with
+        the end of its occupancy (``end_time`` capped at ``create_time + MAX_CALL_DURATION``).
+
+        Cost: one hash semi-join of the window's staged ids against ``raw.calls.call_id`` (no
+        index: the probe reads that one column, except row groups DuckDB skips with the
+        min/max of the staged ids), plus a semi-join against the small
+        ``raw.rejected_calls``; the delete rescans only when something moved. Measured per
+        window (DuckDB 2.0.1, 2 shared cores, 512 MB limit, 5 M rows of history, 2 000
+        staged calls; the rest of the commit takes ~20 ms):
+
+        * time-ordered ids (ULIDs, as the sandbox serves): ~2 ms, the row groups of other
+          hours are skipped;
+        * random ids (opaque tokens): 120-235 ms, ~30 ns per row of history, growing with
+          the table (reading the strings alone is ~90 ms). A BIGINT hash of ``call_id`` in a
+          side table would bring it to ~15 ms, if that ever matters.
+
+        Returns:
+            The number of distinct calls moved in.
+        """
+        con = self._con
+        staged_ids = "SELECT call_id FROM staged_calls WHERE window_start = $start"
+        moved = con.execute(
+            "SELECT call_id, date_trunc('hour', create_time), "
+            # not least(): it skips NULL, and a call without end_time occupies nothing here
+            "CASE WHEN end_time > create_time + $cap THEN create_time + $cap ELSE end_time END "
+            f"FROM raw.calls WHERE call_id IN ({staged_ids})",
+            {"cap": MAX_CALL_DURATION, "start": window.start},
+        ).fetchall()
+        con.execute(
+            f"DELETE FROM raw.rejected_calls WHERE call_id IN ({staged_ids})",
+            {"start": window.start},
+        )
+        if not moved:
+            return 0
+        hours: dict[datetime, datetime | None] = {}
+        for _call_id, hour, occupied_until in moved:
+            known = hours.get(hour)
+            hours[hour] = occupied_until if known is None else max(known, occupied_until or known)
+        con.executemany(_MARK_STALE, [(h, until, marked_at) for h, until in hours.items()])
+        ids = sorted({call_id for call_id, _hour, _until in moved})
+        con.execute("DELETE FROM raw.calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        return len(ids)
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:

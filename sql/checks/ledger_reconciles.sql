@@ -4,7 +4,9 @@
 --   * for a window swept whole, records + rejected + outside_window (calls of the inclusive
 --     upper-bound second that belong to the next window) = the API's totalItems (a split
 --     window's slices share edges, so only the per-slice rule above applies to it);
---   * the ledger's record count equals the rows now in raw.calls for that window.
+--   * the ledger's record count equals the rows now in raw.calls for that window. Fewer rows
+--     than records means calls moved since to a later fetch of another window (the API lists
+--     them there now; latest fetch wins): re-ingest this window to see where the API puts them.
 WITH latest AS (
     SELECT *
     FROM raw.ingest_ledger
@@ -30,6 +32,7 @@ SELECT
         strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%MZ')
         || ' landed=' || records || '+' || rejected || '+' || outside_window || ' api=' || coalesce(api_total_items::VARCHAR, '?')
         || ' table=' || in_table
+        || CASE WHEN in_table < records THEN ' (calls moved to another window since)' ELSE '' END
         || CASE WHEN reconciled THEN ''
                 ELSE ' NOT reconciled: ' || coalesce(shortfall, 0) || ' calls counted by the API'
                      || ' but not seen over ' || coalesce(sub_windows, 1) || ' slice(s)' END,

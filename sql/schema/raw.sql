@@ -6,9 +6,13 @@
 
 CREATE SCHEMA IF NOT EXISTS raw;
 
--- raw.calls: one row per call_id (latest version seen). A call belongs to the one hourly
--- window [window_start, window_end) that contains its create_time; re-ingesting that window
--- replaces the call (late answer/end times, late prices).
+-- raw.calls: one row per call_id across the whole table (latest version seen). A call belongs
+-- to the one hourly window [window_start, window_end) that contains its create_time;
+-- re-ingesting that window replaces the call (late answer/end times, late prices). A call_id
+-- that a later fetch lists in ANOTHER window (the API corrected its createTime, or lists it in
+-- two hours) moves there: that commit deletes the older row (and any raw.rejected_calls row of
+-- the id) and marks the hour it left in raw.stale_hours. Latest fetch wins, so re-ingesting
+-- the first window while the API still lists the call there moves it back.
 CREATE TABLE IF NOT EXISTS raw.calls (
     call_id                    VARCHAR       NOT NULL, -- callId, opaque (ULID, token or SIP Call-ID)
     create_time                TIMESTAMPTZ   NOT NULL, -- createTime, UTC: call set-up (seizure)
@@ -35,7 +39,8 @@ CREATE TABLE IF NOT EXISTS raw.calls (
 );
 
 -- raw.rejected_calls: records that could not be parsed, kept with the reason; replaced with
--- their window like raw.calls.
+-- their window like raw.calls. At most one row per call_id (rows without a readable callId
+-- cannot be matched): a later fetch of the id, rejected again or landed in raw.calls, deletes it.
 CREATE TABLE IF NOT EXISTS raw.rejected_calls (
     window_start  TIMESTAMPTZ NOT NULL, -- window the record was fetched for, UTC
     window_end    TIMESTAMPTZ NOT NULL,
@@ -48,7 +53,8 @@ CREATE TABLE IF NOT EXISTS raw.rejected_calls (
 -- raw.ingest_ledger: one row per window fetch (append-only history of every attempt). Columns
 -- added after the first release are added by the ALTER statements below (existing files
 -- migrate when a writer opens them; their older rows hold NULL there), so code that writes
--- the ledger names its columns.
+-- the ledger names its columns. records and rejected are counted at commit: a call (or a
+-- rejected record) that a later fetch moves to another window still counts here.
 CREATE TABLE IF NOT EXISTS raw.ingest_ledger (
     window_start        TIMESTAMPTZ NOT NULL, -- UTC, inclusive
     window_end          TIMESTAMPTZ NOT NULL, -- UTC, exclusive
@@ -81,6 +87,21 @@ ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS slices JSON;
 -- shortfall: calls the API counted (totalItems) but the fetch did not see, summed over the
 -- slices; 0 when reconciled.
 ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS shortfall BIGINT;
+-- moved_in: calls of this fetch whose previous row in raw.calls was in another window (moved
+-- here by this commit; their old hours were marked in raw.stale_hours).
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS moved_in BIGINT;
+
+-- raw.stale_hours: UTC hours whose analytics rows still count calls that have since moved to
+-- another window. Written by the commit that moved them (same transaction); the analytics
+-- refresh (pipeline/warehouse/analytics.refresh_all) rebuilds each hour, its local day and the
+-- later hours the moved calls occupied, then deletes the row. Empty in a steady state.
+CREATE TABLE IF NOT EXISTS raw.stale_hours (
+    hour_start      TIMESTAMPTZ NOT NULL PRIMARY KEY, -- UTC hour the calls left (create_time bucket)
+    occupied_until  TIMESTAMPTZ,          -- latest end of the moved calls' channel occupancy,
+                                          -- capped at create_time + 24 h; NULL = none ended
+    marked_at       TIMESTAMPTZ NOT NULL  -- when the latest move into another window committed
+);
+
 -- raw.trunks: SIP trunks of the project, for names and CPS limits.
 CREATE TABLE IF NOT EXISTS raw.trunks (
     trunk_id          VARCHAR     NOT NULL, -- id

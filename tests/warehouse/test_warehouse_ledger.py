@@ -22,7 +22,7 @@ W = hour_window("2026-03-01 10:00")
 HALF = W.start + timedelta(minutes=30)
 CALLS = [make_call("a", at("2026-03-01 10:01")), make_call("b", at("2026-03-01 10:41"))]
 
-#: raw.ingest_ledger as the first release created it (before reconciled ... shortfall).
+#: raw.ingest_ledger as the first release created it (before reconciled ... moved_in).
 OLD_LEDGER = """
 CREATE SCHEMA raw;
 CREATE TABLE raw.ingest_ledger (
@@ -35,7 +35,7 @@ CREATE TABLE raw.ingest_ledger (
 INSERT INTO raw.ingest_ledger VALUES ('2026-03-01 10:00+00', '2026-03-01 11:00+00',
     '2026-03-01 11:00+00', 'old', 1, 1, 2, 0, 0, 2, 1, 0.1, false, NULL);
 """
-NEW_COLUMNS = "reconciled, sub_windows, slices, shortfall"
+NEW_COLUMNS = "reconciled, sub_windows, slices, shortfall, moved_in"
 
 
 def fetch(**kw) -> WindowFetch:
@@ -52,8 +52,8 @@ def test_whole_window_defaults(tmp_path):
     """Old callers pass no reconciliation fields: reconciled, one slice, no shortfall."""
     with connect(tmp_path / "w.duckdb") as con:
         entry = land(RawCallsWriter(con, "r"), W, CALLS, fetch=fetch())
-        assert (entry.reconciled, entry.shortfall) == (True, 0)
-        assert ledger(con) == [(False, True, 1, None, 0)]
+        assert (entry.reconciled, entry.shortfall, entry.moved_in) == (True, 0, 0)
+        assert ledger(con) == [(False, True, 1, None, 0, 0)]
 
 
 def test_split_window_short_then_reconciled(tmp_path):
@@ -77,9 +77,9 @@ def test_split_window_short_then_reconciled(tmp_path):
         assert whole.settled
         rows = ledger(con)
         assert [r[:3] + r[4:] for r in rows] == [
-            (False, False, 2, 3),
-            (False, False, 2, 3),
-            (True, True, 2, 0),
+            (False, False, 2, 3, 0),
+            (False, False, 2, 3, 0),
+            (True, True, 2, 0, 0),
         ]
         assert json.loads(rows[0][3]) == [
             {"start": "2026-03-01T10:00:00+00:00", "end": "2026-03-01T10:30:00+00:00"},
@@ -124,10 +124,10 @@ def test_existing_file_migrates(tmp_path):
         with connect(db):
             pass
     with connect(db) as con:
-        assert ledger(con) == [(False, None, None, None, None)]
+        assert ledger(con) == [(False, None, None, None, None, None)]
         entry = land(RawCallsWriter(con, "r"), W, CALLS, fetch=fetch())
         assert entry.settled  # same totalItems as the old row, and reconciled
-        assert ledger(con)[-1] == (True, True, 1, None, 0)
+        assert ledger(con)[-1] == (True, True, 1, None, 0, 0)
         # NULL reconciled (old rows) reads as reconciled in the check
         failures, _ = con.execute((CHECKS_DIR / "ledger_reconciles.sql").read_text()).fetchall()[0]
         assert failures == 0
