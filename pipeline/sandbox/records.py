@@ -91,9 +91,46 @@ class StoredCall:
         """The 26 export-CSV fields (computed on demand for generated calls)."""
         if self.export_row is not None:
             return self.export_row
-        from pipeline.sandbox.traffic import export_row_for  # lazy: import cycle
-
         return export_row_for(self)
+
+
+def export_row_for(c: StoredCall) -> tuple[str, ...]:
+    """The 26 export-CSV fields of a generated call (canonical values, not format variants)."""
+    from pipeline.sandbox.traffic import CAUSE_SIP, COUNTRY_OF_NUMBER, TRUNK_BY_ID  # cycle
+
+    g = c.canonical_dict()
+    trunk = TRUNK_BY_ID[c.trunk_id]
+    cause, sip = CAUSE_SIP[c.call_result]
+    ppm = f"{g['pricePerMinute']['amount']:.4f} USD"
+    price = f"{g['price']['amount']:.4f} USD"
+    return (
+        iso_ms(c.create_ms),
+        c.call_id,
+        iso_ms(c.answer_ms) if c.answer_ms is not None else "",
+        iso_ms(c.end_ms) if c.end_ms is not None else "",
+        c.from_number,
+        c.to_number,
+        trunk.id,
+        trunk.name,
+        c.direction,
+        str(g["durationSeconds"]),
+        c.call_result,
+        COUNTRY_OF_NUMBER.get(c.to_number, ""),
+        COUNTRY_OF_NUMBER.get(c.from_number, ""),
+        "false",
+        ppm,
+        price,
+        cause,
+        sip,
+        trunk.region,
+        "4.3" if c.call_result == "COMPLETED" else "0.0",
+        "udp",
+        "5060",
+        str(g["projectId"]),
+        "",
+        "initial",
+        "false",
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -135,3 +172,50 @@ def dumps(obj: Any) -> bytes:
 def csv_line(fields: tuple[str, ...] | list[str]) -> str:
     """Every field quoted, ``"`` doubled, CRLF (the export format, pitfall 18)."""
     return ",".join('"' + f.replace('"', '""') + '"' for f in fields) + "\r\n"
+
+
+_TIME_FIELDS = ("createTime", "answerTime", "endTime")
+
+
+def _shift_times(d: dict[str, Any], delta_ms: int) -> dict[str, Any]:
+    out = dict(d)
+    for key in _TIME_FIELDS:
+        value = out.get(key)
+        ms = parse_instant_ms(value) if isinstance(value, str) else None
+        if ms is not None:
+            ms += delta_ms
+            out[key] = iso_ms(ms) if ms % 1000 else iso_z(ms)
+    return out
+
+
+def shifted(c: StoredCall, delta_ms: int) -> StoredCall:
+    """``c`` with createTime, answerTime and endTime moved by ``delta_ms`` (same callId and
+    other fields).  Served times that parse are rewritten as ``…Z`` (with milliseconds when
+    not whole seconds; a ``+0000`` / 9-digit variant is dropped); a malformed one stays."""
+    row = c.export_row
+    if row is not None:
+        cols = list(row)
+        for i in (0, 2, 3):  # Timestamp, Answer Time, End Time
+            ms = parse_instant_ms(cols[i])
+            if ms is not None:
+                cols[i] = iso_ms(ms + delta_ms)
+        row = tuple(cols)
+    progress = c.progress_json
+    return StoredCall(
+        create_ms=c.create_ms + delta_ms,
+        answer_ms=c.answer_ms + delta_ms if c.answer_ms is not None else None,
+        end_ms=c.end_ms + delta_ms if c.end_ms is not None else None,
+        call_id=c.call_id,
+        trunk_id=c.trunk_id,
+        direction=c.direction,
+        call_result=c.call_result,
+        from_number=c.from_number,
+        to_number=c.to_number,
+        canonical=_shift_times(c.canonical, delta_ms) if c.canonical is not None else None,
+        final_json=dumps(_shift_times(orjson.loads(c.final_json), delta_ms)),
+        progress_json=(
+            dumps(_shift_times(orjson.loads(progress), delta_ms)) if progress is not None else None
+        ),
+        export_row=row,
+        malformed=c.malformed,
+    )

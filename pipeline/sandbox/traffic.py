@@ -15,7 +15,9 @@ Model and parameters (sources; "choice" = ours, illustrative, not a Sinch statis
   "Statistical analysis of a telephone call center", JASA 100 (2005) §4 and Gans, Koole &
   Mandelbaum, "Telephone call centers: tutorial, review and research prospects", MSOM 5 (2003);
   the exact weights and the weekday factors (weekend ≈ 12–25 % of a weekday) are our choice.
-  The local time uses each trunk's IANA time zone (DST included).
+  The local time uses each trunk's IANA time zone (DST included).  ``hour_calls``
+  (``busy_hour_calls``) replaces all this: every hour has exactly that many calls, split over
+  the trunks by weight (largest remainders), and no bursts.
 * Bursts: with probability ``burst_probability`` a block also holds a burst of 20–80 outbound
   calls within 60 s (a dialler campaign), usually above the trunk's callsPerSecond (CPS) limit.
 * Direction: per trunk inbound share (TRUNKS below; choice).
@@ -59,7 +61,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from pipeline.sandbox.records import StoredCall, csv_line, dumps, iso_ms, iso_z
+from pipeline.sandbox.records import StoredCall, dumps, iso_z
 
 HOUR_MS = 3_600_000
 
@@ -162,43 +164,6 @@ COUNTRY_OF_NUMBER: dict[str, str] = {}
 TRUNK_BY_ID: dict[str, TrunkSpec] = {t.id: t for t in TRUNKS}
 
 
-def export_row_for(c: StoredCall) -> tuple[str, ...]:
-    """The 26 export-CSV fields of a generated call (canonical values, not format variants)."""
-    g = c.canonical_dict()
-    trunk = TRUNK_BY_ID[c.trunk_id]
-    cause, sip = CAUSE_SIP[c.call_result]
-    ppm = f"{g['pricePerMinute']['amount']:.4f} USD"
-    price = f"{g['price']['amount']:.4f} USD"
-    return (
-        iso_ms(c.create_ms),
-        c.call_id,
-        iso_ms(c.answer_ms) if c.answer_ms is not None else "",
-        iso_ms(c.end_ms) if c.end_ms is not None else "",
-        c.from_number,
-        c.to_number,
-        trunk.id,
-        trunk.name,
-        c.direction,
-        str(g["durationSeconds"]),
-        c.call_result,
-        COUNTRY_OF_NUMBER.get(c.to_number, ""),
-        COUNTRY_OF_NUMBER.get(c.from_number, ""),
-        "false",
-        ppm,
-        price,
-        cause,
-        sip,
-        trunk.region,
-        "4.3" if c.call_result == "COMPLETED" else "0.0",
-        "udp",
-        "5060",
-        str(g["projectId"]),
-        "",
-        "initial",
-        "false",
-    )
-
-
 @cache
 def number_pool(region: str, size: int = 300) -> tuple[str, ...]:
     """Valid E.164 numbers for a region (fixed, independent of the seed), built once."""
@@ -248,6 +213,17 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
+def _split(total: int, trunks: tuple[TrunkSpec, ...]) -> dict[str, int]:
+    """``total`` calls over ``trunks`` by weight, exactly (largest remainders, then order)."""
+    weight = sum(t.weight for t in trunks)
+    exact = [total * t.weight / weight for t in trunks]
+    counts = [math.floor(e) for e in exact]
+    by_rest = sorted(range(len(trunks)), key=lambda i: (counts[i] - exact[i], i))
+    for i in by_rest[: total - sum(counts)]:
+        counts[i] += 1
+    return {t.id: n for t, n in zip(trunks, counts, strict=True)}
+
+
 def _choice(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
     r = rng.random()
     acc = 0.0
@@ -277,7 +253,9 @@ class TrafficGenerator:
         fault_seed: int,
         in_progress: bool = False,
         trunks: tuple[TrunkSpec, ...] = TRUNKS,
+        hour_calls: int | None = None,
     ) -> None:
+        self.hour_calls = _split(hour_calls, trunks) if hour_calls is not None else None
         self.in_progress = in_progress
         self.seed = seed
         self.project_id = project_id
@@ -298,6 +276,8 @@ class TrafficGenerator:
 
     def expected_rate(self, trunk: TrunkSpec, hour_ms: int) -> float:
         """Mean calls (excluding bursts) of ``trunk`` in the UTC hour starting at ``hour_ms``."""
+        if self.hour_calls is not None:
+            return float(self.hour_calls[trunk.id])
         local = datetime.fromtimestamp(hour_ms / 1000, UTC).astimezone(self._tz[trunk.id])
         return (
             self.calls_per_hour
@@ -309,9 +289,12 @@ class TrafficGenerator:
     def block(self, trunk: TrunkSpec, hour_ms: int) -> list[StoredCall]:
         """All calls of ``trunk`` created in ``[hour_ms, hour_ms + 1 h)``, sorted."""
         rng = random.Random(_seed_int(self.seed, trunk.id, hour_ms))
-        n = _poisson(rng, self.expected_rate(trunk, hour_ms))
+        if self.hour_calls is not None:
+            n = self.hour_calls[trunk.id]
+        else:
+            n = _poisson(rng, self.expected_rate(trunk, hour_ms))
         starts = [(hour_ms + rng.randrange(3600) * 1000, None) for _ in range(n)]
-        if rng.random() < self.burst_probability:
+        if self.hour_calls is None and rng.random() < self.burst_probability:
             b0 = hour_ms + rng.randrange(3600 - 60) * 1000
             starts += [
                 (b0 + rng.randrange(60) * 1000, "OUTBOUND") for _ in range(rng.randint(20, 80))
@@ -453,10 +436,3 @@ class TrafficGenerator:
         else:
             v["to"] = str(c["to"]).lstrip("+")
         return v
-
-
-def export_csv_header() -> str:
-    """The export header line."""
-    from pipeline.sandbox.records import EXPORT_COLUMNS
-
-    return csv_line(EXPORT_COLUMNS)
