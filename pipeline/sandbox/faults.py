@@ -1,6 +1,10 @@
-"""Fault injection (all off by default).  Every decision is a deterministic function of
-``fault_seed``, the request URL and how many times that URL was requested, so a run replays,
-and a fault never makes a correct client lose or double a call:
+"""Fault injection and hostile behaviours (all off by default).
+
+Every decision is a deterministic function of ``fault_seed``, the request URL and how many
+times that URL (or, for ``unstable_order``, the ``/calls`` route) was requested, so a run
+replays.  Two families:
+
+Faults a correct client survives without losing or doubling a call:
 
 * 429 (``rate_429``, with ``Retry-After: retry_after_s`` or none) and 5xx (``rate_5xx``;
   500/502/503) replace a whole response; at most ``fault_max_consecutive`` faults in a row per
@@ -15,22 +19,57 @@ and a fault never makes a correct client lose or double a call:
 * 429 on the token endpoint (``token_rate_429``), without ``Retry-After`` like Sinch's token
   bucket [N-OAUTH comments].
 * Token expiry mid-run: ``token_max_requests`` or ``SandboxState.expire_all_tokens()``.
+
+Hostile or undocumented behaviours a client must *detect* (they can make a naive client lose
+or double calls): the result window (``max_result_window``), ``unstable_order``,
+``total_items_cap``, envelope faults, the gzip bomb, ``float_money``, ``extreme_times``,
+cross-window duplicates and ``echo_authorization``.  ``strict_lower_bound`` and
+``page_size_key`` live in ``store.py`` (query semantics); ``busy_hour_calls`` in
+``traffic.py``; the header drip in ``slow_headers.py``.  See ``docs/sandbox.md``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import random
+import struct
+import threading
+import zlib
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from pipeline.sandbox.state import SandboxState, fault_roll
+import orjson
+
+from pipeline.sandbox.records import dumps
+from pipeline.sandbox.settings import SandboxSettings
+
+if TYPE_CHECKING:
+    from pipeline.sandbox.state import SandboxState
+
+EXTREME_CREATE_TIME = "9999-12-31T23:30:00-01:00"  # 10000-01-01T00:30Z: beyond datetime in UTC
+EXTREME_END_TIME = "9999-12-31T23:59:59Z"
+GZIP_BOMB_INFLATED = 1 << 30  # bytes once inflated: exactly 1 GiB
+GZIP_BOMB_PREFIX = b'{"calls":['
+
+
+def fault_roll(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the parts (used for every fault decision)."""
+    h = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
 
 
 @dataclass(frozen=True, slots=True)
 class FaultDecision:
-    """What to do with one request: a status to return instead (or None), and drip or not."""
+    """What to do with one request: a status to return instead (or None), drip or not, and
+    which attempt of this URL it is (0 = first; seeds the per-answer faults)."""
 
     status: int | None
     retry_after: float | None
     drip: bool
+    attempt: int = 0
 
 
 def decide(state: SandboxState, url_key: str) -> FaultDecision:
@@ -56,9 +95,8 @@ def decide(state: SandboxState, url_key: str) -> FaultDecision:
             state.stats["faults_5xx"] += 1
     drip = s.drip_rate > 0 and fault_roll(s.fault_seed, "drip", url_key, n) < s.drip_rate
     if drip:
-        with state._lock:
-            state.stats["drips"] += 1
-    return FaultDecision(status, retry_after, drip)
+        state.count("drips")
+    return FaultDecision(status, retry_after, drip, n)
 
 
 def token_rate_limited(state: SandboxState) -> bool:
@@ -88,6 +126,155 @@ def duplicate_previous(state: SandboxState, query_key: str, page: int) -> bool:
         return False
     hit = fault_roll(s.fault_seed, "dup", query_key, page) < s.duplicate_rate
     if hit:
-        with state._lock:
-            state.stats["duplicates"] += 1
+        state.count("duplicates")
     return hit
+
+
+# ---------------------------------------------------------------------- paging and envelope
+def result_window(s: SandboxSettings, start: int, size: int) -> tuple[int, str | None]:
+    """``max_result_window``: the offset where serving stops, and the 400 message when
+    ``result_window_mode="error"`` and ``start + size`` (Elasticsearch's from + size) is over."""
+    n = s.max_result_window
+    if n is None:
+        return start + size, None
+    if s.result_window_mode == "error" and start + size > n:
+        return 0, (
+            f"Result window is too large, page * size must be <= {n} but was {start + size} "
+            f"(page {start // size + 1}, size {size}); narrow the createTime window instead"
+        )
+    return min(start + size, n), None
+
+
+def unstable_page(
+    items: Sequence[bytes], seconds: Sequence[int], start: int, end: int, seed: object
+) -> list[bytes]:
+    """``items[start:end]`` after shuffling every run of equal ``seconds`` (calls created in
+    the same second) with an RNG seeded by ``seed`` and that second.  ``seconds`` is sorted."""
+    end = min(end, len(items))
+    if start >= end:
+        return []
+    lo = bisect_left(seconds, seconds[start])
+    hi = bisect_right(seconds, seconds[end - 1])
+    out: list[bytes] = []
+    i = lo
+    while i < hi:
+        j = bisect_right(seconds, seconds[i], i, hi)
+        group = list(items[i:j])
+        if j - i > 1:
+            random.Random(f"{seed}:{seconds[i]}").shuffle(group)
+        out.extend(group)
+        i = j
+    return out[start - lo : end - lo]
+
+
+def envelope_fault(state: SandboxState, url_key: str, attempt: int) -> str | None:
+    """The broken-envelope kind for this ``/calls`` answer, or None."""
+    s = state.settings
+    if s.envelope_fault is None:
+        return None
+    if fault_roll(s.fault_seed, "envelope", url_key, attempt) >= s.envelope_fault_rate:
+        return None
+    state.count("envelope_faults")
+    kind = s.envelope_fault
+    if kind == "calls-not-list":  # an object, or the list double-encoded as a string
+        return "calls-object" if fault_roll(s.fault_seed, "nl", url_key, attempt) < 0.5 else kind
+    return kind
+
+
+def broken_envelope(kind: str, total: int, page: str, size: int) -> bytes:
+    """The body of a broken ``/calls`` envelope (see :func:`envelope_fault`)."""
+    tail = f'"totalItems":{total},"pageNumber":{page},"pageSize":{size}}}'
+    if kind == "status-ok":
+        return b'{"status":"ok"}'
+    if kind == "no-calls":
+        return ("{" + tail).encode()
+    calls = {"calls-null": "null", "calls-object": "{}", "calls-not-list": '"[]"'}[kind]
+    return f'{{"calls":{calls},{tail}'.encode()
+
+
+def reported_total(s: SandboxSettings, total: int) -> int:
+    """``totalItems`` as served (``total_items_cap``)."""
+    return total if s.total_items_cap is None else min(total, s.total_items_cap)
+
+
+# ---------------------------------------------------------------------- served records
+def noisy_amount(amount: object) -> object:
+    """``float_money``: the amount one float step toward 0 (round(x, 6) gives it back)."""
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+        return amount
+    try:
+        x = float(amount)
+    except ValueError:
+        return amount
+    return math.nextafter(x, 0.0) if math.isfinite(x) else amount
+
+
+def distort(body: bytes, *, float_money: bool, extreme: str | None) -> bytes:
+    """The served bytes of one call with ``float_money`` and/or an extreme time applied
+    (``extreme`` = ``"createTime"`` or ``"endTime"``)."""
+    d: dict[str, Any] = orjson.loads(body)
+    if float_money:
+        for key in ("pricePerMinute", "price"):
+            money = d.get(key)
+            if isinstance(money, dict) and "amount" in money:
+                money["amount"] = noisy_amount(money["amount"])
+    if extreme == "createTime":
+        d["createTime"] = EXTREME_CREATE_TIME
+    elif extreme == "endTime":
+        d["endTime"] = EXTREME_END_TIME
+    return dumps(d)
+
+
+def crosses_windows(s: SandboxSettings, call_id: str) -> bool:
+    """``duplicate_across_windows_rate``: whether this call is also listed an hour later."""
+    rate = s.duplicate_across_windows_rate
+    return rate > 0 and fault_roll(s.fault_seed, "xwin", call_id) < rate
+
+
+# ---------------------------------------------------------------------- errors and bodies
+def echoed_request(authorization: str | None, form: dict[str, str] | None = None) -> dict:
+    """``echo_authorization``: what a careless server puts in its error body."""
+    echo: dict[str, Any] = {"headers": {"Authorization": authorization}}
+    if form is not None:
+        echo["form"] = {k: form[k] for k in ("client_id", "client_secret") if k in form}
+    return echo
+
+
+def gzip_bomb_hit(state: SandboxState, url_key: str, attempt: int) -> bool:
+    """Whether this ``/calls`` answer is the gzip bomb."""
+    s = state.settings
+    hit = s.gzip_bomb and fault_roll(s.fault_seed, "bomb", url_key, attempt) < s.gzip_bomb_rate
+    if hit:
+        state.count("gzip_bombs")
+    return hit
+
+
+_bomb: bytes | None = None
+_bomb_lock = threading.Lock()
+
+
+def gzip_bomb_body() -> bytes:
+    """A ~1 MB gzip member inflating to exactly ``GZIP_BOMB_INFLATED`` bytes
+    (``{"calls":[`` then spaces).  Built once (~0.3 s), never holding the inflated data: after
+    a full flush deflate restarts, so every 1 MiB chunk of spaces compresses to the same
+    bytes, which are repeated; the CRC is computed chunk by chunk."""
+    global _bomb
+    with _bomb_lock:
+        if _bomb is None:
+            chunk = b" " * (1 << 20)
+            z = zlib.compressobj(9, zlib.DEFLATED, -15)
+            head = z.compress(GZIP_BOMB_PREFIX) + z.flush(zlib.Z_FULL_FLUSH)
+            first = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)
+            second = z.compress(chunk) + z.flush(zlib.Z_FULL_FLUSH)
+            if first != second:  # pragma: no cover - zlib always restarts after a full flush
+                raise RuntimeError("deflate did not restart after Z_FULL_FLUSH")
+            k, rest = divmod(GZIP_BOMB_INFLATED - len(GZIP_BOMB_PREFIX), len(chunk))
+            tail = z.compress(chunk[:rest]) + z.flush()
+            crc = zlib.crc32(GZIP_BOMB_PREFIX)
+            for _ in range(k):
+                crc = zlib.crc32(chunk, crc)
+            crc = zlib.crc32(chunk[:rest], crc)
+            header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # gzip, deflate, no name
+            trailer = struct.pack("<II", crc, GZIP_BOMB_INFLATED & 0xFFFFFFFF)
+            _bomb = b"".join((header, head, first, second * (k - 1), tail, trailer))
+        return _bomb

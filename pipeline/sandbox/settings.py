@@ -24,6 +24,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "result_window_mode": ("empty", "error"),
+    "page_size_key": ("size", "pageSize", "both"),
+    "envelope_fault": (None, "no-calls", "calls-null", "calls-not-list", "status-ok"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
     """All sandbox settings.  Construct with keywords; ``with_(**changes)`` copies.
@@ -96,6 +103,48 @@ class SandboxSettings:
             timestamp, missing callResult); the callId stays so nothing is lost.
         duplicate_rate: share of pages (after the first) that also repeat the previous page's
             last record (same callId), so totalItems is unchanged and nothing is lost.
+
+    Hostile / undocumented behaviours (all off by default; ``faults.py``; these *can* make a
+    naive client lose or double calls, which is their point)
+        max_result_window: like Elasticsearch's ``index.max_result_window``: ``/calls`` items
+            at offsets >= N are never served.  None = off.
+        result_window_mode: ``"empty"``: a page is cut at offset N (a page wholly beyond it has
+            ``"calls": []``) while ``totalItems`` counts every match; ``"error"``: 400
+            ("Result window is too large …") whenever ``(page-1)*size + size > N``.
+        unstable_order: calls created in the same second come back in a different order on
+            every ``/calls`` request (seeded by ``fault_seed`` and the request count); the set
+            and totalItems stay the same, so paging repeats some records and skips others.
+        strict_lower_bound: ``createTime>=X`` (key ``createTime>``) is applied as strict
+            ``>``: the lower bound starts at the *end* of X's period (an instant with seconds:
+            X + 1 s; with a fraction: X + 1 ms; a date: the next day), so calls in X's own
+            second are dropped.
+        page_size_key: which query key sets the page size: ``"size"``, ``"pageSize"`` or
+            ``"both"`` (``size`` wins when both are sent).  A key not honoured is ignored.
+        float_money: money amounts (``price.amount``, ``pricePerMinute.amount``) served as JSON
+            numbers one float step toward 0 (``0.0123`` → ``0.012299999999999998``); rounding to
+            6 decimals gives the exact amount back.  0 stays ``0.0``.
+        busy_hour_calls: every UTC hour has exactly this many generated calls (split over the
+            trunks by weight, no hour/weekday profile, no bursts).  None = the model.
+        envelope_fault: a 200 ``/calls`` answer with a broken envelope: ``"no-calls"`` (no
+            ``calls`` key), ``"calls-null"``, ``"calls-not-list"`` (``{}`` or the string
+            ``"[]"``), ``"status-ok"`` (the body is ``{"status":"ok"}``).  None = off.
+        envelope_fault_rate: share of ``/calls`` answers that get it (not streak-bounded).
+        trunks_envelope_fault: ``GET /trunks`` answers 200 ``{}``.
+        total_items_cap: ``totalItems`` reported as ``min(true total, N)``; pages stay full.
+        echo_authorization: every non-2xx answer echoes the request's Authorization header in
+            its JSON body (``"request": {"headers": {"Authorization": …}}``); the token
+            endpoint's 4xx also echoes the form's ``client_id`` / ``client_secret``.
+        gzip_bomb, gzip_bomb_rate: share of ``/calls`` answers that are a ~1 MB gzip body
+            (``Content-Encoding: gzip``) inflating to exactly 1 GiB (``{"calls":[`` + spaces).
+        extreme_times: in every hour, the first call (by createTime, callId) is served with
+            ``createTime`` ``9999-12-31T23:30:00-01:00`` and the second with ``endTime``
+            ``9999-12-31T23:59:59Z``; both stay listed in their real hour.
+        duplicate_across_windows_rate: share of calls (per callId) also listed in the next hour
+            with every time + 1 h (same callId; the later one is the corrected version, and the
+            one the ground-truth helpers return).
+        header_drip_s: > 0 puts a raw-socket front (``slow_headers.py``) before the server that
+            sends the status line and headers of ``/calls`` and ``/oauth2/token`` answers one
+            byte every ``header_drip_s`` seconds; the handle's URLs point at the front.
     """
 
     host: str = "127.0.0.1"
@@ -143,6 +192,24 @@ class SandboxSettings:
     malformed_rate: float = 0.0
     duplicate_rate: float = 0.0
 
+    max_result_window: int | None = None
+    result_window_mode: Literal["empty", "error"] = "empty"
+    unstable_order: bool = False
+    strict_lower_bound: bool = False
+    page_size_key: Literal["size", "pageSize", "both"] = "both"
+    float_money: bool = False
+    busy_hour_calls: int | None = None
+    envelope_fault: Literal[None, "no-calls", "calls-null", "calls-not-list", "status-ok"] = None
+    envelope_fault_rate: float = 1.0
+    trunks_envelope_fault: bool = False
+    total_items_cap: int | None = None
+    echo_authorization: bool = False
+    gzip_bomb: bool = False
+    gzip_bomb_rate: float = 1.0
+    extreme_times: bool = False
+    duplicate_across_windows_rate: float = 0.0
+    header_drip_s: float = 0.0
+
     def __post_init__(self) -> None:
         if self.host != "127.0.0.1":
             msg = "the sandbox binds to 127.0.0.1 only"
@@ -157,12 +224,31 @@ class SandboxSettings:
             "drip_rate",
             "malformed_rate",
             "duplicate_rate",
+            "envelope_fault_rate",
+            "gzip_bomb_rate",
+            "duplicate_across_windows_rate",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"{name} must be in [0, 1]"
                 raise ValueError(msg)
         if self.history_start.tzinfo is None:
             msg = "history_start must be timezone-aware"
+            raise ValueError(msg)
+        if self.token_lifetime_s <= 0:
+            msg = "token_lifetime_s must be > 0"
+            raise ValueError(msg)
+        for name, low in (("max_result_window", 1), ("total_items_cap", 0),
+                          ("busy_hour_calls", 0)):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < low):
+                msg = f"{name} must be None or an integer >= {low}"
+                raise ValueError(msg)
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                msg = f"{name} must be one of {', '.join(map(repr, allowed))}"
+                raise ValueError(msg)
+        if not 0.0 <= self.header_drip_s <= 10.0:
+            msg = "header_drip_s must be in [0, 10] seconds"
             raise ValueError(msg)
 
     def with_(self, **changes: object) -> SandboxSettings:

@@ -1,5 +1,12 @@
 """The sandbox's state: its call source (generator or replay), caches, tokens, fault counters,
-and the ground-truth API that tests use to check "none lost, none doubled".
+and (mixed in from ``truth.py``) the ground-truth API that tests use to check "none lost, none
+doubled".
+
+Listing vs truth.  ``calls_created`` is what ``/calls`` and the export list: the source's calls
+with :meth:`SandboxState.move_call` applied, plus the cross-window copies of
+``duplicate_across_windows_rate`` (so such a call is listed twice, an hour apart).  The
+ground-truth helpers (``calls_between`` …) use ``truth_created``: every call once, at its
+corrected place (a moved call at its new createTime, a cross-window call as its later copy).
 """
 
 from __future__ import annotations
@@ -9,35 +16,43 @@ import hashlib
 import hmac
 import itertools
 import threading
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
-from pipeline.sandbox.records import StoredCall
+from pipeline.sandbox.faults import crosses_windows, distort
+from pipeline.sandbox.faults import fault_roll as fault_roll  # re-exported (was defined here)
+from pipeline.sandbox.records import StoredCall, shifted
 from pipeline.sandbox.replay import ReplayData, load_replay
 from pipeline.sandbox.settings import DEFAULT_PROJECT_ID, SandboxSettings
 from pipeline.sandbox.store import LRU, CallQuery, _ms
-from pipeline.sandbox.traffic import HOUR_MS, MAX_CALL_MS, TRUNKS, TrafficGenerator
-
-
-class _HasBounds(Protocol):
-    start: datetime
-    end: datetime
+from pipeline.sandbox.traffic import _CROCKFORD, HOUR_MS, MAX_CALL_MS, TRUNKS, TrafficGenerator
+from pipeline.sandbox.truth import GroundTruth
 
 
 def _b64url(b: bytes) -> str:
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
-def fault_roll(*parts: object) -> float:
-    """A deterministic number in [0, 1) from the parts (used for every fault decision)."""
-    h = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
+def _ulid_ms(call_id: str) -> int | None:
+    """The millisecond time in a generated callId (a ULID), or None."""
+    n = 0
+    for ch in call_id.upper():
+        i = _CROCKFORD.find(ch)
+        if i < 0 or len(call_id) != 26:
+            return None
+        n = n * 32 + i
+    return n >> 80
 
 
-class SandboxState:
+def _sort_key(c: StoredCall) -> tuple[int, str]:
+    return c.sort_key
+
+
+class SandboxState(GroundTruth):
     """Everything a running sandbox holds.  Safe to call from test threads."""
 
     def __init__(self, settings: SandboxSettings) -> None:
@@ -70,6 +85,7 @@ class SandboxState:
                 malformed_rate=settings.malformed_rate,
                 fault_seed=settings.fault_seed,
                 in_progress=settings.list_in_progress,
+                hour_calls=settings.busy_hour_calls,
             )
             self.max_call_ms = MAX_CALL_MS
             self.trunks = [
@@ -78,7 +94,13 @@ class SandboxState:
             ]
         self.history_start_ms = 0 if self.replay is not None else _ms(settings.history_start)
         self._hours: LRU[int, list[StoredCall]] = LRU(max(16, settings.block_cache_size // 5))
-        self._results: LRU[tuple[Any, ...], list[bytes]] = LRU(64)
+        if self.replay is not None:
+            keys = self._replay_keys
+            self._span = (keys[0], keys[-1] + 1) if keys else (0, 0)
+        else:
+            self._span = (self.history_start_ms, 2**62)
+        self.moved: dict[str, StoredCall] = {}  # callId → its moved version (move_call)
+        self._clear_derived()
         self.tokens: dict[str, list[float]] = {}
         self._token_counter = itertools.count(1)
         self._secret = hashlib.sha256(f"{settings.key_secret}:{settings.seed}".encode()).digest()
@@ -91,7 +113,27 @@ class SandboxState:
             "drips": 0,
             "duplicates": 0,
             "tokens_issued": 0,
+            "token_requests": 0,
+            "calls_requests": 0,
+            "export_requests": 0,
+            "trunks_requests": 0,
+            "envelope_faults": 0,
+            "gzip_bombs": 0,
+            "result_window_errors": 0,
         }
+
+    def count(self, key: str, n: int = 1) -> int:
+        """Add ``n`` to ``stats[key]``; returns the new value."""
+        with self._lock:
+            value = self.stats[key] = self.stats.get(key, 0) + n
+        return value
+
+    def _clear_derived(self) -> None:
+        """Drop every cache that depends on where calls are listed (after a move)."""
+        with self._lock:
+            self._results: LRU[tuple[Any, ...], tuple[list[bytes], array]] = LRU(64)
+            self._copy_cache: LRU[int, list[StoredCall]] = LRU(64)
+            self._extremes: LRU[int, dict[tuple[str, int], str]] = LRU(4096)
 
     # ------------------------------------------------------------------ identity / auth
     def _trunk_json(
@@ -176,8 +218,8 @@ class SandboxState:
             self._hours.put(hour_ms, calls)
         return calls
 
-    def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
-        """Every call with createTime in ``[lo_ms, hi_ms)``, sorted, regardless of visibility."""
+    def _base_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+        """The source's calls (generated or replayed) created in ``[lo_ms, hi_ms)``, sorted."""
         if hi_ms <= lo_ms:
             return []
         if self.replay is not None:
@@ -200,6 +242,113 @@ class SandboxState:
             h += HOUR_MS
         return out
 
+    def _hour_starts(self, lo_ms: int, hi_ms: int) -> Iterator[int]:
+        """Starts of the UTC hours overlapping ``[lo_ms, hi_ms)`` that can hold calls."""
+        lo_ms, hi_ms = max(lo_ms, self._span[0]), min(hi_ms, self._span[1])
+        h = lo_ms - lo_ms % HOUR_MS
+        while h < hi_ms:
+            yield h
+            h += HOUR_MS
+
+    def _placed(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+        """:meth:`_base_created` with the moves of :meth:`move_call` applied."""
+        base = self._base_created(lo_ms, hi_ms)
+        moved = self.moved
+        if not moved:
+            return base
+        out = [c for c in base if c.call_id not in moved]
+        out.extend(m for m in moved.values() if lo_ms <= m.create_ms < hi_ms)
+        out.sort(key=_sort_key)
+        return out
+
+    def _copies(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+        """Cross-window copies (``duplicate_across_windows_rate``) created in the range."""
+        s = self.settings
+        if s.duplicate_across_windows_rate <= 0:
+            return []
+        out: list[StoredCall] = []
+        for h in self._hour_starts(lo_ms - HOUR_MS, hi_ms - HOUR_MS):
+            with self._lock:
+                copies = self._copy_cache.get(h)
+            if copies is None:
+                copies = [shifted(c, HOUR_MS) for c in self._placed(h, h + HOUR_MS)
+                          if crosses_windows(s, c.call_id)]  # fmt: skip
+                with self._lock:
+                    self._copy_cache.put(h, copies)
+            out.extend(c for c in copies if lo_ms <= c.create_ms < hi_ms)
+        return out
+
+    def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+        """Every call *listed* with createTime in ``[lo_ms, hi_ms)``, sorted, regardless of
+        visibility: moves applied, cross-window calls in both places (module doc)."""
+        if hi_ms <= lo_ms:
+            return []
+        placed = self._placed(lo_ms, hi_ms)
+        copies = self._copies(lo_ms, hi_ms)
+        if not copies:
+            return placed
+        return sorted(placed + copies, key=_sort_key)
+
+    def truth_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+        """Every call created in ``[lo_ms, hi_ms)`` once, at its corrected place (module doc)."""
+        if hi_ms <= lo_ms:
+            return []
+        placed = self._placed(lo_ms, hi_ms)
+        if self.settings.duplicate_across_windows_rate <= 0:
+            return placed
+        s = self.settings
+        kept = [c for c in placed if not crosses_windows(s, c.call_id)]
+        return sorted(kept + self._copies(lo_ms, hi_ms), key=_sort_key)
+
+    def _extreme_kinds(self, lo_ms: int, hi_ms: int) -> dict[tuple[str, int], str]:
+        """``extreme_times``: (callId, createTime ms) → the field served extreme, for the first
+        and second listed call of every hour overlapping the range."""
+        out: dict[tuple[str, int], str] = {}
+        for h in self._hour_starts(lo_ms, hi_ms):
+            with self._lock:
+                kinds = self._extremes.get(h)
+            if kinds is None:
+                first_two = self.calls_created(h, h + HOUR_MS)[:2]
+                fields = ("createTime", "endTime")[: len(first_two)]
+                kinds = {
+                    (c.call_id, c.create_ms): f for c, f in zip(first_two, fields, strict=True)
+                }
+                with self._lock:
+                    self._extremes.put(h, kinds)
+            out.update(kinds)
+        return out
+
+    def move_call(self, call_id: str, new_create_time: datetime) -> None:
+        """Move a call (a server-side createTime correction): it keeps its callId and other
+        fields, answerTime/endTime move by the same delta, and from now on it is listed only
+        under ``new_create_time`` (by the API and by the ground-truth helpers).  Raises
+        ``KeyError`` for an unknown callId."""
+        if new_create_time.tzinfo is None:
+            msg = "new_create_time must be timezone-aware"
+            raise ValueError(msg)
+        c = self._find(call_id)
+        moved = shifted(c, _ms(new_create_time) - c.create_ms)
+        with self._lock:
+            self.moved = {**self.moved, call_id: moved}
+            span = self._span
+            self._span = (min(span[0], moved.create_ms), max(span[1], moved.create_ms + 1))
+            self._clear_derived()
+
+    def _find(self, call_id: str) -> StoredCall:
+        hit = self.moved.get(call_id)
+        if hit is not None:
+            return hit
+        if self.replay is not None:
+            candidates: Iterable[StoredCall] = self.replay.calls
+        else:
+            ms = _ulid_ms(call_id)
+            h = (ms - ms % HOUR_MS) if ms is not None else -1
+            candidates = self._base_created(h, h + HOUR_MS) if ms is not None else ()
+        for c in candidates:
+            if c.call_id == call_id:
+                return c
+        raise KeyError(call_id)
+
     def _live(self) -> bool:
         return self.replay is None or self.settings.replay_respect_clock
 
@@ -216,7 +365,12 @@ class SandboxState:
         return None
 
     def select(self, q: CallQuery, now_ms: int) -> list[bytes]:
-        """Served bytes of every visible call matching ``q``, in API order.
+        """Served bytes of every visible call matching ``q``, in API order."""
+        return self.select_keyed(q, now_ms)[0]
+
+    def select_keyed(self, q: CallQuery, now_ms: int) -> tuple[list[bytes], array]:
+        """:meth:`select` and, in parallel, each call's createTime in whole epoch seconds
+        (sorted; the tie groups of ``unstable_order``).
 
         The part of the window that can no longer change (created before ``now`` − longest
         call − visibility delay, cut at an hour boundary) is cached; only the live tail is
@@ -234,12 +388,13 @@ class SandboxState:
             return self._select_range(q, lo, hi, now_ms, cache=True)
         if lo >= cut:
             return self._select_range(q, lo, hi, now_ms, cache=False)
-        head = self._select_range(q, lo, cut, now_ms, cache=True)
-        return head + self._select_range(q, cut, hi, now_ms, cache=False)
+        head, head_s = self._select_range(q, lo, cut, now_ms, cache=True)
+        tail, tail_s = self._select_range(q, cut, hi, now_ms, cache=False)
+        return head + tail, head_s + tail_s
 
     def _select_range(
         self, q: CallQuery, lo: int, hi: int, now_ms: int, *, cache: bool
-    ) -> list[bytes]:
+    ) -> tuple[list[bytes], array]:
         key = (q, lo, hi)
         if cache:
             with self._lock:
@@ -247,6 +402,7 @@ class SandboxState:
             if hit is not None:
                 return hit
         out: list[bytes] = []
+        seconds = array("q")
         plain = (
             q.trunk_ids is None
             and q.results is None
@@ -255,16 +411,24 @@ class SandboxState:
             and q.to_prefix is None
         )
         rendered = self.rendered
+        float_money = self.settings.float_money
+        extremes = self._extreme_kinds(lo, hi) if self.settings.extreme_times else {}
         for c in self.calls_created(lo, hi):
             if not plain and not q.matches(c):
                 continue
             b = rendered(c, now_ms)
-            if b is not None:
-                out.append(b)
+            if b is None:
+                continue
+            if float_money or extremes:
+                kind = extremes.get((c.call_id, c.create_ms))
+                if float_money or kind is not None:
+                    b = distort(b, float_money=float_money, extreme=kind)
+            out.append(b)
+            seconds.append(c.create_ms // 1000)
         if cache:
             with self._lock:
-                self._results.put(key, out)
-        return out
+                self._results.put(key, (out, seconds))
+        return out, seconds
 
     def select_calls(self, q: CallQuery, now_ms: int) -> list[StoredCall]:
         """Like :meth:`select` but the StoredCall objects (used by the export)."""
@@ -277,37 +441,3 @@ class SandboxState:
             for c in self.calls_created(lo, hi)
             if q.matches(c) and self.rendered(c, now_ms) is not None
         ]
-
-    # ------------------------------------------------------------------ ground truth
-    def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Canonical dicts of every call created in ``[start, end)`` (final form, in API order,
-        visible or not).  The canonical form has upper-case enums, ``Z`` timestamps and numeric
-        money even when the served bytes use a format variant or are malformed."""
-        return [c.canonical_dict() for c in self.calls_created(_ms(start), _ms(end))]
-
-    def calls_in(self, window: _HasBounds) -> list[dict[str, Any]]:
-        """:meth:`calls_between` for anything with ``start``/``end`` (e.g. ``models.Window``)."""
-        return self.calls_between(window.start, window.end)
-
-    def call_ids_between(self, start: datetime, end: datetime) -> list[str]:
-        """callIds of :meth:`calls_between`."""
-        return [c.call_id for c in self.calls_created(_ms(start), _ms(end))]
-
-    def visible_calls_between(
-        self, start: datetime, end: datetime, at: datetime | None = None
-    ) -> list[dict[str, Any]]:
-        """Canonical dicts of calls in ``[start, end)`` that the API lists at ``at`` (now)."""
-        now = _ms(at) if at is not None else self.now_ms()
-        return [
-            c.canonical_dict()
-            for c in self.calls_created(_ms(start), _ms(end))
-            if self.rendered(c, now) is not None
-        ]
-
-    def malformed_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
-        """callIds served malformed (fault) in ``[start, end)``."""
-        return [c.call_id for c in self.calls_created(_ms(start), _ms(end)) if c.malformed]
-
-    def served_json_between(self, start: datetime, end: datetime) -> Iterable[bytes]:
-        """The final served bytes of the calls in ``[start, end)``."""
-        return [c.final_json for c in self.calls_created(_ms(start), _ms(end))]

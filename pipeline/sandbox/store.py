@@ -12,7 +12,9 @@ Rules (see ``docs/sandbox.md``):
 * ``createTime>V`` (inclusive) starts at the start of V's period; ``createTime<V`` (inclusive)
   ends at the end of V's period; a whole-second instant covers that second (the server works
   at second granularity, "…23:59:59Z" ends).  So adjacent windows that share a boundary
-  second both contain calls in it (pitfall 3).
+  second both contain calls in it (pitfall 3).  ``strict_lower_bound`` (a hostile setting)
+  makes ``createTime>V`` strict at that granularity: the window starts at the *end* of V's
+  period, so the calls of V's own second (or minute, hour, day …) are not listed.
 * A value without an offset is UTC.  ``now``, ``now-24h``, ``now-7d`` … (old SDKs sent these)
   are accepted.  Several createTime keys are ANDed.
 * No createTime key at all → ``[now - default_window_s, now]``.  Only a lower bound → up to
@@ -22,6 +24,8 @@ Rules (see ``docs/sandbox.md``):
 * ``trunkId``: exact (comma list allowed).  ``callResult``/``direction``: comma lists (repeated
   keys add), any case.
 * Order: createTime ascending, then callId (byte order) — stable across pages.
+* Page size: ``size`` or ``pageSize`` (``size`` wins); ``page_size_key`` can make the server
+  honour only one of them, the other being ignored.
 """
 
 from __future__ import annotations
@@ -193,8 +197,10 @@ def build_query(
     default_window_ms: int,
     exact_instant_mode: str,
     history_start_ms: int,
+    strict_lower_bound: bool = False,
 ) -> CallQuery:
-    """Turn decoded query pairs into a :class:`CallQuery` (raises :class:`BadRequest`)."""
+    """Turn decoded query pairs into a :class:`CallQuery` (raises :class:`BadRequest`).
+    ``strict_lower_bound``: ``createTime>V`` starts after V's period instead of at its start."""
     lo: int | None = None
     hi: int | None = None
     seen_time = False
@@ -211,7 +217,7 @@ def build_query(
                 raise BadRequest(msg)
             spec = parse_time_spec(val, now_ms)
             if key == "createTime>":
-                s, e = spec.start_ms, None
+                s, e = (spec.end_ms if strict_lower_bound else spec.start_ms), None
             elif key == "createTime<":
                 s, e = None, spec.end_ms
             elif spec.instant and exact_instant_mode == "after":
@@ -247,13 +253,27 @@ def build_query(
     )
 
 
+SIZE_KEYS: dict[str, tuple[str, ...]] = {
+    "both": ("size", "pageSize"),
+    "size": ("size",),
+    "pageSize": ("pageSize",),
+}
+
+
 def page_request(
-    pairs: list[tuple[str, str]], *, default_size: int, max_size: int, oversize: str
+    pairs: list[tuple[str, str]],
+    *,
+    default_size: int,
+    max_size: int,
+    oversize: str,
+    size_keys: tuple[str, ...] = SIZE_KEYS["both"],
 ) -> PageRequest:
-    """``page`` (from 1) and ``size`` / ``pageSize`` (``size`` wins if both)."""
+    """``page`` (from 1) and the size: the first of ``size_keys`` with a non-empty value
+    (default ``size``, then ``pageSize``); keys not in ``size_keys`` are ignored."""
     d = dict(pairs)
     page_s = d.get("page", "").strip() or "1"
-    size_s = (d.get("size") or d.get("pageSize") or "").strip() or str(default_size)
+    given = (d.get(k) for k in size_keys)
+    size_s = next((v for v in given if v), "").strip() or str(default_size)
     try:
         page, size = int(page_s), int(size_s)
     except ValueError as exc:

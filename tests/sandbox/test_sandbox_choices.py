@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from conftest import client_for
+
+from pipeline.sandbox.settings import SandboxSettings
 
 
 def test_oversize_clamp_count_semantics_and_string_page_number(make_sandbox, clock):
@@ -40,3 +43,35 @@ def test_default_window_setting(make_sandbox, clock):
             now - timedelta(hours=1), now + timedelta(seconds=1)
         )
         assert total == len(visible) > 0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_result_window": 0},
+        {"result_window_mode": "clamp"},
+        {"page_size_key": "limit"},
+        {"envelope_fault": "calls-missing"},
+        {"envelope_fault_rate": 1.5},
+        {"gzip_bomb_rate": -0.1},
+        {"duplicate_across_windows_rate": 2.0},
+        {"total_items_cap": -1},
+        {"busy_hour_calls": -5},
+        {"header_drip_s": -1.0},
+        {"token_lifetime_s": 0},
+    ],
+)
+def test_hostile_settings_are_validated(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SandboxSettings(**bad)
+
+
+def test_hostile_settings_are_off_by_default():
+    s = SandboxSettings()
+    assert (s.max_result_window, s.envelope_fault, s.total_items_cap, s.busy_hour_calls) == (
+        None, None, None, None,
+    )  # fmt: skip
+    assert s.page_size_key == "both" and s.result_window_mode == "empty"
+    assert not (s.unstable_order or s.strict_lower_bound or s.float_money or s.extreme_times)
+    assert not (s.trunks_envelope_fault or s.echo_authorization or s.gzip_bomb)
+    assert s.duplicate_across_windows_rate == 0.0 and s.header_drip_s == 0.0

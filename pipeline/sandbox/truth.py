@@ -1,0 +1,84 @@
+"""The ground-truth API of a running sandbox, mixed into :class:`SandboxState`
+(``handle.app_state``), for tests that check "none lost, none doubled".
+
+Truth vs listing (see ``state.py``): these helpers return every call once, at its corrected
+place — a moved call (``move_call``) at its new createTime, a cross-window call
+(``duplicate_across_windows_rate``) as its later copy — and canonical values, whatever the
+served bytes carry (format variants, malformations, ``float_money``, ``extreme_times``).
+``listed_call_ids_between`` is the exception: it says what ``/calls`` lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from pipeline.sandbox.faults import crosses_windows
+from pipeline.sandbox.store import _ms
+
+
+class _HasBounds(Protocol):
+    start: datetime
+    end: datetime
+
+
+class GroundTruth:
+    """The ground-truth methods (they use ``truth_created``, ``calls_created``, ``_placed``,
+    ``_extreme_kinds``, ``rendered`` and ``now_ms`` of :class:`SandboxState`)."""
+
+    def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Canonical dicts of every call created in ``[start, end)`` (final form, in API order,
+        visible or not).  The canonical form has upper-case enums, ``Z`` timestamps and numeric
+        money even when the served bytes use a format variant, float noise, an extreme time or
+        a malformation.  Every call once, at its corrected place: a moved call
+        (:meth:`move_call`) at its new createTime, a cross-window call
+        (``duplicate_across_windows_rate``) as its later copy, never the stale earlier one."""
+        return [c.canonical_dict() for c in self.truth_created(_ms(start), _ms(end))]
+
+    def calls_in(self, window: _HasBounds) -> list[dict[str, Any]]:
+        """:meth:`calls_between` for anything with ``start``/``end`` (e.g. ``models.Window``)."""
+        return self.calls_between(window.start, window.end)
+
+    def call_ids_between(self, start: datetime, end: datetime) -> list[str]:
+        """callIds of :meth:`calls_between`."""
+        return [c.call_id for c in self.truth_created(_ms(start), _ms(end))]
+
+    def visible_calls_between(
+        self, start: datetime, end: datetime, at: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Canonical dicts of calls in ``[start, end)`` that the API lists at ``at`` (now)."""
+        now = _ms(at) if at is not None else self.now_ms()
+        return [
+            c.canonical_dict()
+            for c in self.truth_created(_ms(start), _ms(end))
+            if self.rendered(c, now) is not None
+        ]
+
+    def malformed_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
+        """callIds served malformed (fault) in ``[start, end)``."""
+        return [c.call_id for c in self.truth_created(_ms(start), _ms(end)) if c.malformed]
+
+    def served_json_between(self, start: datetime, end: datetime) -> Iterable[bytes]:
+        """The final served bytes of the calls in ``[start, end)`` (before ``float_money`` and
+        ``extreme_times``, which are applied when a page is built)."""
+        return [c.final_json for c in self.truth_created(_ms(start), _ms(end))]
+
+    def listed_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
+        """callIds ``/calls`` lists for ``[start, end)`` (visible or not), in API order: with
+        ``duplicate_across_windows_rate`` this includes the stale copies (module doc)."""
+        return [c.call_id for c in self.calls_created(_ms(start), _ms(end))]
+
+    def cross_window_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
+        """callIds listed in ``[start, end)`` whose corrected copy is listed again an hour later
+        (``duplicate_across_windows_rate``); the copy is the truth."""
+        s = self.settings
+        return [c.call_id for c in self._placed(_ms(start), _ms(end))
+                if crosses_windows(s, c.call_id)]  # fmt: skip
+
+    def extreme_time_call_ids_between(self, start: datetime, end: datetime) -> dict[str, str]:
+        """``extreme_times``: callId → ``"createTime"`` or ``"endTime"`` (the field served out of
+        range) for the calls listed in ``[start, end)``: the first and second of each hour."""
+        lo, hi = _ms(start), _ms(end)
+        kinds = self._extreme_kinds(lo, hi) if self.settings.extreme_times else {}
+        return {cid: f for (cid, ms), f in kinds.items() if lo <= ms < hi}
