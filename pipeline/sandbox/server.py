@@ -10,13 +10,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import uvicorn
 
 from pipeline.sandbox.app import build_app
 from pipeline.sandbox.settings import SandboxSettings
+from pipeline.sandbox.slow_headers import drip_headers_server
 from pipeline.sandbox.state import SandboxState
 
 
@@ -31,7 +32,10 @@ class SandboxHandle:
         project_id, key_id, key_secret: the identity to use.
         settings: the settings it runs with.
         app_state: the :class:`SandboxState` (ground truth: ``calls_between``, ``calls_in``,
-            ``expire_all_tokens``, ``stats`` …).
+            ``expire_all_tokens``, ``move_call``, ``stats`` …).
+        direct_url: the uvicorn server itself.  Equal to ``base_url`` unless
+            ``settings.header_drip_s > 0``: then ``base_url`` (and ``auth_url``,
+            ``token_url``) point at the header-drip front (``slow_headers.py``).
     """
 
     base_url: str
@@ -42,6 +46,7 @@ class SandboxHandle:
     key_secret: str
     settings: SandboxSettings
     app_state: SandboxState
+    direct_url: str = ""
 
     @property
     def calls_url(self) -> str:
@@ -89,18 +94,23 @@ def run_sandbox(
             msg = "sandbox server did not start"
             raise RuntimeError(msg)
         time.sleep(0.005)
-    base = f"http://127.0.0.1:{port}"
+    direct = f"http://127.0.0.1:{port}"
     try:
-        yield SandboxHandle(
-            base_url=base,
-            auth_url=base,
-            token_url=f"{base}/oauth2/token",
-            project_id=state.project_id,
-            key_id=s.key_id,
-            key_secret=s.key_secret,
-            settings=s,
-            app_state=state,
-        )
+        with ExitStack() as stack:
+            base = direct
+            if s.header_drip_s > 0:
+                base = stack.enter_context(drip_headers_server(direct, s.header_drip_s))
+            yield SandboxHandle(
+                base_url=base,
+                auth_url=base,
+                token_url=f"{base}/oauth2/token",
+                project_id=state.project_id,
+                key_id=s.key_id,
+                key_secret=s.key_secret,
+                settings=s,
+                app_state=state,
+                direct_url=direct,
+            )
     finally:
         server.should_exit = True
         thread.join(timeout=10)
