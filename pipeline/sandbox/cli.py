@@ -41,6 +41,58 @@ def serve(
         float, typer.Option(help="fault: share of pages repeating a record")
     ] = 0.0,
     list_in_progress: Annotated[bool, typer.Option(help="list calls before they end")] = False,
+    busy_hour_calls: Annotated[
+        int | None, typer.Option(help="every hour has exactly N calls (over all trunks)")
+    ] = None,
+    max_result_window: Annotated[
+        int | None, typer.Option(help="hostile: never serve items at offsets >= N")
+    ] = None,
+    result_window_mode: Annotated[
+        str, typer.Option(help="hostile: beyond the window, 'empty' pages or 'error' (400)")
+    ] = "empty",
+    unstable_order: Annotated[
+        bool, typer.Option(help="hostile: same-second calls reordered on every request")
+    ] = False,
+    strict_lower_bound: Annotated[
+        bool, typer.Option(help="hostile: createTime>=X applied as createTime>X")
+    ] = False,
+    page_size_key: Annotated[
+        str, typer.Option(help="page size key honoured: size, pageSize or both")
+    ] = "both",
+    float_money: Annotated[
+        bool, typer.Option(help="hostile: money amounts carry float noise")
+    ] = False,
+    envelope_fault: Annotated[
+        str | None,
+        typer.Option(help="hostile: no-calls, calls-null, calls-not-list or status-ok"),
+    ] = None,
+    envelope_fault_rate: Annotated[
+        float, typer.Option(help="share of /calls answers with the envelope fault")
+    ] = 1.0,
+    trunks_envelope_fault: Annotated[
+        bool, typer.Option(help="hostile: GET /trunks answers 200 {}")
+    ] = False,
+    total_items_cap: Annotated[
+        int | None, typer.Option(help="hostile: totalItems reported as min(total, N)")
+    ] = None,
+    echo_authorization: Annotated[
+        bool, typer.Option(help="hostile: error bodies echo the Authorization header")
+    ] = False,
+    gzip_bomb: Annotated[
+        bool, typer.Option(help="hostile: /calls answers a ~1 MB gzip of 1 GiB")
+    ] = False,
+    gzip_bomb_rate: Annotated[
+        float, typer.Option(help="share of /calls answers that are the gzip bomb")
+    ] = 1.0,
+    extreme_times: Annotated[
+        bool, typer.Option(help="hostile: year-9999 createTime / endTime, two calls per hour")
+    ] = False,
+    duplicate_across_windows_rate: Annotated[
+        float, typer.Option(help="hostile: share of calls listed again an hour later")
+    ] = 0.0,
+    header_drip: Annotated[
+        float, typer.Option(help="hostile: seconds per byte of /calls and token headers")
+    ] = 0.0,
 ) -> None:
     """Serve on 127.0.0.1, print the base URL and credentials, stop cleanly on Ctrl-C."""
     console = Console()
@@ -59,12 +111,31 @@ def serve(
                 malformed_rate=malformed_rate,
                 duplicate_rate=duplicate_rate,
                 list_in_progress=list_in_progress,
+                busy_hour_calls=busy_hour_calls,
+                max_result_window=max_result_window,
+                result_window_mode=result_window_mode,
+                unstable_order=unstable_order,
+                strict_lower_bound=strict_lower_bound,
+                page_size_key=page_size_key,
+                float_money=float_money,
+                envelope_fault=envelope_fault,
+                envelope_fault_rate=envelope_fault_rate,
+                trunks_envelope_fault=trunks_envelope_fault,
+                total_items_cap=total_items_cap,
+                echo_authorization=echo_authorization,
+                gzip_bomb=gzip_bomb,
+                gzip_bomb_rate=gzip_bomb_rate,
+                extreme_times=extreme_times,
+                duplicate_across_windows_rate=duplicate_across_windows_rate,
+                header_drip_s=header_drip,
             )
             sb = stack.enter_context(run_sandbox(settings))
         except (ValueError, OSError) as exc:  # bad setting, unreadable replay file, port in use
             console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
             raise typer.Exit(code=2) from None
         console.print(f"Sinch sandbox at [bold]{sb.base_url}[/bold]")
+        if sb.direct_url != sb.base_url:
+            console.print(f"  (header drip front; the server itself is at {sb.direct_url})")
         console.print(f"  calls     {sb.calls_url}")
         console.print(f"  token     POST {sb.token_url}")
         console.print(f"  projectId {sb.project_id}")

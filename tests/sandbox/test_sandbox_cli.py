@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+from typer.testing import CliRunner
 
 
 def test_serve_prints_url_and_stops_on_ctrl_c():
@@ -38,3 +39,47 @@ def test_serve_prints_url_and_stops_on_ctrl_c():
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_serve_options_reach_the_settings(monkeypatch):
+    import pipeline.sandbox.cli as cli
+
+    seen = []
+
+    def fake_run_sandbox(settings):
+        seen.append(settings)
+        raise OSError("stop here")
+
+    monkeypatch.setattr(cli, "run_sandbox", fake_run_sandbox)
+    args = [
+        "serve", "--max-result-window", "10000", "--result-window-mode", "error",
+        "--unstable-order", "--strict-lower-bound", "--page-size-key", "pageSize",
+        "--float-money", "--busy-hour-calls", "25000", "--envelope-fault", "calls-null",
+        "--envelope-fault-rate", "0.5", "--trunks-envelope-fault", "--total-items-cap", "1000",
+        "--echo-authorization", "--gzip-bomb", "--gzip-bomb-rate", "0.25", "--extreme-times",
+        "--duplicate-across-windows-rate", "0.1", "--header-drip", "0.5",
+        "--token-lifetime", "30",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli.sandbox_app, args)
+    assert result.exit_code == 2 and "stop here" in result.output
+    s = seen[0]
+    assert (s.max_result_window, s.result_window_mode) == (10000, "error")
+    assert s.page_size_key == "pageSize"
+    assert s.unstable_order and s.strict_lower_bound and s.float_money and s.extreme_times
+    assert (s.busy_hour_calls, s.total_items_cap, s.token_lifetime_s) == (25000, 1000, 30.0)
+    assert (s.envelope_fault, s.envelope_fault_rate) == ("calls-null", 0.5)
+    assert s.trunks_envelope_fault and s.echo_authorization
+    assert (s.gzip_bomb, s.gzip_bomb_rate) == (True, 0.25)
+    assert (s.duplicate_across_windows_rate, s.header_drip_s) == (0.1, 0.5)
+    defaults = CliRunner().invoke(cli.sandbox_app, ["serve"])
+    assert defaults.exit_code == 2
+    d = seen[1]
+    assert d.max_result_window is None and d.envelope_fault is None and d.header_drip_s == 0
+    assert not (d.unstable_order or d.float_money or d.gzip_bomb or d.echo_authorization)
+
+
+def test_serve_rejects_a_bad_choice():
+    from pipeline.sandbox.cli import sandbox_app
+
+    result = CliRunner().invoke(sandbox_app, ["serve", "--page-size-key", "limit"])
+    assert result.exit_code == 2 and "page_size_key must be one of" in result.output
