@@ -43,10 +43,18 @@ def _db_path(db: Path | None) -> Path:
     return db or Path(settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH))
 
 
-def fail(message: str) -> typer.Exit:
-    """Print one clear line and return the exit to raise (code 2)."""
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one clear line and return the exit to raise (code 2: a user error; 1: the job did
+    not land everything)."""
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, never wrapped
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
+
+
+#: Printed when the job fails; the step's own message above names the windows and why.
+JOB_FAILED = (
+    "the job did not land everything (see above); landed windows are kept. Re-run the range: "
+    "writes are idempotent."
+)
 
 
 @contextmanager
@@ -90,6 +98,7 @@ def check_api_access() -> None:
     """
     settings.fetch_concurrency()
     settings.db_memory_limit()
+    settings.max_result_window()
     if not settings.uses_real_api():
         settings.sandbox_seed()
         return
@@ -97,31 +106,30 @@ def check_api_access() -> None:
     settings.positive_number("SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode])
     import httpx
 
-    from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
-    from pipeline.sinch.client import CallsClient
+    from pipeline.defs.resources import SinchCallsResource
     from pipeline.sinch.errors import SinchApiError
 
     api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
-    key_id, secret = settings.env("SINCH_KEY_ID", ""), settings.env("SINCH_KEY_SECRET", "")
     auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
+    # The job's own client factory, with quicker retries: a check that may still succeed.
+    resource = SinchCallsResource(
+        project_id=settings.env("SINCH_PROJECT_ID", ""),
+        key_id=settings.env("SINCH_KEY_ID", ""),
+        key_secret=settings.env("SINCH_KEY_SECRET", ""),
+        auth=mode,
+        api_url=api_url,
+        auth_url=auth_url,
+        max_result_window=settings.max_result_window(),
+        max_attempts=5,
+        backoff_base_s=0.2,
+        backoff_max_s=2.0,
+        request_deadline_s=30.0,
+    )
     sinch_log = logging.getLogger("pipeline.sinch")
     level = sinch_log.level
     sinch_log.setLevel(logging.ERROR)  # retry warnings of a check that may still succeed
     try:
-        auth = (
-            OAuth2ClientCredentials(key_id, secret, auth_url=auth_url)
-            if mode == "oauth"
-            else BasicAuth(key_id, secret)
-        )
-        with CallsClient(
-            api_url,
-            settings.env("SINCH_PROJECT_ID", ""),
-            auth,
-            max_attempts=5,
-            backoff_base_s=0.2,
-            backoff_max_s=2.0,
-            request_deadline_s=30.0,
-        ) as client:
+        with resource.open_client() as client:
             client.list_trunks()
     except SinchApiError as exc:
         where = f"SINCH_API_URL={api_url}" + (
@@ -210,9 +218,7 @@ def demo(
         )
         ok = run_ingest_job(start, end, db_path=path, report_tz=tz, console=console)
         if not ok:
-            raise fail(
-                "the job failed; see the messages above. Re-run to finish: writes are idempotent."
-            )
+            raise fail(JOB_FAILED, code=1)
         print_summary(path, start, end, tz)
         console.print(f"Warehouse: [bold]{path.resolve()}[/] (query it with `pipeline sql`).")
 
@@ -244,9 +250,7 @@ def ingest(
             analytics=analytics,
         )
     if not ok:
-        raise fail(
-            "the job failed; see the messages above. Re-run to finish: writes are idempotent."
-        )
+        raise fail(JOB_FAILED, code=1)
 
 
 class OutputFormat(StrEnum):

@@ -13,6 +13,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``SINCH_API_URL`` | ``https://elastic-trunking.api.sinch.com`` | API base URL |
 | ``SINCH_AUTH_URL`` | ``https://auth.sinch.com`` | OAuth2 token server |
 | ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
+| ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves; denser windows are split |
 | ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
 | ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
 | ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |
@@ -33,6 +34,7 @@ DEFAULT_AUTH_URL = "https://auth.sinch.com"
 DEFAULT_DB_PATH = "data/calls.duckdb"
 DEFAULT_PARTITIONS_START = "2026-01-01-00:00"
 DEFAULT_CONCURRENCY = 4
+DEFAULT_MAX_RESULT_WINDOW = 10_000
 DEFAULT_LOOKBACK_HOURS = 3
 DEFAULT_REPORT_TZ = "UTC"
 DEFAULT_SANDBOX_SEED = 7
@@ -123,6 +125,14 @@ def whole_number(name: str, default: int, *, low: int, high: int) -> int:
         msg = f"{name} must be between {low} and {high}, not {value}"
         raise SettingsError(msg)
     return value
+
+
+def max_result_window() -> int:
+    """Deepest offset the calls list serves (``SINCH_MAX_RESULT_WINDOW``, default 10,000).
+
+    A window counting more calls is read as smaller slices (docs/client.md).
+    """
+    return whole_number("SINCH_MAX_RESULT_WINDOW", DEFAULT_MAX_RESULT_WINDOW, low=1, high=10**9)
 
 
 def fetch_concurrency() -> int:

@@ -39,6 +39,7 @@ def calls_api_resource() -> CallsApiResource:
             "SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode]
         ),
         concurrency=concurrency,
+        max_result_window=settings.max_result_window(),
     )
 
 

@@ -20,7 +20,7 @@ from pipeline.settings import (
     DEFAULT_DB_MEMORY_LIMIT,
 )
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
-from pipeline.sinch.client import CallsClient
+from pipeline.sinch.client import CallsClient, RetryPolicy
 
 
 class CallsApiResource(dg.ConfigurableResource):
@@ -30,6 +30,11 @@ class CallsApiResource(dg.ConfigurableResource):
         default=DEFAULT_CONCURRENCY, ge=1, le=32, description="windows fetched at the same time"
     )
     page_size: int = Field(default=1000, ge=1, le=1000, description="calls per page (max 1000)")
+    max_result_window: int = Field(
+        default=10_000,
+        ge=1,
+        description="deepest offset (page x size) the API serves; denser windows are split",
+    )
 
     @contextmanager
     def open_client(self) -> Iterator[CallsClient]:
@@ -69,25 +74,32 @@ class SinchCallsResource(CallsApiResource):
         default=30.0, ge=0, description="largest retry backoff ceiling, seconds"
     )
 
-    @contextmanager
-    def open_client(self) -> Iterator[CallsClient]:
-        """Yield a client for the configured API; closed on exit."""
+    def retry_policy(self) -> RetryPolicy:
+        """The :class:`RetryPolicy` these settings describe."""
+        return RetryPolicy(self.max_attempts, self.backoff_base_s, self.backoff_max_s)
+
+    def build_client(self) -> CallsClient:
+        """A new client for the configured API (the caller closes it)."""
         auth = (
             OAuth2ClientCredentials(self.key_id, self.key_secret, auth_url=self.auth_url)
             if self.auth == "oauth"
             else BasicAuth(self.key_id, self.key_secret)
         )
-        with CallsClient(
+        return CallsClient(
             self.api_url,
             self.project_id,
             auth,
             page_size=self.page_size,
             rate_limit_per_s=self.rate_limit_per_s,
             request_deadline_s=self.request_deadline_s,
-            max_attempts=self.max_attempts,
-            backoff_base_s=self.backoff_base_s,
-            backoff_max_s=self.backoff_max_s,
-        ) as client:
+            retry=self.retry_policy(),
+            max_result_window=self.max_result_window,
+        )
+
+    @contextmanager
+    def open_client(self) -> Iterator[CallsClient]:
+        """Yield a client for the configured API; closed on exit."""
+        with self.build_client() as client:
             yield client
 
 
@@ -111,7 +123,11 @@ class SandboxCallsResource(CallsApiResource):
                 sandbox.key_id, sandbox.key_secret, auth_url=sandbox.auth_url
             )
             with CallsClient(
-                sandbox.base_url, sandbox.project_id, auth, page_size=self.page_size
+                sandbox.base_url,
+                sandbox.project_id,
+                auth,
+                page_size=self.page_size,
+                max_result_window=self.max_result_window,
             ) as client:
                 yield client
 

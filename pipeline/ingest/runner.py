@@ -29,8 +29,8 @@ from pathlib import Path
 
 from pipeline.ingest.parsers import ParserCrashed, auto_parse_processes, page_parsers
 from pipeline.settings import DEFAULT_DB_MEMORY_LIMIT
-from pipeline.sinch.client import CallsClient, Page, PageParser
-from pipeline.sinch.errors import AuthError, ClientError
+from pipeline.sinch.client import CallsClient, Page, PageParser, SweepStats
+from pipeline.sinch.errors import AuthError, ClientError, SinchApiError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.connection import connect, tune_for_bulk_writes
@@ -62,12 +62,24 @@ class IngestReport:
     Attributes:
         committed: one ledger entry per window landed, in commit order.
         failed: windows whose fetch raised; re-run them.
-        trunks: trunks refreshed in ``raw.trunks`` (None when not requested).
+        trunks: trunks refreshed in ``raw.trunks`` (None when not requested or failed).
+        trunks_error: why ``/trunks`` could not be read (``raw.trunks`` kept as it was).
     """
 
     committed: list[LedgerEntry] = field(default_factory=list)
     failed: list[WindowFailure] = field(default_factory=list)
     trunks: int | None = None
+    trunks_error: str | None = None
+
+    @property
+    def unreconciled(self) -> list[LedgerEntry]:
+        """Windows landed with fewer calls than the API counted (see the ledger)."""
+        return [e for e in self.committed if not e.reconciled]
+
+    @property
+    def complete(self) -> bool:
+        """Every window landed and reconciled, and the trunks were read."""
+        return not (self.failed or self.unreconciled or self.trunks_error)
 
     @property
     def records(self) -> int:
@@ -91,17 +103,48 @@ class IngestReport:
 
 
 class IngestError(RuntimeError):
-    """Some windows could not be fetched; the others were committed."""
+    """Some windows did not land completely; everything that could land was committed.
+
+    The message is one short block naming each such window (at most ``MAX_LISTED``) and why.
+    """
+
+    MAX_LISTED = 12
 
     def __init__(self, report: IngestReport) -> None:
         self.report = report
-        first = report.failed[0]
-        msg = (
-            f"{len(report.failed)} of {len(report.failed) + len(report.committed)} windows "
-            f"failed; first: [{first.window.start.isoformat()}, {first.window.end.isoformat()}) "
-            f"{first.error}. Committed windows are kept; re-run the range to finish."
+        lines: list[str] = []
+        for failure in report.failed:
+            lines.append(f"{_hour(failure.window)}  not landed: {_short(failure.error)}")
+        for entry in report.unreconciled:
+            counted = entry.api_total_items or 0
+            lines.append(
+                f"{_hour(entry.window)}  short: {entry.shortfall:,} of {counted:,} calls the API "
+                f"counted were not received ({entry.fetch.sweeps} sweeps, "
+                f"{len(entry.fetch.sub_windows) or 1} slices)"
+            )
+        bad = len(report.failed) + len(report.unreconciled)
+        total = len(report.failed) + len(report.committed)
+        head = f"{bad} of {total} windows did not land completely:" if bad else ""
+        shown = lines[: self.MAX_LISTED]
+        if len(lines) > len(shown):
+            shown.append(f"... and {len(lines) - len(shown)} more (see raw.ingest_ledger)")
+        if report.trunks_error:
+            shown.append(f"trunks not refreshed (raw.trunks kept): {_short(report.trunks_error)}")
+        advice = (
+            "Landed windows are committed; re-run these hours (writes are idempotent). A window "
+            "that stays short means the API counts calls it does not serve."
         )
-        super().__init__(msg)
+        body = "\n".join(f"  {line}" for line in shown)
+        super().__init__("\n".join(part for part in (head, body, advice) if part))
+
+
+def _hour(window: Window) -> str:
+    return f"{window.start:%Y-%m-%dT%H:%M}Z"
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Queue messages from fetchers to the writer.
@@ -168,7 +211,8 @@ def ingest_windows(
         An :class:`IngestReport`.
 
     Raises:
-        IngestError: at least one window failed (after all the others were committed).
+        IngestError: at least one window failed or landed short of the API's count, or the
+            trunks could not be read (raised after everything else was committed).
         AuthError | ClientError: the API refused the credentials or the request; raised at
             once (windows already committed stay).
         ParserCrashed: a parser process died (killed, out of memory); raised at once.
@@ -236,25 +280,9 @@ def _ingest(
             if stop.is_set():
                 return
             sweep = client.sweep_window(window, filters, page_parser=parser)
-            outside: dict[int, int] = {}
             for page in sweep:
-                outside[page.sweep] = outside.get(page.sweep, 0) + page.outside_window
                 put(_Page(window, page))
-            stats = sweep.stats
-            put(
-                _Done(
-                    window,
-                    WindowFetch(
-                        sweeps=stats.sweeps,
-                        pages=stats.pages,
-                        api_total_items=stats.total_items,
-                        attempts=stats.attempts,
-                        seconds=stats.seconds,
-                        outside_window=outside.get(stats.sweeps, 0),
-                        new_fields=tuple(sorted(stats.unknown_fields)),
-                    ),
-                )
-            )
+            put(_Done(window, _window_fetch(sweep.stats)))
         except _Stopped:
             return
         except FATAL_ERRORS as exc:  # the same for every window: stop the run
@@ -268,7 +296,13 @@ def _ingest(
         tune_for_bulk_writes(con, memory_limit)
         writer = RawCallsWriter(con, run_id)
         if refresh_trunks:
-            report.trunks = replace_trunks(con, client.list_trunks(), clock())
+            try:
+                report.trunks = replace_trunks(con, client.list_trunks(), clock())
+            except FATAL_ERRORS:
+                raise  # the same credentials and project serve the calls: stop now
+            except SinchApiError as exc:  # e.g. a body without a `trunks` list
+                report.trunks_error = str(exc)
+                log.warning("trunks not refreshed, raw.trunks kept: %s", exc)
         pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch")
         try:
             for window in windows:
@@ -291,14 +325,7 @@ def _ingest(
                 if isinstance(message, _Done):
                     entry = writer.commit_window(message.window, message.fetch, clock())
                     report.committed.append(entry)
-                    log.info(
-                        "window %s: %d calls, %d rejected, %d pages%s",
-                        message.window.start.strftime("%Y-%m-%dT%H:%MZ"),
-                        entry.records,
-                        entry.rejected,
-                        entry.fetch.pages,
-                        "" if entry.settled else " (not settled yet)",
-                    )
+                    _log_window(entry)
                     if progress is not None:
                         progress(entry, len(report.committed), len(windows))
                 else:
@@ -312,6 +339,44 @@ def _ingest(
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
-    if report.failed:
+    if not report.complete:
         raise IngestError(report)
     return report
+
+
+def _window_fetch(stats: SweepStats) -> WindowFetch:
+    """The ledger's view of a finished sweep."""
+    return WindowFetch(
+        sweeps=stats.sweeps,
+        pages=stats.pages,
+        api_total_items=stats.total_items,
+        attempts=stats.attempts,
+        seconds=stats.seconds,
+        outside_window=stats.outside_window,
+        new_fields=tuple(sorted(stats.unknown_fields)),
+        reconciled=stats.reconciled,
+        sub_windows=tuple((s.start, s.end) for s in stats.slices) if stats.splits else (),
+        shortfall=stats.shortfall,
+        rounded_amounts=stats.rounded_amounts,
+    )
+
+
+def _log_window(entry: LedgerEntry) -> None:
+    fetch = entry.fetch
+    notes = []
+    if fetch.sub_windows:
+        notes.append(f"split into {len(fetch.sub_windows)} slices")
+    if not entry.reconciled:
+        notes.append(f"SHORT by {entry.shortfall}")
+    elif not entry.settled:
+        notes.append("not settled yet")
+    if fetch.rounded_amounts:
+        notes.append(f"{fetch.rounded_amounts} float amounts rounded to 6 decimals")
+    log.info(
+        "window %s: %d calls, %d rejected, %d pages%s",
+        entry.window.start.strftime("%Y-%m-%dT%H:%MZ"),
+        entry.records,
+        entry.rejected,
+        fetch.pages,
+        f" ({'; '.join(notes)})" if notes else "",
+    )

@@ -185,7 +185,6 @@ class RawCallsWriter:
         self._con = con
         self._run_id = run_id
         self._seq = 0
-        self._sweep: dict[datetime, int] = {}
         con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_calls AS "
             f"SELECT {_CALL_COLUMNS}, window_start, window_end, fetched_at, "
@@ -212,11 +211,12 @@ class RawCallsWriter:
                 (what the client's pages carry) or as :class:`CallRecord` tuples.
             rejected: records the parser rejected.
             fetched_at: when the page arrived (UTC).
-            sweep: the client's sweep number.
+            sweep: the client's sweep number (kept for callers; staging does not depend on it).
 
-        A page of a new ``sweep`` (the client re-swept the window) drops the rejected records
-        staged by earlier sweeps, which the new sweep delivers again; staged calls need no
-        such care, they are de-duplicated by ``call_id`` at commit.
+        Pages of a window may repeat records (the client re-sweeps a slice, or splits it into
+        halves that are swept again): staged calls are de-duplicated by ``call_id`` at commit
+        (latest staged wins), staged rejected records by ``call_id`` or, without one, by their
+        text; a rejected record whose ``call_id`` also arrived parsed is dropped.
 
         Raises:
             ValueError: a call's ``create_time`` is outside ``window``.
@@ -225,9 +225,6 @@ class RawCallsWriter:
         if page.num_rows:
             _check_in_window(page, window)
         self._seq += 1
-        if self._sweep.setdefault(window.start, sweep) != sweep:
-            self._sweep[window.start] = sweep
-            self._con.execute("DELETE FROM staged_rejected WHERE window_start = ?", [window.start])
         if page.num_rows:
             self._con.execute(
                 f"INSERT INTO staged_calls SELECT {_CALL_COLUMNS}, ?::TIMESTAMPTZ, "
@@ -245,7 +242,6 @@ class RawCallsWriter:
 
     def discard_window(self, window: Window) -> None:
         """Forget what was staged for a window whose fetch failed."""
-        self._sweep.pop(window.start, None)
         for table in ("staged_calls", "staged_rejected"):
             self._con.execute(f"DELETE FROM {table} WHERE window_start = ?", [window.start])
 
@@ -296,10 +292,14 @@ class RawCallsWriter:
                 [window.start],
             )
             con.execute(
-                "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected "
-                "WHERE window_start = ? QUALIFY call_id IS NULL OR row_number() OVER "
-                "(PARTITION BY call_id ORDER BY fetched_at DESC) = 1",
-                [window.start],
+                "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected r "
+                "WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM staged_calls c WHERE "
+                "c.window_start = r.window_start AND c.call_id = r.call_id) "
+                "QUALIFY row_number() OVER "
+                "(PARTITION BY coalesce(call_id, raw) ORDER BY fetched_at DESC) = 1",
+                [
+                    window.start,
+                ],
             )
             (rejected,) = con.execute(
                 "SELECT count(*) FROM raw.rejected_calls WHERE window_start = ?", [window.start]
