@@ -3,7 +3,8 @@
 A window is read as one or more **slices** (sub-windows). Each slice is paged
 (:class:`~pipeline.sinch.paging.PageRun`) and **reconciled**: the distinct callIds received
 for it (in the slice, outside it at the boundary seconds, or rejected) must reach the API's
-``totalItems``. What happens otherwise:
+``totalItems``, and the records one sweep received (a record repeated within a sweep means
+another was skipped, since the pages cover each offset once). What happens otherwise:
 
 * ``totalItems`` above the pageable depth (``max_result_window``, the API's result window), a
   deep page refused (400/416/422) or cut (the run reached the depth), or the list running dry
@@ -122,7 +123,13 @@ class DriftEvent:
 
 @dataclass(frozen=True, slots=True)
 class Shortfall:
-    """A slice that ended with fewer distinct callIds than ``totalItems``."""
+    """A slice that ended with fewer distinct callIds than it holds.
+
+    Attributes:
+        slice: the sub-window.
+        total_items: what it holds: ``totalItems``, or the records one sweep received if more.
+        seen: distinct callIds received over all its sweeps.
+    """
 
     slice: Window
     total_items: int
@@ -293,7 +300,7 @@ class WindowSweep:
         previous: int | None = None
         total: int | None = None
         short = drifted = False
-        seen = outside = 0
+        seen = outside = received_max = expected = 0
         for n in range(1, client.max_sweeps + 1):
             stats.sweeps += 1
             sweep = stats.sweeps
@@ -338,12 +345,18 @@ class WindowSweep:
                     f"{client.max_result_window}); one second is too dense to split further"
                 )
             seen = len(union) + nameless
-            short = total is not None and seen < total
+            # What the slice holds: the API's count, or what one sweep received if that is
+            # more. A record received twice in one sweep (an unstable order of ties) means
+            # another was skipped, since the pages cover each offset once: counting received
+            # records catches that even when totalItems is capped or missing.
+            received_max = max(received_max, run.received)
+            expected = max(total or 0, received_max)
+            short = seen < expected
             if short:
-                stats.drift.append(DriftEvent(sweep, last, seen, total, "short"))
+                stats.drift.append(DriftEvent(sweep, last, seen, expected, "short"))
                 logger.warning(
-                    "sweep %d of %s ended after %d of %d distinct records",
-                    sweep, window_label(piece), seen, total,
+                    "sweep %d of %s ended with %d distinct of %d records (totalItems %s)",
+                    sweep, window_label(piece), seen, expected, total,
                 )  # fmt: skip
             stats.sweep_totals.append(total)
             if short and run.ran_dry and splittable:
@@ -358,13 +371,7 @@ class WindowSweep:
             previous = total
             if n < client.max_sweeps:
                 logger.info("re-sweeping %s (sweep %d)", window_label(piece), sweep + 1)
-        if (
-            short
-            and splittable
-            and may_split_short
-            and total is not None
-            and total > client.page_size
-        ):
+        if short and splittable and may_split_short and expected > client.page_size:
             return _Split(f"still short after {client.max_sweeps} sweeps", short=True)
         if not short:
             logger.warning(
@@ -372,8 +379,7 @@ class WindowSweep:
                 window_label(piece), client.max_sweeps, stats.sweep_totals[-client.max_sweeps :],
             )  # fmt: skip
             return _Done(total, None, False, outside)
-        assert total is not None
-        return _Done(total, Shortfall(piece, total, seen), False, outside)
+        return _Done(total, Shortfall(piece, expected, seen), False, outside)
 
     def _parse_page(self, sweep: int, raw: RawPage, piece: Window) -> Page:
         start, end = piece.start, piece.end

@@ -133,3 +133,15 @@ def test_trunks_body_without_a_list_is_an_error() -> None:
 
     with make_client(handler) as client, pytest.raises(ResponseFormatError, match="`trunks`"):
         client.list_trunks()
+
+
+def test_unstable_order_is_caught_even_when_total_items_is_capped() -> None:
+    # With the count capped below the truth, distinct >= totalItems proved nothing: a sweep
+    # that repeated some records (and so skipped as many) ended reconciled, 9 calls short.
+    # A record repeated within one sweep is now the sign: the sweep must reach what it received.
+    calls = calls_in_hour(200, H10, per_second=4)
+    api = HostileCallsApi(calls, unstable=True, total_cap=20)
+    with make_client(api.handler, page_size=10) as client:
+        ids, stats = landed(client)
+    assert ids == sorted(c["callId"] for c in calls)
+    assert stats.reconciled
