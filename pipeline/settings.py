@@ -13,7 +13,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``SINCH_API_URL`` | ``https://elastic-trunking.api.sinch.com`` | API base URL |
 | ``SINCH_AUTH_URL`` | ``https://auth.sinch.com`` | OAuth2 token server |
 | ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
-| ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves; denser windows are split |
+| ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves |
 | ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
 | ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
 | ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |

@@ -186,7 +186,7 @@ class PageRun:
                     and self._stop_if_too_deep
                     and self._max_depth is not None
                     and total is not None
-                    and total > self._max_depth
+                    and total > max(self._max_depth, self._size)  # one page gets all, else
                 ):
                     self.end = "too_deep"
                     return

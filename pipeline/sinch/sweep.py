@@ -286,6 +286,11 @@ class WindowSweep:
         finally:
             stats.seconds = clock() - started
 
+    def _why_not_split(self, piece: Window) -> str:
+        if piece.end - piece.start <= SECOND:
+            return "one second is too dense to split further"
+        return f"the window is already split into max_slices={self._client.max_slices} slices"
+
     def _can_split(self, piece: Window) -> bool:
         """Longer than a second, and the window stays within ``max_slices`` slices."""
         return piece.end - piece.start > SECOND and self.stats.splits + 1 < self._client.max_slices
@@ -316,7 +321,7 @@ class WindowSweep:
                         stats.drift.append(
                             DriftEvent(sweep, raw.number, total, raw.total_items, "page")
                         )
-                        logger.warning(
+                        logger.info(
                             "totalItems changed from %s to %s at page %d of sweep %d (%s)",
                             total, raw.total_items, raw.number, sweep, window_label(piece),
                         )  # fmt: skip
@@ -342,7 +347,7 @@ class WindowSweep:
                     f"be read whole: the API counts {run.total} calls created from "
                     f"{lower.isoformat()} to {upper.isoformat()} inclusive (the slice with its "
                     f"boundary seconds) but {why} (max_result_window "
-                    f"{client.max_result_window}); one second is too dense to split further"
+                    f"{client.max_result_window}); {self._why_not_split(piece)}"
                 )
             seen = len(union) + nameless
             # What the slice holds: the API's count, or what one sweep received if that is
@@ -354,7 +359,7 @@ class WindowSweep:
             short = seen < expected
             if short:
                 stats.drift.append(DriftEvent(sweep, last, seen, expected, "short"))
-                logger.warning(
+                logger.info(
                     "sweep %d of %s ended with %d distinct of %d records (totalItems %s)",
                     sweep, window_label(piece), seen, expected, total,
                 )  # fmt: skip
