@@ -8,10 +8,11 @@ earlier runs. SQL lives in ``sql/checks/*.sql``, one file per check, each return
 import dagster as dg
 
 from pipeline.defs.resources import WarehouseResource
+from pipeline.resources import sql_dir
 from pipeline.warehouse.connection import connect
-from pipeline.warehouse.schema import SQL_DIR
 
-CHECKS_DIR = SQL_DIR / "checks"
+#: ``sql/checks`` of the checkout or of the installed wheel (:mod:`pipeline.resources`).
+CHECKS_DIR = sql_dir("checks")
 RAW_CALLS = dg.AssetKey(["raw", "calls"])
 
 

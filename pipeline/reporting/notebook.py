@@ -6,6 +6,9 @@ the values given here. The kernel is the ``python3`` kernel of the interpreter r
 code (ipykernel's native kernelspec uses ``sys.executable``), so ``uv run pipeline report``
 runs the notebook in the project's virtual environment.
 
+The notebook is ``notebooks/report.ipynb`` of the checkout, or the copy inside the installed
+wheel (:mod:`pipeline.resources`); the kernel runs in the working folder.
+
 The HTML embeds the charts as PNG data URIs, hides code cells and carries no ``<script src=…>``
 (no require.js, no MathJax from a CDN), so it opens offline without Python.
 """
@@ -23,11 +26,12 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from pipeline.resources import notebook_path
 from pipeline.warehouse.connection import connect
-from pipeline.warehouse.schema import SQL_DIR
 
-REPO_ROOT = SQL_DIR.parent
-NOTEBOOK = REPO_ROOT / "notebooks" / "report.ipynb"
+#: ``notebooks/report.ipynb`` of the checkout or of the installed wheel
+#: (:mod:`pipeline.resources`).
+NOTEBOOK = notebook_path()
 KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 600
 
@@ -68,7 +72,13 @@ def _parameter_cell(db_path: Path, report_tz: str | None) -> nbformat.NotebookNo
 def execute_report(
     db_path: str | Path, report_tz: str | None = None, notebook: Path = NOTEBOOK
 ) -> nbformat.NotebookNode:
-    """Execute the report notebook on ``db_path`` and return it with its outputs."""
+    """Execute the report notebook on ``db_path`` and return it with its outputs.
+
+    Raises:
+        FileNotFoundError: ``db_path`` does not exist.
+        ReportError: the analytics tables are empty, or a cell failed (the message names its
+            error).
+    """
     db_path = Path(db_path).resolve()
     if not db_path.exists():
         msg = f"warehouse file {db_path} does not exist yet: run the ingestion first"
@@ -90,7 +100,8 @@ def execute_report(
         nb,
         kernel_name=KERNEL_NAME,
         timeout=CELL_TIMEOUT_S,
-        resources={"metadata": {"path": str(REPO_ROOT)}},
+        # The kernel starts in the working folder, like the command (relative paths agree).
+        resources={"metadata": {"path": str(Path.cwd())}},
     )
     try:
         # The kernel's own stderr (a transport notice) is noise; cell errors come back as

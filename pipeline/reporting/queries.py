@@ -19,11 +19,12 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.reporting.views import read_script
+from pipeline.resources import sql_dir
 from pipeline.settings import SettingsError
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect
-from pipeline.warehouse.schema import SQL_DIR
 
-QUERIES_DIR = SQL_DIR / "queries"
+#: ``sql/queries`` of the checkout or of the installed wheel (:mod:`pipeline.resources`).
+QUERIES_DIR = sql_dir("queries")
 
 
 @dataclass(frozen=True)

@@ -8,26 +8,27 @@ drift from the tables: :func:`apply_schema` runs them in name order (``analytics
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import duckdb
 
-#: ``sql/`` at the repository root (the project is installed in editable mode by ``uv sync``).
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-SCHEMA_DIR = SQL_DIR / "schema"
+from pipeline.resources import sql_dir
 
 
 @cache
 def schema_statements() -> tuple[tuple[str, str], ...]:
     """Return ``(file name, SQL text)`` for every schema file, in name order.
 
+    The files are ``sql/schema/*.sql`` of the checkout or of the installed wheel (see
+    :mod:`pipeline.resources`).
+
     Raises:
-        FileNotFoundError: ``sql/schema`` is missing (the package was installed without the
-            repository checkout).
+        FileNotFoundError: ``sql/schema`` holds no ``.sql`` file (a damaged install), or the
+            SQL files are missing altogether (:class:`~pipeline.resources.ResourcesMissingError`).
     """
-    files = sorted(SCHEMA_DIR.glob("*.sql"))
+    schema_dir = sql_dir("schema")
+    files = sorted(schema_dir.glob("*.sql"))
     if not files:
-        msg = f"no schema files in {SCHEMA_DIR}; run from a checkout of the repository"
+        msg = f"no schema files in {schema_dir}; reinstall the package"
         raise FileNotFoundError(msg)
     return tuple((f.name, f.read_text(encoding="utf-8")) for f in files)
 
