@@ -120,6 +120,8 @@ class PageRun:
         received: items received; ``distinct``: distinct keys among them (items without a key
             count one each).
         refusal: the 4xx error that ended a ``truncated`` run, or None.
+        pages / attempts: pages received (a page 1 not yielded included) and HTTP requests
+            sent for them (retries and a refused deep page included).
         ran_dry: the run ended on an empty page after only full pages (with the count not
             reached, the sign of a result window the server cuts short).
     """
@@ -154,6 +156,8 @@ class PageRun:
         self.distinct = 0
         self.refusal: ClientError | None = None
         self.ran_dry = False
+        self.pages = 0
+        self.attempts = 0
 
     def _fetch(self, number: int) -> Reply:
         return self._transport.get(self._path, page_params(self._params, number, self._size))
@@ -175,9 +179,12 @@ class PageRun:
                 except ClientError as exc:
                     if number == 1 or exc.status not in DEEP_PAGE_REFUSALS:
                         raise
+                    self.attempts += 1
                     self.end, self.refusal = "truncated", exc  # a server refusing deep pages
                     return
                 pending = None
+                self.pages += 1
+                self.attempts += reply.attempts
                 items, total, reported = read_envelope(reply.body, self._data_key, reply.url)
                 if total is not None:
                     self.total = total

@@ -313,8 +313,6 @@ class WindowSweep:
             total, drifted, nameless, outside, last = None, False, 0, 0, 0
             for raw in run:
                 last = raw.number
-                stats.pages += 1
-                stats.attempts += raw.attempts
                 if raw.total_items is not None:
                     if total is not None and raw.total_items != total:
                         drifted = True
@@ -335,6 +333,8 @@ class WindowSweep:
                 page = self._parse_page(sweep, raw, piece)
                 outside += page.outside_window
                 yield page
+            stats.pages += run.pages
+            stats.attempts += run.attempts
             if run.end == "too_deep":
                 return _Split(f"totalItems {run.total} exceeds the pageable depth")
             if run.end == "truncated":

@@ -40,6 +40,8 @@ def test_a_window_deeper_than_the_result_window_is_split_until_every_call_lands(
         ids, stats = landed(client)
     assert ids == sorted(c["callId"] for c in calls)
     assert stats.reconciled and stats.splits >= 3 and len(stats.slices) == stats.splits + 1
+    # every request counts, the page 1 of a slice too deep to page and a refused page too
+    assert stats.attempts == api.api_requests()
     # the slices tile the window, in time order, on whole seconds
     assert stats.slices[0].start == WIN.start and stats.slices[-1].end == WIN.end
     assert all(a.end == b.start for a, b in zip(stats.slices, stats.slices[1:], strict=False))
