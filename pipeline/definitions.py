@@ -1,17 +1,21 @@
 """The Dagster code location: assembles ``Definitions`` from ``pipeline/defs`` only.
 
-``dagster dev`` (from the repository root) loads this module (see ``[tool.dg]`` in
-``pyproject.toml`` and ``workspace`` defaults).
+``dagster dev`` and ``dagster definitions validate`` load this module (``[tool.dagster]`` in
+``pyproject.toml``) and call :func:`defs`, decorated with ``dg.definitions``: importing the
+module reads no setting and builds no resource; the environment is read when Dagster loads the
+code location. The ``pipeline`` command and the tests call :func:`build_definitions` with
+their own resources.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.defs.analytics_assets import ANALYTICS_ASSETS
+from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.defs.environment import calls_api_resource, lookback_hours, warehouse_resource
-from pipeline.defs.raw_assets import raw_calls
+from pipeline.defs.partitions import hourly_partitions
+from pipeline.defs.raw_assets import build_raw_calls
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
 
 
@@ -22,17 +26,27 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
+    Reads ``CALLS_PARTITIONS_START`` and ``CALLS_LOOKBACK_HOURS``, and the resources'
+    settings for each resource not given (:mod:`pipeline.defs.environment`).
+
     Args:
         sinch: the calls API resource (default: from the environment, sandbox without
             credentials).
         warehouse: the warehouse resource (default: ``CALLS_DB_PATH``, ``REPORT_TZ``).
         loggers: Dagster loggers replacing the default console logger (the CLI's progress).
+
+    Returns:
+        The code location's definitions.
+
+    Raises:
+        SettingsError: a setting it reads has a value the product cannot use.
     """
+    hourly = hourly_partitions()
     return dg.Definitions(
-        assets=[raw_calls, *ANALYTICS_ASSETS],
+        assets=[build_raw_calls(hourly), *build_analytics_assets(hourly)],
         asset_checks=RAW_CALLS_CHECKS,
         jobs=[ingest_calls_job],
-        schedules=build_schedules(lookback_hours()),
+        schedules=build_schedules(lookback_hours(), hourly),
         resources={
             "sinch": sinch or calls_api_resource(),
             "warehouse": warehouse or warehouse_resource(),
@@ -41,4 +55,12 @@ def build_definitions(
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location as ``dagster dev`` loads it: :func:`build_definitions` from the
+    environment (and ``./.env``, which Dagster reads itself).
+
+    Raises:
+        SettingsError: a setting has a value the product cannot use.
+    """
+    return build_definitions()

@@ -3,11 +3,14 @@
 They are hourly-partitioned like ``raw/calls`` (same keys, identity dependency): materializing
 hours ``[ws, we)`` rebuilds exactly the buckets those raw hours touch (see
 :mod:`pipeline.warehouse.analytics`), so a re-ingested hour refreshes its analytics rows.
+:func:`build_analytics_assets` makes them for the partitions definition of ``raw/calls``.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
-from pipeline.defs.raw_assets import BACKFILL_POLICY, HOURLY, WRITER_POOL, window_of
+from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL, window_of
 from pipeline.defs.resources import WarehouseResource
 from pipeline.transforms import ANALYTICS_TABLES
 from pipeline.warehouse.analytics import refresh_all
@@ -33,15 +36,40 @@ def _spec(name: str) -> dg.AssetSpec:
     )
 
 
-@dg.multi_asset(
-    specs=[_spec(name) for name in ANALYTICS_TABLES],
-    partitions_def=HOURLY,
-    backfill_policy=BACKFILL_POLICY,
-    pool=WRITER_POOL,
-    name="analytics_tables",
-)
-def analytics_tables(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass."""
+def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The ``analytics/*`` assets (one multi-asset, a key per table) over ``partitions_def``.
+
+    Args:
+        partitions_def: the partitions of ``raw/calls`` (hourly, UTC; identity dependency).
+
+    Returns:
+        One multi-asset; it needs the resource ``warehouse`` and runs :func:`refresh_tables`.
+    """
+
+    @dg.multi_asset(
+        specs=[_spec(name) for name in ANALYTICS_TABLES],
+        partitions_def=partitions_def,
+        backfill_policy=BACKFILL_POLICY,
+        pool=WRITER_POOL,
+        name="analytics_tables",
+    )
+    def analytics_tables(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult]:
+        """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass."""
+        yield from refresh_tables(context, warehouse)
+
+    return [analytics_tables]
+
+
+def refresh_tables(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass.
+
+    Yields:
+        One result per ``analytics.*`` table, with ``rows_written`` and ``report_tz``.
+    """
     span = window_of(context)
     with connect(warehouse.path) as con:
         refreshed = refresh_all(con, span.start, span.end, warehouse.report_tz)
@@ -58,6 +86,3 @@ def analytics_tables(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             asset_key=["analytics", name],
             metadata={"rows_written": rows.get(name, 0), "report_tz": warehouse.report_tz},
         )
-
-
-ANALYTICS_ASSETS = [analytics_tables]

@@ -1,14 +1,15 @@
-"""The raw calls asset: hourly ``createTime`` windows from the API into DuckDB ``raw.*``."""
+"""The raw calls asset: hourly ``createTime`` windows from the API into DuckDB ``raw.*``.
+
+:func:`build_raw_calls` makes the asset for a partitions definition (whose first hour comes
+from ``CALLS_PARTITIONS_START``), so importing this module reads no setting.
+"""
 
 import dagster as dg
 
-from pipeline.defs.partitions import hourly_partitions
 from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
 from pipeline.ingest.runner import ingest_windows
 from pipeline.ingest.windows import hourly_windows
 from pipeline.sinch.models import Window
-
-HOURLY = hourly_partitions()
 
 #: One run per week of hours during a backfill: a month is ~5 runs, not 720, and each run
 #: streams its windows page by page (memory is bounded by pages, not by the range).
@@ -25,19 +26,43 @@ def window_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext)
     return Window(time_window.start, time_window.end)
 
 
-@dg.asset(
-    key=["raw", "calls"],
-    partitions_def=HOURLY,
-    backfill_policy=BACKFILL_POLICY,
-    pool=WRITER_POOL,
-    group_name="raw",
-    kinds={"api", "duckdb"},
-    description=(
-        "One row per call (latest version) from GET /v1/projects/{projectId}/calls, fetched in "
-        "hourly createTime windows; also raw.rejected_calls, raw.ingest_ledger and raw.trunks."
-    ),
+RAW_CALLS_DESCRIPTION = (
+    "One row per call (latest version) from GET /v1/projects/{projectId}/calls, fetched in "
+    "hourly createTime windows; also raw.rejected_calls, raw.ingest_ledger and raw.trunks."
 )
-def raw_calls(
+
+
+def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The ``raw/calls`` asset over ``partitions_def``.
+
+    Args:
+        partitions_def: hourly UTC partitions
+            (:func:`pipeline.defs.partitions.hourly_partitions`).
+
+    Returns:
+        The asset; it needs the resources ``sinch`` (:class:`CallsApiResource`) and
+        ``warehouse`` (:class:`WarehouseResource`), and runs :func:`land_calls`.
+    """
+
+    @dg.asset(
+        key=["raw", "calls"],
+        partitions_def=partitions_def,
+        backfill_policy=BACKFILL_POLICY,
+        pool=WRITER_POOL,
+        group_name="raw",
+        kinds={"api", "duckdb"},
+        description=RAW_CALLS_DESCRIPTION,
+    )
+    def raw_calls(
+        context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """Land every call of the run's hours in ``raw.calls`` (see :func:`land_calls`)."""
+        return land_calls(context, sinch, warehouse)
+
+    return raw_calls
+
+
+def land_calls(
     context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Land every call of the run's hours in ``raw.calls`` (grain: one row per ``call_id``).

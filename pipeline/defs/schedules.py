@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from pipeline.defs.partitions import partition_key
-from pipeline.defs.raw_assets import HOURLY
 from pipeline.ingest.windows import HOUR, closed_hours_with_lookback
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -45,9 +44,19 @@ def hourly_range(
     return max(start, first_partition), end
 
 
-def build_schedules(lookback_hours: int) -> list[dg.ScheduleDefinition]:
-    """The hourly and daily schedules (stopped by default; start them in the UI)."""
-    first = HOURLY.start.astimezone(UTC)
+def build_schedules(
+    lookback_hours: int, partitions_def: dg.TimeWindowPartitionsDefinition
+) -> list[dg.ScheduleDefinition]:
+    """The hourly and daily schedules (stopped by default; start them in the UI).
+
+    Args:
+        lookback_hours: closed hours before the last one that ``hourly_ingest`` re-ingests.
+        partitions_def: the assets' hourly partitions; no tick asks for hours before its start.
+
+    Returns:
+        ``[hourly_ingest, daily_reingest]``, both targeting ``ingest_calls``.
+    """
+    first = partitions_def.start.astimezone(UTC)
 
     @dg.schedule(
         cron_schedule="10 * * * *",

@@ -6,6 +6,9 @@ environment switch between the real API and the sandbox, and the schedules' rang
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -52,10 +55,48 @@ def test_assets_checks_and_schedules(defs):
     defs.resolve_job_def("ingest_calls")
 
 
-def test_the_module_level_definitions_load():
+def test_the_module_level_definitions_load(monkeypatch):
     from pipeline.definitions import defs
 
-    assert defs.resolve_job_def("ingest_calls").name == "ingest_calls"
+    monkeypatch.delenv("SINCH_PROJECT_ID", raising=False)
+    assert defs().resolve_job_def("ingest_calls").name == "ingest_calls"
+
+
+#: Every setting the code location reads, each set to a value it refuses.
+BAD_SETTINGS = {
+    "CALLS_PARTITIONS_START": "not-a-time",
+    "CALLS_LOOKBACK_HOURS": "soon",
+    "SINCH_PROJECT_ID": "only-the-project",
+    "REPORT_TZ": "Mars/Olympus",
+    "CALLS_DB_MEMORY_LIMIT": "lots",
+    "CALLS_FETCH_CONCURRENCY": "1000",
+}
+
+
+def test_importing_the_code_location_reads_no_setting(tmp_path):
+    """`import pipeline.definitions` neither reads the environment nor builds resources: with
+    every setting bad, the import succeeds and only loading the definitions fails."""
+    script = (
+        "import dagster as dg\n"
+        "import pipeline.definitions as location\n"
+        "assert not isinstance(location.defs, dg.Definitions), type(location.defs)\n"
+        "try:\n"
+        "    location.defs()\n"
+        "except ValueError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    env = {**os.environ, **BAD_SETTINGS}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,  # no .env here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused: CALLS_PARTITIONS_START" in result.stdout
 
 
 def _tick(defs, name: str, when: datetime):
