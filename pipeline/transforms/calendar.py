@@ -34,14 +34,25 @@ UTC_DT = pl.Datetime("us", "UTC")
 
 
 def as_utc(ts: datetime) -> datetime:
-    """Return ``ts`` as an aware UTC datetime; naive values are rejected (ambiguous)."""
+    """Return ``ts`` as an aware UTC datetime (the same instant).
+
+    Raises:
+        ValueError: ``ts`` is naive (ambiguous).
+    """
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts!r}: pass an aware (UTC) datetime")
     return ts.astimezone(UTC)
 
 
 def check_hour_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """Validate an hourly window: aware, whole UTC hours, ``start < end``."""
+    """Validate an hourly window: aware, whole UTC hours, ``start < end``.
+
+    Returns:
+        ``(start, end)`` converted to UTC.
+
+    Raises:
+        ValueError: a naive datetime, an instant off a whole UTC hour, or an empty window.
+    """
     start, end = as_utc(start), as_utc(end)
     for ts in (start, end):
         if ts.minute or ts.second or ts.microsecond:
@@ -61,14 +72,23 @@ def local_midnight_utc(day: date, report_tz: str) -> datetime:
 
 
 def local_day_bounds(start_date: date, end_date: date, report_tz: str) -> tuple[datetime, datetime]:
-    """UTC instants ``[start, end)`` covering local dates ``[start_date, end_date)``."""
+    """UTC instants ``[start, end)`` covering local dates ``[start_date, end_date)``.
+
+    Raises:
+        ValueError: ``start_date >= end_date``.
+        zoneinfo.ZoneInfoNotFoundError: ``report_tz`` is not a known zone.
+    """
     if not start_date < end_date:
         raise ValueError(f"empty date range [{start_date}, {end_date})")
     return local_midnight_utc(start_date, report_tz), local_midnight_utc(end_date, report_tz)
 
 
 def hour_buckets(start: datetime, end: datetime) -> pl.DataFrame:
-    """UTC hours in ``[start, end)``: ``bucket_start``, ``bucket_end`` (UTC), ``bucket_seconds``."""
+    """UTC hours in ``[start, end)`` (validated as :func:`check_hour_window` does).
+
+    Returns:
+        ``bucket_start``, ``bucket_end`` (Datetime UTC), ``bucket_seconds`` (Int64, 3600).
+    """
     start, end = check_hour_window(start, end)
     n = int((end - start) / HOUR)
     starts = [start + i * HOUR for i in range(n)]
@@ -151,13 +171,16 @@ def report_date(col: str | pl.Expr, report_tz: str) -> pl.Expr:
 
 
 def affected_hours(window_start: datetime, window_end: datetime) -> tuple[datetime, datetime]:
-    """UTC hour range whose rows change when the raw window ``[window_start, window_end)`` is
-    re-ingested: counts live in the window's own hours, occupancy (Erlangs, concurrency) of
-    its calls can reach up to :data:`MAX_CALL_DURATION` later.
+    """UTC hours whose rows change when the raw hours ``[window_start, window_end)`` change.
 
-    The caller recomputes hourly buckets ``[window_start, window_end + MAX_CALL_DURATION)``
-    (and the local days overlapping that range), loading calls with ``create_time`` in
+    Counts live in the window's own hours, occupancy (Erlangs, concurrency) of its calls can
+    reach up to :data:`MAX_CALL_DURATION` later. The caller recomputes hourly buckets
+    ``[window_start, window_end + MAX_CALL_DURATION)`` (and the local days overlapping that
+    range), loading calls with ``create_time`` in
     ``[window_start - MAX_CALL_DURATION, window_end + MAX_CALL_DURATION)``.
+
+    Raises:
+        ValueError: as :func:`check_hour_window`.
     """
     start, end = check_hour_window(window_start, window_end)
     return start, end + MAX_CALL_DURATION

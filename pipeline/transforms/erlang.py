@@ -18,7 +18,18 @@ MAX_CHANNELS = 100_000
 
 
 def erlang_b(traffic_erlangs: float, channels: int) -> float:
-    """Blocking probability (0–1) of ``channels`` servers offered ``traffic_erlangs`` E."""
+    """Erlang B: blocking probability of ``channels`` servers offered ``traffic_erlangs``.
+
+    Args:
+        traffic_erlangs: offered traffic A (E), finite and ≥ 0.
+        channels: number of servers m, a non-negative integer.
+
+    Returns:
+        ``B(A, m)``, a probability 0–1 (module docstring: recursion, source).
+
+    Raises:
+        ValueError: negative or non-integer ``channels``; negative or non-finite traffic.
+    """
     if channels < 0 or int(channels) != channels:
         raise ValueError(f"channels must be a non-negative integer, got {channels!r}")
     if not math.isfinite(traffic_erlangs) or traffic_erlangs < 0:
@@ -37,6 +48,17 @@ def channels_for_grade_of_service(traffic_erlangs: float, gos: float = 0.01) -> 
     ``B(2.5, 6) = 0.33908 / 12.00966 ≈ 2.82 %`` and ``B(2.5, 7) = 0.12110 / 12.13076 ≈ 0.998 %``,
     so 7 channels already meet 1 % — by a hair: 2.51 E needs 8 (``B(2.51, 7) ≈ 1.01 %``), and
     8 is what a calculator that rounds traffic up or uses a strict margin reports.
+
+    Args:
+        traffic_erlangs: offered traffic A (E), finite and ≥ 0 (e.g. ``busy_hour_erlangs``).
+        gos: grade of service, the highest acceptable blocking probability, in (0, 1).
+
+    Returns:
+        The number of channels (≥ 1).
+
+    Raises:
+        ValueError: ``gos`` outside (0, 1), negative or non-finite traffic, or more than
+            :data:`MAX_CHANNELS` channels needed.
     """
     if not 0 < gos < 1:
         raise ValueError(f"gos must be in (0, 1), got {gos!r}")
