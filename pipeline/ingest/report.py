@@ -1,0 +1,140 @@
+"""What an ingestion run did: the report, the error that names incomplete windows, log lines.
+
+:class:`IngestReport` collects one :class:`~pipeline.warehouse.raw_calls.LedgerEntry` per
+committed window and one :class:`WindowFailure` per window that could not land;
+:class:`IngestError` turns the incomplete ones into one short block for people (the CLI prints
+it, the Dagster step fails with it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pipeline.sinch.models import Window
+from pipeline.warehouse.raw_calls import LedgerEntry
+
+log = logging.getLogger("pipeline.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class WindowFailure:
+    """A window whose fetch failed; nothing of it was committed in this run."""
+
+    window: Window
+    error: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """Outcome of :func:`~pipeline.ingest.runner.ingest_windows`.
+
+    Attributes:
+        committed: one ledger entry per window landed, in commit order.
+        failed: windows whose fetch raised; re-run them.
+        trunks: trunks refreshed in ``raw.trunks`` (None when not requested or failed).
+        trunks_error: why ``/trunks`` could not be read (``raw.trunks`` kept as it was).
+    """
+
+    committed: list[LedgerEntry] = field(default_factory=list)
+    failed: list[WindowFailure] = field(default_factory=list)
+    trunks: int | None = None
+    trunks_error: str | None = None
+
+    @property
+    def unreconciled(self) -> list[LedgerEntry]:
+        """Windows landed with fewer calls than the API counted (see the ledger)."""
+        return [e for e in self.committed if not e.reconciled]
+
+    @property
+    def complete(self) -> bool:
+        """Every window landed and reconciled, and the trunks were read."""
+        return not (self.failed or self.unreconciled or self.trunks_error)
+
+    @property
+    def records(self) -> int:
+        """Distinct calls landed, all windows."""
+        return sum(e.records for e in self.committed)
+
+    @property
+    def rejected(self) -> int:
+        """Records rejected by the parser (kept in ``raw.rejected_calls``), all windows."""
+        return sum(e.rejected for e in self.committed)
+
+    @property
+    def pages(self) -> int:
+        """Pages received, all windows and sweeps."""
+        return sum(e.fetch.pages for e in self.committed)
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests sent for calls, retries included."""
+        return sum(e.fetch.attempts for e in self.committed)
+
+
+class IngestError(RuntimeError):
+    """Some windows did not land completely; everything that could land was committed.
+
+    The message is one short block naming each such window (at most ``MAX_LISTED``) and why.
+    """
+
+    MAX_LISTED = 12
+
+    def __init__(self, report: IngestReport) -> None:
+        self.report = report
+        lines: list[str] = []
+        for failure in report.failed:
+            lines.append(f"{hour_label(failure.window)}  not landed: {_short(failure.error)}")
+        for entry in report.unreconciled:
+            counted = entry.api_total_items or 0
+            lines.append(
+                f"{hour_label(entry.window)}  short: {entry.shortfall:,} of {counted:,} calls "
+                f"the API counted were not received ({entry.fetch.sweeps} sweeps, "
+                f"{len(entry.fetch.sub_windows) or 1} slices)"
+            )
+        bad = len(report.failed) + len(report.unreconciled)
+        total = len(report.failed) + len(report.committed)
+        head = f"{bad} of {total} windows did not land completely:" if bad else ""
+        shown = lines[: self.MAX_LISTED]
+        if len(lines) > len(shown):
+            shown.append(f"... and {len(lines) - len(shown)} more (see raw.ingest_ledger)")
+        if report.trunks_error:
+            shown.append(f"trunks not refreshed (raw.trunks kept): {_short(report.trunks_error)}")
+        advice = (
+            "Landed windows are committed; re-run these hours (writes are idempotent). A window "
+            "that stays short means the API counts calls it does not serve."
+        )
+        body = "\n".join(f"  {line}" for line in shown)
+        super().__init__("\n".join(part for part in (head, body, advice) if part))
+
+
+def hour_label(window: Window) -> str:
+    """``2026-11-18T10:00Z``: a window by its start hour, for messages."""
+    return f"{window.start:%Y-%m-%dT%H:%M}Z"
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def log_window(entry: LedgerEntry) -> None:
+    """Log one committed window in one line, with what was unusual about it."""
+    fetch = entry.fetch
+    notes = []
+    if fetch.sub_windows:
+        notes.append(f"split into {len(fetch.sub_windows)} slices")
+    if not entry.reconciled:
+        notes.append(f"SHORT by {entry.shortfall}")
+    elif not entry.settled:
+        notes.append("not settled yet")
+    if fetch.rounded_amounts:
+        notes.append(f"{fetch.rounded_amounts} float amounts rounded to 6 decimals")
+    log.info(
+        "window %s: %d calls, %d rejected, %d pages%s",
+        hour_label(entry.window),
+        entry.records,
+        entry.rejected,
+        fetch.pages,
+        f" ({'; '.join(notes)})" if notes else "",
+    )
