@@ -76,7 +76,7 @@ from pipeline.transforms.calendar import (
     local_hour_buckets,
 )
 from pipeline.transforms.concurrency import (
-    _bucket_index,
+    bucket_index,
     occupancy,
     occupancy_split,
     peak_cps_from_counts,
@@ -137,7 +137,7 @@ def _usage(
     dir_keys = ["bucket_idx", "trunk_id", "direction"]
 
     counts = (
-        in_window.with_columns(_bucket_index("create_time", starts))
+        in_window.with_columns(bucket_index("create_time", starts))
         .group_by(dir_keys)
         .agg(
             pl.len().cast(pl.Int64).alias("attempts"),
@@ -280,7 +280,7 @@ def busy_hour_daily(
     )
     counts = (
         prepared.filter(in_range("create_time", lo, hi))
-        .with_columns(_bucket_index("create_time", starts))
+        .with_columns(bucket_index("create_time", starts))
         .group_by("bucket_idx", "trunk_id")
         .agg(
             pl.len().cast(pl.Int64).alias("bhca"),

@@ -357,3 +357,34 @@ def test_zone_label_of_input_does_not_matter():
         for c in ("create_time", "answer_time", "end_time")
     )
     assert_frame_equal(_hourly(local), _hourly(calls))
+
+
+def test_group_only_sweep_equals_the_split_sweeps_group_level():
+    """One sweep line serves both: ``occupancy`` per trunk gives the same rows as the trunk
+    level of ``occupancy_split`` (trunk and trunk × direction from one sort)."""
+    rng = random.Random(21)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for _ in range(400):
+        s = t0 + timedelta(seconds=rng.randrange(-1800, 4 * 3600, rng.choice([1, 60])))
+        e = s + timedelta(seconds=rng.choice([0, 60, rng.randrange(1, 5400)]))
+        rows.append((rng.choice(["t1", "t2"]), rng.choice(["INBOUND", "OUTBOUND"]), s, e))
+    frame = pl.LazyFrame(
+        rows,
+        schema={
+            "trunk_id": pl.String,
+            "direction": pl.String,
+            "create_time": pl.Datetime("us", "UTC"),
+            "occ_end": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+    starts = [t0 + timedelta(hours=h) for h in range(4)]
+    end = t0 + timedelta(hours=4)
+    _, by_trunk = occupancy_split(
+        frame, ["trunk_id"], "direction", ["INBOUND", "OUTBOUND"], starts, end
+    )
+    alone = occupancy(frame, ["trunk_id"], starts, end)
+    order = ["trunk_id", "bucket_idx"]
+    assert_frame_equal(alone.collect().sort(order), by_trunk.collect().sort(order))
+    assert alone.collect().height == 8
