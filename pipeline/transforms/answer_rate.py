@@ -9,8 +9,9 @@ Calls are attributed to the bucket of their ``create_time``. Rates are stored as
 (0–1, not percent) **next to** their numerator and denominator, so roll-ups re-derive them
 (Rule 1: never average averages).
 
-Output columns (hourly: ``hour_start`` Datetime UTC; daily: ``report_date`` Date in the report
-time zone), then ``trunk_id``, ``direction`` (String, keys) and:
+Output columns (the bucket key: ``hour_start`` Datetime UTC for ``answer_rate_hourly``,
+``report_date`` Date in the report time zone for ``answer_rate_daily``), then ``trunk_id``,
+``direction`` (String, keys) and:
 
 ``attempts`` (Int64, distinct call_id), ``answered`` (call_result COMPLETED), ``busy``,
 ``no_answer``, ``cancel``, ``failed``, ``other`` (any other or NULL result),
@@ -21,25 +22,33 @@ time zone), then ``trunk_id``, ``direction`` (String, keys) and:
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import polars as pl
 
-from pipeline.transforms.calendar import check_hour_window, local_day_bounds, report_date
-from pipeline.transforms.prepare import RESULTS, in_range, prepare_calls
-
-KEYS_HOURLY = ("hour_start", "trunk_id", "direction")
-KEYS_DAILY = ("report_date", "trunk_id", "direction")
+from pipeline.transforms.buckets import Buckets
+from pipeline.transforms.prepare import RESULTS, CallData
 
 
 def _count(cond: pl.Expr) -> pl.Expr:
     return cond.fill_null(False).sum().cast(pl.Int64)
 
 
-def _answer_rate(prepared: pl.LazyFrame, bucket: pl.Expr, keys: tuple[str, ...]) -> pl.LazyFrame:
+def answer_rate(data: CallData, buckets: Buckets) -> pl.LazyFrame:
+    """Answer rate (ASR, ITU-T E.411) and NER proxy (E.425) per bucket, trunk and direction.
+
+    Args:
+        data: calls created in the buckets (others are ignored); ``dedupe`` if a ``call_id``
+            may repeat.
+        buckets: UTC hours (key ``hour_start``) or local days (key ``report_date``).
+
+    Returns:
+        The columns of the module docstring, one row per (bucket, trunk, direction) with an
+        attempt, sorted by the keys.
+    """
     res = pl.col("call_result")
+    keys = [buckets.key, "trunk_id", "direction"]
     return (
-        prepared.group_by([bucket, "trunk_id", "direction"])
+        data.created_in(*buckets.bounds)
+        .group_by([buckets.key_of("create_time"), "trunk_id", "direction"])
         .agg(
             pl.len().cast(pl.Int64).alias("attempts"),
             _count(pl.col("answered")).alias("answered"),
@@ -55,48 +64,5 @@ def _answer_rate(prepared: pl.LazyFrame, bucket: pl.Expr, keys: tuple[str, ...])
             (pl.col("answered") / pl.col("attempts")).alias("asr"),
             (pl.col("ner_numerator") / pl.col("attempts")).alias("ner_proxy"),
         )
-        .sort(list(keys))
-    )
-
-
-def answer_rate_hourly(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    start: datetime,
-    end: datetime,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Answer rate per UTC hour ``[start, end)`` (whole hours), trunk and direction.
-
-    Needs calls with ``create_time`` in ``[start, end)``. ``trunks`` and ``as_of`` are
-    accepted for a uniform builder signature and not used. Columns: see module docstring.
-    """
-    start, end = check_hour_window(start, end)
-    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", start, end))
-    return _answer_rate(
-        prepared, pl.col("create_time").dt.truncate("1h").alias("hour_start"), KEYS_HOURLY
-    )
-
-
-def answer_rate_daily(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    report_tz: str,
-    start_date: date,
-    end_date: date,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Answer rate per local date in ``report_tz`` for ``[start_date, end_date)``.
-
-    Needs calls with ``create_time`` in the UTC instants of those local days
-    (:func:`pipeline.transforms.calendar.local_day_bounds`). Columns: see module docstring.
-    """
-    lo, hi = local_day_bounds(start_date, end_date, report_tz)
-    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", lo, hi))
-    return _answer_rate(
-        prepared, report_date("create_time", report_tz).alias("report_date"), KEYS_DAILY
+        .sort(keys)
     )

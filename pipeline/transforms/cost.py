@@ -5,8 +5,9 @@ minute"; project choice). ``price`` is ``Decimal(18, 6)``; its sum is ``Decimal(
 never a float. Calls without a ``price`` are not in these tables (they are still attempts in the
 other tables); a price without a currency is grouped under currency ``'UNKNOWN'``.
 
-Grain: hourly ``(hour_start, trunk_id, direction, currency)`` (UTC hour of ``create_time``), daily
-``(report_date, trunk_id, direction, currency)`` (local date in the report time zone).
+Grain: ``cost_hourly`` ``(hour_start, trunk_id, direction, currency)`` (UTC hour of
+``create_time``), ``cost_daily`` ``(report_date, trunk_id, direction, currency)`` (local date in
+the report time zone).
 
 Columns: keys; ``priced_calls`` (Int64, calls with a price), ``billed_seconds`` (Int64 s, Σ
 billing_duration_seconds of those calls), ``billed_minutes`` (Float64 min), ``cost``
@@ -16,22 +17,30 @@ billed_minutes, the effective rate, NULL when nothing was billed).
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 import polars as pl
 
-from pipeline.transforms.calendar import check_hour_window, local_day_bounds, report_date
-from pipeline.transforms.prepare import UNKNOWN, in_range, prepare_calls
-
-KEYS_HOURLY = ("hour_start", "trunk_id", "direction", "currency")
-KEYS_DAILY = ("report_date", "trunk_id", "direction", "currency")
+from pipeline.transforms.buckets import Buckets
+from pipeline.transforms.prepare import UNKNOWN, CallData
 
 
-def _cost(prepared: pl.LazyFrame, bucket: pl.Expr, keys: tuple[str, ...]) -> pl.LazyFrame:
+def cost(data: CallData, buckets: Buckets) -> pl.LazyFrame:
+    """Cost per bucket, trunk, direction and currency, exact decimals (module docstring).
+
+    Args:
+        data: calls created in the buckets (others are ignored); ``dedupe`` if a ``call_id``
+            may repeat.
+        buckets: UTC hours (key ``hour_start``) or local days (key ``report_date``).
+
+    Returns:
+        The columns of the module docstring, one row per (bucket, trunk, direction, currency)
+        with a priced call, sorted by the keys.
+    """
+    keys = [buckets.key, "trunk_id", "direction", "currency"]
     return (
-        prepared.filter(pl.col("price").is_not_null())
+        data.created_in(*buckets.bounds)
+        .filter(pl.col("price").is_not_null())
         .group_by(
-            bucket,
+            buckets.key_of("create_time"),
             "trunk_id",
             "direction",
             pl.col("price_currency").fill_null(UNKNOWN).alias("currency"),
@@ -55,36 +64,5 @@ def _cost(prepared: pl.LazyFrame, bucket: pl.Expr, keys: tuple[str, ...]) -> pl.
             "cost",
             "cost_per_billed_minute",
         )
-        .sort(list(keys))
+        .sort(keys)
     )
-
-
-def cost_hourly(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    start: datetime,
-    end: datetime,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Cost per UTC hour ``[start, end)``, trunk, direction and currency (module docstring)."""
-    start, end = check_hour_window(start, end)
-    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", start, end))
-    return _cost(prepared, pl.col("create_time").dt.truncate("1h").alias("hour_start"), KEYS_HOURLY)
-
-
-def cost_daily(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    report_tz: str,
-    start_date: date,
-    end_date: date,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Cost per local date in ``report_tz``, trunk, direction and currency (module docstring)."""
-    lo, hi = local_day_bounds(start_date, end_date, report_tz)
-    prepared = prepare_calls(calls, dedupe=dedupe).filter(in_range("create_time", lo, hi))
-    return _cost(prepared, report_date("create_time", report_tz).alias("report_date"), KEYS_DAILY)

@@ -23,7 +23,7 @@ Choices (kpi-definitions, "Choices this project makes"):
   to microseconds, so a frame read from a DuckDB session that was not pinned to UTC still works;
 * one row per ``call_id``: ``raw.calls`` is unique on it (latest version wins at ingestion),
   so attempts = rows = ``count(distinct call_id)``. Inputs without that guarantee pass
-  ``dedupe=True`` (every builder accepts it), which drops repeats before counting;
+  ``dedupe=True`` (``CallData(..., dedupe=True)`` for a builder), which drops repeats first;
 * ``direction`` and ``call_result`` are upper-cased; a ``direction`` that is not INBOUND or
   OUTBOUND (NULL included) and a NULL ``trunk_id`` become ``'UNKNOWN'``, so they stay visible
   as their own group (and can be a key column);
@@ -44,6 +44,7 @@ Choices (kpi-definitions, "Choices this project makes"):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
@@ -72,17 +73,28 @@ INPUT_COLUMNS = (
 def prepare_calls(
     calls: pl.LazyFrame, *, as_of: datetime | None = None, dedupe: bool = False
 ) -> pl.LazyFrame:
-    """Dedupe and derive the per-call fields. Output adds to the input columns:
-
-    ``answered`` (Boolean), ``answer_time_mismatch`` (Boolean), ``in_progress`` (Boolean),
-    ``conv_us`` (Int64 microseconds, 0 unless answered with answer and end time), ``occ_end``
-    (Datetime UTC, end of channel occupancy; NULL = not counted in occupancy). Both end at
-    ``create_time + MAX_CALL_DURATION`` at the latest (module docstring).
+    """Dedupe and derive the per-call fields (choices: module docstring).
 
     ``dedupe=True`` drops repeated ``call_id`` rows (keeping an arbitrary one). It is off by
     default because ``raw.calls`` holds one row per ``call_id`` (the ingestion upserts and has
     a "unique call ids" asset check) and the hash pass over 10 M string ids is the most
     expensive step of the cheap tables; pass it for inputs without that guarantee.
+
+    Args:
+        calls: ``raw.calls`` rows with at least :data:`INPUT_COLUMNS` (table above).
+        as_of: aware instant the calls were fetched: calls still in progress occupy a channel
+            until then (at most ``MAX_CALL_DURATION``); None leaves them out of occupancy.
+        dedupe: drop repeated ``call_id`` rows first.
+
+    Returns:
+        :data:`INPUT_COLUMNS` (times as Datetime("us", "UTC"), ``direction``/``call_result``
+        upper-cased, UNKNOWN filled in) plus ``answered`` (Boolean), ``answer_time_mismatch``
+        (Boolean), ``in_progress`` (Boolean), ``conv_us`` (Int64 µs, 0 unless answered with
+        answer and end time), ``occ_end`` (Datetime UTC, end of channel occupancy; NULL = not
+        counted in occupancy). Both end at ``create_time + MAX_CALL_DURATION`` at the latest.
+
+    Raises:
+        ValueError: ``as_of`` is naive.
     """
     as_of_lit = pl.lit(as_utc(as_of), dtype=pl.Datetime("us", "UTC")) if as_of else None
     end_cap = pl.col("create_time") + pl.lit(MAX_CALL_DURATION)
@@ -123,8 +135,56 @@ def prepare_calls(
 
 
 def in_range(col: str, start: datetime, end: datetime) -> pl.Expr:
-    """``start <= col < end`` with UTC literals."""
+    """``start <= col < end`` with UTC literals (``start``/``end`` aware; naive raise)."""
     dt = pl.Datetime("us", "UTC")
     return (pl.col(col) >= pl.lit(as_utc(start), dtype=dt)) & (
         pl.col(col) < pl.lit(as_utc(end), dtype=dt)
     )
+
+
+def volume(calls: str) -> list[pl.Expr]:
+    """Aggregations shared by the count tables, over :func:`prepare_calls` rows.
+
+    Args:
+        calls: name of the row count column (``attempts`` or ``calls``).
+
+    Returns:
+        Expressions for ``<calls>`` (Int64, rows = distinct call_id), ``answered`` (Int64,
+        COMPLETED), ``conversation_seconds`` (Float64 s: Σ ``conv_us`` as an exact integer sum,
+        divided once, so it is bit-identical whatever the row order) and ``billed_seconds``
+        (Int64 s, Σ ``billing_duration_seconds``).
+    """
+    return [
+        pl.len().cast(pl.Int64).alias(calls),
+        pl.col("answered").sum().cast(pl.Int64).alias("answered"),
+        (pl.col("conv_us").sum() / 1_000_000).alias("conversation_seconds"),
+        pl.col("billing_duration_seconds").sum().cast(pl.Int64).alias("billed_seconds"),
+    ]
+
+
+@dataclass(frozen=True, eq=False)
+class CallData:
+    """What a builder reads: ``raw.calls`` rows, ``raw.trunks`` rows, and how to read them.
+
+    Every builder is ``builder(data, buckets)``; it reads what its table needs from here.
+
+    Attributes:
+        calls: ``raw.calls`` rows (:data:`INPUT_COLUMNS` at least), created in the buckets and,
+            for occupancy tables, up to ``MAX_CALL_DURATION`` before them.
+        trunks: ``raw.trunks`` rows (``trunk_id``, ``calls_per_second``); None: limits unknown.
+        as_of: aware instant the calls were fetched (see :func:`prepare_calls`), or None.
+        dedupe: the calls may repeat a ``call_id`` (see :func:`prepare_calls`).
+    """
+
+    calls: pl.LazyFrame
+    trunks: pl.LazyFrame | None = None
+    as_of: datetime | None = None
+    dedupe: bool = False
+
+    def prepared(self) -> pl.LazyFrame:
+        """:func:`prepare_calls` of :attr:`calls` with :attr:`as_of` and :attr:`dedupe`."""
+        return prepare_calls(self.calls, as_of=self.as_of, dedupe=self.dedupe)
+
+    def created_in(self, start: datetime, end: datetime) -> pl.LazyFrame:
+        """:meth:`prepared` rows with ``create_time`` in ``[start, end)`` (aware instants)."""
+        return self.prepared().filter(in_range("create_time", start, end))

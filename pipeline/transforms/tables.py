@@ -1,113 +1,117 @@
-"""Registry of the analytics output tables, for the Dagster layer to loop over.
+"""Registry of the analytics output tables, for the Dagster layer and the refresh to loop over.
 
-Every builder is a pure function ``(calls, trunks, **window) -> LazyFrame``:
+Every builder is a pure function ``builder(data, buckets) -> LazyFrame`` (:data:`Builder`):
+``data`` is a :class:`.prepare.CallData` (``raw.calls`` rows, ``raw.trunks`` rows, ``as_of``,
+``dedupe``) and ``buckets`` the table's buckets (:mod:`.buckets`):
 
-* ``grain == "hour"``: ``builder(calls, trunks, start=<UTC datetime>, end=<UTC datetime>,
-  as_of=None)``; buckets are UTC hours in ``[start, end)``; key column ``hour_start``;
-* ``grain == "day"``: ``builder(calls, trunks, report_tz=<IANA name>, start_date=<date>,
-  end_date=<date>, as_of=None)``; buckets are local dates in ``[start_date, end_date)``; key
-  column ``report_date``.
+* ``grain == "hour"``: :class:`.buckets.UtcHours` ``(start, end)``, UTC hours; key column
+  ``hour_start``;
+* ``grain == "day"``: :class:`.buckets.LocalDays` ``(start_date, end_date, report_tz)``, local
+  dates of the report time zone; key column ``report_date``.
 
-All builders also accept ``as_of`` (end assumed for calls still in progress; only the
-occupancy tables use it) and ``dedupe`` (drop repeated ``call_id`` rows; off because
-``raw.calls`` is unique on ``call_id``). Builders return lazy frames whose columns are exactly the
-DDL's, in order (``tests/transforms/test_transforms_ddl.py``); collect once at the caller.
+One KPI is one builder: ``answer_rate_hourly`` and ``answer_rate_daily`` are the same function
+over different buckets. Builders return lazy frames whose columns are exactly the DDL's, in
+order (``tests/transforms/test_transforms_ddl.py``); collect once at the caller.
 
 Refresh recipe (delete + insert by key range): after re-ingesting raw hours ``[ws, we)``,
 rebuild hour buckets ``[ws, we + MAX_CALL_DURATION)`` and the local dates overlapping that range
-(:func:`.calendar.affected_hours`), passing calls with ``create_time`` in
-``[bucket range start − MAX_CALL_DURATION, bucket range end)`` (:func:`.calendar.input_range`);
-then ``DELETE FROM analytics.<t> WHERE <bucket column> in range`` and
-``INSERT INTO analytics.<t> BY NAME SELECT * FROM df``. Tables whose ``needs_lookback`` is False
-only need the calls created inside the range.
+(:func:`.calendar.affected_hours`, :meth:`TableSpec.buckets`), passing calls with
+``create_time`` in ``[bucket range start − MAX_CALL_DURATION, bucket range end)``
+(:func:`.calendar.input_range`); then ``DELETE FROM analytics.<t> WHERE <bucket column> in
+range`` and ``INSERT INTO analytics.<t> BY NAME SELECT * FROM df``. Tables whose
+``needs_lookback`` is False only need the calls created inside the range.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime
 
 import polars as pl
 
-from pipeline.transforms.answer_rate import answer_rate_daily, answer_rate_hourly
-from pipeline.transforms.cost import cost_daily, cost_hourly
-from pipeline.transforms.direction_mix import direction_mix_daily
-from pipeline.transforms.trunk_usage import busy_hour_daily, trunk_usage_daily, trunk_usage_hourly
+from pipeline.transforms.answer_rate import answer_rate
+from pipeline.transforms.buckets import Buckets, Grain, LocalDays, UtcHours, covering
+from pipeline.transforms.busy_hour import busy_hour
+from pipeline.transforms.cost import cost
+from pipeline.transforms.direction_mix import direction_mix
+from pipeline.transforms.prepare import CallData
+from pipeline.transforms.trunk_usage import trunk_usage
 
-Grain = Literal["hour", "day"]
+#: ``builder(data, buckets) -> LazyFrame`` of the table's DDL columns.
+Builder = Callable[[CallData, Buckets], pl.LazyFrame]
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One output table: ``analytics.<name>``."""
+    """One output table, ``analytics.<name>``.
+
+    Attributes:
+        name: table name without the schema.
+        builder: the KPI function, ``builder(data, buckets)``.
+        keys: the documented key columns, bucket column first.
+        grain: ``"hour"`` (UTC hours) or ``"day"`` (local days of the report time zone).
+        needs_lookback: True if the table needs calls created up to ``MAX_CALL_DURATION``
+            before its buckets (occupancy: Erlangs, concurrency, busy hour).
+    """
 
     name: str
-    builder: Callable[..., pl.LazyFrame]
+    builder: Builder
     keys: tuple[str, ...]
     grain: Grain
-    needs_lookback: bool  # True: needs calls created up to MAX_CALL_DURATION before the range
+    needs_lookback: bool
 
     @property
     def qualified_name(self) -> str:
+        """``analytics.<name>``."""
         return f"analytics.{self.name}"
 
     @property
     def bucket_column(self) -> str:
-        return "hour_start" if self.grain == "hour" else "report_date"
+        """The key column of the buckets: ``hour_start`` or ``report_date``."""
+        return UtcHours.key if self.grain == "hour" else LocalDays.key
+
+    def buckets(self, start: datetime, end: datetime, report_tz: str) -> UtcHours | LocalDays:
+        """This table's buckets covering the UTC instants ``[start, end)``.
+
+        Args:
+            start: first instant (a whole UTC hour for hourly tables).
+            end: end instant (exclusive; likewise).
+            report_tz: IANA zone of daily buckets.
+
+        Returns:
+            See :func:`.buckets.covering`.
+        """
+        return covering(self.grain, start, end, report_tz)
 
 
 _SPECS = (
     TableSpec(
-        "answer_rate_hourly",
-        answer_rate_hourly,
-        ("hour_start", "trunk_id", "direction"),
-        "hour",
-        False,
+        "answer_rate_hourly", answer_rate, ("hour_start", "trunk_id", "direction"), "hour", False
     ),
     TableSpec(
-        "answer_rate_daily",
-        answer_rate_daily,
-        ("report_date", "trunk_id", "direction"),
-        "day",
-        False,
+        "answer_rate_daily", answer_rate, ("report_date", "trunk_id", "direction"), "day", False
     ),
     TableSpec(
         "direction_mix_daily",
-        direction_mix_daily,
+        direction_mix,
         ("report_date", "trunk_id", "direction"),
         "day",
         False,
     ),
     TableSpec(
-        "cost_hourly",
-        cost_hourly,
-        ("hour_start", "trunk_id", "direction", "currency"),
-        "hour",
-        False,
+        "cost_hourly", cost, ("hour_start", "trunk_id", "direction", "currency"), "hour", False
     ),
     TableSpec(
-        "cost_daily",
-        cost_daily,
-        ("report_date", "trunk_id", "direction", "currency"),
-        "day",
-        False,
+        "cost_daily", cost, ("report_date", "trunk_id", "direction", "currency"), "day", False
     ),
     TableSpec(
-        "trunk_usage_hourly",
-        trunk_usage_hourly,
-        ("hour_start", "trunk_id", "direction"),
-        "hour",
-        True,
+        "trunk_usage_hourly", trunk_usage, ("hour_start", "trunk_id", "direction"), "hour", True
     ),
     TableSpec(
-        "trunk_usage_daily",
-        trunk_usage_daily,
-        ("report_date", "trunk_id", "direction"),
-        "day",
-        True,
+        "trunk_usage_daily", trunk_usage, ("report_date", "trunk_id", "direction"), "day", True
     ),
-    TableSpec("busy_hour_daily", busy_hour_daily, ("report_date", "trunk_id"), "day", True),
+    TableSpec("busy_hour_daily", busy_hour, ("report_date", "trunk_id"), "day", True),
 )
 
 #: table name (without schema) → spec

@@ -1,4 +1,4 @@
-"""Trunk usage per bucket, trunk and direction; busy hour per local day and trunk.
+"""Trunk usage per bucket, trunk and direction (``trunk_usage_hourly``, ``trunk_usage_daily``).
 
 Definitions (kpi-definitions.md):
 
@@ -18,9 +18,6 @@ Definitions (kpi-definitions.md):
 * **peak CPS** = max over whole seconds of calls created in that second; **CPS utilisation** =
   trunk peak CPS ÷ the trunk's ``calls_per_second`` (Sinch trunk resource; the limit applies to
   the trunk, so utilisation uses the trunk-wide peak);
-* **busy hour** (ITU-T E.500): the local clock hour of the report time zone with the highest
-  trunk Erlangs that day (ties: earliest); **BHCA** = attempts created in that hour, BHCC =
-  answered ones.
 
 Channels are shared by both directions, so the table carries two levels, both explicit:
 per-direction values (``erlangs``, ``peak_concurrent_calls``, ``peak_cps``: additive only for
@@ -34,6 +31,8 @@ and in ``in_progress``.
 Input needed for buckets ``[b0, b1)``: calls with ``create_time < b1`` and ``end_time > b0``, i.e.
 ``create_time`` in ``[b0 − MAX_CALL_DURATION, b1)`` (:func:`.calendar.input_range`). Calls created
 before ``b0`` only contribute occupancy, never counts.
+
+The busy hour is in :mod:`.busy_hour`.
 
 Output columns (key: hourly ``hour_start`` Datetime UTC, daily ``report_date`` Date local), then
 ``trunk_id``, ``direction`` (String) and:
@@ -65,28 +64,19 @@ cps_utilisation                Float64    trunk_peak_cps / cps_limit
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import polars as pl
 
-from pipeline.transforms.calendar import (
-    check_hour_window,
-    hour_buckets,
-    local_day_buckets,
-    local_hour_buckets,
-)
+from pipeline.transforms.buckets import Buckets
+from pipeline.transforms.calendar import UTC_DT
 from pipeline.transforms.concurrency import (
     bucket_index,
-    occupancy,
     occupancy_split,
     peak_cps_from_counts,
     per_second_counts,
 )
-from pipeline.transforms.prepare import DIRECTIONS, in_range, prepare_calls
-
-KEYS_HOURLY = ("hour_start", "trunk_id", "direction")
-KEYS_DAILY = ("report_date", "trunk_id", "direction")
-KEYS_BUSY_HOUR = ("report_date", "trunk_id")
+from pipeline.transforms.prepare import DIRECTIONS, CallData, in_range, volume
 
 COLUMNS = (
     "bucket_seconds",
@@ -109,10 +99,31 @@ COLUMNS = (
     "cps_limit",
     "cps_utilisation",
 )
+_DIR_KEYS = ["bucket_idx", "trunk_id", "direction"]
+_TRUNK_KEYS = ["bucket_idx", "trunk_id"]
+_ZERO_INT = (
+    "attempts",
+    "answered",
+    "in_progress",
+    "billed_seconds",
+    "peak_concurrent_calls",
+    "peak_cps",
+    "trunk_peak_concurrent_calls",
+    "trunk_peak_cps",
+)
+_ZERO_FLOAT = ("conversation_seconds", "holding_seconds", "trunk_holding_seconds")
 
 
-def _cps_limits(trunks: pl.LazyFrame | None) -> pl.LazyFrame:
-    """``trunk_id`` → ``cps_limit`` (Int64). One row per trunk expected; the highest wins."""
+def cps_limits(trunks: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Calls-per-second limit of each trunk.
+
+    Args:
+        trunks: ``raw.trunks`` rows (``trunk_id``, ``calls_per_second``), or None (unknown).
+
+    Returns:
+        ``trunk_id`` (String), ``cps_limit`` (Int64); one row per trunk is expected, and the
+        highest limit wins if there are more.
+    """
     if trunks is None:
         return pl.LazyFrame(schema={"trunk_id": pl.String, "cps_limit": pl.Int64})
     return trunks.group_by("trunk_id").agg(
@@ -120,32 +131,58 @@ def _cps_limits(trunks: pl.LazyFrame | None) -> pl.LazyFrame:
     )
 
 
-def _usage(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None,
-    buckets: pl.DataFrame,
-    key: str,
-    as_of: datetime | None,
-    dedupe: bool,
-) -> pl.LazyFrame:
-    starts = buckets["bucket_start"].to_list()
-    lo, hi = starts[0], buckets["bucket_end"][-1]
-    prepared = prepare_calls(calls, as_of=as_of, dedupe=dedupe).filter(
-        pl.col("create_time") < pl.lit(hi, dtype=pl.Datetime("us", "UTC"))
+def bucket_table(frame: pl.DataFrame) -> pl.LazyFrame:
+    """A bucket frame (:meth:`.buckets.Buckets.frame`) with ``bucket_idx`` (Int64, row index)."""
+    return (
+        frame.lazy().with_row_index("bucket_idx").with_columns(pl.col("bucket_idx").cast(pl.Int64))
     )
-    in_window = prepared.filter(in_range("create_time", lo, hi))
-    dir_keys = ["bucket_idx", "trunk_id", "direction"]
 
-    counts = (
-        in_window.with_columns(bucket_index("create_time", starts))
-        .group_by(dir_keys)
-        .agg(
-            pl.len().cast(pl.Int64).alias("attempts"),
-            pl.col("answered").sum().cast(pl.Int64).alias("answered"),
-            pl.col("in_progress").sum().cast(pl.Int64).alias("in_progress"),
-            (pl.col("conv_us").sum() / 1_000_000).alias("conversation_seconds"),
-            pl.col("billing_duration_seconds").sum().cast(pl.Int64).alias("billed_seconds"),
-        )
+
+def occupancy_calls(
+    data: CallData, frame: pl.DataFrame, bounds: tuple[datetime, datetime]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The calls an occupancy table reads, for the buckets of ``frame`` within ``bounds``.
+
+    Args:
+        data: the calls (with up to ``MAX_CALL_DURATION`` of lookback).
+        frame: bucket rows (``bucket_start`` sorted, :meth:`.buckets.Buckets.frame`).
+        bounds: UTC instants ``[start of the first bucket, end of the last)``.
+
+    Returns:
+        ``(up, created)``: ``up`` = :meth:`.prepare.CallData.prepared` rows created before
+        the end (they may occupy a channel in a bucket); ``created`` = those created in the
+        buckets, with ``bucket_idx`` (Int64, row of ``frame``): the ones counted as attempts.
+    """
+    lo, hi = bounds
+    up = data.prepared().filter(pl.col("create_time") < pl.lit(hi, dtype=UTC_DT))
+    created = up.filter(in_range("create_time", lo, hi)).with_columns(
+        bucket_index("create_time", frame["bucket_start"].to_list())
+    )
+    return up, created
+
+
+def trunk_usage(data: CallData, buckets: Buckets) -> pl.LazyFrame:
+    """Trunk usage per bucket, trunk and direction (module docstring: definitions, columns).
+
+    A row exists for every (bucket, trunk, direction) with an attempt or with channel
+    occupancy. For local days ``bucket_seconds`` is the real length of the day (23 h/25 h on
+    DST changes), so ``erlangs`` is the day's average occupancy and peaks are over the day.
+
+    Args:
+        data: calls created in the buckets and up to :data:`.calendar.MAX_CALL_DURATION` before
+            them (they only add occupancy); ``trunks`` for ``cps_limit``; ``as_of`` for calls
+            still in progress (else left out of occupancy).
+        buckets: UTC hours (key ``hour_start``) or local days (key ``report_date``).
+
+    Returns:
+        Key, ``trunk_id``, ``direction``, then :data:`COLUMNS`, sorted by the first three.
+    """
+    frame = buckets.frame()
+    starts = frame["bucket_start"].to_list()
+    lo, hi = buckets.bounds
+    prepared, created = occupancy_calls(data, frame, (lo, hi))
+    counts = created.group_by(_DIR_KEYS).agg(
+        *volume("attempts"), pl.col("in_progress").sum().cast(pl.Int64).alias("in_progress")
     )
     occ_dir, occ_trunk = occupancy_split(
         prepared, ["trunk_id"], "direction", DIRECTIONS, starts, hi
@@ -161,32 +198,16 @@ def _usage(
     cps_trunk = peak_cps_from_counts(per_sec, ["trunk_id"], starts).rename(
         {"peak_cps": "trunk_peak_cps"}
     )
-    bucket_frame = (
-        buckets.lazy()
-        .with_row_index("bucket_idx")
-        .with_columns(pl.col("bucket_idx").cast(pl.Int64))
-    )
-    zero_int = [
-        "attempts",
-        "answered",
-        "in_progress",
-        "billed_seconds",
-        "peak_concurrent_calls",
-        "peak_cps",
-        "trunk_peak_concurrent_calls",
-        "trunk_peak_cps",
-    ]
-    zero_float = ["conversation_seconds", "holding_seconds", "trunk_holding_seconds"]
     return (
-        counts.join(occ_dir, on=dir_keys, how="full", coalesce=True)
-        .join(cps_dir, on=dir_keys, how="left")
-        .join(occ_trunk, on=["bucket_idx", "trunk_id"], how="left")
-        .join(cps_trunk, on=["bucket_idx", "trunk_id"], how="left")
-        .join(bucket_frame, on="bucket_idx", how="inner")
-        .join(_cps_limits(trunks), on="trunk_id", how="left")
+        counts.join(occ_dir, on=_DIR_KEYS, how="full", coalesce=True)
+        .join(cps_dir, on=_DIR_KEYS, how="left")
+        .join(occ_trunk, on=_TRUNK_KEYS, how="left")
+        .join(cps_trunk, on=_TRUNK_KEYS, how="left")
+        .join(bucket_table(frame), on="bucket_idx", how="inner")
+        .join(cps_limits(data.trunks), on="trunk_id", how="left")
         .with_columns(
-            *(pl.col(c).fill_null(0) for c in zero_int),
-            *(pl.col(c).fill_null(0.0) for c in zero_float),
+            *(pl.col(c).fill_null(0) for c in _ZERO_INT),
+            *(pl.col(c).fill_null(0.0) for c in _ZERO_FLOAT),
         )
         .with_columns(
             (pl.col("conversation_seconds") / 60).alias("mou"),
@@ -200,122 +221,6 @@ def _usage(
             .then(pl.col("trunk_peak_cps") / pl.col("cps_limit"))
             .alias("cps_utilisation"),
         )
-        .select(key, "trunk_id", "direction", *COLUMNS)
-        .sort([key, "trunk_id", "direction"])
-    )
-
-
-def trunk_usage_hourly(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    start: datetime,
-    end: datetime,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Trunk usage per UTC hour in ``[start, end)`` (whole hours), trunk and direction.
-
-    ``calls``: ``raw.calls`` columns (see :mod:`.prepare`), including calls created up to
-    :data:`.calendar.MAX_CALL_DURATION` before ``start``. ``trunks``: ``trunk_id``,
-    ``calls_per_second``. ``as_of``: end assumed for in-progress calls (else excluded from
-    occupancy). A row exists for every (hour, trunk, direction) with an attempt or with
-    channel occupancy. Columns: see module docstring.
-    """
-    start, end = check_hour_window(start, end)
-    buckets = hour_buckets(start, end).rename({"bucket_start": "hour_start"})
-    buckets = buckets.with_columns(pl.col("hour_start").alias("bucket_start"))
-    return _usage(calls, trunks, buckets, "hour_start", as_of, dedupe)
-
-
-def trunk_usage_daily(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    report_tz: str,
-    start_date: date,
-    end_date: date,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Trunk usage per local date ``[start_date, end_date)`` of ``report_tz``, trunk, direction.
-
-    Same columns as :func:`trunk_usage_hourly` with ``report_date`` (Date) as the bucket key;
-    ``bucket_seconds`` is the real length of the local day (23 h/25 h on DST changes), so
-    ``erlangs`` is the day's average occupancy. Peaks are over the whole local day.
-    """
-    buckets = local_day_buckets(start_date, end_date, report_tz)
-    return _usage(calls, trunks, buckets, "report_date", as_of, dedupe)
-
-
-def busy_hour_daily(
-    calls: pl.LazyFrame,
-    trunks: pl.LazyFrame | None = None,
-    *,
-    report_tz: str,
-    start_date: date,
-    end_date: date,
-    as_of: datetime | None = None,
-    dedupe: bool = False,
-) -> pl.LazyFrame:
-    """Busy hour (ITU-T E.500) per local date of ``report_tz`` and trunk (both directions).
-
-    Buckets are the local clock hours of each day (23/24/25 of them); the busy hour is the one
-    with the highest trunk Erlangs (ties: the earliest). Days where the trunk had no occupancy
-    have no row. Keyed by ``(report_date, trunk_id)`` only: the busy hour sizes the trunk's
-    shared channels, so it is not split by direction.
-
-    Columns: ``report_date`` (Date), ``trunk_id`` (String), ``busy_hour_start`` (Datetime UTC:
-    the instant the local hour starts), ``busy_hour_local`` (String, local start with offset,
-    e.g. ``2026-10-25T02:00:00+01:00`` — distinguishes the repeated fall-back hour),
-    ``busy_hour_holding_seconds`` (Float64 s), ``busy_hour_erlangs`` (Float64 E = holding / 3600),
-    ``busy_hour_peak_concurrent_calls`` (Int64), ``bhca`` (Int64, attempts created in the hour),
-    ``bhcc`` (Int64, of which answered).
-    """
-    buckets = local_hour_buckets(start_date, end_date, report_tz)
-    starts = buckets["bucket_start"].to_list()
-    lo, hi = starts[0], buckets["bucket_end"][-1]
-    prepared = prepare_calls(calls, as_of=as_of, dedupe=dedupe).filter(
-        pl.col("create_time") < pl.lit(hi, dtype=pl.Datetime("us", "UTC"))
-    )
-    counts = (
-        prepared.filter(in_range("create_time", lo, hi))
-        .with_columns(bucket_index("create_time", starts))
-        .group_by("bucket_idx", "trunk_id")
-        .agg(
-            pl.len().cast(pl.Int64).alias("bhca"),
-            pl.col("answered").sum().cast(pl.Int64).alias("bhcc"),
-        )
-    )
-    bucket_frame = (
-        buckets.lazy()
-        .with_row_index("bucket_idx")
-        .with_columns(pl.col("bucket_idx").cast(pl.Int64))
-    )
-    return (
-        occupancy(prepared, ["trunk_id"], starts, hi)
-        .join(counts, on=["bucket_idx", "trunk_id"], how="left")
-        .join(bucket_frame, on="bucket_idx", how="inner")
-        .with_columns(
-            pl.col("bhca").fill_null(0),
-            pl.col("bhcc").fill_null(0),
-            (pl.col("holding_seconds") / pl.col("bucket_seconds")).alias("erlangs"),
-        )
-        .group_by("report_date", "trunk_id")
-        .agg(pl.all().sort_by(["erlangs", "bucket_start"], descending=[True, False]).first())
-        .select(
-            "report_date",
-            "trunk_id",
-            pl.col("bucket_start").alias("busy_hour_start"),
-            pl.col("bucket_start")
-            .dt.convert_time_zone(report_tz)
-            .dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .alias("busy_hour_local"),
-            pl.col("holding_seconds").alias("busy_hour_holding_seconds"),
-            pl.col("erlangs").alias("busy_hour_erlangs"),
-            pl.col("peak_concurrent_calls").alias("busy_hour_peak_concurrent_calls"),
-            "bhca",
-            "bhcc",
-        )
-        .sort("report_date", "trunk_id")
+        .select(buckets.key, "trunk_id", "direction", *COLUMNS)
+        .sort([buckets.key, "trunk_id", "direction"])
     )

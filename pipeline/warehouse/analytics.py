@@ -38,8 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import polars as pl
 
-from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, TableSpec
-from pipeline.transforms.calendar import local_day_bounds
+from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, CallData, TableSpec
 from pipeline.transforms.prepare import INPUT_COLUMNS
 
 log = logging.getLogger("pipeline.warehouse")
@@ -62,13 +61,9 @@ def _ceil_hour(instant: datetime) -> datetime:
     return floor if floor == instant else floor + HOUR
 
 
-def _local_date(instant: datetime, report_tz: str) -> date:
-    return pl.Series([instant]).dt.convert_time_zone(report_tz).dt.date()[0]
-
-
 def _read_calls(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.LazyFrame:
     columns = ", ".join(INPUT_COLUMNS)  # not `raw`: the JSON stays in DuckDB
-    frame = con.sql(
+    frame: pl.DataFrame = con.sql(
         f"SELECT {columns} FROM raw.calls WHERE create_time >= $start AND create_time < $end",
         params={"start": start, "end": end},
     ).pl()
@@ -76,7 +71,8 @@ def _read_calls(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) 
 
 
 def _read_trunks(con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
-    return con.sql("SELECT trunk_id, calls_per_second FROM raw.trunks").pl().lazy()
+    frame: pl.DataFrame = con.sql("SELECT trunk_id, calls_per_second FROM raw.trunks").pl()
+    return frame.lazy()
 
 
 def occupancy_end(
@@ -114,7 +110,7 @@ def occupancy_end(
 
 
 def _replace(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame, first, end
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame, first: date, end: date
 ) -> None:
     table = spec.qualified_name  # identifiers come from the registry, values are bound
     column = spec.bucket_column
@@ -159,19 +155,11 @@ def refresh_table(
     """
     hours_end = occupancy_end(con, start, end, reach) if spec.needs_lookback else end
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
-    trunks = _read_trunks(con)
-    if spec.grain == "hour":
-        calls = _read_calls(con, start - lookback, hours_end)
-        frame = spec.builder(calls, trunks, start=start, end=hours_end).collect()
-        first, last = start, hours_end
-    else:
-        first = _local_date(start, report_tz)
-        last = _local_date(hours_end - timedelta(microseconds=1), report_tz) + timedelta(days=1)
-        day_start, day_end = local_day_bounds(first, last, report_tz)
-        calls = _read_calls(con, day_start - lookback, day_end)
-        frame = spec.builder(
-            calls, trunks, report_tz=report_tz, start_date=first, end_date=last
-        ).collect()
+    buckets = spec.buckets(start, hours_end, report_tz)
+    lo, hi = buckets.bounds
+    data = CallData(_read_calls(con, lo - lookback, hi), _read_trunks(con))
+    frame = spec.builder(data, buckets).collect()
+    first, last = buckets.key_range
     _replace(con, spec, frame, first, last)
     return TableRefresh(spec.name, first, last, frame.height)
 

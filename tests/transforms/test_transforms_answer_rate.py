@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from transforms_testkit import make_calls, ts
 
-from pipeline.transforms import answer_rate_daily, answer_rate_hourly, trunk_usage_hourly
+from pipeline.transforms import CallData, LocalDays, UtcHours, answer_rate, trunk_usage
 
 H10 = "2026-01-01 10:00"
 
@@ -94,8 +94,8 @@ def test_answer_rate_hourly_golden():
     ASR = 2/8 = 0.25; NER proxy numerator = 8 − 2 = 6 → 6/8 = 0.75.
     Hour 11 INBOUND ('inbound' normalised): 1 attempt, 1 answered → ASR 1.0, NER 1.0.
     """
-    got = answer_rate_hourly(
-        _calls(), start=ts(H10), end=ts("2026-01-01 12:00"), dedupe=True
+    got = answer_rate(
+        CallData(_calls(), dedupe=True), UtcHours(ts(H10), ts("2026-01-01 12:00"))
     ).collect()
     expected = pl.DataFrame(
         {
@@ -118,7 +118,7 @@ def test_answer_rate_hourly_golden():
     )
     assert_frame_equal(got, expected)
     # without dedupe the duplicate row of c0 is a 9th attempt and a 3rd answered call
-    raw = answer_rate_hourly(_calls(), start=ts(H10), end=ts("2026-01-01 11:00")).collect()
+    raw = answer_rate(CallData(_calls()), UtcHours(ts(H10), ts("2026-01-01 11:00"))).collect()
     assert raw.select("attempts", "answered").row(0) == (9, 3)
 
 
@@ -128,19 +128,16 @@ def test_answer_rate_daily_uses_report_tz_date():
     A call at 23:30 UTC on 2026-01-01 is 00:30 local on 2026-01-02: outside the range."""
     late = make_calls([{"call_id": "z", "create_time": "2026-01-01 23:30"}])
     calls = pl.concat([_calls(), late])
-    got = answer_rate_daily(
-        calls,
-        report_tz="Europe/Copenhagen",
-        start_date=date(2026, 1, 1),
-        end_date=date(2026, 1, 2),
-        dedupe=True,
+    got = answer_rate(
+        CallData(calls, dedupe=True),
+        LocalDays(date(2026, 1, 1), date(2026, 1, 2), "Europe/Copenhagen"),
     ).collect()
     assert got.select("report_date", "direction", "attempts", "answered", "asr").rows() == [
         (date(2026, 1, 1), "INBOUND", 1, 1, 1.0),
         (date(2026, 1, 1), "OUTBOUND", 8, 2, 0.25),
     ]
-    nxt = answer_rate_daily(
-        calls, report_tz="Europe/Copenhagen", start_date=date(2026, 1, 2), end_date=date(2026, 1, 3)
+    nxt = answer_rate(
+        CallData(calls), LocalDays(date(2026, 1, 2), date(2026, 1, 3), "Europe/Copenhagen")
     ).collect()
     assert nxt.select("report_date", "attempts").rows() == [(date(2026, 1, 2), 1)]
 
@@ -179,7 +176,7 @@ def test_acd_uses_answered_denominator_and_timestamps():
         ]
     )
     r = (
-        trunk_usage_hourly(calls, start=ts(H10), end=ts("2026-01-01 11:00"))
+        trunk_usage(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 11:00")))
         .collect()
         .row(0, named=True)
     )
@@ -202,20 +199,22 @@ def test_acd_null_without_answered_calls_and_mismatch_conversation():
             },
         ]
     )
-    df = trunk_usage_hourly(calls, start=ts(H10), end=ts("2026-01-01 12:00")).collect()
+    df = trunk_usage(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 12:00"))).collect()
     assert df.select("answered", "conversation_seconds", "acd_seconds").rows() == [
         (1, 0.0, 0.0),
         (0, 0.0, None),
     ]
-    ar = answer_rate_hourly(calls, start=ts(H10), end=ts("2026-01-01 11:00")).collect()
+    ar = answer_rate(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 11:00"))).collect()
     assert ar["answer_time_mismatch"].to_list() == [1]
 
 
 def test_window_must_be_whole_aware_hours():
     with pytest.raises(ValueError, match="whole UTC hour"):
-        answer_rate_hourly(_calls(), start=ts("2026-01-01 10:30"), end=ts("2026-01-01 12:00"))
+        answer_rate(CallData(_calls()), UtcHours(ts("2026-01-01 10:30"), ts("2026-01-01 12:00")))
     with pytest.raises(ValueError, match="naive"):
-        answer_rate_hourly(_calls(), start=ts(H10).replace(tzinfo=None), end=ts("2026-01-01 12:00"))
+        answer_rate(
+            CallData(_calls()), UtcHours(ts(H10).replace(tzinfo=None), ts("2026-01-01 12:00"))
+        )
 
 
 def test_unknown_direction_and_trunk_are_kept_visible():
@@ -227,5 +226,5 @@ def test_unknown_direction_and_trunk_are_kept_visible():
             {"create_time": "2026-01-01 10:01", "direction": "sideways", "trunk_id": None},
         ]
     )
-    got = answer_rate_hourly(calls, start=ts(H10), end=ts("2026-01-01 11:00")).collect()
+    got = answer_rate(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 11:00"))).collect()
     assert got.select("trunk_id", "direction", "attempts").rows() == [("UNKNOWN", "UNKNOWN", 2)]

@@ -11,12 +11,12 @@ import pytest
 from polars.testing import assert_frame_equal
 from transforms_testkit import make_calls, make_trunks, ts
 
-from pipeline.transforms import trunk_usage_hourly
+from pipeline.transforms import CallData, UtcHours, trunk_usage
 from pipeline.transforms.concurrency import occupancy, occupancy_split
 
 
 def _hourly(calls, trunks=None, start="2026-01-01 09:00", end="2026-01-01 12:00", **kw):
-    return trunk_usage_hourly(calls, trunks, start=ts(start), end=ts(end), **kw).collect()
+    return trunk_usage(CallData(calls, trunks, **kw), UtcHours(ts(start), ts(end))).collect()
 
 
 def _row(df: pl.DataFrame, hour: str, direction: str = "OUTBOUND", trunk: str = "t1") -> dict:
@@ -333,10 +333,10 @@ def test_recomputing_a_sub_range_matches_the_full_build():
             }
         )
     calls = make_calls(rows)
-    full = trunk_usage_hourly(calls, start=t0, end=t0 + timedelta(hours=24)).collect()
+    full = trunk_usage(CallData(calls), UtcHours(t0, t0 + timedelta(hours=24))).collect()
     lo, hi = t0 + timedelta(hours=10), t0 + timedelta(hours=12)
-    part = trunk_usage_hourly(
-        calls.filter(pl.col("create_time") >= lo - timedelta(hours=24)), start=lo, end=hi
+    part = trunk_usage(
+        CallData(calls.filter(pl.col("create_time") >= lo - timedelta(hours=24))), UtcHours(lo, hi)
     ).collect()
     expected = full.filter((pl.col("hour_start") >= lo) & (pl.col("hour_start") < hi))
     assert part.height > 0

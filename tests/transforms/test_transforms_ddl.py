@@ -18,7 +18,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from transforms_testkit import make_calls, make_trunks, ts
 
-from pipeline.transforms import ANALYTICS_TABLES
+from pipeline.transforms import ANALYTICS_TABLES, CallData, LocalDays, UtcHours
 
 DDL = Path(__file__).resolve().parents[2] / "sql" / "schema" / "analytics.sql"
 
@@ -55,25 +55,12 @@ def _calls():
 
 
 def _build(spec) -> pl.DataFrame:
-    calls, trunks = _calls(), make_trunks({"t1": 2, "t2": None})
+    data = CallData(_calls(), make_trunks({"t1": 2, "t2": None}), as_of=ts("2026-10-25 02:00"))
     if spec.grain == "hour":
-        lf = spec.builder(
-            calls,
-            trunks,
-            start=ts("2026-10-24 20:00"),
-            end=ts("2026-10-25 04:00"),
-            as_of=ts("2026-10-25 02:00"),
-        )
+        buckets = UtcHours(ts("2026-10-24 20:00"), ts("2026-10-25 04:00"))
     else:
-        lf = spec.builder(
-            calls,
-            trunks,
-            report_tz="Europe/Copenhagen",
-            start_date=date(2026, 10, 24),
-            end_date=date(2026, 10, 26),
-            as_of=ts("2026-10-25 02:00"),
-        )
-    return lf.collect()
+        buckets = LocalDays(date(2026, 10, 24), date(2026, 10, 26), "Europe/Copenhagen")
+    return spec.builder(data, buckets).collect()
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +109,10 @@ def test_empty_input_gives_empty_frame_with_ddl_types(con, name):
     spec = ANALYTICS_TABLES[name]
     empty = _calls().head(0)
     if spec.grain == "hour":
-        df = spec.builder(empty, None, start=ts("2026-10-25 00:00"), end=ts("2026-10-25 02:00"))
+        buckets = UtcHours(ts("2026-10-25 00:00"), ts("2026-10-25 02:00"))
     else:
-        df = spec.builder(
-            empty,
-            None,
-            report_tz="Europe/Copenhagen",
-            start_date=date(2026, 10, 25),
-            end_date=date(2026, 10, 26),
-        )
-    df = df.collect()
+        buckets = LocalDays(date(2026, 10, 25), date(2026, 10, 26), "Europe/Copenhagen")
+    df = spec.builder(CallData(empty), buckets).collect()
     assert df.height == 0
     table_types = {r[0]: r[1] for r in con.sql(f"DESCRIBE {spec.qualified_name}").fetchall()}
     frame_types = {r[0]: r[1] for r in con.sql("DESCRIBE SELECT * FROM df").fetchall()}

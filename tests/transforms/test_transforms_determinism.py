@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from pipeline.transforms import direction_mix_daily, trunk_usage_hourly
+from pipeline.transforms import CallData, LocalDays, UtcHours, direction_mix, trunk_usage
 
 T0 = datetime(2026, 11, 9, 6, tzinfo=UTC)
 UTC_US = pl.Datetime("us", "UTC")
@@ -52,12 +52,12 @@ def test_row_order_does_not_change_any_bit():
     frame = calls(seed=3)
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=9)
     hourly = [
-        trunk_usage_hourly(f.lazy(), start=T0, end=T0 + timedelta(hours=2)).collect()
+        trunk_usage(CallData(f.lazy()), UtcHours(T0, T0 + timedelta(hours=2))).collect()
         for f in (frame, shuffled, frame.reverse())
     ]
     daily = [
-        direction_mix_daily(
-            f.lazy(), report_tz="UTC", start_date=T0.date(), end_date=T0.date() + timedelta(days=1)
+        direction_mix(
+            CallData(f.lazy()), LocalDays(T0.date(), T0.date() + timedelta(days=1), "UTC")
         ).collect()
         for f in (frame, shuffled, frame.reverse())
     ]
@@ -79,7 +79,7 @@ def test_many_trunks_get_their_own_peaks_on_every_collect():
         end = created + timedelta(seconds=rng.randrange(1, 900))
         rows.append((f"c{i}", created, created, end, "INBOUND", "COMPLETED", f"T{i % 600}", 60))
     frame = calls_frame(rows)
-    plan = trunk_usage_hourly(frame.lazy(), start=T0, end=T0 + timedelta(hours=3))
+    plan = trunk_usage(CallData(frame.lazy()), UtcHours(T0, T0 + timedelta(hours=3)))
 
     def brute_force_peak(trunk: str, hour: datetime) -> int:
         spans = [(r[1], r[3]) for r in rows if r[6] == trunk and r[1] < hour + timedelta(hours=1)]

@@ -13,11 +13,12 @@ from datetime import date
 import pytest
 from transforms_testkit import make_calls, ts
 
-from pipeline.transforms import answer_rate_daily, busy_hour_daily, trunk_usage_daily
+from pipeline.transforms import CallData, LocalDays, answer_rate, busy_hour, trunk_usage
 from pipeline.transforms.calendar import local_day_buckets, local_hour_buckets
 
 TZ = "Europe/Copenhagen"
 FALL, FALL_NEXT = date(2026, 10, 25), date(2026, 10, 26)
+FALL_DAY = LocalDays(FALL, FALL_NEXT, TZ)
 
 
 def test_local_day_lengths():
@@ -47,13 +48,13 @@ def test_erlangs_divide_by_25_hour_day():
         ]
     )
     calls = make_calls([{"create_time": "2026-10-24 22:00", "end_time": "2026-10-25 23:00"}])
-    r = trunk_usage_daily(day, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
+    r = trunk_usage(CallData(day), FALL_DAY).collect()
     assert r.select("report_date", "bucket_seconds", "attempts", "holding_seconds").rows() == [
         (FALL, 90_000, 1, 90_000.0)
     ]
     assert r["erlangs"].item() == 1.0
     assert r["peak_concurrent_calls"].item() == 1
-    ar = answer_rate_daily(calls, report_tz=TZ, start_date=date(2026, 10, 24), end_date=FALL_NEXT)
+    ar = answer_rate(CallData(calls), LocalDays(date(2026, 10, 24), FALL_NEXT, TZ))
     assert ar.collect().select("report_date", "attempts").rows() == [(FALL, 1)]
 
 
@@ -61,9 +62,7 @@ def test_erlangs_divide_by_23_hour_day():
     """Spring: a call [2026-03-29 10:00Z, 2026-03-29 21:12Z) holds 11.2 h = 40 320 s;
     the local day is 82 800 s → 40 320 / 82 800 = 0.48695... E (not 40 320 / 86 400 = 0.4667)."""
     calls = make_calls([{"create_time": "2026-03-29 10:00", "end_time": "2026-03-29 21:12"}])
-    r = trunk_usage_daily(
-        calls, report_tz=TZ, start_date=date(2026, 3, 29), end_date=date(2026, 3, 30)
-    ).collect()
+    r = trunk_usage(CallData(calls), LocalDays(date(2026, 3, 29), date(2026, 3, 30), TZ)).collect()
     assert r["holding_seconds"].item() == 40_320.0
     assert r["erlangs"].item() == pytest.approx(40_320 / 82_800)
 
@@ -89,11 +88,11 @@ def test_busy_hour_is_the_repeated_local_hour_with_offset():
             {"create_time": "2026-10-25 10:00", "end_time": "2026-10-25 10:30"},
         ]
     )
-    bh = busy_hour_daily(calls, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
+    bh = busy_hour(CallData(calls), FALL_DAY).collect()
     assert bh.rows() == [
         (FALL, "t1", ts("2026-10-25 01:00"), "2026-10-25T02:00:00+01:00", 5400.0, 1.5, 2, 2, 1)
     ]
-    day = trunk_usage_daily(calls, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
+    day = trunk_usage(CallData(calls), FALL_DAY).collect()
     assert day["erlangs"].item() == pytest.approx(9000 / 90_000)
 
 
@@ -106,7 +105,7 @@ def test_busy_hour_tie_takes_earliest_and_first_repeated_hour_offset():
             {"create_time": "2026-10-25 10:00", "end_time": "2026-10-25 10:30"},
         ]
     )
-    bh = busy_hour_daily(calls, report_tz=TZ, start_date=FALL, end_date=FALL_NEXT).collect()
+    bh = busy_hour(CallData(calls), FALL_DAY).collect()
     assert bh.select("busy_hour_start", "busy_hour_local", "busy_hour_erlangs").rows() == [
         (ts("2026-10-25 00:00"), "2026-10-25T02:00:00+02:00", 0.5)
     ]
@@ -117,8 +116,8 @@ def test_busy_hour_uses_local_clock_hours_in_half_hour_zone():
     local 10:00–11:00 exactly → 1.0 E with start 04:30Z (UTC-hour buckets would split it
     0.5/0.5)."""
     calls = make_calls([{"create_time": "2026-01-01 04:30", "end_time": "2026-01-01 05:30"}])
-    bh = busy_hour_daily(
-        calls, report_tz="Asia/Kolkata", start_date=date(2026, 1, 1), end_date=date(2026, 1, 2)
+    bh = busy_hour(
+        CallData(calls), LocalDays(date(2026, 1, 1), date(2026, 1, 2), "Asia/Kolkata")
     ).collect()
     assert bh.select("busy_hour_start", "busy_hour_local", "busy_hour_erlangs").rows() == [
         (ts("2026-01-01 04:30"), "2026-01-01T10:00:00+05:30", 1.0)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import polars as pl
 from transforms_testkit import make_calls, ts
 
-from pipeline.transforms import MAX_CALL_DURATION, trunk_usage_hourly
+from pipeline.transforms import MAX_CALL_DURATION, CallData, UtcHours, trunk_usage
 from pipeline.transforms.prepare import prepare_calls
 
 DAY_S = MAX_CALL_DURATION.total_seconds()
@@ -48,7 +48,7 @@ def test_9999_call_occupies_24_hours_of_the_build():
     calls = make_calls(
         [{"create_time": "2026-03-01 10:00", "answer_time": "2026-03-01 10:00", "end_time": Y9999}]
     )
-    df = trunk_usage_hourly(calls, start=ts("2026-03-01 10:00"), end=ts("2026-03-03 10:00"))
+    df = trunk_usage(CallData(calls), UtcHours(ts("2026-03-01 10:00"), ts("2026-03-03 10:00")))
     df = df.collect()
     assert df["holding_seconds"].sum() == DAY_S
     assert df.filter(pl.col("holding_seconds") > 0)["hour_start"].max() == ts("2026-03-02 09:00")

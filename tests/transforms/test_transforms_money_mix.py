@@ -8,10 +8,11 @@ from decimal import Decimal
 import polars as pl
 from transforms_testkit import make_calls, ts
 
-from pipeline.transforms import cost_daily, cost_hourly, direction_mix_daily
+from pipeline.transforms import CallData, LocalDays, UtcHours, cost, direction_mix
 
 TZ = "Europe/Copenhagen"
 D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
+DAY = LocalDays(D1, D2, TZ)
 
 
 def _calls():
@@ -57,7 +58,7 @@ def test_cost_per_currency_exact_decimal():
     OUTBOUND/EUR: 1.5, 1 call, 60 s → 1.5 per min. INBOUND/USD: 0.7, 1 call (the BUSY call
     has no price: not in the cost table). USD and EUR stay separate rows: never 1.800001.
     """
-    got = cost_daily(_calls(), report_tz=TZ, start_date=D1, end_date=D2).collect()
+    got = cost(CallData(_calls()), DAY).collect()
     assert got.schema["cost"] == pl.Decimal(38, 6)
     rows = got.select("direction", "currency", "priced_calls", "billed_seconds", "cost").rows()
     assert rows == [
@@ -68,7 +69,7 @@ def test_cost_per_currency_exact_decimal():
     assert 0.1 + 0.2 != 0.3  # the trap Decimal avoids
     rate = got.filter(pl.col("currency") == "USD", pl.col("direction") == "OUTBOUND")
     assert rate["cost_per_billed_minute"].item() == 0.300001 / 3.1
-    hourly = cost_hourly(_calls(), start=ts("2026-01-01 10:00"), end=ts("2026-01-01 11:00"))
+    hourly = cost(CallData(_calls()), UtcHours(ts("2026-01-01 10:00"), ts("2026-01-01 11:00")))
     assert hourly.collect()["cost"].to_list() == [r[4] for r in rows]
 
 
@@ -78,7 +79,7 @@ def test_direction_mix_daily_shares():
     billed 60 + 120 + 6 + 60 = 246 s = 4.1 min). trunk_calls = 6 → inbound share 2/6,
     outbound share 4/6; shares of one trunk-day sum to 1.
     """
-    got = direction_mix_daily(_calls(), report_tz=TZ, start_date=D1, end_date=D2).collect()
+    got = direction_mix(CallData(_calls()), DAY).collect()
     assert got.select(
         "direction", "calls", "answered", "conversation_minutes", "billed_seconds", "trunk_calls"
     ).rows() == [
