@@ -22,8 +22,10 @@ from pipeline.sandbox.server import SandboxHandle
 from pipeline.sandbox.testing import sandbox_server
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-COPENHAGEN_CSV = SHARED / "data" / "copenhagen-calls" / "EST_call_records.csv"
+#: Test data kept in the repository, each set with its source and licence in its README.md.
+TEST_DATA = REPO / "tests" / "data"
+#: 3,600 real calls as a Sinch export (Copenhagen Networks Study, CC BY 4.0).
+COPENHAGEN_CSV = TEST_DATA / "copenhagen-calls" / "EST_call_records.csv"
 
 #: The demo warehouse covers these closed UTC hours (a Monday to a Thursday).
 DEMO_START = datetime(2026, 11, 16, 0, tzinfo=UTC)

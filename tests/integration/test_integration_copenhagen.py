@@ -1,11 +1,11 @@
 """Real calls end to end: the Copenhagen export replayed by the sandbox, ingested by the job.
 
-``../shared/data/copenhagen-calls/EST_call_records.csv`` holds 3,600 real calls (Copenhagen
-Networks Study, CC BY 4.0) in the Sinch export format. The sandbox serves them over HTTP; the
-Dagster job ingests the four weeks hour by hour and builds the analytics in report time zone
-Europe/Copenhagen. The expected figures are computed independently, by plain DuckDB SQL over
-the CSV file itself, for three local days around the end of summer time (2026-10-25 is a
-25-hour day in Copenhagen):
+``tests/data/copenhagen-calls/EST_call_records.csv`` holds 3,600 real calls (Copenhagen
+Networks Study, CC BY 4.0; source and licence in the README.md beside it) in the Sinch export
+format. The sandbox serves them over HTTP; the Dagster job ingests the four weeks hour by hour
+and builds the analytics in report time zone Europe/Copenhagen. The expected figures are
+computed independently, by plain DuckDB SQL over the CSV file itself, for three local days
+around the end of summer time (2026-10-25 is a 25-hour day in Copenhagen):
 
 - attempts, answered and ASR per trunk and local day;
 - ACD = Σ (End Time − Answer Time) over COMPLETED calls ÷ their count;

@@ -15,7 +15,8 @@ from pipeline.sandbox.testing import FakeClock, sandbox_server
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # a Monday, noon UTC
 REPO = Path(__file__).resolve().parents[2]
-COPENHAGEN = REPO.parent / "shared" / "data" / "copenhagen-calls" / "EST_call_records.csv"
+#: 3,600 real calls as a Sinch export (tests/data/copenhagen-calls/README.md: source, licence).
+COPENHAGEN = REPO / "tests" / "data" / "copenhagen-calls" / "EST_call_records.csv"
 
 
 @pytest.fixture

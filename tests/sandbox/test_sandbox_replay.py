@@ -10,7 +10,6 @@ from conftest import COPENHAGEN, client_for, fetch_all
 
 from pipeline.sandbox.testing import sandbox_server
 
-pytestmark = pytest.mark.skipif(not COPENHAGEN.exists(), reason="shared Copenhagen data missing")
 RANGE = "createTime>=2026-09-01&createTime<=2026-12-31"
 
 
