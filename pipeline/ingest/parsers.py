@@ -44,8 +44,11 @@ ParserCrashed = BrokenProcessPool
 
 
 def auto_parse_processes(windows: int, cpus: int | None = None) -> int:
-    """Worker processes for a run of ``windows`` windows: 0 (parse in threads) for small runs,
-    else one per CPU beyond the first (the fetchers and the writer keep one), at most 4."""
+    """Worker processes for a run of ``windows`` windows.
+
+    0 (parse in threads) for small runs, else one per CPU beyond the first (the fetchers and
+    the writer keep one), at most 4.
+    """
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     if windows < AUTO_MIN_WINDOWS or cpus < 2:
         return 0

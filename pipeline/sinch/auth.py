@@ -42,8 +42,11 @@ DEFAULT_EXPIRES_IN_S = 3600.0
 
 
 def _basic_header(key_id: str, key_secret: str) -> str:
-    """``Basic base64(key_id:key_secret)``; the secret and its encoded form are registered for
-    redaction (:mod:`pipeline.sinch.redact`), so an echo of either never leaves the client."""
+    """``Basic base64(key_id:key_secret)``, with both forms registered for redaction.
+
+    The secret and its encoded form go to :mod:`pipeline.sinch.redact`, so an echo of either
+    never leaves the client.
+    """
     encoded = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
     register_secret(key_secret)
     register_secret(encoded)
@@ -87,6 +90,7 @@ class BasicAuth(httpx.Auth):
         return f"BasicAuth(key_id={self.key_id!r}, key_secret='***')"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the Basic header to ``request`` (httpx drives the flow)."""
         request.headers["Authorization"] = self._header
         yield request
 
@@ -172,6 +176,7 @@ class OAuth2ClientCredentials(httpx.Auth):
         return None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send ``request`` with a cached or fresh Bearer token; refresh once if it expired."""
         token = self._valid_cached()
         if token is None:
             token = yield from self._refresh(failed=None)

@@ -27,15 +27,8 @@ import httpx
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.paging import PageRun
 from pipeline.sinch.parsing import dump_raw, parse_int
-from pipeline.sinch.sweep import (
-    DriftEvent,
-    Page,
-    PageParser,
-    Shortfall,
-    SweepStats,
-    WindowSweep,
-    call_id_key,
-)
+from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
+from pipeline.sinch.sweep import WindowSweep, call_id_key
 from pipeline.sinch.transport import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TIMEOUT,

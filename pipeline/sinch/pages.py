@@ -136,8 +136,9 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
 
 
 def _to_arrow_keeping_all(records: list[CallRecord], rejected: list[RejectedRecord]) -> pa.Table:
-    """:func:`records_to_arrow`, but a record Arrow cannot hold is rejected, not the page
-    (appended to ``rejected`` with the reason).
+    """:func:`records_to_arrow`, but a record Arrow cannot hold is rejected, not the page.
+
+    Such a record is appended to ``rejected`` with the reason.
 
     ``parse_call`` keeps values within the column types; this is the safety net that keeps a
     value it did not foresee from failing the whole page, and the window, on every re-run.

@@ -158,6 +158,7 @@ class PageRun:
         self.ran_dry = False
         self.pages = 0
         self.attempts = 0
+        self._warned = False
 
     def _fetch(self, number: int) -> Reply:
         return self._transport.get(self._path, page_params(self._params, number, self._size))
@@ -166,72 +167,30 @@ class PageRun:
         return self._max_depth is not None and number * self._size > self._max_depth
 
     def __iter__(self) -> Iterator[RawPage]:
+        """Request pages 1..n, yielding each; set ``end`` and the counts as it goes."""
         seen: set[str] = set()
         previous: list[Any] | None = None
         number = 1
         executor = ThreadPoolExecutor(max_workers=1) if self._prefetch else None
         pending: Future[Reply] | None = None
-        warned = False
         try:
             while True:
-                try:
-                    reply = pending.result() if pending is not None else self._fetch(number)
-                except ClientError as exc:
-                    if number == 1 or exc.status not in DEEP_PAGE_REFUSALS:
-                        raise
-                    self.attempts += 1
-                    self.end, self.refusal = "truncated", exc  # a server refusing deep pages
-                    return
+                reply = self._receive(number, pending)
                 pending = None
-                self.pages += 1
-                self.attempts += reply.attempts
+                if reply is None:
+                    return  # a deep page refused: truncated
                 items, total, reported = read_envelope(reply.body, self._data_key, reply.url)
-                if total is not None:
-                    self.total = total
-                if (
-                    number == 1
-                    and self._stop_if_too_deep
-                    and self._max_depth is not None
-                    and total is not None
-                    and total > max(self._max_depth, self._size)  # one page gets all, else
-                ):
-                    self.end = "too_deep"
+                if self._first_page_too_deep(number, total):
                     return
-                if reported is not None and reported != number and not warned:
-                    warned = True  # a 0-based or stuck pageNumber: we page by our own counter
-                    logger.warning(
-                        "requested page %d but the API reported pageNumber %d (%s)",
-                        number, reported, reply.url,
-                    )  # fmt: skip
-                if items and items == previous:
-                    raise PaginationError(
-                        f"page {number} repeats page {number - 1} (the server may ignore "
-                        f"`page`); stopping rather than looping ({self.received} records "
-                        "received)",
-                        method="GET",
-                        url=reply.url,
-                    )
+                self._check_page(number, reported, items, previous, reply.url)
                 self._count(items, seen)
-                more = self._wants_more(items, total)
-                if more and self._beyond_depth(number + 1):
-                    more = False
-                    self.end = "truncated"
-                if more and number + 1 > self._max_pages:
-                    raise PaginationError(
-                        f"more than max_pages={self._max_pages} pages; raise max_pages or use a "
-                        f"smaller window ({self.received} records received)",
-                        method="GET",
-                        url=reply.url,
-                    )
+                more = self._next_page_wanted(number, items, total, reply.url)
                 if more and executor is not None:
                     # Download page n+1 while the caller parses page n (at most one in flight).
                     pending = executor.submit(self._fetch, number + 1)
                 yield RawPage(number, items, total, reported, reply.attempts, reply.body)
                 if not more:
-                    if not self.end:
-                        self.end = "empty" if not items else "complete"
-                        full_before = self.received == (number - 1) * self._size
-                        self.ran_dry = not items and number > 1 and full_before
+                    self._finish(number, items)
                     return
                 previous = items
                 number += 1
@@ -240,6 +199,88 @@ class PageRun:
                 if pending is not None:
                     pending.cancel()
                 executor.shutdown(wait=True, cancel_futures=True)
+
+    def _receive(self, number: int, pending: Future[Reply] | None) -> Reply | None:
+        """Page ``number``'s reply (prefetched or not); None when a deep page is refused."""
+        try:
+            reply = pending.result() if pending is not None else self._fetch(number)
+        except ClientError as exc:
+            if number == 1 or exc.status not in DEEP_PAGE_REFUSALS:
+                raise
+            self.attempts += 1
+            self.end, self.refusal = "truncated", exc  # a server refusing deep pages
+            return None
+        self.pages += 1
+        self.attempts += reply.attempts
+        return reply
+
+    def _first_page_too_deep(self, number: int, total: int | None) -> bool:
+        """Record ``total``; True (end ``too_deep``) when page 1 counts more than can be paged."""
+        if total is not None:
+            self.total = total
+        too_deep = (
+            number == 1
+            and self._stop_if_too_deep
+            and self._max_depth is not None
+            and total is not None
+            and total > max(self._max_depth, self._size)  # one page gets all, else
+        )
+        if too_deep:
+            self.end = "too_deep"
+        return too_deep
+
+    def _check_page(
+        self,
+        number: int,
+        reported: int | None,
+        items: list[Any],
+        previous: list[Any] | None,
+        url: str,
+    ) -> None:
+        """Warn once about a ``pageNumber`` that is not ours; refuse a repeated page.
+
+        Raises:
+            PaginationError: the page equals the previous one (the server ignores ``page``).
+        """
+        if reported is not None and reported != number and not self._warned:
+            self._warned = True  # a 0-based or stuck pageNumber: we page by our own counter
+            logger.warning(
+                "requested page %d but the API reported pageNumber %d (%s)", number, reported, url
+            )
+        if items and items == previous:
+            raise PaginationError(
+                f"page {number} repeats page {number - 1} (the server may ignore `page`); "
+                f"stopping rather than looping ({self.received} records received)",
+                method="GET",
+                url=url,
+            )
+
+    def _next_page_wanted(self, number: int, items: list[Any], total: int | None, url: str) -> bool:
+        """Whether to ask for page ``number + 1`` (ends ``truncated`` at the depth).
+
+        Raises:
+            PaginationError: beyond ``max_pages``.
+        """
+        more = self._wants_more(items, total)
+        if more and self._beyond_depth(number + 1):
+            self.end = "truncated"
+            return False
+        if more and number + 1 > self._max_pages:
+            raise PaginationError(
+                f"more than max_pages={self._max_pages} pages; raise max_pages or use a "
+                f"smaller window ({self.received} records received)",
+                method="GET",
+                url=url,
+            )
+        return more
+
+    def _finish(self, number: int, items: list[Any]) -> None:
+        """Set ``end`` (unless truncated) and ``ran_dry`` after the last page."""
+        if self.end:
+            return
+        self.end = "empty" if not items else "complete"
+        full_before = self.received == (number - 1) * self._size
+        self.ran_dry = not items and number > 1 and full_before
 
     def _count(self, items: list[Any], seen: set[str]) -> None:
         self.received += len(items)

@@ -166,6 +166,29 @@ def _parse_int(value: Any, field: str) -> int | None:
     raise FieldError(f"{field}: not an integer: {value!r}"[:200])
 
 
+def _read_decimal(value: Any, field: str) -> Decimal | None:
+    """The exact decimal a JSON number or a string spells; None for null-like text.
+
+    Raises:
+        FieldError: a boolean, or text that is not a number.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise FieldError(f"{field}: not a number: {value!r}")
+    if isinstance(value, int | float):
+        return Decimal(str(value))  # str(float) is the shortest repr: 0.004 -> '0.004'
+    if not isinstance(value, str):
+        raise FieldError(f"{field}: not a number: {value!r}"[:200])
+    text = value.strip()
+    if text in _NULLS:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise FieldError(f"{field}: not a number: {value!r}"[:200]) from None
+
+
 def parse_decimal(value: Any, field: str) -> Decimal | None:
     """Read an exact money amount from a JSON number or a string (never via float arithmetic).
 
@@ -173,22 +196,9 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         FieldError: for booleans, NaN/Infinity, text that is not a number, or an amount that
             does not fit ``DECIMAL(18, 6)`` (more than 6 decimal places or 12 integer digits).
     """
-    if value is None:
+    result = _read_decimal(value, field)
+    if result is None:
         return None
-    if isinstance(value, bool):
-        raise FieldError(f"{field}: not a number: {value!r}")
-    if isinstance(value, int | float):
-        result = Decimal(str(value))  # str(float) is the shortest repr: 0.004 -> '0.004'
-    elif isinstance(value, str):
-        text = value.strip()
-        if text in _NULLS:
-            return None
-        try:
-            result = Decimal(text)
-        except InvalidOperation:
-            raise FieldError(f"{field}: not a number: {value!r}"[:200]) from None
-    else:
-        raise FieldError(f"{field}: not a number: {value!r}"[:200])
     if not result.is_finite():
         raise FieldError(f"{field}: not a finite number: {value!r}")
     # Only context-free operations (adjusted, as_tuple, copy_abs) until the value is known to
@@ -197,6 +207,7 @@ def parse_decimal(value: Any, field: str) -> Decimal | None:
         msg = f"{field}: {value!r} has more than {18 - MONEY_SCALE} integer digits"
         raise FieldError(msg[:200])
     exponent = result.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite (checked above): never "n", "N" or "F"
     rounded = False
     if exponent < -MONEY_SCALE and result != result.quantize(_MONEY_QUANTUM):
         if type(value) is not float:

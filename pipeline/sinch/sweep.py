@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from pipeline.sinch.errors import PaginationError
-from pipeline.sinch.models import CallRecord, RejectedRecord, Window
-from pipeline.sinch.pages import ParsedPage, parse_page, table_to_records
-from pipeline.sinch.paging import RawPage
+from pipeline.sinch.models import Window
+from pipeline.sinch.pages import parse_page
+from pipeline.sinch.paging import PageRun, RawPage
+from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
 from pipeline.sinch.windows import CallFilters, request_bounds, window_params
 
 if TYPE_CHECKING:
@@ -54,135 +53,6 @@ SECOND = timedelta(seconds=1)
 #: requests.
 MAX_SHORT_SPLITS = 6
 
-#: ``(body, data_key, start, end) -> ParsedPage``: for example
-#: :func:`~pipeline.sinch.pages.parse_page_body` run in a worker process.
-PageParser = Callable[[bytes, str, datetime, datetime], ParsedPage]
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a window sweep, already parsed and cut to its slice.
-
-    Attributes:
-        sweep: 1-based sweep number, counted over every slice of the window.
-        number: the ``page`` requested (1-based).
-        total_items: the page's ``totalItems``, or None.
-        received: how many call objects the page carried.
-        calls: parsed calls with ``slice.start <= create_time < slice.end``, as an Arrow table
-            with the columns of ``raw.calls``
-            (:data:`~pipeline.sinch.pages.CALLS_ARROW_SCHEMA`).
-        rejected: records that could not be parsed (kept whatever their time, unless their
-            readable ``createTime`` puts them in another slice or window).
-        outside_window: parsed calls dropped because ``create_time`` is outside the slice (the
-            server's inclusive bounds, or fractions of a second; pitfall 3).
-        unknown_fields: call keys not in ``CALL_FIELDS`` seen on this page.
-        attempts: HTTP requests it took (1 + retries).
-        slice: the sub-window this page was fetched for (the window itself when not split).
-        rounded_amounts: money amounts sent as JSON numbers with float noise, rounded to 6
-            decimals.
-    """
-
-    sweep: int
-    number: int
-    total_items: int | None
-    received: int
-    calls: pa.Table
-    rejected: list[RejectedRecord]
-    outside_window: int
-    unknown_fields: frozenset[str]
-    attempts: int
-    slice: Window | None = None
-    rounded_amounts: int = 0
-
-    @property
-    def records(self) -> list[CallRecord]:
-        """``calls`` as :class:`CallRecord` tuples (converted on each access)."""
-        return table_to_records(self.calls)
-
-
-@dataclass(frozen=True, slots=True)
-class DriftEvent:
-    """A sign that a slice's result set moved or came back short while it was being read.
-
-    Attributes:
-        sweep: the sweep it happened in.
-        page: the page at which it was seen.
-        previous: the ``totalItems`` before (or the distinct records seen, for ``"short"``).
-        current: the ``totalItems`` now.
-        kind: ``"page"`` (totalItems changed between pages of one sweep), ``"sweep"`` (two
-            sweeps ended with different totals) or ``"short"`` (the sweep ended before
-            ``totalItems`` distinct records were seen).
-    """
-
-    sweep: int
-    page: int
-    previous: int | None
-    current: int | None
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class Shortfall:
-    """A slice that ended with fewer distinct callIds than it holds.
-
-    Attributes:
-        slice: the sub-window.
-        total_items: what it holds: ``totalItems``, or the records one sweep received if more.
-        seen: distinct callIds received over all its sweeps.
-    """
-
-    slice: Window
-    total_items: int
-    seen: int
-
-
-@dataclass(slots=True)
-class SweepStats:
-    """What one :class:`WindowSweep` did; complete once iteration has finished.
-
-    Attributes:
-        sweeps: passes over a slice's pages, all slices.
-        pages: pages received over all sweeps.
-        attempts: HTTP requests sent, retries included.
-        total_items: the sum of each final slice's last ``totalItems`` (None if never sent);
-            for a split window the slices' counts share their boundary seconds.
-        sweep_totals: ``totalItems`` at the end of each sweep.
-        drift: every :class:`DriftEvent` seen.
-        reconciled: every final slice saw at least ``totalItems`` distinct callIds.
-        settled: reconciled, and no slice's count moved in its last two sweeps.
-        slices: the final slices swept (one, the window, when it was not split).
-        splits: how many times a slice was split.
-        unreconciled: the final slices that stayed short.
-        shortfall: calls counted by the API but not seen, summed over ``unreconciled``.
-        records: in-window calls yielded over all sweeps (duplicates across sweeps included).
-        distinct_records: distinct ``call_id`` values among them.
-        rejected: rejected records yielded (all sweeps).
-        outside_window: calls of each final slice's last sweep cut by the half-open rule.
-        rounded_amounts: JSON-number money amounts rounded to 6 decimals.
-        seconds: elapsed ``clock`` seconds from first request to the end.
-        unknown_fields: call keys not in ``CALL_FIELDS`` seen anywhere.
-    """
-
-    sweeps: int = 0
-    pages: int = 0
-    attempts: int = 0
-    total_items: int | None = None
-    sweep_totals: list[int | None] = field(default_factory=list)
-    drift: list[DriftEvent] = field(default_factory=list)
-    reconciled: bool = False
-    settled: bool = False
-    slices: list[Window] = field(default_factory=list)
-    splits: int = 0
-    unreconciled: list[Shortfall] = field(default_factory=list)
-    shortfall: int = 0
-    records: int = 0
-    distinct_records: int = 0
-    rejected: int = 0
-    outside_window: int = 0
-    rounded_amounts: int = 0
-    seconds: float = 0.0
-    unknown_fields: set[str] = field(default_factory=set)
-
 
 @dataclass(frozen=True, slots=True)
 class _Done:
@@ -190,6 +60,33 @@ class _Done:
     short: Shortfall | None
     settled: bool
     outside: int
+
+
+@dataclass(slots=True)
+class _SliceReading:
+    """What the sweeps of one slice saw so far."""
+
+    piece: Window
+    splittable: bool
+    params: list[tuple[str, str]]
+    union: set[str] = field(default_factory=set)  # distinct callIds of all its sweeps
+    received_max: int = 0  # the most records one sweep received
+    previous: int | None = None  # totalItems at the end of the sweep before
+    seen: int = 0
+    expected: int = 0
+    short: bool = False
+
+
+@dataclass(slots=True)
+class _SweepEnd:
+    """How one sweep of a slice ended."""
+
+    run: PageRun
+    total: int | None = None
+    drifted: bool = False
+    nameless: int = 0
+    outside: int = 0
+    last: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,93 +195,128 @@ class WindowSweep:
     def _sweep_slice(
         self, piece: Window, may_split_short: bool
     ) -> Generator[Page, None, _Done | _Split]:
-        client, stats = self._client, self.stats
-        splittable = self._can_split(piece)
-        params = window_params(piece, self.filters)
-        union: set[str] = set()
-        previous: int | None = None
-        total: int | None = None
-        short = drifted = False
-        seen = outside = received_max = expected = 0
+        """Sweep one slice until it reconciles, or decide to split it (see the module doc)."""
+        client = self._client
+        reading = _SliceReading(piece, self._can_split(piece), window_params(piece, self.filters))
         for n in range(1, client.max_sweeps + 1):
-            stats.sweeps += 1
-            sweep = stats.sweeps
-            run = client.page_run(params, splittable=splittable)
-            total, drifted, nameless, outside, last = None, False, 0, 0, 0
-            for raw in run:
-                last = raw.number
-                if raw.total_items is not None:
-                    if total is not None and raw.total_items != total:
-                        drifted = True
-                        stats.drift.append(
-                            DriftEvent(sweep, raw.number, total, raw.total_items, "page")
-                        )
-                        logger.info(
-                            "totalItems changed from %s to %s at page %d of sweep %d (%s)",
-                            total, raw.total_items, raw.number, sweep, window_label(piece),
-                        )  # fmt: skip
-                    total = raw.total_items
-                for item in raw.items:
-                    key = call_id_key(item)
-                    if key is None:
-                        nameless += 1
-                    else:
-                        union.add(key)
-                page = self._parse_page(sweep, raw, piece)
-                outside += page.outside_window
-                yield page
-            stats.pages += run.pages
-            stats.attempts += run.attempts
-            if run.end == "too_deep":
-                return _Split(f"totalItems {run.total} exceeds the pageable depth")
-            if run.end == "truncated":
-                why = f"refused: {run.refusal}" if run.refusal else "the pageable depth was reached"
-                if splittable:
-                    return _Split(f"a deep page was {why}" if run.refusal else why)
-                lower, upper = request_bounds(piece)
-                raise PaginationError(
-                    f"slice {window_label(piece)} of window {window_label(self.window)} cannot "
-                    f"be read whole: the API counts {run.total} calls created from "
-                    f"{lower.isoformat()} to {upper.isoformat()} inclusive (the slice with its "
-                    f"boundary seconds) but {why} (max_result_window "
-                    f"{client.max_result_window}); {self._why_not_split(piece)}"
-                )
-            seen = len(union) + nameless
-            # What the slice holds: the API's count, or what one sweep received if that is
-            # more. A record received twice in one sweep (an unstable order of ties) means
-            # another was skipped, since the pages cover each offset once: counting received
-            # records catches that even when totalItems is capped or missing.
-            received_max = max(received_max, run.received)
-            expected = max(total or 0, received_max)
-            short = seen < expected
-            if short:
-                stats.drift.append(DriftEvent(sweep, last, seen, expected, "short"))
-                logger.info(
-                    "sweep %d of %s ended with %d distinct of %d records (totalItems %s)",
-                    sweep, window_label(piece), seen, expected, total,
-                )  # fmt: skip
-            stats.sweep_totals.append(total)
-            if short and run.ran_dry and splittable:
+            end = yield from self._one_sweep(reading)
+            deep = self._deep_outcome(reading, end)
+            if deep is not None:
+                return deep
+            self._count(reading, end)
+            if reading.short and end.run.ran_dry and reading.splittable:
                 # The list ran dry on a deep page before the count: a result window smaller
                 # than max_result_window, or records shuffled across page boundaries. Smaller
                 # slices need fewer pages, and a slice that fits in one page has no boundary.
-                return _Split(f"the list ran dry at page {last} after {seen} of {total} records")
-            if n > 1 and previous != total:
-                stats.drift.append(DriftEvent(sweep, last, previous, total, "sweep"))
-            if not short and not drifted and (n == 1 or previous == total):
-                return _Done(total, None, True, outside)
-            previous = total
+                return _Split(
+                    f"the list ran dry at page {end.last} after {reading.seen} of "
+                    f"{reading.expected} records"
+                )
+            stable = n == 1 or reading.previous == end.total
+            if n > 1 and not stable:
+                self.stats.drift.append(
+                    DriftEvent(self.stats.sweeps, end.last, reading.previous, end.total, "sweep")
+                )
+            if not reading.short and not end.drifted and stable:
+                return _Done(end.total, None, True, end.outside)
+            reading.previous = end.total
             if n < client.max_sweeps:
-                logger.info("re-sweeping %s (sweep %d)", window_label(piece), sweep + 1)
-        if short and splittable and may_split_short and expected > client.page_size:
+                logger.info("re-sweeping %s (sweep %d)", window_label(piece), n + 1)
+        return self._after_sweeps(reading, end, may_split_short)
+
+    def _one_sweep(self, reading: _SliceReading) -> Generator[Page, None, _SweepEnd]:
+        """Page the slice once, yielding parsed pages; return how the sweep ended."""
+        stats = self.stats
+        stats.sweeps += 1
+        sweep = stats.sweeps
+        run = self._client.page_run(reading.params, splittable=reading.splittable)
+        end = _SweepEnd(run)
+        for raw in run:
+            end.last = raw.number
+            if raw.total_items is not None:
+                if end.total is not None and raw.total_items != end.total:
+                    end.drifted = True
+                    event = DriftEvent(sweep, raw.number, end.total, raw.total_items, "page")
+                    stats.drift.append(event)
+                    logger.info(
+                        "totalItems changed from %s to %s at page %d of sweep %d (%s)",
+                        end.total, raw.total_items, raw.number, sweep, window_label(reading.piece),
+                    )  # fmt: skip
+                end.total = raw.total_items
+            for item in raw.items:
+                key = call_id_key(item)
+                if key is None:
+                    end.nameless += 1
+                else:
+                    reading.union.add(key)
+            page = self._parse_page(sweep, raw, reading.piece)
+            end.outside += page.outside_window
+            yield page
+        stats.pages += run.pages
+        stats.attempts += run.attempts
+        return end
+
+    def _deep_outcome(self, reading: _SliceReading, end: _SweepEnd) -> _Split | None:
+        """A split for a slice too deep to page, None otherwise.
+
+        Raises:
+            PaginationError: the slice is too deep and cannot be split.
+        """
+        run = end.run
+        if run.end == "too_deep":
+            return _Split(f"totalItems {run.total} exceeds the pageable depth")
+        if run.end != "truncated":
+            return None
+        why = f"refused: {run.refusal}" if run.refusal else "the pageable depth was reached"
+        if reading.splittable:
+            return _Split(f"a deep page was {why}" if run.refusal else why)
+        lower, upper = request_bounds(reading.piece)
+        raise PaginationError(
+            f"slice {window_label(reading.piece)} of window {window_label(self.window)} cannot "
+            f"be read whole: the API counts {run.total} calls created from "
+            f"{lower.isoformat()} to {upper.isoformat()} inclusive (the slice with its "
+            f"boundary seconds) but {why} (max_result_window "
+            f"{self._client.max_result_window}); {self._why_not_split(reading.piece)}"
+        )
+
+    def _count(self, reading: _SliceReading, end: _SweepEnd) -> None:
+        """Update what the slice holds and what was seen of it after one sweep."""
+        reading.seen = len(reading.union) + end.nameless
+        # What the slice holds: the API's count, or what one sweep received if that is more.
+        # A record received twice in one sweep (an unstable order of ties) means another was
+        # skipped, since the pages cover each offset once: counting received records catches
+        # that even when totalItems is capped or missing.
+        reading.received_max = max(reading.received_max, end.run.received)
+        reading.expected = max(end.total or 0, reading.received_max)
+        reading.short = reading.seen < reading.expected
+        self.stats.sweep_totals.append(end.total)
+        if reading.short:
+            self.stats.drift.append(
+                DriftEvent(self.stats.sweeps, end.last, reading.seen, reading.expected, "short")
+            )
+            logger.info(
+                "sweep %d of %s ended with %d distinct of %d records (totalItems %s)",
+                self.stats.sweeps, window_label(reading.piece), reading.seen, reading.expected,
+                end.total,
+            )  # fmt: skip
+
+    def _after_sweeps(
+        self, reading: _SliceReading, end: _SweepEnd, may_split_short: bool
+    ) -> _Done | _Split:
+        """The verdict on a slice that used all its sweeps without settling."""
+        client = self._client
+        splits = reading.splittable and may_split_short and reading.expected > client.page_size
+        if reading.short and splits:
             return _Split(f"still short after {client.max_sweeps} sweeps", short=True)
-        if not short:
+        if not reading.short:
             logger.warning(
                 "%s did not settle after %d sweeps; totals: %s",
-                window_label(piece), client.max_sweeps, stats.sweep_totals[-client.max_sweeps :],
+                window_label(reading.piece), client.max_sweeps,
+                self.stats.sweep_totals[-client.max_sweeps :],
             )  # fmt: skip
-            return _Done(total, None, False, outside)
-        return _Done(total, Shortfall(piece, expected, seen), False, outside)
+            return _Done(end.total, None, False, end.outside)
+        short = Shortfall(reading.piece, reading.expected, reading.seen)
+        return _Done(end.total, short, False, end.outside)
 
     def _parse_page(self, sweep: int, raw: RawPage, piece: Window) -> Page:
         start, end = piece.start, piece.end

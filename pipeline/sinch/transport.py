@@ -9,7 +9,7 @@ Guards, each against an answer the network may give:
 * **Deadline** (``request_deadline_s``): one exchange — connect, the token request the auth flow
   inserts, status line, headers and the whole body — must finish in time. httpx timeouts are
   per socket operation, so a server that drips its headers or body a byte at a time would never
-  trip them; the socket reads themselves are bounded by the time left (:class:`_DeadlineBackend`)
+  trip them; the socket reads themselves are bounded by the time left (:mod:`.bounds`)
   and the body loop checks the clock.
 * **Body cap** (``max_body_bytes``, 64 MiB): counted after decompression, so a gzip bomb stops
   at the cap (peak memory ≈ the cap plus one decoded chunk) with :class:`ResponseTooLarge`.
@@ -22,20 +22,22 @@ Guards, each against an answer the network may give:
 from __future__ import annotations
 
 import logging
-import random
-import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpcore
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from pipeline.sinch.bounds import (
+    deadline_passed,
+    deadline_transport,
+    identity,
+    inflater,
+    set_deadline,
+)
 from pipeline.sinch.errors import (
     AuthError,
     ClientError,
@@ -48,180 +50,15 @@ from pipeline.sinch.errors import (
     SinchApiError,
     TransportError,
 )
+from pipeline.sinch.limits import RateLimiter, RetryPolicy, parse_retry_after
+
+__all__ = ["RateLimiter", "Reply", "RetryPolicy", "Transport", "parse_retry_after"]
 
 logger = logging.getLogger("pipeline.sinch")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 DEFAULT_MAX_BODY_BYTES = 64 * 2**20
 USER_AGENT = "sinch-call-analytics/0.1 (+httpx)"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long to retry one request.
-
-    Attributes:
-        max_attempts: HTTP attempts per request, the first included (>= 1).
-        backoff_base_s: first backoff ceiling, seconds; doubles per attempt (full jitter:
-            sleep ``uniform(0, min(backoff_max_s, backoff_base_s * 2**(attempt-1)))``).
-        backoff_max_s: largest backoff ceiling, seconds.
-        max_retry_after_s: largest ``Retry-After`` honoured, seconds; a 429 asking for more
-            raises :class:`RetryAfterTooLong` at once.
-
-    Raises:
-        ValueError: ``max_attempts < 1`` or a negative time.
-    """
-
-    max_attempts: int = 5
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    max_retry_after_s: float = 120.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            msg = "max_attempts must be >= 1"
-            raise ValueError(msg)
-        if min(self.backoff_base_s, self.backoff_max_s, self.max_retry_after_s) < 0:
-            msg = "backoff and Retry-After limits must be >= 0"
-            raise ValueError(msg)
-
-    def wait_s(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return min(float(retry_after), self.max_retry_after_s)
-        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # jitter, not crypto
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Parse a ``Retry-After`` header: delay seconds or an HTTP-date (RFC 9110 §10.2.3).
-
-    Args:
-        value: the header value, or None.
-        now: the current UTC time for HTTP-dates (default: ``datetime.now(UTC)``).
-
-    Returns:
-        Seconds to wait (>= 0), or None when absent or unreadable.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if seconds == seconds else None  # NaN guard
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now or datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())
-
-
-class RateLimiter:
-    """Thread-safe request spacing: at most ``rate_per_s`` request starts per second.
-
-    A GCRA / token bucket of capacity 1: each caller reserves the next free slot under a lock
-    and sleeps outside it, so threads sharing one client share the budget. Basic auth is
-    "heavily rate limited" (Sinch docs); the 429 policy of the API is not published.
-
-    Raises:
-        ValueError: ``rate_per_s <= 0``.
-    """
-
-    def __init__(
-        self,
-        rate_per_s: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rate_per_s <= 0:
-            msg = "rate_per_s must be > 0"
-            raise ValueError(msg)
-        self.interval = 1.0 / rate_per_s
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_free = float("-inf")
-
-    def acquire(self) -> float:
-        """Block until the caller may start a request; return the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_free)
-            self._next_free = start + self.interval
-        wait = start - now
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-# -- the deadline below httpx: every socket read and write gets at most the time left ---------
-
-_deadline = threading.local()  # .at: time.monotonic() deadline of this thread's exchange
-
-
-def _time_left(timeout: float | None) -> float | None:
-    at = getattr(_deadline, "at", None)
-    if at is None:
-        return timeout
-    left = at - time.monotonic()
-    if left <= 0:
-        raise httpcore.ReadTimeout("the exchange's overall deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _time_left(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _time_left(timeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._stream.start_tls(*args, **kwargs))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._backend = backend
-
-    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._backend.connect_tcp(*args, **kwargs))
-
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._backend.connect_unix_socket(*args, **kwargs))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-def deadline_transport() -> httpx.HTTPTransport:
-    """An ``httpx.HTTPTransport`` whose socket reads and writes honour the exchange deadline."""
-    transport = httpx.HTTPTransport()
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is None:  # pragma: no cover - an httpx/httpcore layout we do not know
-        logger.warning("cannot bound socket reads by the deadline; only the body is bounded")
-    else:
-        pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-    return transport
 
 
 # -- one exchange with retries ------------------------------------------------------------------
@@ -309,7 +146,7 @@ class Transport:
             :mod:`pipeline.sinch.errors`.
         """
         attempts = 0
-        request = self.http.build_request("GET", path, params=params)
+        request = self.http.build_request("GET", path, params=tuple(params))
 
         def attempt() -> bytes:
             nonlocal attempts
@@ -352,13 +189,13 @@ class Transport:
         """Send one request and read its whole body within ``request_deadline_s``."""
         method, url = request.method, str(request.url)
         deadline = self.clock() + self.request_deadline_s
-        _deadline.at = time.monotonic() + self.request_deadline_s
+        set_deadline(self.request_deadline_s)
         size = 0
         try:
             try:
                 response = self.http.send(request, stream=True)
             except httpx.TransportError as exc:  # includes TimeoutException
-                if _deadline_passed():
+                if deadline_passed():
                     raise self._deadline_error(method, url, None, 0) from None
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, url=url
@@ -366,10 +203,12 @@ class Transport:
             status = response.status_code
             try:
                 self._check_length(response, method, url)
+                source: Iterator[bytes]
+                inflate: Callable[[bytes, int], bytes]
                 if response.is_stream_consumed:  # read already (httpx.MockTransport)
-                    source, inflate = iter((response.content,)), _identity
+                    source, inflate = iter((response.content,)), identity
                 else:
-                    source, inflate = response.iter_raw(), _inflater(response, method, url)
+                    source, inflate = response.iter_raw(), inflater(response, method, url)
                 chunks: list[bytes] = []
                 if self.clock() > deadline:
                     raise self._deadline_error(method, url, status, 0)
@@ -384,7 +223,7 @@ class Transport:
                     if self.clock() > deadline:
                         raise self._deadline_error(method, url, status, size)
             except httpx.TransportError as exc:
-                if _deadline_passed():
+                if deadline_passed():
                     raise self._deadline_error(method, url, status, size) from None
                 raise TransportError(
                     f"{type(exc).__name__} while reading the body: {exc}",
@@ -402,7 +241,7 @@ class Transport:
             finally:
                 response.close()
         finally:
-            _deadline.at = None
+            set_deadline(None)
         body = b"".join(chunks)
         if 200 <= status < 300:
             return body
@@ -462,37 +301,3 @@ class Transport:
                 retry_after = None  # fall back to our own backoff rather than a huge sleep
             raise ServerError("server error", retry_after=retry_after, **kw)
         raise (ClientError if 400 <= status < 500 else SinchApiError)("request rejected", **kw)
-
-
-def _identity(raw: bytes, _limit: int) -> bytes:
-    return raw
-
-
-def _inflater(response: httpx.Response, method: str, url: str) -> Callable[[bytes, int], bytes]:
-    """A function ``(raw chunk, max bytes out) -> bytes`` for the response's Content-Encoding.
-
-    gzip and deflate (zlib or raw) are decoded with an output limit; identity passes through.
-    The client asks for ``gzip, deflate`` only, so any other coding is a TransportError.
-    """
-    coding = response.headers.get("content-encoding", "identity").strip().lower()
-    if coding in ("", "identity"):
-        return _identity
-    if coding in ("gzip", "x-gzip"):
-        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, auto
-    elif coding == "deflate":
-        decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)
-    else:
-        raise TransportError(
-            f"unsupported Content-Encoding {coding!r}", method=method, url=url,
-            status=response.status_code,
-        )  # fmt: skip
-
-    def inflate(raw: bytes, limit: int) -> bytes:
-        return decoder.decompress(raw, max(1, limit))
-
-    return inflate
-
-
-def _deadline_passed() -> bool:
-    at = getattr(_deadline, "at", None)
-    return at is not None and time.monotonic() >= at
