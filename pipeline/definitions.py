@@ -16,12 +16,13 @@ from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.defs.environment import calls_api_resource, lookback_hours, warehouse_resource
 from pipeline.defs.partitions import hourly_partitions
 from pipeline.defs.raw_assets import build_raw_calls
+from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
 
 
 def build_definitions(
-    sinch: dg.ConfigurableResource | None = None,
-    warehouse: dg.ConfigurableResource | None = None,
+    sinch: CallsApiResource | None = None,
+    warehouse: WarehouseResource | None = None,
     loggers: dict[str, dg.LoggerDefinition] | None = None,
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.

@@ -7,6 +7,7 @@ hours ``[ws, we)`` rebuilds exactly the buckets those raw hours touch (see
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -55,7 +56,7 @@ def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
     )
     def analytics_tables(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult[Any]]:
         """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass."""
         yield from refresh_tables(context, warehouse)
 
@@ -64,7 +65,7 @@ def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
 
 def refresh_tables(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult[Any]]:
     """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass.
 
     Yields:

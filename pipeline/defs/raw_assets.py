@@ -4,6 +4,8 @@
 from ``CALLS_PARTITIONS_START``), so importing this module reads no setting.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
@@ -55,7 +57,7 @@ def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
     )
     def raw_calls(
         context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult[Any]:
         """Land every call of the run's hours in ``raw.calls`` (see :func:`land_calls`)."""
         return land_calls(context, sinch, warehouse)
 
@@ -64,7 +66,7 @@ def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
 
 def land_calls(
     context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[Any]:
     """Land every call of the run's hours in ``raw.calls`` (grain: one row per ``call_id``).
 
     Each hour is swept page by page (1000 a page), parsed, and replaced as a whole in one

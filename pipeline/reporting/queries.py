@@ -38,7 +38,7 @@ class QueryFile:
 
 def _question(path: Path) -> str:
     """The header's first sentence: the text after ``NAME:`` on the first comment lines."""
-    parts = []
+    parts: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("--"):
             break
