@@ -3,15 +3,21 @@ as a clean run (raw and analytics), and with exactly the sandbox's calls.
 
 The CLI runs as a subprocess (``python -m pipeline.cli ingest``) against a sandbox served by
 this process; 150 ms latency per request and two fetchers make the 72-window backfill take a
-few seconds, and the test kills it once the sandbox has answered ~30 of its requests. The
-clean run is the same Dagster job, in this process, while the subprocess starts up.
+few seconds, and the test kills it once it has reported ``KILL_AFTER`` committed windows on
+its progress lines (a readiness signal, not a clock: however long a loaded machine takes to
+start the process, the kill lands after the same commit, and more than 50 windows still have
+to be fetched at 150 ms a request). The clean run is the same Dagster job, in this process,
+while the subprocess starts up.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,10 +37,46 @@ from pipeline.sandbox.testing import sandbox_server
 from pipeline.transforms import ANALYTICS_TABLES
 from tests.conftest import quiet_console
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ARGS = ["ingest", "--start", "2026-11-16T00", "--end", "2026-11-19T00"]
 FAULTS = {"latency_s": 0.15, "malformed_rate": 0.02, "duplicate_rate": 0.3}
+#: Kill the victim right after it reports this many committed windows (of 72).
+KILL_AFTER = 20
+#: Hang guard only: no healthy run, however loaded the machine, gets near it.
+HANG_GUARD_S = 240
+PROGRESS = re.compile(r"\[(\d+)/72\]")
+
+
+def _wait_for_committed_windows(
+    victim: subprocess.Popen[str], count: int
+) -> tuple[list[str], threading.Thread]:
+    """Read the victim's progress lines (stderr) until it reports ``count`` committed windows;
+    returns the lines read and the reading thread (it ends when the victim's stderr closes).
+    Fails if the victim exits first, or on the hang guard."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert victim.stderr is not None
+        for line in victim.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    seen: list[str] = []
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            pytest.fail(f"no {count} committed windows within {HANG_GUARD_S} s:\n{''.join(seen)}")
+        if line is None:
+            pytest.fail(f"the run ended before {count} committed windows:\n{''.join(seen)}")
+        seen.append(line)
+        match = PROGRESS.search(line)
+        if match and int(match.group(1)) >= count:
+            return seen, reader
 
 
 def _table(db: Path, name: str) -> list[tuple]:
@@ -76,7 +118,8 @@ def test_backfill_killed_mid_run_then_resumed_equals_a_clean_run(tmp_path: Path)
             cli_command(*ARGS, "--db", str(killed_db)),
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,  # the progress lines: one per committed window
+            text=True,
         )
         clean = pool.submit(
             run_ingest_job,
@@ -87,24 +130,23 @@ def test_backfill_killed_mid_run_then_resumed_equals_a_clean_run(tmp_path: Path)
             console=quiet_console(),
             sinch=resource(clean_sb, page_size=1000, concurrency=8),
         )
-        deadline = time.monotonic() + 60
-        # kill once the victim has had ~30 of its 73 requests answered
-        while sb.app_state.stats["requests"] < 30 and victim.poll() is None:
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.01)
+        progress, reader = _wait_for_committed_windows(victim, KILL_AFTER)
         os.kill(victim.pid, signal.SIGKILL)
-        assert victim.wait(timeout=30) == -signal.SIGKILL
-        assert clean.result(timeout=120)
+        assert victim.wait(timeout=HANG_GUARD_S) == -signal.SIGKILL, "".join(progress)
+        reader.join(HANG_GUARD_S)  # the pipe is at its end once the victim is gone
+        victim.stderr.close()
+        assert clean.result(timeout=HANG_GUARD_S)
 
         landed = _ledger_windows(killed_db)
         assert 0 < landed < 72, f"the kill did not land mid-backfill ({landed} windows)"
+        assert landed >= KILL_AFTER, "a window reported as committed was lost"
 
         resumed = subprocess.run(
             cli_command(*ARGS, "--db", str(killed_db)),
             env={**env, "CALLS_FETCH_CONCURRENCY": "8"},
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=HANG_GUARD_S,
         )
         assert resumed.returncode == 0, resumed.stderr
         assert_exactly_the_sandbox_calls(sb, killed_db, start, end)
