@@ -256,6 +256,20 @@ def test_sweep_line_matches_brute_force_on_random_intervals(seed):
     assert len(got) >= 25  # enough traffic to fill most buckets
 
 
+def _trunk_intervals(rows: list[tuple]) -> pl.LazyFrame:
+    """(trunk_id, direction, start, end) tuples → an occupancy input frame."""
+    return pl.LazyFrame(
+        rows,
+        schema={
+            "trunk_id": pl.String,
+            "direction": pl.String,
+            "create_time": pl.Datetime("us", "UTC"),
+            "occ_end": pl.Datetime("us", "UTC"),
+        },
+        orient="row",
+    )
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_split_sweep_matches_brute_force_per_direction_and_per_trunk(seed):
     """Property: the one-sort two-level sweep (trunk and trunk × direction) equals the brute
@@ -270,16 +284,7 @@ def test_split_sweep_matches_brute_force_per_direction_and_per_trunk(seed):
         rows.append(
             (rng.choice(["t1", "t2", "t3"]), rng.choice(["INBOUND", "OUTBOUND", "UNKNOWN"]), s, e)
         )
-    frame = pl.LazyFrame(
-        rows,
-        schema={
-            "trunk_id": pl.String,
-            "direction": pl.String,
-            "create_time": pl.Datetime("us", "UTC"),
-            "occ_end": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
+    frame = _trunk_intervals(rows)
     bucket_starts = [t0 + timedelta(minutes=m) for m in range(0, 180, 15)]
     window_end = t0 + timedelta(hours=3)
     by_dir, by_trunk = occupancy_split(
@@ -369,16 +374,7 @@ def test_group_only_sweep_equals_the_split_sweeps_group_level():
         s = t0 + timedelta(seconds=rng.randrange(-1800, 4 * 3600, rng.choice([1, 60])))
         e = s + timedelta(seconds=rng.choice([0, 60, rng.randrange(1, 5400)]))
         rows.append((rng.choice(["t1", "t2"]), rng.choice(["INBOUND", "OUTBOUND"]), s, e))
-    frame = pl.LazyFrame(
-        rows,
-        schema={
-            "trunk_id": pl.String,
-            "direction": pl.String,
-            "create_time": pl.Datetime("us", "UTC"),
-            "occ_end": pl.Datetime("us", "UTC"),
-        },
-        orient="row",
-    )
+    frame = _trunk_intervals(rows)
     starts = [t0 + timedelta(hours=h) for h in range(4)]
     end = t0 + timedelta(hours=4)
     _, by_trunk = occupancy_split(
