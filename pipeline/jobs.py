@@ -76,7 +76,7 @@ class _ProgressHandler(logging.Handler):
 def progress_logger(console: Console) -> dg.LoggerDefinition:
     """A Dagster logger that prints progress to ``console``."""
 
-    @dg.logger(description="Compact progress for the CLI")
+    @dg.logger(None, description="Compact progress for the CLI")
     def _progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
         log = logging.Logger("pipeline.progress", level=logging.DEBUG)
         log.addHandler(_ProgressHandler(console))

@@ -5,13 +5,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
 
 from pipeline.sandbox.server import run_sandbox
-from pipeline.sandbox.settings import SandboxSettings
+from pipeline.sandbox.settings import (
+    EnvelopeFault,
+    PageSizeKey,
+    ResultWindowMode,
+    SandboxSettings,
+)
 
 sandbox_app = typer.Typer(help="A local emulator of the Sinch Elastic SIP Trunk calls API.")
 
@@ -113,12 +118,12 @@ def serve(
                 list_in_progress=list_in_progress,
                 busy_hour_calls=busy_hour_calls,
                 max_result_window=max_result_window,
-                result_window_mode=result_window_mode,
+                result_window_mode=cast(ResultWindowMode, result_window_mode),
                 unstable_order=unstable_order,
                 strict_lower_bound=strict_lower_bound,
-                page_size_key=page_size_key,
+                page_size_key=cast(PageSizeKey, page_size_key),
                 float_money=float_money,
-                envelope_fault=envelope_fault,
+                envelope_fault=cast(EnvelopeFault, envelope_fault),
                 envelope_fault_rate=envelope_fault_rate,
                 trunks_envelope_fault=trunks_envelope_fault,
                 total_items_cap=total_items_cap,

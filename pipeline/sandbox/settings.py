@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+ResultWindowMode = Literal["empty", "error"]
+PageSizeKey = Literal["size", "pageSize", "both"]
+EnvelopeFault = Literal[None, "no-calls", "calls-null", "calls-not-list", "status-ok"]
+
 DEFAULT_PROJECT_ID = "7d1e4c52-5a0f-4b8e-9a53-0c6f2b9e4a11"
 DEFAULT_KEY_ID = "sandbox-key-id"
 DEFAULT_KEY_SECRET = "sandbox-key-secret"
@@ -193,13 +197,13 @@ class SandboxSettings:
     duplicate_rate: float = 0.0
 
     max_result_window: int | None = None
-    result_window_mode: Literal["empty", "error"] = "empty"
+    result_window_mode: ResultWindowMode = "empty"
     unstable_order: bool = False
     strict_lower_bound: bool = False
-    page_size_key: Literal["size", "pageSize", "both"] = "both"
+    page_size_key: PageSizeKey = "both"
     float_money: bool = False
     busy_hour_calls: int | None = None
-    envelope_fault: Literal[None, "no-calls", "calls-null", "calls-not-list", "status-ok"] = None
+    envelope_fault: EnvelopeFault = None
     envelope_fault_rate: float = 1.0
     trunks_envelope_fault: bool = False
     total_items_cap: int | None = None

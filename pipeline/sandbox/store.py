@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Generic, TypeVar
 from urllib.parse import unquote_plus
 
@@ -131,9 +131,8 @@ def parse_time_spec(value: str, now_ms: int) -> TimeSpec:
     return TimeSpec(_ms(start), _ms(end), False)
 
 
-def timezone_offset(minutes: int) -> object:
+def timezone_offset(minutes: int) -> timezone:
     """A fixed-offset tzinfo."""
-    from datetime import timezone
 
     return timezone(timedelta(minutes=minutes))
 

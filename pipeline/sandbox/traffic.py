@@ -293,7 +293,9 @@ class TrafficGenerator:
             n = self.hour_calls[trunk.id]
         else:
             n = _poisson(rng, self.expected_rate(trunk, hour_ms))
-        starts = [(hour_ms + rng.randrange(3600) * 1000, None) for _ in range(n)]
+        starts: list[tuple[int, str | None]] = [
+            (hour_ms + rng.randrange(3600) * 1000, None) for _ in range(n)
+        ]
         if self.hour_calls is None and rng.random() < self.burst_probability:
             b0 = hour_ms + rng.randrange(3600 - 60) * 1000
             starts += [

@@ -1,5 +1,6 @@
-"""The ground-truth API of a running sandbox, mixed into :class:`SandboxState`
-(``handle.app_state``), for tests that check "none lost, none doubled".
+"""The ground-truth API of a running sandbox, for tests that check "none lost, none doubled".
+
+Mixed into :class:`SandboxState` (``handle.app_state``).
 
 Truth vs listing (see ``state.py``): these helpers return every call once, at its corrected
 place — a moved call (``move_call``) at its new createTime, a cross-window call
@@ -12,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.sandbox.faults import crosses_windows
 from pipeline.sandbox.store import _ms
+
+if TYPE_CHECKING:
+    from pipeline.sandbox.records import StoredCall
+    from pipeline.sandbox.settings import SandboxSettings
 
 
 class _HasBounds(Protocol):
@@ -24,8 +29,21 @@ class _HasBounds(Protocol):
 
 
 class GroundTruth:
-    """The ground-truth methods (they use ``truth_created``, ``calls_created``, ``_placed``,
-    ``_extreme_kinds``, ``rendered`` and ``now_ms`` of :class:`SandboxState`)."""
+    """The ground-truth methods of :class:`SandboxState`.
+
+    They use its ``truth_created``, ``calls_created``, ``_placed``, ``_extreme_kinds``,
+    ``rendered``, ``now_ms`` and ``settings`` (declared below for the type checker).
+    """
+
+    if TYPE_CHECKING:
+        settings: SandboxSettings
+
+        def truth_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
+        def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
+        def _placed(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
+        def _extreme_kinds(self, lo_ms: int, hi_ms: int) -> dict[tuple[str, int], str]: ...
+        def rendered(self, c: StoredCall, now_ms: int) -> bytes | None: ...
+        def now_ms(self) -> int: ...
 
     def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Canonical dicts of every call created in ``[start, end)`` (final form, in API order,
