@@ -229,9 +229,12 @@ def refresh_all(
 def _stale_ranges(
     stale: list[tuple[datetime, datetime | None, datetime]], start: datetime, end: datetime
 ) -> tuple[datetime | None, list[tuple[datetime, datetime, datetime | None]]]:
-    """Split stale ``(hour, occupied_until, marked_at)`` rows (sorted by hour) into the reach
-    they add to the span ``[start, end)`` (hours inside it) and runs of consecutive hours
-    outside it: ``(first, end, occupied_until)`` each."""
+    """Split stale ``(hour, occupied_until, marked_at)`` rows (sorted by hour).
+
+    Returns:
+        The reach they add to the span ``[start, end)`` (hours inside it), and the runs of
+        consecutive hours outside it, ``(first, end, occupied_until)`` each.
+    """
     inside: datetime | None = None
     runs: list[tuple[datetime, datetime, datetime | None]] = []
     for hour, until, _marked_at in stale:
