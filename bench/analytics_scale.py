@@ -255,19 +255,16 @@ SQL = {"answer_rate_hourly": ANSWER_RATE_HOURLY_SQL, "trunk_usage_hourly": TRUNK
 
 
 def build_polars(table: str, calls, trunks):  # type: ignore[no-untyped-def]
-    from pipeline.transforms import ANALYTICS_TABLES
+    from pipeline.transforms import ANALYTICS_TABLES, CallData, LocalDays, UtcHours
 
     spec = ANALYTICS_TABLES[table]
-    if spec.grain == "hour":
-        lazy = spec.builder(calls.lazy(), trunks.lazy(), start=START, end=END)
-    else:
-        lazy = spec.builder(
-            calls.lazy(),
-            trunks.lazy(),
-            report_tz=REPORT_TZ,
-            start_date=date(2026, 11, 16),
-            end_date=date(2026, 11, 16) + timedelta(days=DAYS - 1),
-        )
+    first = date(2026, 11, 16)
+    buckets = (
+        UtcHours(START, END)
+        if spec.grain == "hour"
+        else LocalDays(first, first + timedelta(days=DAYS - 1), REPORT_TZ)
+    )
+    lazy = spec.builder(CallData(calls.lazy(), trunks.lazy()), buckets)
     return lazy.collect()
 
 
