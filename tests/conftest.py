@@ -2,7 +2,9 @@
 
 ``demo_db`` runs the ``ingest_calls`` Dagster job in-process against the embedded sandbox over
 real HTTP on loopback, exactly as ``pipeline demo`` does, for a fixed closed range, so query,
-notebook and report tests read the same tables a user would.
+notebook and report tests read the same tables a user would. It takes 10-20 s, so every test
+that uses it, directly or through another fixture, is marked ``slow`` at collection (see
+``pytest_collection_modifyitems``): ``pytest -m "not slow"`` never builds it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ DEMO_START = datetime(2026, 11, 16, 0, tzinfo=UTC)
 DEMO_END = DEMO_START + timedelta(days=3)
 DEMO_TZ = "Europe/Copenhagen"
 DEMO_SEED = 7
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that needs the demo warehouse (the job over 3 days)."""
+    for item in items:
+        if "demo_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 def api_resource(sb: SandboxHandle, **overrides) -> SinchCallsResource:

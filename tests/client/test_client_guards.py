@@ -55,9 +55,13 @@ def dripping_server(payload: bytes, delay_s: float = 0.05) -> Iterator[dict]:
         while not state["stop"]:
             try:
                 conn, _ = srv.accept()
+            except TimeoutError:
+                continue  # look at "stop" again (closing the socket does not wake accept())
             except OSError:
                 return
             threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    srv.settimeout(0.1)  # accepted connections still block (CPython resets them)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -65,8 +69,8 @@ def dripping_server(payload: bytes, delay_s: float = 0.05) -> Iterator[dict]:
         yield state
     finally:
         state["stop"] = True
+        thread.join(timeout=60)  # within 0.1 s; a hang guard
         srv.close()
-        thread.join(timeout=5)
 
 
 def wait_for(predicate, what: str) -> None:

@@ -32,9 +32,11 @@ def ids_of(c: httpx.Client, sb: SandboxHandle, query: str) -> tuple[list[str], i
         n += 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("calls", "limit_s"), [(25_000, 30.0), (100_000, 90.0)])
 def test_busy_hour_served_in_seconds(make_sandbox, clock, calls, limit_s):
-    # measured on the 2-core machine: 25k ≈ 0.8 s, 100k ≈ 3.6 s, generation included
+    # measured on the 2-core machine: 25k ≈ 0.8 s, 100k ≈ 3.6 s, generation included; the
+    # limits are ~25× that, so two busy-loop CPU burners beside the suite stay far below them
     with make_sandbox(now=clock, busy_hour_calls=calls) as sb, client_for(sb) as c:
         t = time.perf_counter()
         served, total = ids_of(c, sb, HOUR)
@@ -42,7 +44,9 @@ def test_busy_hour_served_in_seconds(make_sandbox, clock, calls, limit_s):
         truth = sb.app_state.call_ids_between(H, H + timedelta(hours=1))
         t = time.perf_counter()
         assert sb.app_state.call_ids_between(H, H + timedelta(hours=1)) == truth
-        assert time.perf_counter() - t < 1.0  # the truth of a cached hour is cheap
+        # the truth of a cached hour is cheap: under a second, or (on a machine so loaded that
+        # serving took over 4 s) under a quarter of the time generating and serving it took
+        assert time.perf_counter() - t < max(1.0, elapsed / 4)
         seconds = Counter(
             x["createTime"] for x in sb.app_state.calls_between(H, H.replace(hour=11))
         )

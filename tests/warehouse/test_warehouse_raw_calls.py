@@ -132,10 +132,14 @@ def test_connections_are_pinned_to_utc(tmp_path, monkeypatch):
         assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]
 
 
+#: Hang guard only, for the lock holder's start, its release and its exit.
+HANG_GUARD_S = 240
+
+
 def _hold_lock(path: str, ready, release) -> None:
     con = duckdb.connect(path)
     ready.set()
-    release.wait(30)
+    release.wait(HANG_GUARD_S)  # holds the lock until the test says so
     con.close()
 
 
@@ -148,16 +152,16 @@ def test_writer_waits_for_another_process_then_fails_clearly(tmp_path):
     holder = ctx.Process(target=_hold_lock, args=(str(db), ready, release))
     holder.start()
     try:
-        assert ready.wait(30)
+        assert ready.wait(HANG_GUARD_S)
         with pytest.raises(WarehouseBusyError, match="stayed locked"):
             open_connection(db, lock_wait_s=0.5)
         release.set()
-        holder.join(30)
+        holder.join(HANG_GUARD_S)
         con = open_connection(db, lock_wait_s=10)  # free again: opens
         con.close()
     finally:
         release.set()
-        holder.join(30)
+        holder.join(HANG_GUARD_S)
 
 
 def test_rejected_records_of_a_resweep_land_once(tmp_path):
