@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
+import httpx
 from pydantic import Field
 
 from pipeline.settings import (
@@ -41,6 +43,19 @@ class CallsApiResource(dg.ConfigurableResource):
         """Yield a ready :class:`CallsClient`; closed (and any sandbox stopped) on exit."""
         raise NotImplementedError
         yield  # pragma: no cover
+
+    def client_for(
+        self, api_url: str, project_id: str, auth: httpx.Auth, **options: Any
+    ) -> CallsClient:
+        """A client with this resource's paging settings (``options``: more client options)."""
+        return CallsClient(
+            api_url,
+            project_id,
+            auth,
+            page_size=self.page_size,
+            max_result_window=self.max_result_window,
+            **options,
+        )
 
 
 class SinchCallsResource(CallsApiResource):
@@ -85,15 +100,13 @@ class SinchCallsResource(CallsApiResource):
             if self.auth == "oauth"
             else BasicAuth(self.key_id, self.key_secret)
         )
-        return CallsClient(
+        return self.client_for(
             self.api_url,
             self.project_id,
             auth,
-            page_size=self.page_size,
             rate_limit_per_s=self.rate_limit_per_s,
             request_deadline_s=self.request_deadline_s,
             retry=self.retry_policy(),
-            max_result_window=self.max_result_window,
         )
 
     @contextmanager
@@ -122,13 +135,7 @@ class SandboxCallsResource(CallsApiResource):
             auth = OAuth2ClientCredentials(
                 sandbox.key_id, sandbox.key_secret, auth_url=sandbox.auth_url
             )
-            with CallsClient(
-                sandbox.base_url,
-                sandbox.project_id,
-                auth,
-                page_size=self.page_size,
-                max_result_window=self.max_result_window,
-            ) as client:
+            with self.client_for(sandbox.base_url, sandbox.project_id, auth) as client:
                 yield client
 
 
