@@ -44,8 +44,10 @@ def _db_path(db: Path | None) -> Path:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one clear line and return the exit to raise (code 2: a user error; 1: the job did
-    not land everything)."""
+    """Print one clear error line and return the exit to raise.
+
+    The exit code is 2 for a user error and 1 when the job did not land everything.
+    """
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=code)
 
@@ -59,8 +61,11 @@ JOB_FAILED = (
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (settings, auth, bad ranges, a file that is not a DuckDB
-    warehouse, an error in their own SQL) into one line, exit 2."""
+    """Turn the errors a user can fix into one line and exit 2.
+
+    These are errors in the settings, auth or ranges, a file that is not a DuckDB warehouse and
+    an error in the user's own SQL.
+    """
     import duckdb
 
     from pipeline.sinch.errors import SinchApiError
@@ -86,12 +91,12 @@ def _quiet_dagster_warnings() -> None:
 
 
 def check_api_access() -> None:
-    """Check the settings the job reads, then (with Sinch credentials set) send one request
-    (``/trunks``) before starting the job.
+    """Check the settings the job reads and, with Sinch credentials set, reach the API.
 
-    A bad number, a wrong URL, wrong credentials or an unknown project then stop with one line
-    instead of a failed Dagster run and its step-by-step report. Transient faults (429, 5xx)
-    are retried quietly, as the job would.
+    The API check is one request (``/trunks``), sent before the job starts. A bad number, a
+    wrong URL, wrong credentials or an unknown project then stop with one line instead of a
+    failed Dagster run and its step-by-step report. Transient faults (429, 5xx) are retried
+    quietly, as the job would.
 
     Raises:
         SettingsError: the API could not be used; the message says which URL and why.
@@ -324,8 +329,11 @@ def report(
 
 
 def main() -> None:
-    """Entry point: reads ``./.env`` (values already in the environment win), logs for humans,
-    and turns a user error raised outside a command's own handling into one line, exit 2."""
+    """Run the ``pipeline`` command (the console-script entry point).
+
+    Reads ``./.env`` (values already in the environment win), logs for humans, and turns a user
+    error raised outside a command's own handling into one line, exit 2.
+    """
     from dotenv import load_dotenv
 
     load_dotenv(Path.cwd() / ".env", override=False)

@@ -58,7 +58,9 @@ def build_definitions(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The code location as ``dagster dev`` loads it: :func:`build_definitions` from the
+    """Build the code location as ``dagster dev`` loads it.
+
+    This is :func:`build_definitions` without arguments: settings and resources come from the
     environment (and ``./.env``, which Dagster reads itself).
 
     Raises:

@@ -1,0 +1,1 @@
+"""The Dagster building blocks: assets, checks, resources, partitions, jobs and schedules."""

@@ -77,8 +77,10 @@ def resolve_query(name_or_file: str) -> Path:
 def run_sql(
     db_path: str | Path, sql: str, *, lock_wait_s: float = DEFAULT_LOCK_WAIT_S
 ) -> pl.DataFrame:
-    """Run ad-hoc ``sql`` (no dot commands) with the reporting views on a short read-only
-    connection, and return the last statement's result as a Polars frame."""
+    """Run ad-hoc ``sql`` and return the last statement's result as a Polars frame.
+
+    The SQL (no dot commands) runs with the reporting views on a short read-only connection.
+    """
     from pipeline.reporting.views import apply_views
 
     with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:

@@ -63,8 +63,11 @@ def fault_roll(*parts: object) -> float:
 
 @dataclass(frozen=True, slots=True)
 class FaultDecision:
-    """What to do with one request: a status to return instead (or None), drip or not, and
-    which attempt of this URL it is (0 = first; seeds the per-answer faults)."""
+    """What to do with one request.
+
+    A status to return instead (or None), drip or not, and which attempt of this URL it is
+    (0 = first; seeds the per-answer faults).
+    """
 
     status: int | None
     retry_after: float | None
@@ -100,8 +103,10 @@ def decide(state: SandboxState, url_key: str) -> FaultDecision:
 
 
 def token_rate_limited(state: SandboxState) -> bool:
-    """Whether this token request gets 429 (``token_rate_429``; never more than
-    ``fault_max_consecutive`` in a row)."""
+    """Whether this token request gets 429 (``token_rate_429``).
+
+    Never more than ``fault_max_consecutive`` in a row.
+    """
     s = state.settings
     if s.token_rate_429 <= 0:
         return False
@@ -132,8 +137,11 @@ def duplicate_previous(state: SandboxState, query_key: str, page: int) -> bool:
 
 # ---------------------------------------------------------------------- paging and envelope
 def result_window(s: SandboxSettings, start: int, size: int) -> tuple[int, str | None]:
-    """``max_result_window``: the offset where serving stops, and the 400 message when
-    ``result_window_mode="error"`` and ``start + size`` (Elasticsearch's from + size) is over."""
+    """``max_result_window``: the offset where serving stops, and the 400 message if any.
+
+    The message is set when ``result_window_mode="error"`` and ``start + size``
+    (Elasticsearch's from + size) is over the limit.
+    """
     n = s.max_result_window
     if n is None:
         return start + size, None
@@ -148,8 +156,11 @@ def result_window(s: SandboxSettings, start: int, size: int) -> tuple[int, str |
 def unstable_page(
     items: Sequence[bytes], seconds: Sequence[int], start: int, end: int, seed: object
 ) -> list[bytes]:
-    """``items[start:end]`` after shuffling every run of equal ``seconds`` (calls created in
-    the same second) with an RNG seeded by ``seed`` and that second.  ``seconds`` is sorted."""
+    """``items[start:end]`` after shuffling every run of equal ``seconds``.
+
+    A run is the calls created in the same second; it is shuffled with an RNG seeded by
+    ``seed`` and that second.  ``seconds`` is sorted.
+    """
     end = min(end, len(items))
     if start >= end:
         return []
@@ -210,8 +221,10 @@ def noisy_amount(amount: object) -> object:
 
 
 def distort(body: bytes, *, float_money: bool, extreme: str | None) -> bytes:
-    """The served bytes of one call with ``float_money`` and/or an extreme time applied
-    (``extreme`` = ``"createTime"`` or ``"endTime"``)."""
+    """The served bytes of one call with ``float_money`` and/or an extreme time applied.
+
+    ``extreme`` is ``"createTime"`` or ``"endTime"`` (the field served extreme), or None.
+    """
     d: dict[str, Any] = orjson.loads(body)
     if float_money:
         for key in ("pricePerMinute", "price"):
@@ -254,10 +267,12 @@ _bomb_lock = threading.Lock()
 
 
 def gzip_bomb_body() -> bytes:
-    """A ~1 MB gzip member inflating to exactly ``GZIP_BOMB_INFLATED`` bytes
-    (``{"calls":[`` then spaces).  Built once (~0.3 s), never holding the inflated data: after
-    a full flush deflate restarts, so every 1 MiB chunk of spaces compresses to the same
-    bytes, which are repeated; the CRC is computed chunk by chunk."""
+    """A ~1 MB gzip member inflating to exactly ``GZIP_BOMB_INFLATED`` bytes.
+
+    The inflated data is ``{"calls":[`` then spaces.  Built once (~0.3 s), never holding the
+    inflated data: after a full flush deflate restarts, so every 1 MiB chunk of spaces
+    compresses to the same bytes, which are repeated; the CRC is computed chunk by chunk.
+    """
     global _bomb
     with _bomb_lock:
         if _bomb is None:

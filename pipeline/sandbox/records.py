@@ -164,8 +164,10 @@ def parse_instant_ms(text: str) -> int | None:
 
 
 def dumps(obj: Any) -> bytes:
-    """orjson bytes copied to an exact-size object: orjson's result keeps an ~8 KiB buffer,
-    which would cost ~8 KiB per cached call."""
+    """orjson bytes of ``obj``, copied to an exact-size object.
+
+    orjson's result keeps an ~8 KiB buffer, which would cost ~8 KiB per cached call.
+    """
     return bytes(memoryview(orjson.dumps(obj)))
 
 
@@ -189,9 +191,12 @@ def _shift_times(d: dict[str, Any], delta_ms: int) -> dict[str, Any]:
 
 
 def shifted(c: StoredCall, delta_ms: int) -> StoredCall:
-    """``c`` with createTime, answerTime and endTime moved by ``delta_ms`` (same callId and
-    other fields).  Served times that parse are rewritten as ``…Z`` (with milliseconds when
-    not whole seconds; a ``+0000`` / 9-digit variant is dropped); a malformed one stays."""
+    """``c`` with createTime, answerTime and endTime moved by ``delta_ms``.
+
+    The callId and other fields stay the same.  Served times that parse are rewritten as
+    ``…Z`` (with milliseconds when not whole seconds; a ``+0000`` / 9-digit variant is
+    dropped); a malformed one stays.
+    """
     row = c.export_row
     if row is not None:
         cols = list(row)

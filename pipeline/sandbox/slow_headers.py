@@ -1,6 +1,7 @@
-"""A raw-socket front that sends the status line and headers of some answers one byte at a
-time (the "header drip": a server or proxy that accepts the connection, then takes minutes
-to produce its headers, so a client with only a read/total timeout on the *body* hangs).
+"""A raw-socket front that sends the status line and headers of some answers one byte at a time.
+
+This is the "header drip": a server or proxy that accepts the connection, then takes minutes
+to produce its headers, so a client with only a read/total timeout on the *body* hangs.
 
 uvicorn always writes the head in one go, so the sandbox puts this tiny asyncio proxy (its own
 thread and event loop, 127.0.0.1 only) in front of it::
@@ -98,8 +99,11 @@ class _Front:
 def drip_headers_server(
     upstream: str, delay_s: float, *, drip_paths: tuple[str, ...] = DRIP_PATHS, port: int = 0
 ) -> Iterator[str]:
-    """Start the front on 127.0.0.1 (``port``, 0 = free) forwarding to ``upstream``
-    (``http://127.0.0.1:N``); yields its base URL; stops it (and open connections) on exit."""
+    """Start the front on 127.0.0.1 forwarding to ``upstream``; yield its base URL.
+
+    The front listens on ``port`` (0 = a free one) and forwards to ``upstream``
+    (``http://127.0.0.1:N``); it is stopped (with its open connections) on exit.
+    """
     parts = urlsplit(upstream)
     front = _Front(parts.hostname or "127.0.0.1", parts.port or 80, delay_s, drip_paths)
     loop = asyncio.new_event_loop()

@@ -1,6 +1,7 @@
-"""The sandbox's state: its call source (generator or replay), caches, tokens, fault counters,
-and (mixed in from ``truth.py``) the ground-truth API that tests use to check "none lost, none
-doubled".
+"""The sandbox's state: its call source, caches, tokens, fault counters and ground truth.
+
+The call source is the generator or a replay.  The ground-truth API, mixed in from
+``truth.py``, is what tests use to check "none lost, none doubled".
 
 Listing vs truth.  ``calls_created`` is what ``/calls`` and the export list: the source's calls
 with :meth:`SandboxState.move_call` applied, plus the cross-window copies of
@@ -279,8 +280,10 @@ class SandboxState(GroundTruth):
         return out
 
     def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
-        """Every call *listed* with createTime in ``[lo_ms, hi_ms)``, sorted, regardless of
-        visibility: moves applied, cross-window calls in both places (module doc)."""
+        """Every call *listed* with createTime in ``[lo_ms, hi_ms)``, sorted.
+
+        Regardless of visibility: moves applied, cross-window calls in both places (module doc).
+        """
         if hi_ms <= lo_ms:
             return []
         placed = self._placed(lo_ms, hi_ms)
@@ -301,8 +304,10 @@ class SandboxState(GroundTruth):
         return sorted(kept + self._copies(lo_ms, hi_ms), key=_sort_key)
 
     def _extreme_kinds(self, lo_ms: int, hi_ms: int) -> dict[tuple[str, int], str]:
-        """``extreme_times``: (callId, createTime ms) → the field served extreme, for the first
-        and second listed call of every hour overlapping the range."""
+        """``extreme_times``: (callId, createTime ms) → the field served extreme.
+
+        Covers the first and second listed call of every hour overlapping the range.
+        """
         out: dict[tuple[str, int], str] = {}
         for h in self._hour_starts(lo_ms, hi_ms):
             with self._lock:
@@ -319,10 +324,16 @@ class SandboxState(GroundTruth):
         return out
 
     def move_call(self, call_id: str, new_create_time: datetime) -> None:
-        """Move a call (a server-side createTime correction): it keeps its callId and other
-        fields, answerTime/endTime move by the same delta, and from now on it is listed only
-        under ``new_create_time`` (by the API and by the ground-truth helpers).  Raises
-        ``KeyError`` for an unknown callId."""
+        """Move a call to ``new_create_time`` (a server-side createTime correction).
+
+        It keeps its callId and other fields, answerTime/endTime move by the same delta, and
+        from now on it is listed only under ``new_create_time`` (by the API and by the
+        ground-truth helpers).
+
+        Raises:
+            KeyError: ``call_id`` is unknown.
+            ValueError: ``new_create_time`` is naive (not timezone-aware).
+        """
         if new_create_time.tzinfo is None:
             msg = "new_create_time must be timezone-aware"
             raise ValueError(msg)
@@ -369,8 +380,9 @@ class SandboxState(GroundTruth):
         return self.select_keyed(q, now_ms)[0]
 
     def select_keyed(self, q: CallQuery, now_ms: int) -> tuple[list[bytes], array]:
-        """:meth:`select` and, in parallel, each call's createTime in whole epoch seconds
-        (sorted; the tie groups of ``unstable_order``).
+        """:meth:`select` and, in parallel, each call's createTime in whole epoch seconds.
+
+        The seconds are sorted: they give the tie groups of ``unstable_order``.
 
         The part of the window that can no longer change (created before ``now`` − longest
         call − visibility delay, cut at an hour boundary) is cached; only the live tail is

@@ -133,7 +133,6 @@ def parse_time_spec(value: str, now_ms: int) -> TimeSpec:
 
 def timezone_offset(minutes: int) -> timezone:
     """A fixed-offset tzinfo."""
-
     return timezone(timedelta(minutes=minutes))
 
 
@@ -189,6 +188,85 @@ class PageRequest:
     size: int
 
 
+_TIME_KEYS = ("createTime", "createTime>", "createTime<")
+
+
+def _time_bounds(
+    key: str, spec: TimeSpec, *, exact_instant_mode: str, strict_lower_bound: bool
+) -> tuple[int | None, int | None]:
+    """The lower and upper createTime bound (ms) that one time key sets, None where it sets none.
+
+    ``createTime>`` sets the lower bound (the end of V's period with ``strict_lower_bound``),
+    ``createTime<`` the upper one, and ``createTime`` both, or only the lower one for a full
+    instant when ``exact_instant_mode="after"``.
+    """
+    if key == "createTime>":
+        return (spec.end_ms if strict_lower_bound else spec.start_ms), None
+    if key == "createTime<":
+        return None, spec.end_ms
+    if spec.instant and exact_instant_mode == "after":
+        return spec.start_ms, None
+    return spec.start_ms, spec.end_ms
+
+
+def _time_window(
+    pairs: list[tuple[str, str]],
+    *,
+    now_ms: int,
+    default_window_ms: int,
+    exact_instant_mode: str,
+    history_start_ms: int,
+    strict_lower_bound: bool,
+) -> tuple[int, int | None]:
+    """The createTime window ``[lo_ms, hi_ms)`` of the query (``hi_ms`` None: no upper bound).
+
+    The time keys are ANDed.  Without any, the window is the last ``default_window_ms`` up to
+    now; without a lower bound it starts at ``history_start_ms``.
+
+    Raises:
+        BadRequest: a time key has an empty or unreadable value.
+    """
+    lo: int | None = None
+    hi: int | None = None
+    seen_time = False
+    for key, val in pairs:
+        if key not in _TIME_KEYS:
+            continue
+        seen_time = True
+        if not val.strip():
+            msg = f"{key}: empty value"
+            raise BadRequest(msg)
+        s, e = _time_bounds(
+            key,
+            parse_time_spec(val, now_ms),
+            exact_instant_mode=exact_instant_mode,
+            strict_lower_bound=strict_lower_bound,
+        )
+        if s is not None:
+            lo = s if lo is None else max(lo, s)
+        if e is not None:
+            hi = e if hi is None else min(hi, e)
+    if not seen_time:
+        return now_ms - default_window_ms, now_ms + 1
+    return (history_start_ms if lo is None else lo), hi
+
+
+def _values(pairs: list[tuple[str, str]], key: str) -> list[str]:
+    """Every value given for ``key``, in query order."""
+    return [val for k, val in pairs if k == key]
+
+
+def _last_prefix(values: list[str]) -> str | None:
+    """The last value given for ``from``/``to``, or None when there is none or it is blank."""
+    return values[-1] if values and values[-1].strip() else None
+
+
+def _trunk_ids(values: list[str]) -> frozenset[str] | None:
+    """The trunk ids of every ``trunkId`` value (comma lists allowed), or None without any."""
+    ids = {p.strip() for v in values for p in v.split(",") if p.strip()}
+    return frozenset(ids) if ids else None
+
+
 def build_query(
     pairs: list[tuple[str, str]],
     *,
@@ -198,57 +276,29 @@ def build_query(
     history_start_ms: int,
     strict_lower_bound: bool = False,
 ) -> CallQuery:
-    """Turn decoded query pairs into a :class:`CallQuery` (raises :class:`BadRequest`).
-    ``strict_lower_bound``: ``createTime>V`` starts after V's period instead of at its start."""
-    lo: int | None = None
-    hi: int | None = None
-    seen_time = False
-    froms: list[str] = []
-    tos: list[str] = []
-    trunks: list[str] = []
-    results: list[str] = []
-    directions: list[str] = []
-    for key, val in pairs:
-        if key in ("createTime", "createTime>", "createTime<"):
-            seen_time = True
-            if not val.strip():
-                msg = f"{key}: empty value"
-                raise BadRequest(msg)
-            spec = parse_time_spec(val, now_ms)
-            if key == "createTime>":
-                s, e = (spec.end_ms if strict_lower_bound else spec.start_ms), None
-            elif key == "createTime<":
-                s, e = None, spec.end_ms
-            elif spec.instant and exact_instant_mode == "after":
-                s, e = spec.start_ms, None
-            else:
-                s, e = spec.start_ms, spec.end_ms
-            if s is not None:
-                lo = s if lo is None else max(lo, s)
-            if e is not None:
-                hi = e if hi is None else min(hi, e)
-        elif key == "from":
-            froms.append(val)
-        elif key == "to":
-            tos.append(val)
-        elif key == "trunkId":
-            trunks.extend(p.strip() for p in val.split(",") if p.strip())
-        elif key == "callResult":
-            results.append(val)
-        elif key == "direction":
-            directions.append(val)
-    if not seen_time:
-        lo, hi = now_ms - default_window_ms, now_ms + 1
-    if lo is None:
-        lo = history_start_ms
+    """Turn decoded query pairs into a :class:`CallQuery`.
+
+    ``strict_lower_bound``: ``createTime>V`` starts after V's period instead of at its start.
+
+    Raises:
+        BadRequest: a createTime value is empty or unreadable.
+    """
+    lo, hi = _time_window(
+        pairs,
+        now_ms=now_ms,
+        default_window_ms=default_window_ms,
+        exact_instant_mode=exact_instant_mode,
+        history_start_ms=history_start_ms,
+        strict_lower_bound=strict_lower_bound,
+    )
     return CallQuery(
         lo_ms=lo,
         hi_ms=hi,
-        from_prefix=froms[-1] if froms and froms[-1].strip() else None,
-        to_prefix=tos[-1] if tos and tos[-1].strip() else None,
-        trunk_ids=frozenset(trunks) if trunks else None,
-        results=_list(results),
-        directions=_list(directions),
+        from_prefix=_last_prefix(_values(pairs, "from")),
+        to_prefix=_last_prefix(_values(pairs, "to")),
+        trunk_ids=_trunk_ids(_values(pairs, "trunkId")),
+        results=_list(_values(pairs, "callResult")),
+        directions=_list(_values(pairs, "direction")),
     )
 
 
@@ -267,8 +317,11 @@ def page_request(
     oversize: str,
     size_keys: tuple[str, ...] = SIZE_KEYS["both"],
 ) -> PageRequest:
-    """``page`` (from 1) and the size: the first of ``size_keys`` with a non-empty value
-    (default ``size``, then ``pageSize``); keys not in ``size_keys`` are ignored."""
+    """The requested ``page`` (from 1) and page size.
+
+    The size is the first of ``size_keys`` with a non-empty value (default ``size``, then
+    ``pageSize``); keys not in ``size_keys`` are ignored.
+    """
     d = dict(pairs)
     page_s = d.get("page", "").strip() or "1"
     given = (d.get(k) for k in size_keys)
@@ -305,12 +358,14 @@ class LRU(Generic[K, V]):
         self._d: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
+        """The value for ``key`` (now the most recently used), or None."""
         v = self._d.get(key)
         if v is not None:
             self._d.move_to_end(key)
         return v
 
     def put(self, key: K, value: V) -> None:
+        """Store ``value`` under ``key``, evicting the least recently used beyond ``size``."""
         self._d[key] = value
         self._d.move_to_end(key)
         while len(self._d) > self.size:

@@ -26,6 +26,7 @@ class FakeClock:
         self._lock = threading.Lock()
 
     def __call__(self) -> datetime:
+        """The current fake time."""
         with self._lock:
             return self._t
 

@@ -38,20 +38,33 @@ class GroundTruth:
     if TYPE_CHECKING:
         settings: SandboxSettings
 
-        def truth_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
-        def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
-        def _placed(self, lo_ms: int, hi_ms: int) -> list[StoredCall]: ...
-        def _extreme_kinds(self, lo_ms: int, hi_ms: int) -> dict[tuple[str, int], str]: ...
-        def rendered(self, c: StoredCall, now_ms: int) -> bytes | None: ...
-        def now_ms(self) -> int: ...
+        def truth_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+            """Every call created in ``[lo_ms, hi_ms)`` once, at its corrected place."""
+
+        def calls_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+            """Every call *listed* with createTime in ``[lo_ms, hi_ms)``, sorted."""
+
+        def _placed(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
+            """The source's calls in ``[lo_ms, hi_ms)`` with the moves applied."""
+
+        def _extreme_kinds(self, lo_ms: int, hi_ms: int) -> dict[tuple[str, int], str]:
+            """``extreme_times``: (callId, createTime ms) → the field served extreme."""
+
+        def rendered(self, c: StoredCall, now_ms: int) -> bytes | None:
+            """The bytes served for ``c`` at ``now_ms``, or None if not visible yet."""
+
+        def now_ms(self) -> int:
+            """The injectable clock, in epoch ms."""
 
     def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Canonical dicts of every call created in ``[start, end)`` (final form, in API order,
-        visible or not).  The canonical form has upper-case enums, ``Z`` timestamps and numeric
-        money even when the served bytes use a format variant, float noise, an extreme time or
-        a malformation.  Every call once, at its corrected place: a moved call
-        (:meth:`move_call`) at its new createTime, a cross-window call
-        (``duplicate_across_windows_rate``) as its later copy, never the stale earlier one."""
+        """Canonical dicts of every call created in ``[start, end)``.
+
+        The calls are in final form, in API order, visible or not.  The canonical form has
+        upper-case enums, ``Z`` timestamps and numeric money even when the served bytes use a
+        format variant, float noise, an extreme time or a malformation.  Every call once, at its
+        corrected place: a moved call (:meth:`move_call`) at its new createTime, a cross-window
+        call (``duplicate_across_windows_rate``) as its later copy, never the stale earlier one.
+        """
         return [c.canonical_dict() for c in self.truth_created(_ms(start), _ms(end))]
 
     def calls_in(self, window: _HasBounds) -> list[dict[str, Any]]:
@@ -78,25 +91,35 @@ class GroundTruth:
         return [c.call_id for c in self.truth_created(_ms(start), _ms(end)) if c.malformed]
 
     def served_json_between(self, start: datetime, end: datetime) -> Iterable[bytes]:
-        """The final served bytes of the calls in ``[start, end)`` (before ``float_money`` and
-        ``extreme_times``, which are applied when a page is built)."""
+        """The final served bytes of the calls in ``[start, end)``.
+
+        That is, before ``float_money`` and ``extreme_times``, which are applied when a page is
+        built.
+        """
         return [c.final_json for c in self.truth_created(_ms(start), _ms(end))]
 
     def listed_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
-        """callIds ``/calls`` lists for ``[start, end)`` (visible or not), in API order: with
-        ``duplicate_across_windows_rate`` this includes the stale copies (module doc)."""
+        """callIds ``/calls`` lists for ``[start, end)`` (visible or not), in API order.
+
+        With ``duplicate_across_windows_rate`` this includes the stale copies (module doc).
+        """
         return [c.call_id for c in self.calls_created(_ms(start), _ms(end))]
 
     def cross_window_call_ids_between(self, start: datetime, end: datetime) -> list[str]:
-        """callIds listed in ``[start, end)`` whose corrected copy is listed again an hour later
-        (``duplicate_across_windows_rate``); the copy is the truth."""
+        """callIds listed in ``[start, end)`` whose corrected copy is listed again an hour later.
+
+        Such copies come from ``duplicate_across_windows_rate``; the copy is the truth.
+        """
         s = self.settings
         return [c.call_id for c in self._placed(_ms(start), _ms(end))
                 if crosses_windows(s, c.call_id)]  # fmt: skip
 
     def extreme_time_call_ids_between(self, start: datetime, end: datetime) -> dict[str, str]:
-        """``extreme_times``: callId → ``"createTime"`` or ``"endTime"`` (the field served out of
-        range) for the calls listed in ``[start, end)``: the first and second of each hour."""
+        """``extreme_times``: callId → the field served out of range, for ``[start, end)``.
+
+        The field is ``"createTime"`` or ``"endTime"``; the calls are those listed in
+        ``[start, end)`` that are the first and second of their hour.
+        """
         lo, hi = _ms(start), _ms(end)
         kinds = self._extreme_kinds(lo, hi) if self.settings.extreme_times else {}
         return {cid: f for (cid, ms), f in kinds.items() if lo <= ms < hi}

@@ -98,8 +98,10 @@ class WindowFetch:
             previous_end = end
 
     def slices_json(self) -> str | None:
-        """The ledger's ``slices``: JSON list of ``{"start", "end"}`` ISO-8601 UTC strings, or
-        None when the window was swept whole."""
+        """The ledger's ``slices``: the sub-windows as JSON, or None when swept whole.
+
+        The JSON is a list of ``{"start", "end"}`` objects holding ISO-8601 UTC strings.
+        """
         if not self.sub_windows:
             return None
         return json.dumps(
