@@ -24,7 +24,7 @@ import pytest
 from pipeline.warehouse.connection import connect
 from tests.conftest import COPENHAGEN_CSV, api_resource, quiet_console
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~1 min: four weeks, hour by hour
 
 TZ = "Europe/Copenhagen"
 FIRST = datetime(2026, 10, 4, 22, tzinfo=UTC)  # 2026-10-05 00:00 in Copenhagen

@@ -198,6 +198,7 @@ def test_dripping_headers_fail_within_the_deadline(make_sandbox, tmp_path):
     assert "no complete response within 1 s" in printed
 
 
+@pytest.mark.slow
 def test_exit_code_names_the_windows_then_a_clean_rerun_ends_green(make_sandbox, tmp_path):
     # A server that counts 5,000 calls but serves the first 10 only (a result window far
     # smaller than the client believes) used to land 10 and exit 0.

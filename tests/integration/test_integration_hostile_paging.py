@@ -62,6 +62,7 @@ def hour_ids(db: Path) -> list[str]:
         ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_busy_hour_lands_exactly_once_in_each_hostile_mode(make_sandbox, tmp_path, mode):
     db = tmp_path / f"{mode}.duckdb"
@@ -90,6 +91,7 @@ def test_busy_hour_lands_exactly_once_in_each_hostile_mode(make_sandbox, tmp_pat
         assert ledger[0][2] >= 4  # split into slices that fit the 10,000 result window
 
 
+@pytest.mark.slow
 def test_all_hostile_modes_at_once_with_analytics(make_sandbox, tmp_path):
     db = tmp_path / "all.duckdb"
     every = {

@@ -123,6 +123,7 @@ def test_partitions_twice_give_identical_tables(make_sandbox, tmp_path):
         ).fetchall() == [(16, 8)]
 
 
+@pytest.mark.slow
 def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
     db = tmp_path / "faults.duckdb"
     faults = {
@@ -168,6 +169,7 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
     assert f"check no_rejected_records on raw/calls failed: {len(malformed)}" in printed
 
 
+@pytest.mark.slow
 def test_reingested_hour_refreshes_its_analytics(make_sandbox, tmp_path):
     """A late call arriving in an already-ingested hour shows up in that hour's analytics.
 
@@ -194,6 +196,7 @@ def test_reingested_hour_refreshes_its_analytics(make_sandbox, tmp_path):
     assert (before or 0) < after == len(truth)
 
 
+@pytest.mark.slow
 def test_parallel_backfills_share_the_file_without_lock_errors(make_sandbox, tmp_path):
     db = tmp_path / "parallel.duckdb"
     with make_sandbox(seed=14, latency_s=0.02) as sb:

@@ -50,6 +50,7 @@ def test_malformed_call_in_a_boundary_second_is_rejected_once(
     assert [r[0] for r in rejected_rows(db)].count(BOUNDARY_CALL) == 1
 
 
+@pytest.mark.slow
 def test_malformed_record_repeated_across_pages_is_rejected_once(tmp_path: Path):
     start, end = datetime(2026, 11, 16, 8, tzinfo=UTC), datetime(2026, 11, 16, 20, tzinfo=UTC)
     db = tmp_path / "w.duckdb"
