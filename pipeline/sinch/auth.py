@@ -1,6 +1,6 @@
 """Authentication for the Sinch EST API as ``httpx.Auth`` flows (no I/O of their own).
 
-Two schemes (reference §5):
+Two schemes (``docs/api-reference.md`` §5; source tags like [DOCS-EST] are listed there):
 
 * :class:`OAuth2ClientCredentials` — the production scheme. ``POST {auth_url}/oauth2/token``
   with ``Authorization: Basic base64(key_id:key_secret)`` and the form body
@@ -8,7 +8,7 @@ Two schemes (reference §5):
   sent as ``Authorization: Bearer <token>``. Source: Node SDK
   ``sdk-client/src/plugins/oauth2/{oauth2-token.request.ts, oauth2-api.ts}``.
 * :class:`BasicAuth` — ``key_id:key_secret`` on every call; "intended for test purposes only
-  ... heavily rate limited" (DOCS-EST), so pair it with the client's ``rate_limit_per_s``.
+  ... heavily rate limited" [DOCS-EST], so pair it with the client's ``rate_limit_per_s``.
 
 The token request is yielded from the auth flow, so it travels through the same
 ``httpx.Client`` (and the same transport — tests see it in their ``MockTransport``).
@@ -37,7 +37,7 @@ logger = logging.getLogger("pipeline.sinch")
 DEFAULT_AUTH_URL = "https://auth.sinch.com"
 # Node SDK EXPIRY_SAFETY_MARGIN_SEC: a token counts as expired 60 s before it really is.
 EXPIRY_MARGIN_S = 60.0
-# "The access token will be useable for one hour" (DOCS-OAUTH); used if expires_in is absent.
+# "The access token will be useable for one hour" [DOCS-OAUTH]; used if expires_in is absent.
 DEFAULT_EXPIRES_IN_S = 3600.0
 
 
@@ -67,7 +67,7 @@ def token_is_expired(response: httpx.Response) -> bool:
 
     Sources: Node ``api-fetch-client.ts`` ``isTokenExpired`` (any header containing
     "expired"); test values seen: ``Bearer error="expired"``, ``token expired``,
-    ``token invalid: expired`` (reference §5, pitfall 19).
+    ``token invalid: expired`` (api-reference §5, pitfall 19).
     """
     if response.status_code != 401:
         return False
@@ -98,7 +98,7 @@ class BasicAuth(httpx.Auth):
 class OAuth2ClientCredentials(httpx.Auth):
     """OAuth2 client-credentials flow with a shared, thread-safe token cache.
 
-    Behaviour (reference §5 and pitfall 19; Node ``oauth2-api.ts`` / ``api-fetch-client.ts``,
+    Behaviour (api-reference §5 and pitfall 19; Node ``oauth2-api.ts`` / ``api-fetch-client.ts``,
     Python SDK ``token_manager.py``):
 
     * the token is cached until ``expires_in - min(60 s, expires_in / 2)`` after it was issued

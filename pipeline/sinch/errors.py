@@ -22,8 +22,8 @@ Hierarchy::
     │   └── ResponseTooLarge   a body larger than the client's cap (decompressed)
     └── PaginationError        a paging guard tripped (max pages, repeated page)
 
-The error body shape of the EST API is undocumented (reference pitfall 20), so errors keep the raw
-body text and never depend on a schema.
+The error body shape of the EST API is undocumented (``docs/api-reference.md`` pitfall 20), so
+errors keep the raw body text and never depend on a schema.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class DeadlineExceeded(SinchApiError):
     """One HTTP exchange (headers and whole body) exceeded the client's overall deadline.
 
     httpx timeouts apply per network operation, so a server dripping a byte at a time never
-    trips them (stack-notes §0.8); the client checks a monotonic deadline while reading.
+    trips them (``docs/stack-hazards.md`` §0.8); the client checks a monotonic deadline while
+    reading.
     """
 
 

@@ -5,7 +5,7 @@ the ingestion (which lands them in DuckDB ``raw.calls`` / ``raw.rejected_calls``
 and the sandbox (which only borrows the wire field names below).
 
 Times are timezone-aware UTC ``datetime`` values; money amounts are exact ``Decimal``; ids are
-opaque strings (see ``../shared/reference/sinch-calls-api.md`` §3 and pitfall 16).
+opaque strings (see ``docs/api-reference.md`` §3 and pitfall 16).
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class CallRecord(NamedTuple):
         to_e164: ``to`` normalised the same way.
         trunk_id: ``trunkId``, opaque.
         project_id: ``projectId``, opaque.
-        duration_seconds: ``durationSeconds`` as sent (seconds; not derived, see pitfall 17).
+        duration_seconds: ``durationSeconds`` as sent (seconds; not derived: api-reference
+            pitfall 17).
         billing_duration_seconds: ``billingDurationSeconds`` (seconds, rounded by the billing
             increment).
         price_per_minute: ``pricePerMinute.amount`` (exact decimal, per minute).

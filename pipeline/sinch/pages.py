@@ -86,7 +86,7 @@ class ParsedPage(NamedTuple):
         rejected: records that could not be parsed, whatever their time, except those whose
             readable ``createTime`` puts them in a neighbouring window (that window keeps them).
         outside_window: calls left out because ``create_time`` is outside the window (the
-            server's inclusive upper bound, or fractions of a second; pitfall 3).
+            server's inclusive upper bound, or fractions of a second; api-reference pitfall 3).
         unknown_fields: call keys not in ``CALL_FIELDS`` seen on the page.
         rounded_amounts: money amounts sent as JSON numbers with more than 6 decimals (float
             noise), rounded to 6.

@@ -1,6 +1,6 @@
 """Parse call objects from the calls API into :class:`CallRecord` / :class:`RejectedRecord`.
 
-Tolerates every variant listed in the reference (§3, pitfalls 11-17):
+Tolerates every variant listed in ``docs/api-reference.md`` (§3, pitfalls 11-17):
 
 * ``direction`` / ``callResult`` in either case → upper case (pitfall 11);
 * timestamps with ``Z``, ``+0000``, ``+01``, ``+01:00``, no offset (= UTC), 0-9 fraction digits
@@ -301,7 +301,7 @@ def to_e164(number: str | None) -> str | None:
     ``"+15551239898"`` → ``"+15551239898"``; ``"12017777777"`` → ``"+12017777777"``;
     ``"sip:12015555555@76.184.202.212"`` → ``"+12015555555"``;
     ``"+14402801402@3cxtest.pstn.sinch.com:5060"`` → ``"+14402801402"``;
-    ``"sip:alice@example.com"`` → None. (Reference §3, pitfall 14; no phonenumbers lookup per
+    ``"sip:alice@example.com"`` → None. (api-reference §3, pitfall 14; no phonenumbers lookup per
     record, for speed — validity against numbering plans is not checked.)
     """
     if not number:

@@ -34,7 +34,7 @@ class Page:
         rejected: records that could not be parsed (kept whatever their time, unless their
             readable ``createTime`` puts them in another slice or window).
         outside_window: parsed calls dropped because ``create_time`` is outside the slice (the
-            server's inclusive bounds, or fractions of a second; pitfall 3).
+            server's inclusive bounds, or fractions of a second; api-reference pitfall 3).
         unknown_fields: call keys not in ``CALL_FIELDS`` seen on this page.
         attempts: HTTP requests it took (1 + retries).
         slice: the sub-window this page was fetched for (the window itself when not split).

@@ -1,6 +1,6 @@
 """Turn a half-open UTC window ``[start, end)`` plus filters into calls-API query parameters.
 
-Pure functions, no I/O. Rules and their sources (reference §1 and pitfalls):
+Pure functions, no I/O. Rules and their sources (``docs/api-reference.md`` §1 and pitfalls):
 
 * Always send both bounds (pitfall 1: the server default is 24 h or a week, sources disagree).
 * Keys ``createTime>`` and ``createTime<``; the ``=`` of ``key=value`` doubles as the ``>=``/
@@ -15,7 +15,7 @@ Pure functions, no I/O. Rules and their sources (reference §1 and pitfalls):
   ``start <= createTime < end`` (:func:`in_window`): a call at exactly ``end`` belongs to the
   next window, and a call at ``10:59:59.500`` in window ``[10:00, 11:00)`` is not lost.
 * Filters: ``trunkId``; ``callResult`` and ``direction`` comma-joined (``direction=INBOUND,
-  OUTBOUND``, N-REQ); ``from``/``to`` prefixes. httpx encodes ``+`` as ``%2B`` so a leading
+  OUTBOUND``, [N-REQ]); ``from``/``to`` prefixes. httpx encodes ``+`` as ``%2B`` so a leading
   ``+`` survives (pitfall 15). Empty filters are not sent (Node drops empty params).
 """
 
@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.sinch.models import Window
 
-MAX_PAGE_SIZE = 1000  # "The default is 100 and the maximum is 1000" (N-REQ, pitfall 8)
+MAX_PAGE_SIZE = 1000  # "The default is 100 and the maximum is 1000" [N-REQ], pitfall 8
 
 
 @dataclass(frozen=True, slots=True)
 class CallFilters:
-    """Optional filters of ``GET /calls`` (combined with AND by the server, reference §1).
+    """Optional filters of ``GET /calls`` (combined with AND by the server, api-reference §1).
 
     Attributes:
         trunk_id: ``trunkId``, exact.
