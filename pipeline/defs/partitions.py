@@ -1,4 +1,4 @@
-"""Hourly UTC partitions of call ``createTime`` (stack notes §1.3: keep partitions in UTC)."""
+"""Hourly UTC partitions of call ``createTime`` (docs/stack-hazards.md §1.3: keep them UTC)."""
 
 from __future__ import annotations
 

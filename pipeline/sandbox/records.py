@@ -172,7 +172,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def csv_line(fields: tuple[str, ...] | list[str]) -> str:
-    """Every field quoted, ``"`` doubled, CRLF (the export format, pitfall 18)."""
+    """Every field quoted, ``"`` doubled, CRLF (export format: api-reference pitfall 18)."""
     return ",".join('"' + f.replace('"', '""') + '"' for f in fields) + "\r\n"
 
 

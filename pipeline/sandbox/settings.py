@@ -1,8 +1,8 @@
 """Every setting of the sandbox in one dataclass, with defaults, sources and our choices.
 
-Facts come from ``../shared/reference/sinch-calls-api.md`` (tags like [N-REQ] refer to its
-source list). Where the reference says NOT FOUND, the value here is *our choice*; it is marked
-``CHOICE`` and is a setting so tests and users can flip it. Faults are all off by default.
+Facts come from ``docs/api-reference.md`` (tags like [N-REQ] refer to its source list). Where
+the reference says NOT FOUND, the value here is *our choice*; it is marked ``CHOICE`` and is a
+setting so tests and users can flip it. Faults are all off by default.
 See ``docs/sandbox.md`` for the same table in prose.
 """
 

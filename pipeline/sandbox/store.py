@@ -12,9 +12,10 @@ Rules (see ``docs/sandbox.md``):
 * ``createTime>V`` (inclusive) starts at the start of V's period; ``createTime<V`` (inclusive)
   ends at the end of V's period; a whole-second instant covers that second (the server works
   at second granularity, "…23:59:59Z" ends).  So adjacent windows that share a boundary
-  second both contain calls in it (pitfall 3).  ``strict_lower_bound`` (a hostile setting)
-  makes ``createTime>V`` strict at that granularity: the window starts at the *end* of V's
-  period, so the calls of V's own second (or minute, hour, day …) are not listed.
+  second both contain calls in it (``docs/api-reference.md`` pitfall 3).
+  ``strict_lower_bound`` (a hostile setting) makes ``createTime>V`` strict at that
+  granularity: the window starts at the *end* of V's period, so the calls of V's own second (or
+  minute, hour, day …) are not listed.
 * A value without an offset is UTC.  ``now``, ``now-24h``, ``now-7d`` … (old SDKs sent these)
   are accepted.  Several createTime keys are ANDed.
 * No createTime key at all → ``[now - default_window_s, now]``.  Only a lower bound → up to

@@ -5,7 +5,8 @@ Determinism: every (hour, trunk) block is drawn from its own ``random.Random`` s
 before it, and the same seed + window gives the same calls (and bytes).  Years of history for
 many trunks cost no memory beyond the LRU cache of recently used blocks.
 
-Model and parameters (sources; "choice" = ours, illustrative, not a Sinch statistic):
+Model and parameters (sources, tags as in ``docs/api-reference.md``; "choice" = ours,
+illustrative, not a Sinch statistic):
 
 * Arrivals: for each trunk, calls in a UTC hour ~ Poisson(``calls_per_hour`` × trunk weight ×
   HOUR_PROFILE[local hour] × WEEKDAY_PROFILE[local weekday]); Poisson by Knuth for λ ≤ 30, a

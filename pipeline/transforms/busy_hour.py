@@ -1,6 +1,6 @@
 """Busy hour per bucket and trunk (``busy_hour_daily``: per local day of the report time zone).
 
-Definition (ITU-T E.500; kpi-definitions.md): the busy hour of a trunk in a bucket is the
+Definition (ITU-T E.500; docs/kpi-definitions.md): the busy hour of a trunk in a bucket is the
 **clock hour** of the buckets' zone with the highest trunk Erlangs (holding ∩ hour ÷ 3600 s,
 both directions, occupancy as in :mod:`.concurrency`); ties go to the earliest hour. **BHCA** =
 attempts created in that hour, **BHCC** = the answered ones. Feed ``busy_hour_erlangs`` to

@@ -1,8 +1,8 @@
 """Bucketing helpers: UTC hours, report-time-zone local days and local clock hours.
 
-Storage and partitions are UTC (kpi-definitions, "Choices this project makes"). Hourly tables
-use UTC hour buckets ``[h, h + 1 h)``. Daily tables and the busy hour use a declared *report
-time zone* (an IANA name such as ``"Europe/Copenhagen"``):
+Storage and partitions are UTC (docs/kpi-definitions.md, "Choices this project makes").
+Hourly tables use UTC hour buckets ``[h, h + 1 h)``. Daily tables and the busy hour use a
+declared *report time zone* (an IANA name such as ``"Europe/Copenhagen"``):
 
 * a **local day** is ``[first instant of the local date, first instant of the next local date)``
   converted to UTC, so it lasts 23 h on the spring-forward date and 25 h on the fall-back date;

@@ -1,6 +1,6 @@
 """Exact channel occupancy per bucket: peak concurrent calls and Erlang-seconds (sweep line).
 
-Definitions (kpi-definitions.md):
+Definitions (``docs/kpi-definitions.md``, where pitfalls i-iii are explained):
 
 * **Peak concurrent calls** = ``max over t of count(calls with start <= t < end)``
   (POSSA/freepbx-Call-Statistics ``concurrentcalls.php`` definition). Intervals are half-open,

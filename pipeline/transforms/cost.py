@@ -1,9 +1,10 @@
 """Cost per currency, per bucket, trunk and direction (exact decimals).
 
-Costs are summed per ``price_currency`` and never across currencies (kpi-definitions "Cost per
-minute"; project choice). ``price`` is ``Decimal(18, 6)``; its sum is ``Decimal(38, 6)`` — exact,
-never a float. Calls without a ``price`` are not in these tables (they are still attempts in the
-other tables); a price without a currency is grouped under currency ``'UNKNOWN'``.
+Costs are summed per ``price_currency`` and never across currencies (docs/kpi-definitions.md
+"Cost per minute"; project choice). ``price`` is ``Decimal(18, 6)``; its sum is
+``Decimal(38, 6)`` — exact, never a float. Calls without a ``price`` are not in these tables
+(they are still attempts in the other tables); a price without a currency is grouped under
+currency ``'UNKNOWN'``.
 
 Grain: ``cost_hourly`` ``(hour_start, trunk_id, direction, currency)`` (UTC hour of
 ``create_time``), ``cost_daily`` ``(report_date, trunk_id, direction, currency)`` (local date in

@@ -43,7 +43,7 @@ def erlang_b(traffic_erlangs: float, channels: int) -> float:
 def channels_for_grade_of_service(traffic_erlangs: float, gos: float = 0.01) -> int:
     """Smallest ``m`` with ``erlang_b(traffic_erlangs, m) <= gos`` (channels to provision).
 
-    Worked example (kpi-definitions quotes erlang.com: 100 BHCA × 90 s = 2.5 E → "8 channels
+    Worked example (docs/kpi-definitions.md quotes erlang.com: 100 BHCA × 90 s = 2.5 E → "8 channels
     at 1 %"). Verified with the formula, that quote does **not** hold exactly:
     ``B(2.5, 6) = 0.33908 / 12.00966 ≈ 2.82 %`` and ``B(2.5, 7) = 0.12110 / 12.13076 ≈ 0.998 %``,
     so 7 channels already meet 1 % — by a hair: 2.51 E needs 8 (``B(2.51, 7) ≈ 1.01 %``), and

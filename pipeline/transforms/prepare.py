@@ -17,7 +17,7 @@ price                       Decimal(18, 6)               total charge
 price_currency              String                       ISO 4217 of ``price``
 ==========================  ===========================  =====================================
 
-Choices (kpi-definitions, "Choices this project makes"):
+Choices (docs/kpi-definitions.md, "Choices this project makes"):
 
 * timestamps must be time-zone aware; any zone label is converted to UTC (same instants) and
   to microseconds, so a frame read from a DuckDB session that was not pinned to UTC still works;
@@ -107,7 +107,7 @@ def prepare_calls(
     # re-run gives bit-identical tables (float sums in parallel group-bys do not).
     conv = (end - pl.col("answer_time")).dt.total_microseconds().clip(lower_bound=0)
     # Same instants whatever zone label the frame carries (a DuckDB session not pinned to UTC
-    # labels TIMESTAMPTZ with its own zone; stack-notes §0.4) and microsecond precision.
+    # labels TIMESTAMPTZ with its own zone; docs/stack-hazards.md §0.4) and microsecond precision.
     selected = calls.select(INPUT_COLUMNS).with_columns(
         pl.col(c).dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
         for c in ("create_time", "answer_time", "end_time")

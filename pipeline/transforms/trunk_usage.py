@@ -1,6 +1,6 @@
 """Trunk usage per bucket, trunk and direction (``trunk_usage_hourly``, ``trunk_usage_daily``).
 
-Definitions (kpi-definitions.md):
+Definitions (``docs/kpi-definitions.md``):
 
 * attempts = distinct call_id; answered = COMPLETED; both attributed to the bucket of
   ``create_time`` (like MOU, billed minutes);

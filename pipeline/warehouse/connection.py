@@ -1,14 +1,14 @@
 """DuckDB connections: one embedded file, pinned to UTC, one writer at a time.
 
 DuckDB lets a single process open a file read-write; while it does, no other process can open
-it at all, not even read-only (``../shared/reference/stack-notes.md`` §0.2). Everything in this
+it at all, not even read-only (``docs/stack-hazards.md`` §0.2). Everything in this
 project therefore opens *short-lived* connections through :func:`connect`, which waits (with
 jittered backoff, via tenacity) while another process holds the file, instead of failing:
 
 - the ingestion holds its write connection for one run and closes it;
 - notebooks, ``pipeline sql`` and reports open, read into Polars, and close straight away.
 
-Every connection runs ``SET TimeZone='UTC'`` (stack notes §0.4: the session zone otherwise
+Every connection runs ``SET TimeZone='UTC'`` (stack-hazards §0.4: the session zone otherwise
 follows the process ``TZ`` and silently relabels TIMESTAMPTZ values).
 """
 

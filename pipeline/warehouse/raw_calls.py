@@ -10,7 +10,7 @@ How a window is written (one writer connection; see :mod:`pipeline.warehouse.con
    staged calls that still have a row in another window (deletes that row and any
    ``raw.rejected_calls`` row of the id, and marks the hour it left in ``raw.stale_hours``);
    inserts the staged calls de-duplicated by ``call_id`` keeping the latest staged version
-   (DuckDB keeps the *first* duplicate in ``INSERT OR REPLACE``, stack notes §0.7, so we
+   (DuckDB keeps the *first* duplicate in ``INSERT OR REPLACE``, stack-hazards §0.7, so we
    de-duplicate ourselves), inserts the rejected records and appends a ledger row.
 
 So re-running a window ends in exactly the same table, a call that changed (late ``endTime``,

@@ -1,5 +1,5 @@
 -- Analytics layer: KPI tables built by the Polars transforms in pipeline/transforms from
--- raw.calls (+ raw.trunks). Definitions and sources: ../shared/reference/kpi-definitions.md,
+-- raw.calls (+ raw.trunks). Definitions and sources: docs/kpi-definitions.md,
 -- docs/analytics.md and the module docstrings. Idempotent (IF NOT EXISTS).
 --
 -- Conventions
