@@ -1,7 +1,7 @@
 """Auth flows: OAuth2 client credentials (cache, proactive expiry, one reactive refresh,
 shared refresh across threads, token-endpoint backoff) and Basic; the secret never leaks.
 
-Pins reference §5 and pitfall 19 (Node ``oauth2-api.ts`` / ``api-fetch-client.ts``).
+Pins docs/api-reference.md §5 and pitfall 19 (Node ``oauth2-api.ts`` / ``api-fetch-client.ts``).
 """
 
 from __future__ import annotations

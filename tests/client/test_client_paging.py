@@ -1,8 +1,9 @@
 """Paging a window: 1-based pages, stop rules, guards, drift re-sweeps, the half-open cut.
 
-Pins reference §2 and pitfalls 3, 9, 10, 22: stop on an empty page or once ``totalItems``
-records were received (never on a short page alone); coerce string ``totalItems``/``pageNumber``;
-re-sweep when ``totalItems`` moves; a repeated page or too many pages is an error.
+Pins docs/api-reference.md §2 and pitfalls 3, 9, 10, 22: stop on an empty page or once
+``totalItems`` records were received (never on a short page alone); coerce string
+``totalItems``/``pageNumber``; re-sweep when ``totalItems`` moves; a repeated page or too many
+pages is an error.
 """
 
 from __future__ import annotations

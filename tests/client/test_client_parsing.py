@@ -1,4 +1,4 @@
-"""Parsing call objects: every variant of reference §3 and pitfalls 11-17."""
+"""Parsing call objects: every variant of docs/api-reference.md §3 and pitfalls 11-17."""
 
 from __future__ import annotations
 

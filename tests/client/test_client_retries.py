@@ -3,7 +3,8 @@
 Retried: 408, 429, 5xx, transport errors, a blown per-exchange deadline; full-jitter
 exponential backoff or the server's Retry-After (seconds or HTTP-date), capped — above the
 cap the client fails fast. Anything else 4xx fails at once with status, body and request.
-(Style guide item 4; stack-notes §0.8 and §4; reference pitfalls 19-20.)
+(docs/client.md "Retries, deadlines and errors"; docs/stack-hazards.md §0.8 and §4;
+docs/api-reference.md pitfalls 19-20.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Window → query parameters: explicit inclusive bounds, second granularity, encodings.
 
-Pins reference §1 (keys ``createTime>``/``createTime<``, UTC ``YYYY-MM-DDTHH:MM:SSZ``) and
-pitfalls 1-3, 11, 15: a half-open window is requested as ``[floor(start), ceil(end)]``.
+Pins docs/api-reference.md §1 (keys ``createTime>``/``createTime<``, UTC
+``YYYY-MM-DDTHH:MM:SSZ``) and pitfalls 1-3, 11, 15: a half-open window is requested as
+``[floor(start), ceil(end)]``.
 """
 
 from __future__ import annotations

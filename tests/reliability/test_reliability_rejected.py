@@ -1,11 +1,12 @@
 """Rejected records are kept exactly once, like calls (bugs found by this suite).
 
-1. The client asks for ``[start, end]`` with an inclusive upper *second* (pitfall 3) and cuts
-   parsed calls to ``[start, end)``; rejected records were kept "whatever their time", so a
-   malformed call created in the first second of an hour was rejected by BOTH windows and
-   landed twice in ``raw.rejected_calls``. Fixed in the client (a rejected record with a
-   readable createTime outside the window is cut like a call) and in the warehouse (one row
-   per callId: a record without a readable createTime cannot be placed by the client).
+1. The client asks for ``[start, end]`` with an inclusive upper *second*
+   (docs/api-reference.md, pitfall 3) and cuts parsed calls to ``[start, end)``; rejected
+   records were kept "whatever their time", so a malformed call created in the first second of
+   an hour was rejected by BOTH windows and landed twice in ``raw.rejected_calls``. Fixed in the
+   client (a rejected record with a readable createTime outside the window is cut like a call)
+   and in the warehouse (one row per callId: a record without a readable createTime cannot be
+   placed by the client).
 2. A malformed record repeated across pages (the duplicate fault) was staged twice within one
    window and landed twice. Fixed in ``RawCallsWriter.commit_window``.
 
