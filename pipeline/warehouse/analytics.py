@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 
 import duckdb
 import polars as pl
@@ -109,6 +110,49 @@ def occupancy_end(
     return hours_end
 
 
+class AnalyticsSink(Protocol):
+    """Where a refresh writes: the DuckDB file (:class:`DuckDBSink`) or the Delta lake."""
+
+    def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
+        """Replace the buckets ``[first, end)`` of ``spec``'s table with ``frame``'s rows."""
+
+    def clear(self, spec: TableSpec) -> None:
+        """Delete every row of ``spec``'s table."""
+
+    def set_report_tz(self, report_tz: str) -> None:
+        """Record the zone the daily tables are built in (``analytics.report_settings``)."""
+
+    def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
+        """Delete the ``raw.stale_hours`` rows ``(hour_start, marked_at)`` just refreshed."""
+
+
+class DuckDBSink:
+    """:class:`AnalyticsSink` on a DuckDB write connection (each replace one transaction)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
+        """Delete the bucket range and insert ``frame`` by name, in one transaction."""
+        _replace(self._con, spec, frame, first, end)
+
+    def clear(self, spec: TableSpec) -> None:
+        """Delete every row of the table."""
+        self._con.execute(f"DELETE FROM {spec.qualified_name}")
+
+    def set_report_tz(self, report_tz: str) -> None:
+        """Replace the one row of ``analytics.report_settings``."""
+        self._con.execute("DELETE FROM analytics.report_settings")
+        self._con.execute("INSERT INTO analytics.report_settings VALUES (?)", [report_tz])
+
+    def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
+        """Delete the refreshed ``raw.stale_hours`` rows (a newer mark of an hour stays)."""
+        if rows:
+            self._con.executemany(
+                "DELETE FROM raw.stale_hours WHERE hour_start = ? AND marked_at = ?", rows
+            )
+
+
 def _replace(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame, first: date, end: date
 ) -> None:
@@ -137,6 +181,7 @@ def refresh_table(
     report_tz: str,
     *,
     reach: datetime | None = None,
+    sink: AnalyticsSink | None = None,
 ) -> TableRefresh:
     """Rebuild the buckets of ``spec`` that the raw hours ``[start, end)`` touch.
 
@@ -149,6 +194,7 @@ def refresh_table(
         reach: for occupancy tables, refresh hours up to at least this instant (rounded up to
             the hour, at most ``end + MAX_CALL_DURATION``): where calls that left the hours
             still count. None: only as far as the calls now in the hours reach.
+        sink: where the rows go; None: ``con`` itself (:class:`DuckDBSink`).
 
     Returns:
         The bucket range replaced and the rows written.
@@ -160,12 +206,16 @@ def refresh_table(
     data = CallData(_read_calls(con, lo - lookback, hi), _read_trunks(con))
     frame = spec.builder(data, buckets).collect()
     first, last = buckets.key_range
-    _replace(con, spec, frame, first, last)
+    (sink or DuckDBSink(con)).replace(spec, frame, first, last)
     return TableRefresh(spec.name, first, last, frame.height)
 
 
 def refresh_all(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, report_tz: str
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    report_tz: str,
+    sink: AnalyticsSink | None = None,
 ) -> list[TableRefresh]:
     """Refresh every analytics table for the raw hours ``[start, end)`` and the stale hours.
 
@@ -174,6 +224,8 @@ def refresh_all(
         start: first re-ingested hour (UTC, whole hour).
         end: end of the re-ingested hours (exclusive, whole hour).
         report_tz: IANA zone of the daily tables.
+        sink: where the rows go; None: ``con`` itself, a write connection. Over the Delta lake,
+            ``con`` reads the lake's tables and the sink writes them.
 
     If ``report_tz`` differs from the zone the daily tables were built in, the daily tables are
     first rebuilt over the whole of ``raw.calls`` in the new zone. Then the hours of
@@ -187,6 +239,7 @@ def refresh_all(
         ValueError: ``start``/``end`` are not whole UTC hours or ``start >= end``.
         duckdb.Error: a write failed (that table's refresh is rolled back).
     """
+    sink = sink or DuckDBSink(con)
     done: list[TableRefresh] = []
     previous = con.execute("SELECT report_tz FROM analytics.report_settings").fetchall()
     if previous and previous[0][0] != report_tz:
@@ -199,30 +252,25 @@ def refresh_all(
         )
         for spec in ANALYTICS_TABLES.values():
             if spec.grain == "day":
-                con.execute(f"DELETE FROM {spec.qualified_name}")
+                sink.clear(spec)
                 if first is not None:
-                    done.append(refresh_table(con, spec, first, last, report_tz))
-    con.execute("DELETE FROM analytics.report_settings")
-    con.execute("INSERT INTO analytics.report_settings VALUES (?)", [report_tz])
+                    done.append(refresh_table(con, spec, first, last, report_tz, sink=sink))
+    sink.set_report_tz(report_tz)
     stale = con.execute(
         "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours ORDER BY hour_start"
     ).fetchall()
     reach, others = _stale_ranges(stale, start, end)
     done.extend(
-        refresh_table(con, spec, start, end, report_tz, reach=reach)
+        refresh_table(con, spec, start, end, report_tz, reach=reach, sink=sink)
         for spec in ANALYTICS_TABLES.values()
     )
     for first, last, until in others:
         log.info("refreshing hours [%s, %s) that calls moved out of", first, last)
         done.extend(
-            refresh_table(con, spec, first, last, report_tz, reach=until)
+            refresh_table(con, spec, first, last, report_tz, reach=until, sink=sink)
             for spec in ANALYTICS_TABLES.values()
         )
-    if stale:
-        con.executemany(
-            "DELETE FROM raw.stale_hours WHERE hour_start = ? AND marked_at = ?",
-            [(hour, marked_at) for hour, _until, marked_at in stale],
-        )
+    sink.drop_stale([(hour, marked_at) for hour, _until, marked_at in stale])
     return done
 
 

@@ -140,7 +140,7 @@ class LedgerEntry:
     shortfall: int = 0
 
 
-_LEDGER_COLUMNS = (
+LEDGER_COLUMNS = (
     "window_start",
     "window_end",
     "fetched_at",
@@ -161,9 +161,9 @@ _LEDGER_COLUMNS = (
     "shortfall",
     "moved_in",
 )
-_INSERT_LEDGER = (
-    f"INSERT INTO raw.ingest_ledger ({', '.join(_LEDGER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_LEDGER_COLUMNS))})"
+INSERT_LEDGER = (
+    f"INSERT INTO raw.ingest_ledger ({', '.join(LEDGER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(LEDGER_COLUMNS))})"
 )
 _MARK_STALE = (
     "INSERT INTO raw.stale_hours (hour_start, occupied_until, marked_at) VALUES (?, ?, ?) "
@@ -314,30 +314,8 @@ class RawCallsWriter:
             settled = (
                 bool(previous) and previous[0][0] == fetch.api_total_items and fetch.reconciled
             )
-            con.execute(
-                _INSERT_LEDGER,
-                [
-                    window.start,
-                    window.end,
-                    fetched_at,
-                    self._run_id,
-                    fetch.sweeps,
-                    fetch.pages,
-                    records,
-                    rejected,
-                    fetch.outside_window,
-                    fetch.api_total_items,
-                    fetch.attempts,
-                    fetch.seconds,
-                    settled,
-                    list(fetch.new_fields) or None,
-                    fetch.reconciled,
-                    len(fetch.sub_windows) or 1,
-                    fetch.slices_json(),
-                    fetch.shortfall,
-                    moved_in,
-                ],
-            )
+            row = (records, rejected, settled, moved_in)
+            con.execute(INSERT_LEDGER, ledger_values(window, fetched_at, self._run_id, fetch, row))
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -403,6 +381,26 @@ class RawCallsWriter:
         ids = sorted({call_id for call_id, _hour, _until in moved})
         con.execute("DELETE FROM raw.calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
         return len(ids)
+
+
+def ledger_values(
+    window: Window,
+    fetched_at: datetime,
+    run_id: str,
+    fetch: WindowFetch,
+    landed: tuple[int, int, bool, int],
+) -> list[object]:
+    """Values of a ``raw.ingest_ledger`` row, in ``LEDGER_COLUMNS`` order.
+
+    ``landed`` is ``(records, rejected, settled, moved_in)`` of the committed window.
+    """
+    records, rejected, settled, moved_in = landed
+    return [
+        *(window.start, window.end, fetched_at, run_id, fetch.sweeps, fetch.pages),
+        *(records, rejected, fetch.outside_window, fetch.api_total_items, fetch.attempts),
+        *(fetch.seconds, settled, list(fetch.new_fields) or None, fetch.reconciled),
+        *(len(fetch.sub_windows) or 1, fetch.slices_json(), fetch.shortfall, moved_in),
+    ]
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:

@@ -1,0 +1,177 @@
+"""One warehouse interface, two backends: the DuckDB file, or Delta Lake tables.
+
+The ingestion (:mod:`pipeline.ingest.runner`), the analytics refresh, the asset checks and
+every reader go through :class:`Warehouse`:
+
+- :meth:`Warehouse.ingest_session` opens what one ingestion run writes through, an
+  :class:`IngestSession`: stage pages, commit or discard a window, replace the trunks;
+- :meth:`Warehouse.refresh_analytics` rebuilds the analytics buckets of re-ingested hours;
+- :meth:`Warehouse.reader` yields a DuckDB connection on which ``raw.calls``,
+  ``analytics.cost_hourly``... read the current tables (so the SQL in ``sql/`` runs unchanged).
+
+:class:`DuckDBWarehouse` is the embedded file (:mod:`pipeline.warehouse.raw_calls`,
+:mod:`pipeline.warehouse.analytics`); :class:`pipeline.warehouse.lake.LakeWarehouse` writes
+Delta tables under a directory or an ``s3://`` prefix. :func:`open_warehouse` picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.warehouse.analytics import TableRefresh, refresh_all
+from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect, tune_for_bulk_writes
+from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch, replace_trunks
+
+
+class IngestSession(Protocol):
+    """What one ingestion run writes through (one writer thread)."""
+
+    def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
+        """Replace ``raw.trunks`` with the current list; returns the row count."""
+
+    def stage_page(
+        self,
+        window: Window,
+        calls: pa.Table | Sequence[CallRecord],
+        rejected: Sequence[RejectedRecord],
+        fetched_at: datetime,
+    ) -> None:
+        """Stage one page of a window (see :meth:`RawCallsWriter.stage_page`)."""
+
+    def discard_window(self, window: Window) -> None:
+        """Forget what was staged for a window whose fetch failed."""
+
+    def commit_window(
+        self, window: Window, fetch: WindowFetch, fetched_at: datetime
+    ) -> LedgerEntry:
+        """Replace the window in ``raw.*`` and append its ledger row (idempotent)."""
+
+
+class Warehouse(Protocol):
+    """A warehouse backend: where ``raw.*`` and ``analytics.*`` live."""
+
+    @property
+    def location(self) -> str:
+        """The file or the lake URI, for messages."""
+
+    def ingest_session(self, run_id: str) -> AbstractContextManager[IngestSession]:
+        """Open the run's writer; ``run_id`` goes to the ledger."""
+
+    def refresh_analytics(
+        self, start: datetime, end: datetime, report_tz: str
+    ) -> list[TableRefresh]:
+        """Refresh every analytics table for the raw hours ``[start, end)`` and stale hours."""
+
+    def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A short-lived DuckDB connection reading the tables under their ``raw.*`` names."""
+
+
+class DuckDBSession:
+    """:class:`IngestSession` on one DuckDB write connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self._con = con
+        self._writer = RawCallsWriter(con, run_id)
+
+    def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
+        """Replace ``raw.trunks`` (one transaction)."""
+        return replace_trunks(self._con, trunks, fetched_at)
+
+    def stage_page(
+        self,
+        window: Window,
+        calls: pa.Table | Sequence[CallRecord],
+        rejected: Sequence[RejectedRecord],
+        fetched_at: datetime,
+    ) -> None:
+        """Stage a page in the connection's TEMP staging table."""
+        self._writer.stage_page(window, calls, rejected, fetched_at)
+
+    def discard_window(self, window: Window) -> None:
+        """Drop the window's staged rows."""
+        self._writer.discard_window(window)
+
+    def commit_window(
+        self, window: Window, fetch: WindowFetch, fetched_at: datetime
+    ) -> LedgerEntry:
+        """Replace the window in one transaction (:meth:`RawCallsWriter.commit_window`)."""
+        return self._writer.commit_window(window, fetch, fetched_at)
+
+
+class DuckDBWarehouse:
+    """The embedded DuckDB file, exactly as without a lake.
+
+    Args:
+        path: the DuckDB file.
+        memory_limit: DuckDB memory limit of the ingestion's writer (None: DuckDB's default).
+        lock_wait_s: how long openers wait for another process's lock.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        memory_limit: str | None = None,
+        lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+    ) -> None:
+        self.path = path
+        self.memory_limit = memory_limit
+        self.lock_wait_s = lock_wait_s
+
+    @property
+    def location(self) -> str:
+        """The file's path."""
+        return str(self.path)
+
+    @contextmanager
+    def ingest_session(self, run_id: str) -> Iterator[DuckDBSession]:
+        """Open the file for writing (tuned for bulk writes) for one run."""
+        with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
+            tune_for_bulk_writes(con, self.memory_limit)
+            yield DuckDBSession(con, run_id)
+
+    def refresh_analytics(
+        self, start: datetime, end: datetime, report_tz: str
+    ) -> list[TableRefresh]:
+        """:func:`~pipeline.warehouse.analytics.refresh_all` on a write connection."""
+        with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
+            return refresh_all(con, start, end, report_tz)
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (waits while a writer holds the file)."""
+        with connect(self.path, read_only=True, lock_wait_s=self.lock_wait_s) as con:
+            yield con
+
+
+def open_warehouse(
+    path: str | Path,
+    lake_uri: str | None = None,
+    *,
+    memory_limit: str | None = None,
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+) -> Warehouse:
+    """The lake at ``lake_uri`` when given, else the DuckDB file at ``path``.
+
+    Args:
+        path: the DuckDB file (used when ``lake_uri`` is None or empty).
+        lake_uri: a local directory or ``s3://bucket/prefix`` (credentials and endpoint from
+            the ``AWS_*`` environment variables).
+        memory_limit: DuckDB memory limit of the file's writer.
+        lock_wait_s: how long DuckDB openers wait for another process's lock.
+
+    Returns:
+        A :class:`Warehouse`.
+    """
+    if lake_uri:
+        from pipeline.warehouse.lake import LakeWarehouse
+
+        return LakeWarehouse(lake_uri)
+    return DuckDBWarehouse(path, memory_limit, lock_wait_s)

@@ -1,0 +1,319 @@
+"""The Delta Lake backend: the warehouse as Delta tables (delta-rs) under ``CALLS_LAKE_URI``.
+
+Same tables, columns and promises as the DuckDB file (layout in
+:mod:`pipeline.warehouse.lake_tables`). A run stages pages in an in-memory DuckDB database of
+its own (the very :class:`~pipeline.warehouse.raw_calls.RawCallsWriter` staging tables, so
+de-duplication is the same SQL) and commits a window as a short series of Delta commits:
+
+1. the hours that staged calls move out of are merged into ``raw/stale_hours`` (only when a
+   call moved);
+2. ``raw/calls``: the window replaced in one commit (``mode="overwrite"`` with the predicate
+   ``create_time`` in the window), rows de-duplicated by ``call_id``, the latest staged wins;
+3. the moved calls' rows in other windows deleted (only when a call moved);
+4. ``raw/rejected_calls``: rows of the staged ids deleted, then the window replaced;
+5. ``raw/ingest_ledger``: one row appended, the same fields as the DuckDB ledger.
+
+Each step replaces by predicate and the ledger row comes last, so re-running a window (after
+a crash between steps, too) ends in the same tables; the ledger gains a row per run, as in
+DuckDB. Unlike DuckDB's single transaction, a reader may see a window between steps.
+
+The analytics refresh is :func:`~pipeline.warehouse.analytics.refresh_all` reading the lake
+through DuckDB and writing each table's bucket range with one predicate overwrite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.sinch.pages import CALLS_ARROW_SCHEMA
+from pipeline.transforms import TableSpec
+from pipeline.transforms.calendar import MAX_CALL_DURATION
+from pipeline.warehouse.analytics import TableRefresh, refresh_all
+from pipeline.warehouse.lake_tables import Lake, between, literal, quoted
+from pipeline.warehouse.raw_calls import (
+    INSERT_LEDGER,
+    LedgerEntry,
+    RawCallsWriter,
+    WindowFetch,
+    ledger_values,
+    replace_trunks,
+)
+from pipeline.warehouse.schema import apply_schema
+
+_CALL_COLUMNS = ", ".join([*CALLS_ARROW_SCHEMA.names, "window_start", "window_end", "fetched_at"])
+_STAGED_CALLS = (
+    f"SELECT {_CALL_COLUMNS} FROM staged_calls WHERE window_start = ? "
+    "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY seq DESC) = 1"
+)
+_STAGED_REJECTED = (
+    "SELECT * FROM staged_rejected r WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM "
+    "staged_calls c WHERE c.window_start = r.window_start AND c.call_id = r.call_id) "
+    "QUALIFY row_number() OVER (PARTITION BY coalesce(call_id, raw) ORDER BY fetched_at DESC) = 1"
+)
+_MOVED = (
+    "SELECT call_id, date_trunc('hour', create_time) AS hour_start, "
+    "CASE WHEN end_time > create_time + $cap THEN create_time + $cap ELSE end_time END AS until "
+    "FROM raw.calls WHERE call_id IN (SELECT call_id FROM calls_ids) "
+    "AND NOT (create_time >= $start AND create_time < $end)"
+)
+
+
+def _local_database() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database (UTC) with the warehouse schema: the run's staging."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    apply_schema(con)
+    return con
+
+
+class LakeSession:
+    """:class:`~pipeline.warehouse.backend.IngestSession` over the lake (one writer thread).
+
+    Args:
+        lake: the lake (tables created already).
+        run_id: recorded in the ledger.
+    """
+
+    def __init__(self, lake: Lake, run_id: str) -> None:
+        self._lake = lake
+        self._run_id = run_id
+        self._local = _local_database()
+        self._staging = RawCallsWriter(self._local, run_id)
+
+    def close(self) -> None:
+        """Drop the staging database."""
+        self._local.close()
+
+    def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
+        """Overwrite ``raw/trunks`` with the current list (one commit)."""
+        count = replace_trunks(self._local, trunks, fetched_at)
+        rows = self._local.sql("SELECT * FROM raw.trunks").to_arrow_table()
+        self._lake.write("raw.trunks", rows, predicate="true")
+        return count
+
+    def stage_page(
+        self,
+        window: Window,
+        calls: pa.Table | Sequence[CallRecord],
+        rejected: Sequence[RejectedRecord],
+        fetched_at: datetime,
+    ) -> None:
+        """Stage a page in the run's in-memory staging tables."""
+        self._staging.stage_page(window, calls, rejected, fetched_at)
+
+    def discard_window(self, window: Window) -> None:
+        """Drop the window's staged rows."""
+        self._staging.discard_window(window)
+
+    def commit_window(
+        self, window: Window, fetch: WindowFetch, fetched_at: datetime
+    ) -> LedgerEntry:
+        """Replace the window in the lake's ``raw`` tables and append its ledger row.
+
+        Returns:
+            The ledger entry, as :meth:`RawCallsWriter.commit_window` returns it.
+
+        Raises:
+            deltalake.exceptions.DeltaError: a write failed; the window stays staged and a
+                re-run of it completes the tables.
+        """
+        local = self._local
+        calls = _arrow(local, _STAGED_CALLS, window.start)
+        rejected = _arrow(local, _STAGED_REJECTED, window.start)
+        reader = self._lake.connect(["raw.calls", "raw.rejected_calls", "raw.ingest_ledger"])
+        try:
+            moved, stale_rejected, previous = self._inspect(reader, window, calls, rejected)
+        finally:
+            reader.close()
+        in_window = between("create_time", window.start, window.end)
+        if moved:
+            self._mark_stale(moved, fetched_at)
+        self._lake.write("raw.calls", calls, predicate=in_window)
+        moved_ids = sorted({call_id for call_id, _hour, _until in moved})
+        if moved_ids:
+            self._lake.delete(
+                "raw.calls", f"call_id IN ({quoted(moved_ids)}) AND NOT ({in_window})"
+            )
+        if stale_rejected:
+            self._lake.delete("raw.rejected_calls", f"call_id IN ({quoted(stale_rejected)})")
+        by_start = between("window_start", window.start, window.end)
+        self._lake.write("raw.rejected_calls", rejected, predicate=by_start)
+        settled = previous == fetch.api_total_items and fetch.reconciled
+        landed = (calls.num_rows, rejected.num_rows, settled, len(moved_ids))
+        local.execute(INSERT_LEDGER, ledger_values(window, fetched_at, self._run_id, fetch, landed))
+        ledger = local.sql("SELECT * FROM raw.ingest_ledger").to_arrow_table()
+        local.execute("DELETE FROM raw.ingest_ledger")
+        self._lake.write("raw.ingest_ledger", ledger)
+        self.discard_window(window)
+        return LedgerEntry(
+            window,
+            calls.num_rows,
+            rejected.num_rows,
+            fetch.api_total_items,
+            settled,
+            fetch,
+            moved_in=len(moved_ids),
+            reconciled=fetch.reconciled,
+            shortfall=fetch.shortfall,
+        )
+
+    @staticmethod
+    def _inspect(
+        reader: duckdb.DuckDBPyConnection, window: Window, calls: pa.Table, rejected: pa.Table
+    ) -> tuple[list[tuple[str, datetime, datetime | None]], list[str], object]:
+        """What the window's commit changes outside the window, read from the lake.
+
+        Returns:
+            The moved calls ``(call_id, hour, occupied_until)`` (rows of the staged ids in
+            other windows), the ids whose ``raw/rejected_calls`` rows outside the window go,
+            and the API's count at the window's previous fetch (None: never fetched).
+        """
+        ids = pa.table({"call_id": calls.column("call_id")})
+        rejected_ids = pa.table({"call_id": rejected.column("call_id")}).filter(
+            pc.is_valid(rejected.column("call_id"))
+        )
+        reader.register("window_ids", pa.concat_tables([ids, rejected_ids.cast(ids.schema)]))
+        reader.register("calls_ids", ids)
+        bounds = {"start": window.start, "end": window.end}
+        moved = reader.execute(_MOVED, {**bounds, "cap": MAX_CALL_DURATION}).fetchall()
+        stale_rejected = reader.execute(
+            "SELECT DISTINCT call_id FROM raw.rejected_calls WHERE call_id IN "
+            "(SELECT call_id FROM window_ids) AND NOT "
+            "(window_start >= $start AND window_start < $end) ORDER BY 1",
+            bounds,
+        ).fetchall()
+        previous = reader.execute(
+            "SELECT api_total_items FROM raw.ingest_ledger WHERE window_start = $start "
+            "AND window_end = $end ORDER BY fetched_at DESC LIMIT 1",
+            bounds,
+        ).fetchall()
+        marker = previous[0][0] if previous else _NEVER
+        return moved, [row[0] for row in stale_rejected], marker
+
+    def _mark_stale(
+        self, moved: list[tuple[str, datetime, datetime | None]], marked_at: datetime
+    ) -> None:
+        """Merge the hours the moved calls leave into ``raw/stale_hours`` (one commit)."""
+        hours: dict[datetime, datetime | None] = {}
+        for _call_id, hour, until in moved:
+            hours[hour] = _latest(hours.get(hour), until)
+        which = " OR ".join(f"hour_start = {literal(hour)}" for hour in sorted(hours))
+        reader = self._lake.connect(["raw.stale_hours"])
+        try:
+            known = reader.execute(
+                "SELECT hour_start, occupied_until FROM raw.stale_hours WHERE "
+                "hour_start IN (SELECT unnest($hours::TIMESTAMPTZ[]))",
+                {"hours": sorted(hours)},
+            ).fetchall()
+        finally:
+            reader.close()
+        for hour, until in known:
+            hours[hour] = _latest(hours[hour], until)
+        rows = pa.table(
+            {
+                "hour_start": list(hours),
+                "occupied_until": list(hours.values()),
+                "marked_at": [marked_at] * len(hours),
+            }
+        )
+        self._lake.write("raw.stale_hours", rows, predicate=which)
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, start: datetime) -> pa.Table:
+    """The rows of ``sql`` (one ``?``: ``start``) as an Arrow table."""
+    table: pa.Table = con.sql(sql, params=[start]).to_arrow_table()
+    return table
+
+
+#: ``previous`` of a window never fetched before (differs from any count, even None).
+_NEVER = object()
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class LakeSink:
+    """:class:`~pipeline.warehouse.analytics.AnalyticsSink` writing the lake's tables."""
+
+    def __init__(self, lake: Lake) -> None:
+        self._lake = lake
+
+    def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
+        """Overwrite the bucket range ``[first, end)`` with ``frame`` (one commit)."""
+        predicate = between(spec.bucket_column, first, end)
+        self._lake.write(spec.qualified_name, frame.to_arrow(), predicate=predicate)
+
+    def clear(self, spec: TableSpec) -> None:
+        """Delete every row of the table."""
+        self._lake.delete(spec.qualified_name)
+
+    def set_report_tz(self, report_tz: str) -> None:
+        """Overwrite ``analytics/report_settings`` with one row."""
+        row = pa.table({"report_tz": [report_tz]})
+        self._lake.write("analytics.report_settings", row, predicate="true")
+
+    def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
+        """Delete the refreshed ``raw/stale_hours`` rows (a newer mark of an hour stays)."""
+        if rows:
+            self._lake.delete(
+                "raw.stale_hours",
+                " OR ".join(
+                    f"(hour_start = {literal(hour)} AND marked_at = {literal(marked_at)})"
+                    for hour, marked_at in rows
+                ),
+            )
+
+
+class LakeWarehouse:
+    """:class:`~pipeline.warehouse.backend.Warehouse` as Delta tables under ``uri``.
+
+    Args:
+        uri: a local directory or ``s3://bucket/prefix`` (see :class:`Lake`).
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.lake = Lake(uri)
+
+    @property
+    def location(self) -> str:
+        """The lake's URI."""
+        return self.lake.uri
+
+    @contextmanager
+    def ingest_session(self, run_id: str) -> Iterator[LakeSession]:
+        """Create the tables that do not exist yet, then yield the run's writer."""
+        self.lake.ensure_tables()
+        session = LakeSession(self.lake, run_id)
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def refresh_analytics(
+        self, start: datetime, end: datetime, report_tz: str
+    ) -> list[TableRefresh]:
+        """:func:`~pipeline.warehouse.analytics.refresh_all` reading and writing the lake."""
+        self.lake.ensure_tables()
+        con = self.lake.connect()
+        try:
+            return refresh_all(con, start, end, report_tz, sink=LakeSink(self.lake))
+        finally:
+            con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection over the tables' current snapshots (see :meth:`Lake.connect`)."""
+        con = self.lake.connect()
+        try:
+            yield con
+        finally:
+            con.close()

@@ -1,0 +1,172 @@
+"""The Delta Lake layout: one Delta table per warehouse table, typed as ``sql/schema`` says.
+
+Under the lake URI (a local directory or ``s3://bucket/prefix``), ``raw.calls`` is the Delta
+table ``raw/calls``, ``analytics.cost_hourly`` is ``analytics/cost_hourly``, and so on for
+every table of ``sql/schema`` (``raw/stale_hours`` and ``analytics/report_settings``
+included). Column names and types are those DuckDB gives the schema's tables (read from an
+in-memory database with the schema applied, so they cannot drift): ``TIMESTAMPTZ`` is a Delta
+``timestamp`` (UTC), ``DECIMAL(p, s)`` a decimal, ``JSON`` a string, ``VARCHAR[]`` an array.
+
+Readers get a DuckDB connection where each table's current snapshot
+(``DeltaTable(...).to_pyarrow_dataset()``, read by delta-rs, no DuckDB extension) is
+registered and exposed as a view under its usual name, so ``sql/checks``, ``sql/views`` and
+``sql/queries`` run unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from pipeline.warehouse.schema import apply_schema
+
+
+@cache
+def table_schemas() -> dict[str, pa.Schema]:
+    """Arrow schema of every warehouse table, by qualified name (``raw.calls``...)."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone='UTC'")
+        apply_schema(con)
+        names = con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+            "WHERE database_name = 'memory' ORDER BY 1"
+        ).fetchall()
+        schemas: dict[str, pa.Schema] = {}
+        for (name,) in names:
+            arrow = con.sql(f"SELECT * FROM {name} LIMIT 0").to_arrow_table().schema
+            schemas[name] = pa.schema([_plain(field) for field in arrow])
+        return schemas
+    finally:
+        con.close()
+
+
+def _plain(field: pa.Field) -> pa.Field:
+    """The field without extension metadata (JSON is a string), lists as ``list<string>``."""
+    kind = field.type
+    if pa.types.is_list(kind):
+        kind = pa.list_(kind.value_type)
+    return pa.field(field.name, kind)
+
+
+def conform(table: pa.Table, name: str) -> pa.Table:
+    """``table``'s columns in the order and types of the warehouse table ``name``."""
+    schema = table_schemas()[name]
+    return table.select(schema.names).cast(schema)
+
+
+def literal(value: datetime | date) -> str:
+    """A Delta (DataFusion) SQL literal of a UTC instant or a date, for predicates."""
+    if isinstance(value, datetime):
+        return f"'{value.astimezone(UTC).isoformat()}'"
+    return f"'{value.isoformat()}'"
+
+
+def between(column: str, first: datetime | date, end: datetime | date) -> str:
+    """The predicate ``first <= column < end``."""
+    return f"{column} >= {literal(first)} AND {column} < {literal(end)}"
+
+
+def quoted(values: Iterable[str]) -> str:
+    """``'a', 'b'``: string literals for an ``IN (...)`` list."""
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
+
+class Lake:
+    """Where the Delta tables live and how to reach them.
+
+    Args:
+        uri: a local directory, or ``s3://bucket/prefix``. For S3-compatible stores, the
+            endpoint and credentials come from ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+            ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION`` (read by delta-rs); an ``http://``
+            endpoint is allowed.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+        self._local = "://" not in self.uri
+        if self._local:
+            self.uri = str(Path(self.uri).resolve())
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs storage options: ``AWS_ALLOW_HTTP`` for a plain-HTTP endpoint."""
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        if not self._local and endpoint.startswith("http://"):
+            return {"AWS_ALLOW_HTTP": "true"}
+        return None
+
+    def table_uri(self, name: str) -> str:
+        """URI of the Delta table of ``raw.calls`` & co (``<lake>/raw/calls``)."""
+        return f"{self.uri}/{name.replace('.', '/')}"
+
+    def table(self, name: str) -> DeltaTable:
+        """The current version of a table."""
+        return DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+
+    def exists(self) -> bool:
+        """Whether the lake holds ``raw/calls`` (the ingestion ran at least once)."""
+        return DeltaTable.is_deltatable(self.table_uri("raw.calls"), self.storage_options)
+
+    def ensure_tables(self) -> None:
+        """Create every table that does not exist yet, empty (before any writer fans out)."""
+        for name, schema in table_schemas().items():
+            uri = self.table_uri(name)
+            if not DeltaTable.is_deltatable(uri, self.storage_options):
+                if self._local:
+                    Path(uri).mkdir(parents=True, exist_ok=True)
+                write_deltalake(
+                    uri, schema.empty_table(), mode="append", storage_options=self.storage_options
+                )
+
+    def write(self, name: str, rows: pa.Table, predicate: str | None = None) -> None:
+        """Replace the rows matching ``predicate`` with ``rows`` (None: append) in one commit.
+
+        Every row of ``rows`` must match ``predicate``.
+        """
+        uri, data, options = self.table_uri(name), conform(rows, name), self.storage_options
+        if predicate is None:
+            write_deltalake(uri, data, mode="append", storage_options=options)
+        else:
+            write_deltalake(
+                uri, data, mode="overwrite", predicate=predicate, storage_options=options
+            )
+
+    def delete(self, name: str, predicate: str | None = None) -> None:
+        """Delete the rows matching ``predicate`` (None: every row) in one commit."""
+        self.table(name).delete(predicate)
+
+    def connect(self, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection reading the tables' current snapshots.
+
+        Args:
+            names: the tables to expose (default: all), as ``raw.calls``...
+
+        Returns:
+            A connection (UTC) where each table is a view under its usual name.
+
+        Raises:
+            FileNotFoundError: the lake has no ``raw/calls`` table yet.
+        """
+        if not self.exists():
+            msg = f"no Delta tables under {self.uri} yet: run the ingestion first"
+            raise FileNotFoundError(msg)
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone='UTC'")
+            con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS analytics")
+            for name in names or table_schemas():
+                alias = "lake_" + name.replace(".", "_")
+                con.register(alias, self.table(name).to_pyarrow_dataset())
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {alias}")
+        except BaseException:
+            con.close()
+            raise
+        return con
