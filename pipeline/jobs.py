@@ -100,7 +100,7 @@ def run_ingest_job(
     Args:
         start: first hour (UTC, whole hour).
         end: end hour, exclusive.
-        db_path: the warehouse file.
+        db_path: the warehouse file (ignored when ``CALLS_LAKE_URI`` sets a lake).
         report_tz: IANA zone of the daily tables.
         console: where progress goes.
         analytics: also build the analytics tables (else only ``raw.*``).
@@ -114,7 +114,10 @@ def run_ingest_job(
     defs = build_definitions(
         sinch=sinch,
         warehouse=WarehouseResource(
-            path=str(db_path), report_tz=report_tz, memory_limit=settings.db_memory_limit()
+            path=str(db_path),
+            report_tz=report_tz,
+            memory_limit=settings.db_memory_limit(),
+            lake_uri=settings.lake_uri(),
         ),
         loggers={"progress": progress_logger(console)},
     )

@@ -140,6 +140,25 @@ def fetch_concurrency() -> int:
     return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)
 
 
+def lake_uri() -> str | None:
+    """The Delta Lake root (``CALLS_LAKE_URI``): a directory or ``s3://bucket/prefix``.
+
+    Returns:
+        The URI, or None when unset or blank (the warehouse is the DuckDB file).
+
+    Raises:
+        SettingsError: a URI scheme other than ``s3://`` or ``file://``.
+    """
+    raw = env("CALLS_LAKE_URI", "")
+    if not raw:
+        return None
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in ("", "s3", "file"):
+        msg = f"CALLS_LAKE_URI must be a directory or s3://bucket/prefix, not {raw!r}"
+        raise SettingsError(msg)
+    return raw.removeprefix("file://")
+
+
 def db_memory_limit() -> str | None:
     """DuckDB ``memory_limit`` of the ingestion's writer (``CALLS_DB_MEMORY_LIMIT``).
 

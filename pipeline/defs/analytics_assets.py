@@ -14,8 +14,6 @@ import dagster as dg
 from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL, window_of
 from pipeline.defs.resources import WarehouseResource
 from pipeline.transforms import ANALYTICS_TABLES
-from pipeline.warehouse.analytics import refresh_all
-from pipeline.warehouse.connection import connect
 
 RAW_CALLS = dg.AssetKey(["raw", "calls"])
 
@@ -72,8 +70,7 @@ def refresh_tables(
         One result per ``analytics.*`` table, with ``rows_written`` and ``report_tz``.
     """
     span = window_of(context)
-    with connect(warehouse.path) as con:
-        refreshed = refresh_all(con, span.start, span.end, warehouse.report_tz)
+    refreshed = warehouse.backend().refresh_analytics(span.start, span.end, warehouse.report_tz)
     for result in refreshed:
         context.log.info(
             f"analytics.{result.table}: {result.rows} rows for buckets "

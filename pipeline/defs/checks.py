@@ -2,14 +2,14 @@
 
 They look at the whole table (cheap aggregate queries), so they also catch damage done by
 earlier runs. SQL lives in ``sql/checks/*.sql``, one file per check, each returning one row
-``(failures BIGINT, detail VARCHAR)``.
+``(failures BIGINT, detail VARCHAR)``. Over the Delta lake the same SQL runs in DuckDB on the
+tables' Arrow datasets, registered under the same names (:mod:`pipeline.warehouse.lake_tables`).
 """
 
 import dagster as dg
 
 from pipeline.defs.resources import WarehouseResource
 from pipeline.resources import sql_dir
-from pipeline.warehouse.connection import connect
 
 #: ``sql/checks`` of the checkout or of the installed wheel (:mod:`pipeline.resources`).
 CHECKS_DIR = sql_dir("checks")
@@ -18,7 +18,7 @@ RAW_CALLS = dg.AssetKey(["raw", "calls"])
 
 def _run_check(warehouse: WarehouseResource, name: str) -> tuple[int, str | None]:
     sql = (CHECKS_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    with connect(warehouse.path) as con:
+    with warehouse.backend().reader() as con:
         failures, detail = con.execute(sql).fetchall()[0]
     return int(failures or 0), detail
 

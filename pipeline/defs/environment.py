@@ -44,11 +44,12 @@ def calls_api_resource() -> CallsApiResource:
 
 
 def warehouse_resource() -> WarehouseResource:
-    """The DuckDB file (``CALLS_DB_PATH``), report zone (``REPORT_TZ``), writer memory limit."""
+    """The DuckDB file (``CALLS_DB_PATH``) or lake (``CALLS_LAKE_URI``), report zone, memory."""
     return WarehouseResource(
         path=settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH),
         report_tz=settings.report_tz(),
         memory_limit=settings.db_memory_limit(),
+        lake_uri=settings.lake_uri(),
     )
 
 

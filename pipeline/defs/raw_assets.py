@@ -1,4 +1,7 @@
-"""The raw calls asset: hourly ``createTime`` windows from the API into DuckDB ``raw.*``.
+"""The raw calls asset: hourly ``createTime`` windows from the API into ``raw.*``.
+
+``raw.*`` is the DuckDB file, or the Delta tables under ``CALLS_LAKE_URI``
+(:mod:`pipeline.warehouse.backend`).
 
 :func:`build_raw_calls` makes the asset for a partitions definition (whose first hour comes
 from ``CALLS_PARTITIONS_START``), so importing this module reads no setting.
@@ -88,12 +91,11 @@ def land_calls(
     with sinch.open_client() as client:
         report = ingest_windows(
             client,
-            warehouse.path,
+            warehouse.backend(),
             windows,
             concurrency=sinch.concurrency,
             run_id=context.run.run_id,
             progress=progress,
-            memory_limit=warehouse.memory_limit,
         )
     new_fields = sorted({f for e in report.committed for f in e.fetch.new_fields})
     if new_fields:

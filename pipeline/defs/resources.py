@@ -23,6 +23,7 @@ from pipeline.settings import (
 )
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient, RetryPolicy
+from pipeline.warehouse.backend import Warehouse, open_warehouse
 
 
 class CallsApiResource(dg.ConfigurableResource):
@@ -140,7 +141,10 @@ class SandboxCallsResource(CallsApiResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file (see :mod:`pipeline.warehouse.connection`)."""
+    """The warehouse: the DuckDB file, or Delta tables under ``lake_uri`` when it is set.
+
+    See :mod:`pipeline.warehouse.backend`.
+    """
 
     path: str = Field(description="path of the DuckDB file")
     report_tz: str = Field(default="UTC", description="IANA zone of daily tables and busy hour")
@@ -148,3 +152,11 @@ class WarehouseResource(dg.ConfigurableResource):
         default=DEFAULT_DB_MEMORY_LIMIT,
         description="DuckDB memory limit of the ingestion's writer, e.g. 512MB; None: DuckDB's",
     )
+    lake_uri: str | None = Field(
+        default=None,
+        description="Delta Lake root (directory or s3://bucket/prefix); None: the DuckDB file",
+    )
+
+    def backend(self) -> Warehouse:
+        """The :class:`~pipeline.warehouse.backend.Warehouse` these settings describe."""
+        return open_warehouse(self.path, self.lake_uri, memory_limit=self.memory_limit)

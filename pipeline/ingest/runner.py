@@ -1,7 +1,8 @@
-"""Fetch many call windows concurrently and land them through one DuckDB writer.
+"""Fetch many call windows concurrently and land them through one warehouse writer.
 
-The API is far away (each request may take hundreds of milliseconds) while DuckDB accepts one
-writer per file, so a run is a short pipeline of named stages:
+The API is far away (each request may take hundreds of milliseconds) while the warehouse
+takes one writer (DuckDB accepts one per file; the lake commits a window at a time), so a
+run is a short pipeline of named stages:
 
 1. **trunks** (:func:`refresh_trunks`): ``/trunks`` replaces ``raw.trunks``;
 2. **fetch** (:class:`~pipeline.ingest.fetchers.FetchStage`): ``concurrency`` threads sweep
@@ -24,8 +25,6 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
-
 from pipeline.ingest.fetchers import (
     FATAL_ERRORS,
     FetchStage,
@@ -46,8 +45,8 @@ from pipeline.sinch.client import CallsClient
 from pipeline.sinch.errors import SinchApiError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
-from pipeline.warehouse.connection import connect, tune_for_bulk_writes
-from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, replace_trunks
+from pipeline.warehouse.backend import DuckDBWarehouse, IngestSession, Warehouse
+from pipeline.warehouse.raw_calls import LedgerEntry
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -63,7 +62,7 @@ def _utcnow() -> datetime:
 
 def ingest_windows(
     client: CallsClient,
-    db_path: str | Path,
+    db_path: str | Path | Warehouse,
     windows: Sequence[Window],
     *,
     filters: CallFilters | None = None,
@@ -75,12 +74,12 @@ def ingest_windows(
     memory_limit: str | None = DEFAULT_DB_MEMORY_LIMIT,
     parse_processes: int | None = None,
 ) -> IngestReport:
-    """Fetch ``windows`` with ``client`` and land them in the DuckDB file at ``db_path``.
+    """Fetch ``windows`` with ``client`` and land them in the warehouse at ``db_path``.
 
     Args:
         client: a :class:`~pipeline.sinch.client.CallsClient` (thread-safe, shared by fetchers).
-        db_path: the warehouse file; opened once for writing (waits while another process
-            holds it).
+        db_path: the DuckDB file, opened once for writing (waits while another process
+            holds it); or a :class:`~pipeline.warehouse.backend.Warehouse` (the Delta lake).
         windows: half-open UTC windows; each call lands in the one containing its createTime.
         filters: API filters (trunk, direction, ...); None fetches every call.
         concurrency: windows fetched at the same time (the client's rate limit still applies).
@@ -90,6 +89,7 @@ def ingest_windows(
         clock: returns "now" (UTC) for ``fetched_at``.
         memory_limit: DuckDB memory limit of the writer (``"512MB"``); None = DuckDB's default,
             80 % of RAM (see :func:`~pipeline.warehouse.connection.tune_for_bulk_writes`).
+            Only for a file path: a :class:`Warehouse` carries its own.
         parse_processes: worker processes that parse pages (:mod:`pipeline.ingest.parsers`);
             0 parses in the fetching threads; None picks by run size
             (:func:`~pipeline.ingest.parsers.auto_parse_processes`).
@@ -111,6 +111,9 @@ def ingest_windows(
     filters = filters or CallFilters()
     if parse_processes is None:
         parse_processes = auto_parse_processes(len(windows))
+    warehouse = (
+        DuckDBWarehouse(db_path, memory_limit) if isinstance(db_path, str | Path) else db_path
+    )
     report = IngestReport()
     # Objects alive before the run (modules, Dagster, Polars...) go to the GC's permanent
     # generation: the run allocates millions of short-lived containers (decoded JSON), and
@@ -118,11 +121,10 @@ def ingest_windows(
     # run's CPU when measured). Only scanning changes: memory is freed as before.
     gc.freeze()
     try:
-        with connect(db_path) as con, page_parsers(parse_processes) as parser:
-            tune_for_bulk_writes(con, memory_limit)
+        with warehouse.ingest_session(run_id) as session, page_parsers(parse_processes) as parser:
             if refresh_trunks:
-                refresh_trunks_stage(client, con, clock, report)
-            writer = WindowWriter(RawCallsWriter(con, run_id), report, clock, progress)
+                refresh_trunks_stage(client, session, clock, report)
+            writer = WindowWriter(session, report, clock, progress)
             with FetchStage(client, filters, concurrency, parser) as fetchers:
                 for message in fetchers.messages(windows):
                     writer.handle(message, len(windows))
@@ -135,7 +137,7 @@ def ingest_windows(
 
 def refresh_trunks_stage(
     client: CallsClient,
-    con: duckdb.DuckDBPyConnection,
+    session: IngestSession,
     clock: Callable[[], datetime],
     report: IngestReport,
 ) -> None:
@@ -146,7 +148,7 @@ def refresh_trunks_stage(
             be too): the run stops here.
     """
     try:
-        report.trunks = replace_trunks(con, client.list_trunks(), clock())
+        report.trunks = session.replace_trunks(client.list_trunks(), clock())
     except FATAL_ERRORS:
         raise
     except SinchApiError as exc:  # e.g. a body without a `trunks` list
@@ -158,7 +160,7 @@ class WindowWriter:
     """The write stage: stages pages, commits or discards windows, fills the report.
 
     Args:
-        writer: the window writer on the run's only write connection.
+        writer: the run's only writer (a warehouse's ingest session).
         report: filled as windows end.
         clock: "now" (UTC) for ``fetched_at``.
         progress: called after each committed window.
@@ -166,7 +168,7 @@ class WindowWriter:
 
     def __init__(
         self,
-        writer: RawCallsWriter,
+        writer: IngestSession,
         report: IngestReport,
         clock: Callable[[], datetime],
         progress: ProgressCallback | None,
