@@ -26,8 +26,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from pipeline.reporting.source import read_connection, warehouse_exists, warehouse_name
 from pipeline.resources import notebook_path
-from pipeline.warehouse.connection import connect
 
 #: ``notebooks/report.ipynb`` of the checkout or of the installed wheel
 #: (:mod:`pipeline.resources`).
@@ -72,7 +72,9 @@ def _parameter_cell(db_path: Path, report_tz: str | None) -> nbformat.NotebookNo
 def execute_report(
     db_path: str | Path, report_tz: str | None = None, notebook: Path = NOTEBOOK
 ) -> nbformat.NotebookNode:
-    """Execute the report notebook on ``db_path`` and return it with its outputs.
+    """Execute the report notebook on ``db_path`` (or the lake) and return it with its outputs.
+
+    With ``CALLS_LAKE_URI`` set, the notebook's kernel inherits it and reads the lake.
 
     Raises:
         FileNotFoundError: ``db_path`` does not exist.
@@ -80,14 +82,14 @@ def execute_report(
             error).
     """
     db_path = Path(db_path).resolve()
-    if not db_path.exists():
-        msg = f"warehouse file {db_path} does not exist yet: run the ingestion first"
+    if not warehouse_exists(db_path):
+        msg = f"warehouse {warehouse_name(db_path)} does not exist yet: run the ingestion first"
         raise FileNotFoundError(msg)
-    with connect(db_path, read_only=True) as con:
+    with read_connection(db_path) as con:
         (rows,) = con.execute("SELECT count(*) FROM analytics.trunk_usage_hourly").fetchall()[0]
     if not rows:
         msg = (
-            f"the analytics tables in {db_path} are empty: run `pipeline demo` or "
+            f"the analytics tables in {warehouse_name(db_path)} are empty: run `pipeline demo` or "
             "`pipeline ingest` (with analytics) first"
         )
         raise ReportError(msg)

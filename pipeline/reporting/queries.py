@@ -8,7 +8,8 @@ runs with the DuckDB command line from the repository root::
 
 and with ``pipeline sql answer_rate_7d``. Readers never hold the file: :func:`run_query`
 opens a read-only connection (waiting while an ingestion run writes), reads the whole result
-into a Polars frame and closes.
+into a Polars frame and closes. With ``CALLS_LAKE_URI`` set, the same SQL reads the Delta
+lake's tables instead (:mod:`pipeline.reporting.source`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.reporting.source import read_connection
 from pipeline.reporting.views import read_script
 from pipeline.resources import sql_dir
 from pipeline.settings import SettingsError
-from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect
+from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S
 
 #: ``sql/queries`` of the checkout or of the installed wheel (:mod:`pipeline.resources`).
 QUERIES_DIR = sql_dir("queries")
@@ -83,7 +85,7 @@ def run_sql(
     """
     from pipeline.reporting.views import apply_views
 
-    with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:
+    with read_connection(db_path, lock_wait_s=lock_wait_s) as con:
         apply_views(con)
         return con.sql(sql).pl()
 
@@ -99,7 +101,7 @@ def run_query(
     """
     path = resolve_query(name_or_file)
     script = read_script(path)
-    with connect(db_path, read_only=True, lock_wait_s=lock_wait_s) as con:
+    with read_connection(db_path, lock_wait_s=lock_wait_s) as con:
         relation = con.sql(script)
         if relation is None:
             msg = f"{path} has no query that returns rows (its last statement must be a SELECT)"

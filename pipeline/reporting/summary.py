@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.warehouse.connection import connect
+from pipeline.reporting.source import read_connection
 
 SUMMARY_SQL = """
 WITH answer AS (
@@ -42,13 +42,13 @@ FROM raw.rejected_calls WHERE window_start >= $start AND window_start < $end
 
 def summary_rows(db_path: str | Path, start: datetime, end: datetime) -> list[tuple]:
     """Totals and per-trunk usage over ``[start, end)`` (UTC), busiest trunk (by MOU) first."""
-    with connect(db_path, read_only=True) as con:
+    with read_connection(db_path) as con:
         return con.execute(SUMMARY_SQL, {"start": start, "end": end}).fetchall()
 
 
 def rejected_in(db_path: str | Path, start: datetime, end: datetime) -> tuple[int, str | None]:
     """Records rejected by the parser in ``[start, end)``: count and their distinct reasons."""
-    with connect(db_path, read_only=True) as con:
+    with read_connection(db_path) as con:
         count, reasons = con.execute(REJECTED_SQL, {"start": start, "end": end}).fetchall()[0]
     return int(count), reasons
 
