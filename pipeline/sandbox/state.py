@@ -1,7 +1,8 @@
 """The sandbox's state: its call source, caches, tokens, fault counters and ground truth.
 
 The call source is the generator or a replay.  The ground-truth API, mixed in from
-``truth.py``, is what tests use to check "none lost, none doubled".
+``truth.py``, is what tests use to check "none lost, none doubled"; the bearer tokens are
+mixed in from ``tokens.py``.
 
 Listing vs truth.  ``calls_created`` is what ``/calls`` and the export list: the source's calls
 with :meth:`SandboxState.move_call` applied, plus the cross-window copies of
@@ -12,17 +13,11 @@ corrected place (a moved call at its new createTime, a cross-window call as its 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import itertools
 import threading
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 from pipeline.sandbox.faults import crosses_windows, distort
 from pipeline.sandbox.faults import fault_roll as fault_roll  # re-exported (was defined here)
@@ -30,12 +25,9 @@ from pipeline.sandbox.records import StoredCall, shifted
 from pipeline.sandbox.replay import ReplayData, load_replay
 from pipeline.sandbox.settings import DEFAULT_PROJECT_ID, SandboxSettings
 from pipeline.sandbox.store import LRU, CallQuery, _ms
+from pipeline.sandbox.tokens import TokenIssuer
 from pipeline.sandbox.traffic import _CROCKFORD, HOUR_MS, MAX_CALL_MS, TRUNKS, TrafficGenerator
 from pipeline.sandbox.truth import GroundTruth
-
-
-def _b64url(b: bytes) -> str:
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
 def _ulid_ms(call_id: str) -> int | None:
@@ -53,7 +45,7 @@ def _sort_key(c: StoredCall) -> tuple[int, str]:
     return c.sort_key
 
 
-class SandboxState(GroundTruth):
+class SandboxState(GroundTruth, TokenIssuer):
     """Everything a running sandbox holds.  Safe to call from test threads."""
 
     def __init__(self, settings: SandboxSettings) -> None:
@@ -102,9 +94,7 @@ class SandboxState(GroundTruth):
             self._span = (self.history_start_ms, 2**62)
         self.moved: dict[str, StoredCall] = {}  # callId → its moved version (move_call)
         self._clear_derived()
-        self.tokens: dict[str, list[float]] = {}
-        self._token_counter = itertools.count(1)
-        self._secret = hashlib.sha256(f"{settings.key_secret}:{settings.seed}".encode()).digest()
+        self._init_tokens()
         self.url_attempts: dict[str, int] = {}
         self.url_fault_streak: dict[str, int] = {}
         self.stats: dict[str, int] = {
@@ -159,50 +149,6 @@ class SandboxState(GroundTruth):
     def now_ms(self) -> int:
         """The injectable clock, in epoch ms."""
         return _ms(self.settings.now())
-
-    def issue_token(self) -> tuple[str, int]:
-        """A JWT-shaped bearer token (HS256 over our secret) and its lifetime in seconds."""
-        now = self.now_ms()
-        life = self.settings.token_lifetime_s
-        exp_ms = now + int(life * 1000)
-        header = _b64url(b'{"alg":"HS256","typ":"JWT"}')
-        payload = _b64url(
-            orjson.dumps(
-                {
-                    "sub": self.settings.key_id,
-                    "iat": now // 1000,
-                    "exp": exp_ms // 1000,
-                    "jti": next(self._token_counter),
-                }
-            )
-        )
-        sig = _b64url(hmac.new(self._secret, f"{header}.{payload}".encode(), "sha256").digest())
-        token = f"{header}.{payload}.{sig}"
-        with self._lock:
-            self.tokens[token] = [float(exp_ms), 0.0]
-            self.stats["tokens_issued"] += 1
-        return token, int(life)
-
-    def check_token(self, token: str) -> str | None:
-        """None if valid, ``"expired"`` or ``"invalid"`` otherwise; counts a use."""
-        with self._lock:
-            entry = self.tokens.get(token)
-            if entry is None:
-                return "invalid"
-            if self.now_ms() >= entry[0]:
-                return "expired"
-            entry[1] += 1
-            limit = self.settings.token_max_requests
-            if limit is not None and entry[1] > limit:
-                entry[0] = 0.0
-                return "expired"
-        return None
-
-    def expire_all_tokens(self) -> None:
-        """Ground-truth helper: make every issued token expired (token expiry mid-run)."""
-        with self._lock:
-            for entry in self.tokens.values():
-                entry[0] = 0.0
 
     # ------------------------------------------------------------------ calls
     def _hour(self, hour_ms: int) -> list[StoredCall]:
