@@ -12,8 +12,8 @@ Faults a correct client survives without losing or doubling a call:
 * ``latency_s``: added before every API response.
 * Slow drip (``drip_rate``): the body is sent in ``drip_chunk_bytes`` chunks with
   ``drip_delay_s`` between them; the bytes are identical.
-* Malformed records (``malformed_rate``): applied at generation (see ``traffic.py``), per callId,
-  so the same call is always malformed and keeps its callId.
+* Malformed records (``malformed_rate``, :func:`malformed`): applied when a generated call is
+  assembled (``state.py``), per callId, so the same call is always malformed and keeps its callId.
 * Duplicate (``duplicate_rate``): a page after the first also starts with the previous page's
   last record (same callId, same bytes); ``totalItems`` is unchanged.
 * 429 on the token endpoint (``token_rate_429``), without ``Retry-After`` like Sinch's token
@@ -55,10 +55,15 @@ GZIP_BOMB_INFLATED = 1 << 30  # bytes once inflated: exactly 1 GiB
 GZIP_BOMB_PREFIX = b'{"calls":['
 
 
+def _fault_bits(*parts: object) -> int:
+    """A deterministic 64-bit number from the parts."""
+    h = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big")
+
+
 def fault_roll(*parts: object) -> float:
     """A deterministic number in [0, 1) from the parts (used for every fault decision)."""
-    h = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") / 2**64
+    return _fault_bits(*parts) / 2**64
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +214,30 @@ def reported_total(s: SandboxSettings, total: int) -> int:
 
 
 # ---------------------------------------------------------------------- served records
+def malformed(
+    s: SandboxSettings, call_id: str, served: dict[str, object]
+) -> dict[str, object] | None:
+    """``malformed_rate``: a malformed copy of a generated call's served dict, or None.
+
+    Decided per callId, so the same call is always malformed, the same way, and keeps its
+    callId: createTime missing, createTime ``"not-a-timestamp"`` or endTime out of range.
+    """
+    if s.malformed_rate <= 0:
+        return None
+    r = _fault_bits(s.fault_seed, "malformed", call_id)
+    if (r % 1_000_000) / 1_000_000 >= s.malformed_rate:
+        return None
+    bad = dict(served)
+    kind = r % 3
+    if kind == 0:
+        del bad["createTime"]
+    elif kind == 1:
+        bad["createTime"] = "not-a-timestamp"
+    else:
+        bad["endTime"] = "2026-13-45T99:99:99Z"
+    return bad
+
+
 def noisy_amount(amount: object) -> object:
     """``float_money``: the amount one float step toward 0 (round(x, 6) gives it back)."""
     if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):

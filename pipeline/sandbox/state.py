@@ -1,8 +1,9 @@
 """The sandbox's state: its call source, caches, tokens, fault counters and ground truth.
 
-The call source is the generator or a replay.  The ground-truth API, mixed in from
-``truth.py``, is what tests use to check "none lost, none doubled"; the bearer tokens are
-mixed in from ``tokens.py``.
+The call source is the generator or a replay.  A generated call is assembled here: the
+model's outcome (``traffic.py``), rendered (``render.py``), maybe malformed (``faults.py``).
+The ground-truth API, mixed in from ``truth.py``, is what tests use to check "none lost, none
+doubled"; the bearer tokens are mixed in from ``tokens.py``.
 
 Listing vs truth.  ``calls_created`` is what ``/calls`` and the export list: the source's calls
 with :meth:`SandboxState.move_call` applied, plus the cross-window copies of
@@ -19,14 +20,23 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pipeline.sandbox.faults import crosses_windows, distort
+from pipeline.sandbox.faults import crosses_windows, distort, malformed
 from pipeline.sandbox.faults import fault_roll as fault_roll  # re-exported (was defined here)
 from pipeline.sandbox.records import StoredCall, shifted
+from pipeline.sandbox.render import canonical_dict, stored_call, with_variant
 from pipeline.sandbox.replay import ReplayData, load_replay
 from pipeline.sandbox.settings import DEFAULT_PROJECT_ID, SandboxSettings
 from pipeline.sandbox.store import LRU, CallQuery, _ms
 from pipeline.sandbox.tokens import TokenIssuer
-from pipeline.sandbox.traffic import _CROCKFORD, HOUR_MS, MAX_CALL_MS, TRUNKS, TrafficGenerator
+from pipeline.sandbox.traffic import (
+    _CROCKFORD,
+    HOUR_MS,
+    MAX_CALL_MS,
+    TRUNKS,
+    CallOutcome,
+    TrafficGenerator,
+    TrunkSpec,
+)
 from pipeline.sandbox.truth import GroundTruth
 
 
@@ -71,13 +81,9 @@ class SandboxState(GroundTruth, TokenIssuer):
             self.project_id = settings.project_id or DEFAULT_PROJECT_ID
             self.generator = TrafficGenerator(
                 seed=settings.seed,
-                project_id=self.project_id,
                 calls_per_hour=settings.calls_per_hour,
                 burst_probability=settings.burst_probability,
                 variant_rate=settings.variant_rate,
-                malformed_rate=settings.malformed_rate,
-                fault_seed=settings.fault_seed,
-                in_progress=settings.list_in_progress,
                 hour_calls=settings.busy_hour_calls,
             )
             self.max_call_ms = MAX_CALL_MS
@@ -159,11 +165,24 @@ class SandboxState(GroundTruth, TokenIssuer):
         assert self.generator is not None
         calls: list[StoredCall] = []
         for t in self.generator.trunks:
-            calls.extend(self.generator.block(t, hour_ms))
+            calls.extend(self._stored(o, t) for o in self.generator.block(t, hour_ms))
         calls.sort(key=lambda c: c.sort_key)
         with self._lock:
             self._hours.put(hour_ms, calls)
         return calls
+
+    def _stored(self, o: CallOutcome, trunk: TrunkSpec) -> StoredCall:
+        """A generated call as served: rendered, in its format variant, maybe malformed."""
+        canonical = canonical_dict(o, self.project_id)
+        served = with_variant(canonical, o.variant, trunk)
+        bad = malformed(self.settings, o.call_id, served)
+        return stored_call(
+            o,
+            canonical,
+            served if bad is None else bad,
+            in_progress=self.settings.list_in_progress,
+            malformed=bad is not None,
+        )
 
     def _base_created(self, lo_ms: int, hi_ms: int) -> list[StoredCall]:
         """The source's calls (generated or replayed) created in ``[lo_ms, hi_ms)``, sorted."""

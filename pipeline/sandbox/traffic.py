@@ -5,6 +5,10 @@ Determinism: every (hour, trunk) block is drawn from its own ``random.Random`` s
 before it, and the same seed + window gives the same calls (and bytes).  Years of history for
 many trunks cost no memory beyond the LRU cache of recently used blocks.
 
+This module is the statistical model only: it draws a :class:`CallOutcome` per call.  Turning
+one into the JSON the API serves is ``render.py``'s job, and a malformed record is injected by
+``faults.py``; ``state.py`` puts the three together.
+
 Model and parameters (sources, tags as in ``docs/api-reference.md``; "choice" = ours,
 illustrative, not a Sinch statistic):
 
@@ -44,9 +48,10 @@ illustrative, not a Sinch statistic):
   country at start-up from the library's example numbers by varying the last digits.  Each
   trunk owns 12 DIDs in its country; outbound destinations are 70 % domestic, 30 % from
   FOREIGN_MIX; inbound callers 85 % domestic.
-* Format variants (at ``variant_rate``, one per affected call, value-preserving): lower-case
-  direction; ``+0000`` offsets; 9-digit fractions (``.000000000Z``); ``from`` as ``sip:+E164@ip``;
-  ``to`` as ``+E164@host:5060``; money amounts as strings ``"0.0040"``; ``to`` as bare digits.
+* Format variants (at ``variant_rate``, one per affected call, value-preserving; drawn here as
+  :attr:`CallOutcome.variant`, applied by ``render.py``): lower-case direction; ``+0000``
+  offsets; 9-digit fractions (``.000000000Z``); ``from`` as ``sip:+E164@ip``; ``to`` as
+  ``+E164@host:5060``; money amounts as strings ``"0.0040"``; ``to`` as bare digits.
 """
 
 from __future__ import annotations
@@ -61,8 +66,6 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-
-from pipeline.sandbox.records import StoredCall, dumps, iso_z
 
 HOUR_MS = 3_600_000
 
@@ -235,36 +238,86 @@ def _choice(rng: random.Random, table: tuple[tuple[str, float], ...]) -> str:
     return table[-1][0]
 
 
-def _money(amount: str, as_string: bool) -> dict[str, object]:
-    return {"currencyCode": "USD", "amount": amount if as_string else float(amount)}
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """One generated call as the model draws it, before any rendering (``render.py``).
+
+    Attributes:
+        create_ms / answer_ms / end_ms: epoch ms (UTC); ``answer_ms`` is None if unanswered.
+        call_id: a ULID whose time part is ``create_ms``.
+        trunk_id: the trunk's id.
+        direction: ``"INBOUND"`` or ``"OUTBOUND"``.
+        result: the callResult (OUTCOME_MIX).
+        from_number / to_number: E.164 numbers.
+        price_per_minute: USD per minute, a 4-decimal string (PPM_OUTBOUND / PPM_INBOUND).
+        billed_s: billingDurationSeconds (0 if unanswered).
+        price: USD, a 4-decimal string (rounded half up).
+        duration_s: durationSeconds.
+        variant: the format variant to serve (0–6, see ``render.py``), or -1 for none.
+    """
+
+    create_ms: int
+    answer_ms: int | None
+    end_ms: int
+    call_id: str
+    trunk_id: str
+    direction: str
+    result: str
+    from_number: str
+    to_number: str
+    price_per_minute: str
+    billed_s: int
+    price: str
+    duration_s: int
+    variant: int
+
+
+def _times(rng: random.Random, direction: str, result: str) -> tuple[int | None, int, int]:
+    """(answer, end, conversation) in seconds after createTime, by result (module doc)."""
+    if result == "COMPLETED":
+        med = 6.0 if direction == "INBOUND" else 8.0
+        ring = min(60, max(1, round(rng.lognormvariate(math.log(med), 0.5))))
+        conv = min(
+            CONVERSATION_MAX_S,
+            max(
+                1,
+                round(rng.lognormvariate(math.log(CONVERSATION_MEDIAN_S), CONVERSATION_SIGMA)),
+            ),
+        )
+        return ring, ring + conv, conv
+    if result == "NO_ANSWER":
+        end_s = rng.randint(25, 60)
+    elif result == "CANCEL":
+        end_s = min(60, max(1, round(rng.lognormvariate(math.log(10.0), 0.6))))
+    elif result == "BUSY":
+        end_s = rng.randint(1, 4)
+    else:
+        end_s = rng.randint(0, 3)
+    return None, end_s, 0
+
+
+def _outcome_key(o: CallOutcome) -> tuple[int, str]:
+    return o.create_ms, o.call_id
 
 
 class TrafficGenerator:
-    """Generates the calls of one (hour, trunk) block, deterministically from the seed."""
+    """Draws the calls of one (hour, trunk) block, deterministically from the seed."""
 
     def __init__(
         self,
         *,
         seed: int,
-        project_id: str,
         calls_per_hour: float,
         burst_probability: float,
         variant_rate: float,
-        malformed_rate: float,
-        fault_seed: int,
-        in_progress: bool = False,
         trunks: tuple[TrunkSpec, ...] = TRUNKS,
         hour_calls: int | None = None,
     ) -> None:
         self.hour_calls = _split(hour_calls, trunks) if hour_calls is not None else None
-        self.in_progress = in_progress
         self.seed = seed
-        self.project_id = project_id
         self.calls_per_hour = calls_per_hour
         self.burst_probability = burst_probability
         self.variant_rate = variant_rate
-        self.malformed_rate = malformed_rate
-        self.fault_seed = fault_seed
         self.trunks = trunks
         self._tz = {t.id: ZoneInfo(t.tz) for t in trunks}
         self._dids = {}
@@ -287,7 +340,7 @@ class TrafficGenerator:
             * WEEKDAY_PROFILE[local.weekday()]
         )
 
-    def block(self, trunk: TrunkSpec, hour_ms: int) -> list[StoredCall]:
+    def block(self, trunk: TrunkSpec, hour_ms: int) -> list[CallOutcome]:
         """All calls of ``trunk`` created in ``[hour_ms, hour_ms + 1 h)``, sorted."""
         rng = random.Random(_seed_int(self.seed, trunk.id, hour_ms))
         if self.hour_calls is not None:
@@ -303,139 +356,47 @@ class TrafficGenerator:
                 (b0 + rng.randrange(60) * 1000, "OUTBOUND") for _ in range(rng.randint(20, 80))
             ]
         calls = [self._call(rng, trunk, ms, forced) for ms, forced in starts]
-        calls.sort(key=lambda c: c.sort_key)
+        calls.sort(key=_outcome_key)
         return calls
 
     def _call(
         self, rng: random.Random, trunk: TrunkSpec, create_ms: int, forced: str | None
-    ) -> StoredCall:
+    ) -> CallOutcome:
+        """One call's outcome; the draws follow a fixed order (the seed replays them)."""
         direction = forced or ("INBOUND" if rng.random() < trunk.inbound_share else "OUTBOUND")
         result = _choice(rng, OUTCOME_MIX[direction])
-        did = rng.choice(self._dids[trunk.id])
-        if direction == "OUTBOUND":
-            dest = trunk.country if rng.random() < 0.70 else _choice(rng, FOREIGN_MIX)
-            other = rng.choice(number_pool(dest))
-            frm, to = did, other
-            ppm = PPM_OUTBOUND.get(dest, "0.0300")
-            bill_country = dest
-        else:
-            src = trunk.country if rng.random() < 0.85 else _choice(rng, FOREIGN_MIX)
-            other = rng.choice(number_pool(src))
-            frm, to = other, did
-            ppm = PPM_INBOUND.get(trunk.country, PPM_INBOUND_DEFAULT)
-            bill_country = trunk.country
-        answer_s: int | None = None
-        conv = 0
-        if result == "COMPLETED":
-            med = 6.0 if direction == "INBOUND" else 8.0
-            ring = min(60, max(1, round(rng.lognormvariate(math.log(med), 0.5))))
-            conv = min(
-                CONVERSATION_MAX_S,
-                max(
-                    1,
-                    round(rng.lognormvariate(math.log(CONVERSATION_MEDIAN_S), CONVERSATION_SIGMA)),
-                ),
-            )
-            answer_s = ring
-            end_s = ring + conv
-        elif result == "NO_ANSWER":
-            end_s = rng.randint(25, 60)
-        elif result == "CANCEL":
-            end_s = min(60, max(1, round(rng.lognormvariate(math.log(10.0), 0.6))))
-        elif result == "BUSY":
-            end_s = rng.randint(1, 4)
-        else:
-            end_s = rng.randint(0, 3)
+        frm, to, ppm, bill_country = self._parties(rng, trunk, direction)
+        answer_s, end_s, conv = _times(rng, direction, result)
         inc = 6 if bill_country in SIX_SECOND_COUNTRIES else 60
         billed = -(-conv // inc) * inc if conv else 0
         price = (Decimal(ppm) * billed / 60).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-        duration = end_s if direction == "INBOUND" else conv
-        answer_ms = create_ms + answer_s * 1000 if answer_s is not None else None
-        end_ms = create_ms + end_s * 1000
         call_id = ulid(create_ms, rng.getrandbits(80))
         variant = rng.randrange(7) if rng.random() < self.variant_rate else -1
-        canonical: dict[str, object] = {
-            "callId": call_id,
-            "to": to,
-            "from": frm,
-            "direction": direction,
-            "answerTime": iso_z(answer_ms) if answer_ms is not None else None,
-            "endTime": iso_z(end_ms),
-            "durationSeconds": duration,
-            "callResult": result,
-            "pricePerMinute": _money(ppm, False),
-            "billingDurationSeconds": billed,
-            "price": _money(str(price), False),
-            "createTime": iso_z(create_ms),
-            "projectId": self.project_id,
-            "trunkId": trunk.id,
-        }
-        served = self._variant(canonical, variant, trunk)
-        malformed = False
-        if self.malformed_rate > 0:
-            r = _seed_int(self.fault_seed, "malformed", call_id)
-            if (r % 1_000_000) / 1_000_000 < self.malformed_rate:
-                malformed = True
-                served = dict(served)
-                kind = r % 3
-                if kind == 0:
-                    del served["createTime"]
-                elif kind == 1:
-                    served["createTime"] = "not-a-timestamp"
-                else:
-                    served["endTime"] = "2026-13-45T99:99:99Z"
-        progress = (
-            None
-            if not self.in_progress
-            else {
-                **served,
-                "answerTime": None,
-                "endTime": None,
-                "durationSeconds": None,
-                "callResult": None,
-                "billingDurationSeconds": None,
-                "price": None,
-            }
-        )
-        return StoredCall(
+        return CallOutcome(
             create_ms=create_ms,
-            answer_ms=answer_ms,
-            end_ms=end_ms,
+            answer_ms=create_ms + answer_s * 1000 if answer_s is not None else None,
+            end_ms=create_ms + end_s * 1000,
             call_id=call_id,
             trunk_id=trunk.id,
             direction=direction,
-            call_result=result,
+            result=result,
             from_number=frm,
             to_number=to,
-            canonical=canonical if served is not canonical else None,
-            final_json=dumps(served),
-            progress_json=dumps(progress) if progress is not None else None,
-            export_row=None,
-            malformed=malformed,
+            price_per_minute=ppm,
+            billed_s=billed,
+            price=str(price),
+            duration_s=end_s if direction == "INBOUND" else conv,
+            variant=variant,
         )
 
-    @staticmethod
-    def _variant(c: dict[str, object], variant: int, trunk: TrunkSpec) -> dict[str, object]:
-        if variant < 0:
-            return c
-        v = dict(c)
-        times = ("answerTime", "endTime", "createTime")
-        if variant == 0:
-            v["direction"] = str(c["direction"]).lower()
-        elif variant in (1, 2):
-            suffix = "+0000" if variant == 1 else ".000000000Z"
-            for k in times:
-                if v[k] is not None:
-                    v[k] = str(v[k])[:-1] + suffix
-        elif variant == 3:
-            v["from"] = f"sip:{c['from']}@203.0.113.{len(trunk.name) + 10}"
-        elif variant == 4:
-            v["to"] = f"{c['to']}@{trunk.host_name}.pstn.sinch.com:5060"
-        elif variant == 5:
-            for k in ("pricePerMinute", "price"):
-                m = dict(v[k])  # type: ignore[call-overload]
-                m["amount"] = f"{m['amount']:.4f}"
-                v[k] = m
-        else:
-            v["to"] = str(c["to"]).lstrip("+")
-        return v
+    def _parties(
+        self, rng: random.Random, trunk: TrunkSpec, direction: str
+    ) -> tuple[str, str, str, str]:
+        """(from, to, price per minute, billing country) of a call of ``trunk``."""
+        did = rng.choice(self._dids[trunk.id])
+        if direction == "OUTBOUND":
+            dest = trunk.country if rng.random() < 0.70 else _choice(rng, FOREIGN_MIX)
+            return did, rng.choice(number_pool(dest)), PPM_OUTBOUND.get(dest, "0.0300"), dest
+        src = trunk.country if rng.random() < 0.85 else _choice(rng, FOREIGN_MIX)
+        ppm = PPM_INBOUND.get(trunk.country, PPM_INBOUND_DEFAULT)
+        return rng.choice(number_pool(src)), did, ppm, trunk.country
