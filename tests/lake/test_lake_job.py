@@ -1,0 +1,122 @@
+"""The ``ingest_calls`` job with ``CALLS_LAKE_URI`` set: Delta tables equal to the DuckDB file.
+
+One sandbox serves the same hours to two runs of the job: one into a DuckDB file
+(``CALLS_LAKE_URI`` unset), one into a lake directory. Every table (raw and analytics) must
+hold the same rows, minus the columns that record when or by which run a row was written; a
+second run over the lake leaves it unchanged; ``pipeline sql`` reads the lake.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from lake_kit import column_types, snapshot, tables
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.defs.checks import CHECKS_DIR
+from pipeline.jobs import run_ingest_job
+from pipeline.sandbox.testing import sandbox_server
+from pipeline.warehouse.backend import DuckDBWarehouse
+from pipeline.warehouse.lake import LakeWarehouse
+from tests.conftest import DEMO_START, DEMO_TZ, api_resource, quiet_console
+
+#: 8 closed hours across a UTC midnight (and the Copenhagen one, 23:00 UTC).
+START = DEMO_START + timedelta(hours=20)
+END = START + timedelta(hours=8)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@dataclass
+class Runs:
+    duck: DuckDBWarehouse
+    lake: LakeWarehouse
+    first: dict[str, list[tuple]]
+    second: dict[str, list[tuple]]
+    seconds: dict[str, float]
+
+
+def _run(sb, db_path: Path, lake_uri: str | None) -> float:
+    console = quiet_console()
+    began = time.perf_counter()
+    with pytest.MonkeyPatch.context() as mp:
+        if lake_uri:
+            mp.setenv("CALLS_LAKE_URI", lake_uri)
+        else:
+            mp.delenv("CALLS_LAKE_URI", raising=False)
+        ok = run_ingest_job(
+            START, END, db_path=db_path, report_tz=DEMO_TZ, console=console, sinch=api_resource(sb)
+        )
+    assert ok, console.file.getvalue()
+    return time.perf_counter() - began
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    root = tmp_path_factory.mktemp("lake_job")
+    db_path, lake_uri = root / "calls.duckdb", str(root / "lake")
+    seconds = {}
+    with sandbox_server(seed=7) as sb:
+        seconds["duckdb"] = _run(sb, db_path, None)
+        seconds["lake"] = _run(sb, root / "unused.duckdb", lake_uri)
+        lake = LakeWarehouse(lake_uri)
+        with lake.reader() as con:
+            first = snapshot(con)
+        seconds["lake again"] = _run(sb, root / "unused.duckdb", lake_uri)
+        with lake.reader() as con:
+            second = snapshot(con)
+    print(f"job over {END - START}: {seconds}")
+    assert not (root / "unused.duckdb").exists()  # the lake run never opened a DuckDB file
+    return Runs(DuckDBWarehouse(db_path), lake, first, second, seconds)
+
+
+def test_lake_equals_duckdb_row_for_row(runs: Runs) -> None:
+    with runs.duck.reader() as con:
+        expected = snapshot(con)
+        assert len(expected["raw.calls"]) > 100
+        assert all(expected[t] for t in tables() if t.startswith("analytics."))
+        types = {t: column_types(con, t) for t in tables()}
+    assert runs.first == expected
+    with runs.lake.reader() as con:
+        assert {t: column_types(con, t) for t in tables()} == types
+
+
+def test_rerun_leaves_the_lake_unchanged(runs: Runs) -> None:
+    first, second = dict(runs.first), dict(runs.second)
+    ledger_first, ledger_second = first.pop("raw.ingest_ledger"), second.pop("raw.ingest_ledger")
+    assert second == first
+    # The ledger gains one row per window fetch, now settled (same count as the first fetch).
+    assert len(ledger_second) == 2 * len(ledger_first) == 16
+    with runs.lake.reader() as con:
+        settled = con.execute("SELECT count(*) FILTER (settled) FROM raw.ingest_ledger").fetchall()
+    assert settled == [(8,)]
+
+
+def test_checks_pass_over_the_lake(runs: Runs) -> None:
+    with runs.lake.reader() as con:
+        for path in sorted(CHECKS_DIR.glob("*.sql")):
+            failures, detail = con.execute(path.read_text(encoding="utf-8")).fetchall()[0]
+            assert (path.stem, failures or 0) == (path.stem, 0), detail
+
+
+def test_pipeline_sql_reads_the_lake(runs: Runs, tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = tmp_path / "none.duckdb"
+    env = {"CALLS_LAKE_URI": runs.lake.location}
+    on_lake = runner.invoke(app, ["sql", "answer_rate_7d", "--db", str(missing)], env=env)
+    assert on_lake.exit_code == 0, on_lake.output
+    on_file = runner.invoke(
+        app, ["sql", "answer_rate_7d", "--db", str(runs.duck.path)], env={"CALLS_LAKE_URI": ""}
+    )
+    assert on_file.exit_code == 0, on_file.output
+    assert on_lake.output == on_file.output
+    adhoc = tmp_path / "count.sql"
+    adhoc.write_text("SELECT count(*) AS calls FROM raw.calls;\n")
+    counted = runner.invoke(app, ["sql", str(adhoc), "--format", "csv"], env=env)
+    assert counted.exit_code == 0, counted.output
+    assert counted.output.splitlines() == ["calls", str(len(runs.first["raw.calls"]))]
