@@ -35,7 +35,11 @@ app.add_typer(sandbox_app, name="sandbox", help="The local emulator of the Sinch
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="DuckDB file [env CALLS_DB_PATH, default data/calls.duckdb]"),
+    typer.Option(
+        "--db",
+        help="DuckDB file [env CALLS_DB_PATH, default data/calls.duckdb]; "
+        "unused when CALLS_LAKE_URI sets a Delta lake",
+    ),
 ]
 
 
@@ -225,7 +229,8 @@ def demo(
         if not ok:
             raise fail(JOB_FAILED, code=1)
         print_summary(path, start, end, tz)
-        console.print(f"Warehouse: [bold]{path.resolve()}[/] (query it with `pipeline sql`).")
+        where = settings.lake_uri() or path.resolve()
+        console.print(f"Warehouse: [bold]{where}[/] (query it with `pipeline sql`).")
 
 
 @app.command()

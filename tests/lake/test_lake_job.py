@@ -3,7 +3,8 @@
 One sandbox serves the same hours to two runs of the job: one into a DuckDB file
 (``CALLS_LAKE_URI`` unset), one into a lake directory. Every table (raw and analytics) must
 hold the same rows, minus the columns that record when or by which run a row was written; a
-second run over the lake leaves it unchanged; ``pipeline sql`` reads the lake.
+second run over the lake leaves it unchanged; ``pipeline sql``, Polars and the report read
+the lake.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 from lake_kit import column_types, snapshot, tables
 from typer.testing import CliRunner
@@ -20,6 +22,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.jobs import run_ingest_job
+from pipeline.reporting.notebook import render_report
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
@@ -120,3 +123,19 @@ def test_pipeline_sql_reads_the_lake(runs: Runs, tmp_path: Path) -> None:
     counted = runner.invoke(app, ["sql", str(adhoc), "--format", "csv"], env=env)
     assert counted.exit_code == 0, counted.output
     assert counted.output.splitlines() == ["calls", str(len(runs.first["raw.calls"]))]
+
+
+def test_polars_reads_the_delta_tables(runs: Runs) -> None:
+    calls = pl.read_delta(runs.lake.lake.table_uri("raw.calls"))
+    assert calls.height == len(runs.first["raw.calls"])
+    assert calls["call_id"].n_unique() == calls.height
+    assert calls.schema["create_time"] == pl.Datetime("us", "UTC")
+
+
+def test_report_renders_from_the_lake(runs: Runs, tmp_path: Path) -> None:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CALLS_LAKE_URI", runs.lake.location)
+        out = render_report(tmp_path / "none.duckdb", tmp_path / "report.html")
+    html = out.read_text(encoding="utf-8")
+    assert "data:image/png;base64" in html
+    assert runs.lake.location in html
