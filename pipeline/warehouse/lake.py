@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.pages import CALLS_ARROW_SCHEMA
@@ -57,12 +57,6 @@ _STAGED_REJECTED = (
     "SELECT * FROM staged_rejected r WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM "
     "staged_calls c WHERE c.window_start = r.window_start AND c.call_id = r.call_id) "
     "QUALIFY row_number() OVER (PARTITION BY coalesce(call_id, raw) ORDER BY fetched_at DESC) = 1"
-)
-_MOVED = (
-    "SELECT call_id, date_trunc('hour', create_time) AS hour_start, "
-    "CASE WHEN end_time > create_time + $cap THEN create_time + $cap ELSE end_time END AS until "
-    "FROM raw.calls WHERE call_id IN (SELECT call_id FROM calls_ids) "
-    "AND NOT (create_time >= $start AND create_time < $end)"
 )
 
 
@@ -128,11 +122,7 @@ class LakeSession:
         local = self._local
         calls = _arrow(local, _STAGED_CALLS, window.start)
         rejected = _arrow(local, _STAGED_REJECTED, window.start)
-        reader = self._lake.connect(["raw.calls", "raw.rejected_calls", "raw.ingest_ledger"])
-        try:
-            moved, stale_rejected, previous = self._inspect(reader, window, calls, rejected)
-        finally:
-            reader.close()
+        moved, stale_rejected, previous = self._inspect(window, calls, rejected)
         in_window = between("create_time", window.start, window.end)
         if moved:
             self._mark_stale(moved, fetched_at)
@@ -165,38 +155,41 @@ class LakeSession:
             shortfall=fetch.shortfall,
         )
 
-    @staticmethod
     def _inspect(
-        reader: duckdb.DuckDBPyConnection, window: Window, calls: pa.Table, rejected: pa.Table
+        self, window: Window, calls: pa.Table, rejected: pa.Table
     ) -> tuple[list[tuple[str, datetime, datetime | None]], list[str], object]:
         """What the window's commit changes outside the window, read from the lake.
 
         Returns:
             The moved calls ``(call_id, hour, occupied_until)`` (rows of the staged ids in
             other windows), the ids whose ``raw/rejected_calls`` rows outside the window go,
-            and the API's count at the window's previous fetch (None: never fetched).
+            and the API's count at the window's previous fetch (``_NEVER``: never fetched).
         """
-        ids = pa.table({"call_id": calls.column("call_id")})
-        rejected_ids = pa.table({"call_id": rejected.column("call_id")}).filter(
-            pc.is_valid(rejected.column("call_id"))
-        )
-        reader.register("window_ids", pa.concat_tables([ids, rejected_ids.cast(ids.schema)]))
-        reader.register("calls_ids", ids)
-        bounds = {"start": window.start, "end": window.end}
-        moved = reader.execute(_MOVED, {**bounds, "cap": MAX_CALL_DURATION}).fetchall()
-        stale_rejected = reader.execute(
-            "SELECT DISTINCT call_id FROM raw.rejected_calls WHERE call_id IN "
-            "(SELECT call_id FROM window_ids) AND NOT "
-            "(window_start >= $start AND window_start < $end) ORDER BY 1",
-            bounds,
-        ).fetchall()
-        previous = reader.execute(
-            "SELECT api_total_items FROM raw.ingest_ledger WHERE window_start = $start "
-            "AND window_end = $end ORDER BY fetched_at DESC LIMIT 1",
-            bounds,
-        ).fetchall()
-        marker = previous[0][0] if previous else _NEVER
-        return moved, [row[0] for row in stale_rejected], marker
+        ids = [str(i) for i in calls.column("call_id").to_pylist()]
+        moved: list[tuple[str, datetime, datetime | None]] = []
+        if ids:
+            elsewhere = f"NOT ({between('create_time', window.start, window.end)})"
+            found = self._lake.query(
+                "raw.calls",
+                "SELECT call_id, create_time, end_time FROM t "
+                f"WHERE call_id IN ({quoted(ids)}) AND {elsewhere}",
+            )
+            moved = [_occupancy(row) for row in found.to_pylist()]
+        ids += [str(i) for i in rejected.column("call_id").to_pylist() if i is not None]
+        stale_rejected: list[str] = []
+        if ids:
+            elsewhere = f"NOT ({between('window_start', window.start, window.end)})"
+            found = self._lake.query(
+                "raw.rejected_calls",
+                f"SELECT DISTINCT call_id FROM t WHERE call_id IN ({quoted(ids)}) AND {elsewhere}",
+            )
+            stale_rejected = sorted(str(i) for i in found.column("call_id").to_pylist())
+        previous = self._lake.query(
+            "raw.ingest_ledger",
+            f"SELECT api_total_items FROM t WHERE window_start = {literal(window.start)} "
+            f"AND window_end = {literal(window.end)} ORDER BY fetched_at DESC LIMIT 1",
+        ).column("api_total_items")
+        return moved, stale_rejected, previous[0].as_py() if len(previous) else _NEVER
 
     def _mark_stale(
         self, moved: list[tuple[str, datetime, datetime | None]], marked_at: datetime
@@ -206,17 +199,12 @@ class LakeSession:
         for _call_id, hour, until in moved:
             hours[hour] = _latest(hours.get(hour), until)
         which = " OR ".join(f"hour_start = {literal(hour)}" for hour in sorted(hours))
-        reader = self._lake.connect(["raw.stale_hours"])
-        try:
-            known = reader.execute(
-                "SELECT hour_start, occupied_until FROM raw.stale_hours WHERE "
-                "hour_start IN (SELECT unnest($hours::TIMESTAMPTZ[]))",
-                {"hours": sorted(hours)},
-            ).fetchall()
-        finally:
-            reader.close()
-        for hour, until in known:
-            hours[hour] = _latest(hours[hour], until)
+        known = self._lake.query(
+            "raw.stale_hours", f"SELECT hour_start, occupied_until FROM t WHERE {which}"
+        )
+        for row in known.to_pylist():
+            hour = row["hour_start"].astimezone(UTC)
+            hours[hour] = _latest(hours[hour], row["occupied_until"])
         rows = pa.table(
             {
                 "hour_start": list(hours),
@@ -225,6 +213,18 @@ class LakeSession:
             }
         )
         self._lake.write("raw.stale_hours", rows, predicate=which)
+
+
+def _occupancy(row: dict[str, Any]) -> tuple[str, datetime, datetime | None]:
+    """``(call_id, UTC hour of create_time, end of occupancy)`` of a moved call's old row.
+
+    The occupancy ends at ``end_time`` capped at ``create_time + MAX_CALL_DURATION``, None
+    without ``end_time`` (as in :mod:`pipeline.warehouse.raw_calls`).
+    """
+    created: datetime = row["create_time"].astimezone(UTC)
+    ended: datetime | None = row["end_time"]
+    until = None if ended is None else min(ended.astimezone(UTC), created + MAX_CALL_DURATION)
+    return str(row["call_id"]), created.replace(minute=0, second=0, microsecond=0), until
 
 
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str, start: datetime) -> pa.Table:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
 
 from pipeline.warehouse.schema import apply_schema
 
@@ -94,6 +94,7 @@ class Lake:
         self._local = "://" not in self.uri
         if self._local:
             self.uri = str(Path(self.uri).resolve())
+        self._handles: dict[str, DeltaTable] = {}
 
     @property
     def storage_options(self) -> dict[str, str] | None:
@@ -110,6 +111,28 @@ class Lake:
     def table(self, name: str) -> DeltaTable:
         """The current version of a table."""
         return DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+
+    def handle(self, name: str) -> DeltaTable:
+        """The writer's handle on a table, brought up to date (new log entries only).
+
+        Loading a table replays its log; a handle kept for the run reads only what was
+        committed since. For one thread (the ingestion's writer, then the refresh).
+        """
+        table = self._handles.get(name)
+        if table is None:
+            table = self._handles[name] = self.table(name)
+        else:
+            table.update_incremental()
+        return table
+
+    def query(self, name: str, sql: str) -> pa.Table:
+        """Run DataFusion SQL (delta-rs) on the current version of a table, named ``t``.
+
+        Filters prune files by the log's column statistics (e.g. ``call_id`` ranges), without
+        building an Arrow dataset of every file.
+        """
+        result = QueryBuilder().register("t", self.handle(name)).execute(sql).read_all()
+        return pa.table(result)
 
     def exists(self) -> bool:
         """Whether the lake holds ``raw/calls`` (the ingestion ran at least once)."""
@@ -131,17 +154,15 @@ class Lake:
 
         Every row of ``rows`` must match ``predicate``.
         """
-        uri, data, options = self.table_uri(name), conform(rows, name), self.storage_options
+        table, data = self.handle(name), conform(rows, name)
         if predicate is None:
-            write_deltalake(uri, data, mode="append", storage_options=options)
+            write_deltalake(table, data, mode="append")
         else:
-            write_deltalake(
-                uri, data, mode="overwrite", predicate=predicate, storage_options=options
-            )
+            write_deltalake(table, data, mode="overwrite", predicate=predicate)
 
     def delete(self, name: str, predicate: str | None = None) -> None:
         """Delete the rows matching ``predicate`` (None: every row) in one commit."""
-        self.table(name).delete(predicate)
+        self.handle(name).delete(predicate)
 
     def connect(self, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection reading the tables' current snapshots.
