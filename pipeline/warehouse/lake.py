@@ -37,7 +37,7 @@ from pipeline.sinch.pages import CALLS_ARROW_SCHEMA
 from pipeline.transforms import TableSpec
 from pipeline.transforms.calendar import MAX_CALL_DURATION
 from pipeline.warehouse.analytics import TableRefresh, refresh_all
-from pipeline.warehouse.lake_tables import Lake, between, literal, quoted
+from pipeline.warehouse.lake_tables import Lake, between, in_lists, literal
 from pipeline.warehouse.raw_calls import (
     INSERT_LEDGER,
     LedgerEntry,
@@ -128,12 +128,10 @@ class LakeSession:
             self._mark_stale(moved, fetched_at)
         self._lake.write("raw.calls", calls, predicate=in_window)
         moved_ids = sorted({call_id for call_id, _hour, _until in moved})
-        if moved_ids:
-            self._lake.delete(
-                "raw.calls", f"call_id IN ({quoted(moved_ids)}) AND NOT ({in_window})"
-            )
-        if stale_rejected:
-            self._lake.delete("raw.rejected_calls", f"call_id IN ({quoted(stale_rejected)})")
+        for ids in in_lists("call_id", moved_ids):
+            self._lake.delete("raw.calls", f"{ids} AND NOT ({in_window})")
+        for ids in in_lists("call_id", stale_rejected):
+            self._lake.delete("raw.rejected_calls", ids)
         by_start = between("window_start", window.start, window.end)
         self._lake.write("raw.rejected_calls", rejected, predicate=by_start)
         settled = previous == fetch.api_total_items and fetch.reconciled
@@ -165,25 +163,19 @@ class LakeSession:
             other windows), the ids whose ``raw/rejected_calls`` rows outside the window go,
             and the API's count at the window's previous fetch (``_NEVER``: never fetched).
         """
-        ids = [str(i) for i in calls.column("call_id").to_pylist()]
+        ids = sorted(str(i) for i in calls.column("call_id").to_pylist())
         moved: list[tuple[str, datetime, datetime | None]] = []
-        if ids:
-            elsewhere = f"NOT ({between('create_time', window.start, window.end)})"
-            found = self._lake.query(
-                "raw.calls",
-                "SELECT call_id, create_time, end_time FROM t "
-                f"WHERE call_id IN ({quoted(ids)}) AND {elsewhere}",
-            )
-            moved = [_occupancy(row) for row in found.to_pylist()]
+        elsewhere = f"NOT ({between('create_time', window.start, window.end)})"
+        for chunk in in_lists("call_id", ids):
+            sql = f"SELECT call_id, create_time, end_time FROM t WHERE {chunk} AND {elsewhere}"
+            moved += [_occupancy(row) for row in self._lake.query("raw.calls", sql).to_pylist()]
         ids += [str(i) for i in rejected.column("call_id").to_pylist() if i is not None]
-        stale_rejected: list[str] = []
-        if ids:
-            elsewhere = f"NOT ({between('window_start', window.start, window.end)})"
-            found = self._lake.query(
-                "raw.rejected_calls",
-                f"SELECT DISTINCT call_id FROM t WHERE call_id IN ({quoted(ids)}) AND {elsewhere}",
-            )
-            stale_rejected = sorted(str(i) for i in found.column("call_id").to_pylist())
+        found: set[str] = set()
+        elsewhere = f"NOT ({between('window_start', window.start, window.end)})"
+        for chunk in in_lists("call_id", sorted(set(ids))):
+            sql = f"SELECT DISTINCT call_id FROM t WHERE {chunk} AND {elsewhere}"
+            found.update(self._lake.query("raw.rejected_calls", sql).column("call_id").to_pylist())
+        stale_rejected = sorted(found)
         previous = self._lake.query(
             "raw.ingest_ledger",
             f"SELECT api_total_items FROM t WHERE window_start = {literal(window.start)} "
