@@ -254,15 +254,16 @@ class LakeSink:
         self._lake.write("analytics.report_settings", row, predicate="true")
 
     def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
-        """Delete the refreshed ``raw/stale_hours`` rows (a newer mark of an hour stays)."""
-        if rows:
-            self._lake.delete(
-                "raw.stale_hours",
-                " OR ".join(
-                    f"(hour_start = {literal(hour)} AND marked_at = {literal(marked_at)})"
-                    for hour, marked_at in rows
-                ),
-            )
+        """Delete the refreshed ``raw/stale_hours`` rows (a newer mark of an hour stays).
+
+        At most 200 rows a delete: DataFusion nests an ``OR`` chain as deep as it is long.
+        """
+        terms = [
+            f"(hour_start = {literal(hour)} AND marked_at = {literal(marked_at)})"
+            for hour, marked_at in rows
+        ]
+        for i in range(0, len(terms), 200):
+            self._lake.delete("raw.stale_hours", " OR ".join(terms[i : i + 200]))
 
 
 class LakeWarehouse:
