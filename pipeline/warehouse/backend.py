@@ -74,16 +74,15 @@ class Warehouse(Protocol):
         """A short-lived DuckDB connection reading the tables under their ``raw.*`` names."""
 
 
-class DuckDBSession:
-    """:class:`IngestSession` on one DuckDB write connection."""
+class StagingSession:
+    """Pages staged through a :class:`RawCallsWriter`; the base of both backends' sessions.
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        self._con = con
-        self._writer = RawCallsWriter(con, run_id)
+    Args:
+        writer: the window writer whose staging tables hold the run's pages.
+    """
 
-    def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
-        """Replace ``raw.trunks`` (one transaction)."""
-        return replace_trunks(self._con, trunks, fetched_at)
+    def __init__(self, writer: RawCallsWriter) -> None:
+        self._writer = writer
 
     def stage_page(
         self,
@@ -92,12 +91,24 @@ class DuckDBSession:
         rejected: Sequence[RejectedRecord],
         fetched_at: datetime,
     ) -> None:
-        """Stage a page in the connection's TEMP staging table."""
+        """Stage a page in the writer's staging tables (:meth:`RawCallsWriter.stage_page`)."""
         self._writer.stage_page(window, calls, rejected, fetched_at)
 
     def discard_window(self, window: Window) -> None:
         """Drop the window's staged rows."""
         self._writer.discard_window(window)
+
+
+class DuckDBSession(StagingSession):
+    """:class:`IngestSession` on one DuckDB write connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        super().__init__(RawCallsWriter(con, run_id))
+        self._con = con
+
+    def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
+        """Replace ``raw.trunks`` (one transaction)."""
+        return replace_trunks(self._con, trunks, fetched_at)
 
     def commit_window(
         self, window: Window, fetch: WindowFetch, fetched_at: datetime

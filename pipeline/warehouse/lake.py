@@ -23,7 +23,7 @@ through DuckDB and writing each table's bucket range with one predicate overwrit
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,11 +32,12 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.sinch.models import Trunk, Window
 from pipeline.sinch.pages import CALLS_ARROW_SCHEMA
 from pipeline.transforms import TableSpec
 from pipeline.transforms.calendar import MAX_CALL_DURATION
 from pipeline.warehouse.analytics import TableRefresh, refresh_all
+from pipeline.warehouse.backend import StagingSession
 from pipeline.warehouse.lake_tables import Lake, between, in_lists, literal
 from pipeline.warehouse.raw_calls import (
     INSERT_LEDGER,
@@ -68,7 +69,7 @@ def _local_database() -> duckdb.DuckDBPyConnection:
     return con
 
 
-class LakeSession:
+class LakeSession(StagingSession):
     """:class:`~pipeline.warehouse.backend.IngestSession` over the lake (one writer thread).
 
     Args:
@@ -77,10 +78,10 @@ class LakeSession:
     """
 
     def __init__(self, lake: Lake, run_id: str) -> None:
+        self._local = _local_database()
+        super().__init__(RawCallsWriter(self._local, run_id))
         self._lake = lake
         self._run_id = run_id
-        self._local = _local_database()
-        self._staging = RawCallsWriter(self._local, run_id)
 
     def close(self) -> None:
         """Drop the staging database."""
@@ -92,20 +93,6 @@ class LakeSession:
         rows = self._local.sql("SELECT * FROM raw.trunks").to_arrow_table()
         self._lake.write("raw.trunks", rows, predicate="true")
         return count
-
-    def stage_page(
-        self,
-        window: Window,
-        calls: pa.Table | Sequence[CallRecord],
-        rejected: Sequence[RejectedRecord],
-        fetched_at: datetime,
-    ) -> None:
-        """Stage a page in the run's in-memory staging tables."""
-        self._staging.stage_page(window, calls, rejected, fetched_at)
-
-    def discard_window(self, window: Window) -> None:
-        """Drop the window's staged rows."""
-        self._staging.discard_window(window)
 
     def commit_window(
         self, window: Window, fetch: WindowFetch, fetched_at: datetime
