@@ -89,6 +89,8 @@ class CallsClient:
         max_result_window: deepest offset the API serves (``page × size``); a slice counting
             more is split (default 10,000; ``SINCH_MAX_RESULT_WINDOW``).
         max_slices: most slices one window is split into.
+        min_hidden_window: the smallest result window a server is suspected of hiding: a list
+            that runs dry right after full pages this deep is split to verify it (2000).
         prefetch: download page n+1 in a helper thread while page n is being consumed.
         transport: optional httpx transport (tests pass ``httpx.MockTransport``).
         sleep: sleep function in seconds (inject a fake in tests).
@@ -118,6 +120,7 @@ class CallsClient:
         max_sweeps: int = 3,
         max_result_window: int = DEFAULT_MAX_RESULT_WINDOW,
         max_slices: int = 1024,
+        min_hidden_window: int = 2000,
         prefetch: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -136,6 +139,7 @@ class CallsClient:
         self.max_sweeps = max_sweeps
         self.max_result_window = max_result_window
         self.max_slices = max_slices
+        self.min_hidden_window = min_hidden_window
         self.prefetch = prefetch
         self.clock = clock
         self.retry = retry or RetryPolicy(

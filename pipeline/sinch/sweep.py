@@ -15,6 +15,9 @@ another was skipped, since the pages cover each offset once). What happens other
   data): the slice is **swept again**, up to ``max_sweeps``; the callIds of all its sweeps
   count together. Still short after that: split (if the slice needed more than one page, at
   most :data:`MAX_SHORT_SPLITS` times over).
+* a list that looks complete but cannot prove it (more records than ``totalItems``, or an
+  empty page right after two or more full ones: what a hidden result window with a capped
+  count looks like) is split too, until its slices fit in one page or reconcile;
 * a one-second slice that is still too deep is a :class:`PaginationError` naming it; a slice
   that stays short is reported in :attr:`SweepStats.unreconciled` (and ``reconciled`` is
   False): the caller lands what was read and must not call the window complete.
@@ -212,6 +215,9 @@ class WindowSweep:
                     f"the list ran dry at page {end.last} after {reading.seen} of "
                     f"{reading.expected} records"
                 )
+            doubt = self._doubt(reading, end)
+            if doubt is not None:
+                return _Split(doubt)
             stable = n == 1 or reading.previous == end.total
             if n > 1 and not stable:
                 self.stats.drift.append(
@@ -223,6 +229,32 @@ class WindowSweep:
             if n < client.max_sweeps:
                 logger.info("re-sweeping %s (sweep %d)", window_label(piece), n + 1)
         return self._after_sweeps(reading, end, may_split_short)
+
+    def _doubt(self, reading: _SliceReading, end: _SweepEnd) -> str | None:
+        """Why a sweep that looks complete cannot be trusted, if it cannot (then split).
+
+        A result window smaller than the client believes, paired with a count capped at the
+        same number (or any count the server under-reports), makes a cut list look complete:
+        ``seen`` reaches ``totalItems``. Two signs give it away, and a split settles it (the
+        halves' lists are shorter than the cut, or show more calls):
+
+        * the count is proven wrong: more records arrived than ``totalItems`` says exist, over
+          more than one page (a slice that fits one page has no depth to be cut at);
+        * the list ended on an empty page right after two or more full ones, at least
+          ``min_hidden_window`` records deep: exactly what a hidden cut looks like (a genuine
+          count that is such a multiple of the page size costs one split).
+        """
+        if reading.short or not reading.splittable:
+            return None
+        run, size = end.run, self._client.page_size
+        if end.total is not None and run.received > max(end.total, size):
+            return (
+                f"totalItems {end.total} is below the {run.received} records received: the count "
+                "cannot prove the list complete"
+            )
+        if run.ran_dry and run.received >= max(2 * size, self._client.min_hidden_window):
+            return f"the list ended exactly after {run.received // size} full pages"
+        return None
 
     def _one_sweep(self, reading: _SliceReading) -> Generator[Page, None, _SweepEnd]:
         """Page the slice once, yielding parsed pages; return how the sweep ended."""
