@@ -112,11 +112,11 @@ def check_api_access() -> None:
         settings.sandbox_seed()
         return
     mode = settings.auth_mode()
-    settings.positive_number("SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode])
+    settings.rate_limit(mode)
     import httpx
 
     from pipeline.defs.resources import SinchCallsResource
-    from pipeline.sinch.errors import SinchApiError
+    from pipeline.sinch.errors import AuthError, ClientError, SinchApiError
 
     api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
     auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
@@ -140,12 +140,16 @@ def check_api_access() -> None:
     try:
         with resource.open_client() as client:
             client.list_trunks()
-    except SinchApiError as exc:
+    except (AuthError, ClientError) as exc:  # credentials, project or URL: the user's to fix
         where = f"SINCH_API_URL={api_url}" + (
             f", SINCH_AUTH_URL={auth_url}" if mode == "oauth" else ""
         )
         msg = f"cannot use the Sinch API ({where}): {exc}"
         raise settings.SettingsError(msg) from None
+    except SinchApiError as exc:
+        # The server misbehaves (5xx, a deadline, a malformed answer): not a setting. The job
+        # runs, lands what it can and exits 1 naming what it could not.
+        console.print(f"[yellow]warning:[/] the API's first answer was not usable: {exc}")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         msg = f"SINCH_API_URL / SINCH_AUTH_URL is not a usable URL: {exc}"
         raise settings.SettingsError(msg) from None

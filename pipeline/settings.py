@@ -25,6 +25,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -91,11 +92,13 @@ def auth_mode() -> str:
     return mode
 
 
-def positive_number(name: str, default: float) -> float:
-    """A positive number from the environment.
+def positive_number(
+    name: str, default: float, *, low: float = 0.0, high: float = float("inf")
+) -> float:
+    """A finite number from the environment, above ``low`` and at most ``high``.
 
     Raises:
-        SettingsError: not a number, or not > 0.
+        SettingsError: not a number, NaN or infinite, or out of range.
     """
     raw = env(name, str(default))
     try:
@@ -103,8 +106,22 @@ def positive_number(name: str, default: float) -> float:
     except ValueError:
         msg = f"{name} must be a number, not {raw!r}"
         raise SettingsError(msg) from None
-    if value <= 0:
-        msg = f"{name} must be > 0, not {raw!r}"
+    if not math.isfinite(value) or not low < value <= high:
+        upper = "" if math.isinf(high) else f" and at most {high:g}"
+        msg = f"{name} must be a finite number above {low:g}{upper}, not {raw!r}"
+        raise SettingsError(msg)
+    return value
+
+
+#: Below this a run would sit silently for minutes per request.
+MIN_RATE_LIMIT = 0.01
+
+
+def rate_limit(mode: str) -> float:
+    """Client-side requests per second (``SINCH_RATE_LIMIT``), at least 0.01."""
+    value = positive_number("SINCH_RATE_LIMIT", DEFAULT_RATE_LIMIT[mode], low=0.0)
+    if value < MIN_RATE_LIMIT:
+        msg = f"SINCH_RATE_LIMIT must be at least {MIN_RATE_LIMIT} requests/s, not {value:g}"
         raise SettingsError(msg)
     return value
 

@@ -35,9 +35,7 @@ def calls_api_resource() -> CallsApiResource:
         auth=mode,
         api_url=settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL),
         auth_url=settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),
-        rate_limit_per_s=settings.positive_number(
-            "SINCH_RATE_LIMIT", settings.DEFAULT_RATE_LIMIT[mode]
-        ),
+        rate_limit_per_s=settings.rate_limit(mode),
         concurrency=concurrency,
         max_result_window=settings.max_result_window(),
     )

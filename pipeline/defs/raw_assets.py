@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
+from pipeline.ingest.report import window_notes
 from pipeline.ingest.runner import ingest_windows
 from pipeline.ingest.windows import hourly_windows
 from pipeline.sinch.models import Window
@@ -80,10 +81,11 @@ def land_calls(
     windows = hourly_windows(span.start, span.end)
 
     def progress(entry, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
+        notes = window_notes(entry)
         context.log.info(
             f"[{done}/{total}] {entry.window.start:%Y-%m-%d %H:%M}Z: {entry.records} calls, "
             f"{entry.rejected} rejected, {entry.fetch.pages} pages, "
-            f"totalItems={entry.api_total_items}"
+            f"totalItems={entry.api_total_items}" + (f" ({notes})" if notes else "")
         )
 
     if isinstance(sinch, SandboxCallsResource):

@@ -118,23 +118,34 @@ def _short(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def log_window(entry: LedgerEntry) -> None:
-    """Log one committed window in one line, with what was unusual about it."""
+def window_notes(entry: LedgerEntry) -> str:
+    """What was unusual about a committed window, for its progress line ("" when nothing).
+
+    Slices it was read in (their counts share boundary seconds, so ``totalItems`` is summed
+    over them), a shortfall, an unsettled count, rounded float amounts.
+    """
     fetch = entry.fetch
     notes = []
     if fetch.sub_windows:
-        notes.append(f"split into {len(fetch.sub_windows)} slices")
+        notes.append(f"read in {len(fetch.sub_windows)} slices, totalItems summed over them")
     if not entry.reconciled:
         notes.append(f"SHORT by {entry.shortfall}")
     elif not entry.settled:
         notes.append("not settled yet")
     if fetch.rounded_amounts:
         notes.append(f"{fetch.rounded_amounts} float amounts rounded to 6 decimals")
+    return "; ".join(notes)
+
+
+def log_window(entry: LedgerEntry) -> None:
+    """Log one committed window in one line, with what was unusual about it."""
+    fetch = entry.fetch
+    notes = window_notes(entry)
     log.info(
         "window %s: %d calls, %d rejected, %d pages%s",
         hour_label(entry.window),
         entry.records,
         entry.rejected,
         fetch.pages,
-        f" ({'; '.join(notes)})" if notes else "",
+        f" ({notes})" if notes else "",
     )

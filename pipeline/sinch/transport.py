@@ -190,7 +190,6 @@ class Transport:
         method, url = request.method, str(request.url)
         deadline = self.clock() + self.request_deadline_s
         set_deadline(self.request_deadline_s)
-        size = 0
         try:
             try:
                 response = self.http.send(request, stream=True)
@@ -200,29 +199,54 @@ class Transport:
                 raise TransportError(
                     f"{type(exc).__name__}: {exc}", method=method, url=url
                 ) from None
-            status = response.status_code
             try:
-                self._check_length(response, method, url)
-                source: Iterator[bytes]
-                inflate: Callable[[bytes, int], bytes]
-                if response.is_stream_consumed:  # read already (httpx.MockTransport)
-                    source, inflate = iter((response.content,)), identity
-                else:
-                    source, inflate = response.iter_raw(), inflater(response, method, url)
-                chunks: list[bytes] = []
+                body = self._read_body(response, method, url, deadline)
+            finally:
+                response.close()
+        finally:
+            set_deadline(None)
+        if 200 <= response.status_code < 300:
+            return body
+        self._raise_for_status(response, body, method, url)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_body(self, response: httpx.Response, method: str, url: str, deadline: float) -> bytes:
+        """The whole (decompressed) body, within the cap and the deadline.
+
+        Raises:
+            ResponseTooLarge, DeadlineExceeded, TransportError.
+        """
+        status = response.status_code
+        size = 0
+        chunks: list[bytes] = []
+        chunk = raw = b""
+        try:
+            self._check_length(response, method, url)
+            source: Iterator[bytes]
+            inflate: Callable[[bytes, int], bytes]
+            if response.is_stream_consumed:  # read already (httpx.MockTransport)
+                source, inflate = iter((response.content,)), identity
+            else:
+                source, inflate = response.iter_raw(), inflater(response, method, url)
+            if self.clock() > deadline:
+                raise self._deadline_error(method, url, status, 0)
+            for raw in source:
+                # At most cap + 1 bytes out of each chunk: a gzip bomb never inflates further
+                # than the cap (httpx's own decoder inflates a chunk whole).
+                chunk = inflate(raw, self.max_body_bytes - size + 1)
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise self._too_large(method, url, status, f"over {size} bytes")
                 if self.clock() > deadline:
-                    raise self._deadline_error(method, url, status, 0)
-                for raw in source:
-                    # At most cap + 1 bytes out of each chunk: a gzip bomb never inflates
-                    # further than the cap (httpx's own decoder inflates a chunk whole).
-                    chunk = inflate(raw, self.max_body_bytes - size + 1)
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.max_body_bytes:
-                        raise self._too_large(method, url, status, f"over {size} bytes")
-                    if self.clock() > deadline:
-                        raise self._deadline_error(method, url, status, size)
-            except httpx.TransportError as exc:
+                    raise self._deadline_error(method, url, status, size)
+        except BaseException as exc:
+            # The error's traceback keeps this frame alive until a full garbage collection;
+            # without this, each failed window held up to max_body_bytes (a tester saw a
+            # gzip-bombed backfill grow by 64 MiB a window, 3.7 GB after 120).
+            chunks.clear()
+            chunk = raw = b""  # and the last chunk too (up to the cap)
+            if isinstance(exc, httpx.TransportError):
                 if deadline_passed():
                     raise self._deadline_error(method, url, status, size) from None
                 raise TransportError(
@@ -231,22 +255,15 @@ class Transport:
                     url=url,
                     status=status,
                 ) from None
-            except zlib.error as exc:
+            if isinstance(exc, zlib.error):
                 raise TransportError(
                     f"the body could not be decompressed: {exc}",
                     method=method,
                     url=url,
                     status=status,
                 ) from None
-            finally:
-                response.close()
-        finally:
-            set_deadline(None)
-        body = b"".join(chunks)
-        if 200 <= status < 300:
-            return body
-        self._raise_for_status(response, body, method, url)
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise
+        return b"".join(chunks)
 
     def _check_length(self, response: httpx.Response, method: str, url: str) -> None:
         declared = response.headers.get("content-length", "")

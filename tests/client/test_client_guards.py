@@ -7,13 +7,14 @@ socket layer where a header drip happens).
 
 from __future__ import annotations
 
+import gc
 import socket
 import threading
 import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import httpx
@@ -205,3 +206,30 @@ def test_short_lived_token_is_reused_for_its_lifetime(lifetime: int) -> None:
         list(client.sweep_window(WIN))
     assert len(api.requests) == 9  # 8 full pages and the empty one, ~18 clock seconds
     assert len(tokens) == 1
+
+
+def test_a_failed_body_is_freed_without_waiting_for_the_garbage_collector() -> None:
+    # Each gzip-bombed window kept up to max_body_bytes alive through the error's traceback
+    # until a full collection: a tester's backfill grew by 64 MiB a window (3.7 GB after 120).
+    bomb = gzip_bomb(64)
+
+    class Chunks(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            for i in range(0, len(bomb), 65536):
+                yield bomb[i : i + 65536]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Chunks(), headers={"Content-Encoding": "gzip"})
+
+    gc.disable()
+    tracemalloc.start()
+    try:
+        with make_client(handler, max_body_bytes=4 * 2**20) as client:
+            for _ in range(6):
+                with suppress(ResponseTooLarge):
+                    list(client.sweep_window(WIN))
+            held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+    assert held < 8 * 2**20, f"{held / 2**20:.0f} MiB still held after 6 failed bodies"

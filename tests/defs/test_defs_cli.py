@@ -31,6 +31,10 @@ CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET":
         # Too small for DuckDB: this used to fail inside the job, windows later, many lines.
         (["demo"], {"CALLS_DB_MEMORY_LIMIT": "16MB"}, "between 128MB and 1PiB"),
         (["demo"], {**CREDENTIALS, "SINCH_API_URL": "notaurl"}, "http:// or https://"),
+        # NaN printed a pydantic traceback (exit 1); 1e-9 was accepted and the run sat silent.
+        (["demo"], {**CREDENTIALS, "SINCH_RATE_LIMIT": "nan"}, "SINCH_RATE_LIMIT must be a"),
+        (["demo"], {**CREDENTIALS, "SINCH_RATE_LIMIT": "1e-9"}, "at least 0.01 requests/s"),
+        (["demo"], {"SINCH_MAX_RESULT_WINDOW": "0"}, "SINCH_MAX_RESULT_WINDOW"),
         # Hours before the first partition used to be fetched, then fail in Dagster.
         (
             ["ingest", "--start", "2025-12-31T20", "--end", "2026-01-01T02"],

@@ -242,3 +242,33 @@ def test_exit_code_names_the_windows_then_a_clean_rerun_ends_green(make_sandbox,
         "SELECT bool_and(reconciled) FROM raw.ingest_ledger WHERE run_id = "
         "(SELECT max_by(run_id, fetched_at) FROM raw.ingest_ledger)",
     )
+
+
+def test_an_unreadable_first_answer_is_not_a_user_error(make_sandbox, tmp_path):
+    # The CLI's pre-flight /trunks request called any API error a setting (exit 2) and fetched
+    # nothing; a malformed /trunks is the server's fault: the calls land, the run exits 1.
+    db = tmp_path / "preflight.duckdb"
+    with make_sandbox(seed=41, trunks_envelope_fault=True) as sb:
+        env = {
+            **os.environ,
+            "SINCH_PROJECT_ID": sb.project_id,
+            "SINCH_KEY_ID": sb.key_id,
+            "SINCH_KEY_SECRET": sb.key_secret,
+            "SINCH_API_URL": sb.base_url,
+            "SINCH_AUTH_URL": sb.auth_url,
+            "CALLS_DB_PATH": str(db),
+        }
+        hour = ["--start", "2026-11-18T08", "--end", "2026-11-18T09", "--no-analytics"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "ingest", *hour],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        truth = set(sb.app_state.call_ids_between(START, START + timedelta(hours=1)))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "trunks not refreshed (raw.trunks kept)" in output
+    assert scalar(db, "SELECT count(*) FROM raw.calls") == len(truth) > 0
