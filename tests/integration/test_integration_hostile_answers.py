@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,12 +127,16 @@ def test_echoed_credentials_never_reach_output_or_the_run_storage(make_sandbox, 
 
 
 def test_a_30_second_token_is_reused_not_fetched_per_request(make_sandbox, tmp_path):
+    started = time.monotonic()
     with make_sandbox(seed=35, token_lifetime_s=30, calls_per_hour=600) as sb:
         ok, printed = run(sb, tmp_path / "token.duckdb", page_size=100)
         stats = dict(sb.app_state.stats)
+    took = time.monotonic() - started
     assert ok, printed
     assert stats["calls_requests"] >= 10
-    assert stats["token_requests"] <= 2  # one per 15 s of run at most, not one per request
+    # one per 15 s of run at most (a 30 s token is renewed at half-life), not one per request;
+    # the bound grows with the run's real duration, which a loaded machine stretches past 30 s
+    assert stats["token_requests"] <= max(2, 1 + int(took // 15))
 
 
 def test_a_call_listed_in_two_hours_lands_once(make_sandbox, tmp_path):
