@@ -116,7 +116,7 @@ def check_api_access() -> None:
     import httpx
 
     from pipeline.defs.resources import SinchCallsResource
-    from pipeline.sinch.errors import AuthError, ClientError, SinchApiError
+    from pipeline.sinch.errors import AuthError, ClientError, SinchApiError, TransportError
 
     api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
     auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
@@ -140,7 +140,8 @@ def check_api_access() -> None:
     try:
         with resource.open_client() as client:
             client.list_trunks()
-    except (AuthError, ClientError) as exc:  # credentials, project or URL: the user's to fix
+    except (AuthError, ClientError, TransportError) as exc:
+        # Credentials, project, or a URL where nothing answers: the user's to fix.
         where = f"SINCH_API_URL={api_url}" + (
             f", SINCH_AUTH_URL={auth_url}" if mode == "oauth" else ""
         )
