@@ -56,6 +56,17 @@ def api_resource(sb: SandboxHandle, **overrides) -> SinchCallsResource:
     return SinchCallsResource(**settings)
 
 
+def sandbox_env(sb: SandboxHandle) -> dict[str, str]:
+    """The ``SINCH_*`` variables that point the ``pipeline`` command at a running sandbox."""
+    return {
+        "SINCH_PROJECT_ID": sb.project_id,
+        "SINCH_KEY_ID": sb.key_id,
+        "SINCH_KEY_SECRET": sb.key_secret,
+        "SINCH_API_URL": sb.base_url,
+        "SINCH_AUTH_URL": sb.auth_url,
+    }
+
+
 def quiet_console() -> Console:
     """A console that writes to memory (tests read ``console.file.getvalue()``)."""
     return Console(file=io.StringIO(), width=200)

@@ -21,7 +21,7 @@ from pipeline.definitions import build_definitions
 from pipeline.defs.resources import WarehouseResource
 from pipeline.jobs import progress_logger, run_ingest_job
 from pipeline.warehouse.connection import connect
-from tests.conftest import REPO, api_resource, quiet_console
+from tests.conftest import REPO, api_resource, quiet_console, sandbox_env
 
 pytestmark = pytest.mark.integration
 
@@ -213,11 +213,7 @@ def test_exit_code_names_the_windows_then_a_clean_rerun_ends_green(make_sandbox,
     def ingest(sb) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
-            "SINCH_PROJECT_ID": sb.project_id,
-            "SINCH_KEY_ID": sb.key_id,
-            "SINCH_KEY_SECRET": sb.key_secret,
-            "SINCH_API_URL": sb.base_url,
-            "SINCH_AUTH_URL": sb.auth_url,
+            **sandbox_env(sb),
             "SINCH_RATE_LIMIT": "1000",
             "CALLS_DB_PATH": str(db),
         }
@@ -256,11 +252,7 @@ def test_an_unreadable_first_answer_is_not_a_user_error(make_sandbox, tmp_path):
     with make_sandbox(seed=41, trunks_envelope_fault=True) as sb:
         env = {
             **os.environ,
-            "SINCH_PROJECT_ID": sb.project_id,
-            "SINCH_KEY_ID": sb.key_id,
-            "SINCH_KEY_SECRET": sb.key_secret,
-            "SINCH_API_URL": sb.base_url,
-            "SINCH_AUTH_URL": sb.auth_url,
+            **sandbox_env(sb),
             "CALLS_DB_PATH": str(db),
         }
         hour = ["--start", "2026-11-18T08", "--end", "2026-11-18T09", "--no-analytics"]

@@ -30,7 +30,7 @@ from pipeline.sinch.auth import OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.transforms import ANALYTICS_TABLES
 from pipeline.warehouse.connection import connect
-from tests.conftest import REPO, api_resource, quiet_console
+from tests.conftest import REPO, api_resource, quiet_console, sandbox_env
 
 pytestmark = pytest.mark.integration
 
@@ -202,11 +202,7 @@ def test_parallel_backfills_share_the_file_without_lock_errors(make_sandbox, tmp
     with make_sandbox(seed=14, latency_s=0.02) as sb:
         env = {
             **os.environ,
-            "SINCH_PROJECT_ID": sb.project_id,
-            "SINCH_KEY_ID": sb.key_id,
-            "SINCH_KEY_SECRET": sb.key_secret,
-            "SINCH_API_URL": sb.base_url,
-            "SINCH_AUTH_URL": sb.auth_url,
+            **sandbox_env(sb),
             "CALLS_DB_PATH": str(db),
         }
         ranges = [("2026-11-09T00", "2026-11-09T12"), ("2026-11-09T12", "2026-11-10T00")]

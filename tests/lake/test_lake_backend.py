@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
 from lake_kit import column_types, snapshot, tables
-from warehouse_kit import at, hour_window, make_call
+from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z
 
 from pipeline import settings
 from pipeline.defs.checks import _run_check
@@ -24,13 +24,6 @@ from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.lake_tables import in_lists
 from pipeline.warehouse.raw_calls import WindowFetch
 
-A = hour_window("2026-03-01 10:00")
-MID = hour_window("2026-03-01 11:00")
-B = hour_window("2026-03-01 12:00")
-X_IN_A = make_call("X", at("2026-03-01 10:30"), end=at("2026-03-01 11:30"))
-X_IN_B = make_call("X", at("2026-03-01 12:10"), end=at("2026-03-01 12:20"))
-Y = make_call("Y", at("2026-03-01 10:10"), end=at("2026-03-01 10:12"))
-Z = make_call("Z", at("2026-03-01 11:05"), end=at("2026-03-01 11:06"))
 BAD = RejectedRecord(reason="createTime: missing", raw='{"callId":"R"}', call_id="R")
 NO_ID = RejectedRecord(reason="not an object", raw="[1]", call_id=None)
 

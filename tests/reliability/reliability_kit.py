@@ -21,6 +21,7 @@ from pipeline.defs.resources import SinchCallsResource
 from pipeline.ingest.runner import IngestReport, ingest_windows
 from pipeline.ingest.windows import hourly_windows
 from pipeline.sandbox.server import SandboxHandle
+from tests.conftest import sandbox_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -184,11 +185,7 @@ def cli_env(sb: SandboxHandle, **extra: str) -> dict[str, str]:
     }
     env.update(
         {
-            "SINCH_PROJECT_ID": sb.project_id,
-            "SINCH_KEY_ID": sb.key_id,
-            "SINCH_KEY_SECRET": sb.key_secret,
-            "SINCH_API_URL": sb.base_url,
-            "SINCH_AUTH_URL": sb.auth_url,
+            **sandbox_env(sb),
             "SINCH_RATE_LIMIT": "1000",
             "PYTHONUNBUFFERED": "1",
             "NO_COLOR": "1",

@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from warehouse_kit import at, hour_window, land, make_call, scalar
+from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, at, land, make_call, scalar
 
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.sinch.models import RejectedRecord
 from pipeline.warehouse.analytics import refresh_all
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import RawCallsWriter
-
-A = hour_window("2026-03-01 10:00")
-MID = hour_window("2026-03-01 11:00")
-B = hour_window("2026-03-01 12:00")
-#: X as window A lists it: created 10:30, up until 11:30 (it occupies a channel in hour 11)
-X_IN_A = make_call("X", at("2026-03-01 10:30"), end=at("2026-03-01 11:30"))
-#: X as window B lists it later: created 12:10, ended 12:20
-X_IN_B = make_call("X", at("2026-03-01 12:10"), end=at("2026-03-01 12:20"))
-Y = make_call("Y", at("2026-03-01 10:10"), end=at("2026-03-01 10:12"))
-Z = make_call("Z", at("2026-03-01 11:05"), end=at("2026-03-01 11:06"))
 
 
 def check(con, name: str) -> tuple[int, str | None]:

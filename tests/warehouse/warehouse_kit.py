@@ -77,3 +77,16 @@ def land(
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     """The first column of the first row of ``sql``."""
     return con.execute(sql, params or []).fetchall()[0][0]
+
+
+# The moved-call scenario both backends are tested on (tests/warehouse/test_warehouse_moves.py,
+# tests/lake/test_lake_backend.py): X is listed in window A, then again, later, in window B.
+A = hour_window("2026-03-01 10:00")
+MID = hour_window("2026-03-01 11:00")
+B = hour_window("2026-03-01 12:00")
+#: X as window A lists it: created 10:30, up until 11:30 (it occupies a channel in hour 11)
+X_IN_A = make_call("X", at("2026-03-01 10:30"), end=at("2026-03-01 11:30"))
+#: X as window B lists it later: created 12:10, ended 12:20
+X_IN_B = make_call("X", at("2026-03-01 12:10"), end=at("2026-03-01 12:20"))
+Y = make_call("Y", at("2026-03-01 10:10"), end=at("2026-03-01 10:12"))
+Z = make_call("Z", at("2026-03-01 11:05"), end=at("2026-03-01 11:06"))
