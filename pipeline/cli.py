@@ -105,10 +105,13 @@ def check_api_access() -> None:
     Raises:
         SettingsError: the API could not be used; the message says which URL and why.
     """
+    from pipeline.projects import configured_projects
+
     settings.fetch_concurrency()
     settings.db_memory_limit()
     settings.max_result_window()
-    if not settings.uses_real_api():
+    projects = configured_projects()
+    if not (projects[0].uses_real_api if projects else settings.uses_real_api()):
         settings.sandbox_seed()
         return
     mode = settings.auth_mode()
@@ -122,9 +125,9 @@ def check_api_access() -> None:
     auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
     # The job's own client factory, with quicker retries: a check that may still succeed.
     resource = SinchCallsResource(
-        project_id=settings.env("SINCH_PROJECT_ID", ""),
-        key_id=settings.env("SINCH_KEY_ID", ""),
-        key_secret=settings.env("SINCH_KEY_SECRET", ""),
+        project_id=None if projects else settings.env("SINCH_PROJECT_ID", ""),
+        key_id=None if projects else settings.env("SINCH_KEY_ID", ""),
+        key_secret=None if projects else settings.env("SINCH_KEY_SECRET", ""),
         auth=mode,
         api_url=api_url,
         auth_url=auth_url,
@@ -138,15 +141,18 @@ def check_api_access() -> None:
     level = sinch_log.level
     sinch_log.setLevel(logging.ERROR)  # retry warnings of a check that may still succeed
     try:
-        with resource.open_client() as client:
-            client.list_trunks()
-    except (AuthError, ClientError, TransportError) as exc:
-        # Credentials, project, or a URL where nothing answers: the user's to fix.
-        where = f"SINCH_API_URL={api_url}" + (
-            f", SINCH_AUTH_URL={auth_url}" if mode == "oauth" else ""
-        )
-        msg = f"cannot use the Sinch API ({where}): {exc}"
-        raise settings.SettingsError(msg) from None
+        for project in [*projects] if projects else [None]:
+            try:
+                with resource.open_client(project) as client:
+                    client.list_trunks()
+            except (AuthError, ClientError, TransportError) as exc:
+                # Credentials, project, or a URL where nothing answers: the user's to fix.
+                where = f"SINCH_API_URL={api_url}" + (
+                    f", SINCH_AUTH_URL={auth_url}" if mode == "oauth" else ""
+                )
+                which = f" for project {project.id}" if project else ""
+                msg = f"cannot use the Sinch API{which} ({where}): {exc}"
+                raise settings.SettingsError(msg) from None
     except SinchApiError as exc:
         # The server misbehaves (5xx, a deadline, a malformed answer): not a setting. The job
         # runs, lands what it can and exits 1 naming what it could not.

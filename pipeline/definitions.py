@@ -14,10 +14,11 @@ import dagster as dg
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.defs.environment import calls_api_resource, lookback_hours, warehouse_resource
-from pipeline.defs.partitions import hourly_partitions
+from pipeline.defs.partitions import ingestion_partitions
 from pipeline.defs.raw_assets import build_raw_calls
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
+from pipeline.projects import configured_projects
 
 
 def build_definitions(
@@ -27,8 +28,9 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
-    Reads ``CALLS_PARTITIONS_START`` and ``CALLS_LOOKBACK_HOURS``, and the resources'
-    settings for each resource not given (:mod:`pipeline.defs.environment`).
+    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS`` and ``CALLS_PROJECTS_FILE``
+    (project × hour partitions when set), and the resources' settings for each resource not
+    given (:mod:`pipeline.defs.environment`).
 
     Args:
         sinch: the calls API resource (default: from the environment, sandbox without
@@ -42,14 +44,18 @@ def build_definitions(
     Raises:
         SettingsError: a setting it reads has a value the product cannot use.
     """
-    hourly = hourly_partitions()
+    projects = configured_projects()
+    partitions = ingestion_partitions(projects)
     return dg.Definitions(
-        assets=[build_raw_calls(hourly), *build_analytics_assets(hourly)],
+        assets=[
+            build_raw_calls(partitions, projects),
+            *build_analytics_assets(partitions, projects),
+        ],
         asset_checks=RAW_CALLS_CHECKS,
         jobs=[ingest_calls_job],
-        schedules=build_schedules(lookback_hours(), hourly),
+        schedules=build_schedules(lookback_hours(), partitions),
         resources={
-            "sinch": sinch or calls_api_resource(),
+            "sinch": sinch or calls_api_resource(projects),
             "warehouse": warehouse or warehouse_resource(),
         },
         loggers=loggers,

@@ -15,10 +15,9 @@ import dagster as dg
 from rich.console import Console
 
 from pipeline import settings
-from pipeline.defs.partitions import partition_key
+from pipeline.defs.partitions import partition_ranges
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
-from pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
-from pipeline.ingest.windows import HOUR
+from pipeline.defs.schedules import PROJECT_TAG, RANGE_END_TAG, RANGE_START_TAG
 
 
 class _ProgressHandler(logging.Handler):
@@ -97,6 +96,9 @@ def run_ingest_job(
 ) -> bool:
     """Execute ``ingest_calls`` in-process over the hourly partitions of ``[start, end)``.
 
+    With a projects file (``CALLS_PROJECTS_FILE``), one execution per project, in file order;
+    every project runs even when an earlier one failed.
+
     Args:
         start: first hour (UTC, whole hour).
         end: end hour, exclusive.
@@ -107,7 +109,7 @@ def run_ingest_job(
         sinch: the API resource (default: from the environment).
 
     Returns:
-        True when every step succeeded.
+        True when every step of every execution succeeded.
     """
     from pipeline.definitions import build_definitions
 
@@ -122,17 +124,22 @@ def run_ingest_job(
         loggers={"progress": progress_logger(console)},
     )
     job = defs.resolve_job_def("ingest_calls")
+    partitions_def = defs.resolve_assets_def(dg.AssetKey(["raw", "calls"])).partitions_def
+    assert partitions_def is not None
+    success = True
     # Dispose of the instance here, in this thread: left to the garbage collector, its
     # in-memory SQLite storage may be finalized from a fetcher thread and complain.
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            tags={
-                RANGE_START_TAG: partition_key(start),
-                RANGE_END_TAG: partition_key(end - HOUR),
-            },
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"progress": {}}},
-            asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
-        )
-        return result.success
+        for part in partition_ranges(partitions_def, start, end):
+            if part.project_id is not None:
+                console.print(f"project {part.project_id}:", style="bold")
+            result = job.execute_in_process(
+                tags={RANGE_START_TAG: part.first, RANGE_END_TAG: part.last}
+                | ({PROJECT_TAG: part.project_id} if part.project_id else {}),
+                instance=instance,
+                raise_on_error=False,
+                run_config={"loggers": {"progress": {}}},
+                asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
+            )
+            success = success and result.success
+    return success

@@ -11,8 +11,10 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL, window_of
-from pipeline.defs.resources import WarehouseResource
+from pipeline.defs.partitions import run_scopes
+from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL
+from pipeline.defs.resources import CallsApiResource, WarehouseResource
+from pipeline.projects import Project
 from pipeline.transforms import ANALYTICS_TABLES
 
 RAW_CALLS = dg.AssetKey(["raw", "calls"])
@@ -35,14 +37,19 @@ def _spec(name: str) -> dg.AssetSpec:
     )
 
 
-def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_analytics_assets(
+    partitions_def: dg.PartitionsDefinition, projects: list[Project] | None = None
+) -> list[dg.AssetsDefinition]:
     """The ``analytics/*`` assets (one multi-asset, a key per table) over ``partitions_def``.
 
     Args:
-        partitions_def: the partitions of ``raw/calls`` (hourly, UTC; identity dependency).
+        partitions_def: the partitions of ``raw/calls`` (hourly UTC, or project × hour;
+            identity dependency).
+        projects: the projects of the projects file, or None for one project.
 
     Returns:
-        One multi-asset; it needs the resource ``warehouse`` and runs :func:`refresh_tables`.
+        One multi-asset; it needs the resources ``warehouse`` and ``sinch`` (which names the
+        project without a projects file) and runs :func:`refresh_tables`.
     """
 
     @dg.multi_asset(
@@ -53,32 +60,44 @@ def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         name="analytics_tables",
     )
     def analytics_tables(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, sinch: CallsApiResource
     ) -> Iterator[dg.MaterializeResult[Any]]:
         """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass."""
-        yield from refresh_tables(context, warehouse)
+        yield from refresh_tables(context, warehouse, sinch, projects)
 
     return [analytics_tables]
 
 
 def refresh_tables(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    sinch: CallsApiResource,
+    projects: list[Project] | None = None,
 ) -> Iterator[dg.MaterializeResult[Any]]:
     """Rebuild the analytics buckets touched by the run's raw hours, all tables in one pass.
+
+    Each project of the run is refreshed on its own rows (its spans of hours in turn).
 
     Yields:
         One result per ``analytics.*`` table, with ``rows_written`` and ``report_tz``.
     """
-    span = window_of(context)
-    refreshed = warehouse.backend().refresh_analytics(span.start, span.end, warehouse.report_tz)
-    for result in refreshed:
-        context.log.info(
-            f"analytics.{result.table}: {result.rows} rows for buckets "
-            f"[{result.first_bucket}, {result.end_bucket})"
-        )
+    backend = warehouse.backend()
     rows: dict[str, int] = {}
-    for result in refreshed:
-        rows[result.table] = rows.get(result.table, 0) + result.rows
+    for scope in run_scopes(context, projects):
+        project_id = scope.project.id if scope.project else sinch.default_project_id()
+        prefix = (
+            f"{scope.project.display_name}: " if scope.project and len(projects or []) > 1 else ""
+        )
+        for span in scope.spans:
+            refreshed = backend.refresh_analytics(
+                span.start, span.end, warehouse.report_tz, project_id
+            )
+            for result in refreshed:
+                context.log.info(
+                    f"{prefix}analytics.{result.table}: {result.rows} rows for buckets "
+                    f"[{result.first_bucket}, {result.end_bucket})"
+                )
+                rows[result.table] = rows.get(result.table, 0) + result.rows
     for name in ANALYTICS_TABLES:
         yield dg.MaterializeResult(
             asset_key=["analytics", name],

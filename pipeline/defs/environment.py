@@ -2,10 +2,14 @@
 
 With ``SINCH_PROJECT_ID``, ``SINCH_KEY_ID`` and ``SINCH_KEY_SECRET`` set, the assets talk to
 Sinch (secrets bound with ``dg.EnvVar``: resolved at launch, never shown in the UI). Without
-them, they talk to the embedded sandbox, so a fresh checkout works offline.
+them, they talk to the embedded sandbox, so a fresh checkout works offline. A projects file
+(``CALLS_PROJECTS_FILE``, :mod:`pipeline.projects`) replaces the three: each project's key is
+read from the variables the file names when its run opens a client.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 
@@ -16,22 +20,36 @@ from pipeline.defs.resources import (
     SinchCallsResource,
     WarehouseResource,
 )
+from pipeline.projects import Project
 
 
-def calls_api_resource() -> CallsApiResource:
+def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResource:
     """The real API when credentials are set, else the embedded sandbox.
+
+    Args:
+        projects: the projects of the projects file, or None. With a file, its projects
+            decide: they all name key variables (the real API; each run reads its project's
+            key) or none does (the sandbox); ``SINCH_PROJECT_ID``/``KEY_*`` are not used.
 
     Raises:
         SettingsError: incomplete credentials, an unknown ``SINCH_AUTH``, or a bad number.
     """
     concurrency = settings.fetch_concurrency()
-    if not settings.uses_real_api():
+    real = projects[0].uses_real_api if projects else settings.uses_real_api()
+    if not real:
         return SandboxCallsResource(seed=settings.sandbox_seed(), concurrency=concurrency)
     mode = settings.auth_mode()
+    credentials: dict[str, Any] = (
+        {}
+        if projects
+        else {
+            "project_id": dg.EnvVar("SINCH_PROJECT_ID"),
+            "key_id": dg.EnvVar("SINCH_KEY_ID"),
+            "key_secret": dg.EnvVar("SINCH_KEY_SECRET"),
+        }
+    )
     return SinchCallsResource(
-        project_id=dg.EnvVar("SINCH_PROJECT_ID"),
-        key_id=dg.EnvVar("SINCH_KEY_ID"),
-        key_secret=dg.EnvVar("SINCH_KEY_SECRET"),
+        **credentials,
         auth=mode,
         api_url=settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL),
         auth_url=settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),

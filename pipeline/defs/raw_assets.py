@@ -11,11 +11,11 @@ from typing import Any
 
 import dagster as dg
 
+from pipeline.defs.partitions import RunScope, run_scopes
 from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
-from pipeline.ingest.report import window_notes
+from pipeline.ingest.report import IngestReport, window_notes
 from pipeline.ingest.runner import ingest_windows
-from pipeline.ingest.windows import hourly_windows
-from pipeline.sinch.models import Window
+from pipeline.projects import Project
 
 #: One run per week of hours during a backfill: a month is ~5 runs, not 720, and each run
 #: streams its windows page by page (memory is bounded by pages, not by the range).
@@ -26,24 +26,21 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
 WRITER_POOL = "duckdb_writer"
 
 
-def window_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Window:
-    """The run's partition range as one half-open UTC window."""
-    time_window = context.partition_time_window
-    return Window(time_window.start, time_window.end)
-
-
 RAW_CALLS_DESCRIPTION = (
     "One row per call (latest version) from GET /v1/projects/{projectId}/calls, fetched in "
     "hourly createTime windows; also raw.rejected_calls, raw.ingest_ledger and raw.trunks."
 )
 
 
-def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_raw_calls(
+    partitions_def: dg.PartitionsDefinition, projects: list[Project] | None = None
+) -> dg.AssetsDefinition:
     """The ``raw/calls`` asset over ``partitions_def``.
 
     Args:
-        partitions_def: hourly UTC partitions
-            (:func:`pipeline.defs.partitions.hourly_partitions`).
+        partitions_def: hourly UTC partitions, or project × hour partitions for ``projects``
+            (:func:`pipeline.defs.partitions.ingestion_partitions`).
+        projects: the projects of the projects file, or None for one project.
 
     Returns:
         The asset; it needs the resources ``sinch`` (:class:`CallsApiResource`) and
@@ -63,56 +60,91 @@ def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult[Any]:
         """Land every call of the run's hours in ``raw.calls`` (see :func:`land_calls`)."""
-        return land_calls(context, sinch, warehouse)
+        return land_calls(context, sinch, warehouse, projects)
 
     return raw_calls
 
 
 def land_calls(
-    context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    sinch: CallsApiResource,
+    warehouse: WarehouseResource,
+    projects: list[Project] | None = None,
 ) -> dg.MaterializeResult[Any]:
-    """Land every call of the run's hours in ``raw.calls`` (grain: one row per ``call_id``).
+    """Land every call of the run's hours in ``raw.calls`` (grain: one row per project and id).
 
     Each hour is swept page by page (1000 a page), parsed, and replaced as a whole in one
     transaction, so re-running a partition ends in the same table. Unparseable records go to
     ``raw.rejected_calls`` with their reason; each window fetch appends to ``raw.ingest_ledger``.
+    With many projects each project's hours are fetched with its own client (key, rate
+    limit); a project that fails does not stop the others, and the step fails at the end
+    with the first error (every error is logged).
     """
-    span = window_of(context)
-    windows = hourly_windows(span.start, span.end)
+    scopes = run_scopes(context, projects)
+    if isinstance(sinch, SandboxCallsResource):
+        context.log.info("No Sinch credentials set: fetching from the embedded sandbox.")
+    reports: list[IngestReport] = []
+    errors: list[Exception] = []
+    for scope in scopes:
+        try:
+            reports.append(_land_project(context, sinch, warehouse, scope, len(scopes) > 1))
+        except Exception as exc:  # every project gets its turn; the first error is raised
+            if len(scopes) == 1:
+                raise
+            context.log.error(f"project {_name(scope)}: {exc}")
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    committed = [e for report in reports for e in report.committed]
+    new_fields = sorted({f for e in committed for f in e.fetch.new_fields})
+    if new_fields:
+        context.log.warning(f"the API sent call fields this client does not know: {new_fields}")
+    spans = [span for scope in scopes for span in scope.spans]
+    return dg.MaterializeResult(
+        metadata={
+            "window_start": min(s.start for s in spans).isoformat(),
+            "window_end": max(s.end for s in spans).isoformat(),
+            "projects": ", ".join(_name(scope) for scope in scopes),
+            "windows": len(committed),
+            "calls": sum(r.records for r in reports),
+            "rejected": sum(r.rejected for r in reports),
+            "pages": sum(r.pages for r in reports),
+            "requests": sum(r.attempts for r in reports),
+            "unsettled_windows": sum(not e.settled for e in committed),
+            "new_fields": ", ".join(new_fields) or "none",
+            "trunks": sum(r.trunks or 0 for r in reports),
+        }
+    )
+
+
+def _name(scope: RunScope) -> str:
+    return scope.project.display_name if scope.project else "(the configured project)"
+
+
+def _land_project(
+    context: dg.AssetExecutionContext,
+    sinch: CallsApiResource,
+    warehouse: WarehouseResource,
+    scope: RunScope,
+    named: bool,
+) -> IngestReport:
+    """Ingest one project's hours of the run; progress lines name the project if ``named``."""
+    prefix = f"{_name(scope)} " if named else ""
 
     def progress(entry, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
         notes = window_notes(entry)
         context.log.info(
-            f"[{done}/{total}] {entry.window.start:%Y-%m-%d %H:%M}Z: {entry.records} calls, "
-            f"{entry.rejected} rejected, {entry.fetch.pages} pages, "
+            f"[{done}/{total}] {prefix}{entry.window.start:%Y-%m-%d %H:%M}Z: "
+            f"{entry.records} calls, {entry.rejected} rejected, {entry.fetch.pages} pages, "
             f"totalItems={entry.api_total_items}" + (f" ({notes})" if notes else "")
         )
 
-    if isinstance(sinch, SandboxCallsResource):
-        context.log.info("No Sinch credentials set: fetching from the embedded sandbox.")
-    with sinch.open_client() as client:
-        report = ingest_windows(
+    with sinch.open_client(scope.project) as client:
+        return ingest_windows(
             client,
             warehouse.backend(),
-            windows,
+            scope.windows,
             concurrency=sinch.concurrency,
             run_id=context.run.run_id,
             progress=progress,
         )
-    new_fields = sorted({f for e in report.committed for f in e.fetch.new_fields})
-    if new_fields:
-        context.log.warning(f"the API sent call fields this client does not know: {new_fields}")
-    return dg.MaterializeResult(
-        metadata={
-            "window_start": span.start.isoformat(),
-            "window_end": span.end.isoformat(),
-            "windows": len(report.committed),
-            "calls": report.records,
-            "rejected": report.rejected,
-            "pages": report.pages,
-            "requests": report.attempts,
-            "unsettled_windows": sum(not e.settled for e in report.committed),
-            "new_fields": ", ".join(new_fields) or "none",
-            "trunks": report.trunks or 0,
-        }
-    )

@@ -1,8 +1,10 @@
 """Dagster resources: the calls API (real Sinch or the embedded sandbox) and the warehouse.
 
-Both API resources expose the same ``open_client()`` context manager, so the assets do not know
-which one they talk to. :func:`pipeline.defs.environment.calls_api_resource` picks one from the
-environment; secrets are bound with ``dg.EnvVar`` there and never appear in the UI or logs.
+Both API resources expose the same ``open_client(project)`` context manager, so the assets do
+not know which one they talk to; ``project`` is a :class:`~pipeline.projects.Project` of the
+projects file, or None for the resource's own single project.
+:func:`pipeline.defs.environment.calls_api_resource` picks one from the environment; secrets
+are bound with ``dg.EnvVar`` there and never appear in the UI or logs.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import dagster as dg
 import httpx
 from pydantic import Field
 
+from pipeline.projects import Project, sandbox_seed
 from pipeline.settings import (
     DEFAULT_API_URL,
     DEFAULT_AUTH_URL,
     DEFAULT_CONCURRENCY,
     DEFAULT_DB_MEMORY_LIMIT,
+    SettingsError,
 )
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient, RetryPolicy
@@ -40,10 +44,18 @@ class CallsApiResource(dg.ConfigurableResource):
     )
 
     @contextmanager
-    def open_client(self) -> Iterator[CallsClient]:
-        """Yield a ready :class:`CallsClient`; closed (and any sandbox stopped) on exit."""
+    def open_client(self, project: Project | None = None) -> Iterator[CallsClient]:
+        """Yield a ready :class:`CallsClient`; closed (and any sandbox stopped) on exit.
+
+        Args:
+            project: a project of the projects file, or None for the resource's own project.
+        """
         raise NotImplementedError
         yield  # pragma: no cover
+
+    def default_project_id(self) -> str:
+        """The project ingested when no projects file is set."""
+        raise NotImplementedError
 
     def client_for(
         self, api_url: str, project_id: str, auth: httpx.Auth, **options: Any
@@ -62,12 +74,14 @@ class CallsApiResource(dg.ConfigurableResource):
 class SinchCallsResource(CallsApiResource):
     """The real Sinch Elastic SIP Trunk API (or anything that speaks it, e.g. a sandbox URL).
 
-    ``key_secret`` must come from ``dg.EnvVar("SINCH_KEY_SECRET")``.
+    ``key_secret`` must come from ``dg.EnvVar("SINCH_KEY_SECRET")``. With a projects file
+    the three are unset and each project's key is read from the variables the file names.
     """
 
-    project_id: str = Field(description="Sinch project id")
-    key_id: str = Field(description="access key id")
-    key_secret: str = Field(
+    project_id: str | None = Field(default=None, description="Sinch project id")
+    key_id: str | None = Field(default=None, description="access key id")
+    key_secret: str | None = Field(
+        default=None,
         description="access key secret (bind with dg.EnvVar)",
         repr=False,  # never in repr(), logs or error messages
     )
@@ -94,26 +108,56 @@ class SinchCallsResource(CallsApiResource):
         """The :class:`RetryPolicy` these settings describe."""
         return RetryPolicy(self.max_attempts, self.backoff_base_s, self.backoff_max_s)
 
-    def build_client(self) -> CallsClient:
-        """A new client for the configured API (the caller closes it)."""
+    def default_project_id(self) -> str:
+        """``project_id`` (``SINCH_PROJECT_ID``).
+
+        Raises:
+            SettingsError: it is unset (the resource serves a projects file).
+        """
+        if not self.project_id:
+            msg = "no SINCH_PROJECT_ID: this deployment ingests the projects of its file"
+            raise SettingsError(msg)
+        return self.project_id
+
+    def build_client(self, project: Project | None = None) -> CallsClient:
+        """A new client for the configured API (the caller closes it).
+
+        Args:
+            project: a project of the projects file (its id, key and rate limit), or None
+                for ``project_id``, ``key_id`` and ``key_secret``.
+
+        Raises:
+            SettingsError: a key variable the project names is unset, or (without a
+                project) the resource has no credentials.
+        """
+        if project is not None:
+            project_id = project.id
+            key_id, key_secret = project.credentials()
+            rate = project.rate_limit_per_s or self.rate_limit_per_s
+        elif self.key_id and self.key_secret:
+            project_id, key_id, key_secret = self.default_project_id(), self.key_id, self.key_secret
+            rate = self.rate_limit_per_s
+        else:
+            msg = "no Sinch credentials: set SINCH_KEY_ID and SINCH_KEY_SECRET"
+            raise SettingsError(msg)
         auth = (
-            OAuth2ClientCredentials(self.key_id, self.key_secret, auth_url=self.auth_url)
+            OAuth2ClientCredentials(key_id, key_secret, auth_url=self.auth_url)
             if self.auth == "oauth"
-            else BasicAuth(self.key_id, self.key_secret)
+            else BasicAuth(key_id, key_secret)
         )
         return self.client_for(
             self.api_url,
-            self.project_id,
+            project_id,
             auth,
-            rate_limit_per_s=self.rate_limit_per_s,
+            rate_limit_per_s=rate,
             request_deadline_s=self.request_deadline_s,
             retry=self.retry_policy(),
         )
 
     @contextmanager
-    def open_client(self) -> Iterator[CallsClient]:
-        """Yield a client for the configured API; closed on exit."""
-        with self.build_client() as client:
+    def open_client(self, project: Project | None = None) -> Iterator[CallsClient]:
+        """Yield a client for the configured API (or ``project``'s key); closed on exit."""
+        with self.build_client(project) as client:
             yield client
 
 
@@ -126,13 +170,29 @@ class SandboxCallsResource(CallsApiResource):
 
     seed: int = Field(default=7, description="seed of the generated traffic")
 
+    def default_project_id(self) -> str:
+        """The sandbox's project id."""
+        from pipeline.sandbox.settings import DEFAULT_PROJECT_ID
+
+        return DEFAULT_PROJECT_ID
+
     @contextmanager
-    def open_client(self) -> Iterator[CallsClient]:
-        """Start the sandbox, yield a client authenticated with its OAuth2 credentials."""
+    def open_client(self, project: Project | None = None) -> Iterator[CallsClient]:
+        """Start the sandbox, yield a client authenticated with its OAuth2 credentials.
+
+        Args:
+            project: serve this project id, with traffic seeded by ``seed`` and the id
+                (:func:`~pipeline.projects.sandbox_seed`); None: the default project, ``seed``.
+        """
         from pipeline.sandbox.server import run_sandbox
         from pipeline.sandbox.settings import SandboxSettings
 
-        with run_sandbox(SandboxSettings(seed=self.seed)) as sandbox:
+        settings = (
+            SandboxSettings(seed=self.seed)
+            if project is None
+            else SandboxSettings(seed=sandbox_seed(self.seed, project.id), project_id=project.id)
+        )
+        with run_sandbox(settings) as sandbox:
             auth = OAuth2ClientCredentials(
                 sandbox.key_id, sandbox.key_secret, auth_url=sandbox.auth_url
             )

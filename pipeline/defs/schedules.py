@@ -7,18 +7,21 @@ Calls arrive late (a call is listed when it ends, prices settle later), so:
 - ``daily_reingest`` runs at 01:30 UTC and re-ingests the previous UTC day (24 partitions).
 
 Both target ``ingest_calls``: raw calls then the analytics tables of the same hours. Writes
-are idempotent, so the overlap costs only API requests.
+are idempotent, so the overlap costs only API requests. With many projects a tick asks for
+one run per project, tagged ``sinch/project`` (deploy/dagster.yaml limits runs per value of
+that tag, so one project's API rate limit holds across workers).
 """
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pipeline.defs.partitions import partition_key
-from pipeline.ingest.windows import HOUR, closed_hours_with_lookback
+from pipeline.defs.partitions import partition_key, partition_ranges, time_partitions
+from pipeline.ingest.windows import closed_hours_with_lookback
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+PROJECT_TAG = "sinch/project"
 
 ingest_calls_job = dg.define_asset_job(
     "ingest_calls",
@@ -28,12 +31,21 @@ ingest_calls_job = dg.define_asset_job(
 )
 
 
-def range_run_request(start: datetime, end: datetime, run_key: str) -> dg.RunRequest:
-    """A run over the hourly partitions covering ``[start, end)`` (whole UTC hours)."""
-    return dg.RunRequest(
-        run_key=run_key,
-        tags={RANGE_START_TAG: partition_key(start), RANGE_END_TAG: partition_key(end - HOUR)},
-    )
+def range_run_requests(
+    partitions_def: dg.PartitionsDefinition, start: datetime, end: datetime, run_key: str
+) -> list[dg.RunRequest]:
+    """Runs over the partitions covering ``[start, end)`` (whole UTC hours): one per project.
+
+    Each run of a project is tagged ``sinch/project=<id>``; ``run_key`` gets ``:<id>``.
+    """
+    return [
+        dg.RunRequest(
+            run_key=run_key if r.project_id is None else f"{run_key}:{r.project_id}",
+            tags={RANGE_START_TAG: r.first, RANGE_END_TAG: r.last}
+            | ({PROJECT_TAG: r.project_id} if r.project_id else {}),
+        )
+        for r in partition_ranges(partitions_def, start, end)
+    ]
 
 
 def hourly_range(
@@ -45,18 +57,19 @@ def hourly_range(
 
 
 def build_schedules(
-    lookback_hours: int, partitions_def: dg.TimeWindowPartitionsDefinition
+    lookback_hours: int, partitions_def: dg.PartitionsDefinition
 ) -> list[dg.ScheduleDefinition]:
     """The hourly and daily schedules (stopped by default; start them in the UI).
 
     Args:
         lookback_hours: closed hours before the last one that ``hourly_ingest`` re-ingests.
-        partitions_def: the assets' hourly partitions; no tick asks for hours before its start.
+        partitions_def: the assets' partitions (hourly, or project × hour); no tick asks for
+            hours before their start.
 
     Returns:
         ``[hourly_ingest, daily_reingest]``, both targeting ``ingest_calls``.
     """
-    first = partitions_def.start.astimezone(UTC)
+    first = time_partitions(partitions_def).start.astimezone(UTC)
 
     @dg.schedule(
         cron_schedule="10 * * * *",
@@ -65,12 +78,14 @@ def build_schedules(
         name="hourly_ingest",
         description=f"HH:10 UTC: the last closed hour plus {lookback_hours} h of lookback.",
     )
-    def hourly_ingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def hourly_ingest(
+        context: dg.ScheduleEvaluationContext,
+    ) -> list[dg.RunRequest] | dg.SkipReason:
         now = context.scheduled_execution_time or datetime.now(UTC)
         start, end = hourly_range(now, lookback_hours, first)
         if start >= end:
             return dg.SkipReason("no closed hour after the first partition yet")
-        return range_run_request(start, end, run_key=f"hourly-{partition_key(end)}")
+        return range_run_requests(partitions_def, start, end, f"hourly-{partition_key(end)}")
 
     @dg.schedule(
         cron_schedule="30 1 * * *",
@@ -79,12 +94,14 @@ def build_schedules(
         name="daily_reingest",
         description="01:30 UTC: re-ingest the previous UTC day, all 24 hours.",
     )
-    def daily_reingest(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def daily_reingest(
+        context: dg.ScheduleEvaluationContext,
+    ) -> list[dg.RunRequest] | dg.SkipReason:
         now = context.scheduled_execution_time or datetime.now(UTC)
         end = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         start = max(end - timedelta(days=1), first)
         if start >= end:
             return dg.SkipReason("the previous day is before the first partition")
-        return range_run_request(start, end, run_key=f"daily-{end:%Y-%m-%d}")
+        return range_run_requests(partitions_def, start, end, f"daily-{end:%Y-%m-%d}")
 
     return [hourly_ingest, daily_reingest]

@@ -27,7 +27,7 @@ from pipeline.sinch.client import CallsClient, Page, PageParser, SweepStats
 from pipeline.sinch.errors import AuthError, ClientError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
-from pipeline.warehouse.raw_calls import WindowFetch
+from pipeline.warehouse.ledger import WindowFetch
 
 #: Errors that would be the same for every window (bad credentials, a 4xx such as an unknown
 #: project or a rejected parameter, a parser process that died): the run stops at the first

@@ -1,6 +1,6 @@
 """What an ingestion run did: the report, the error that names incomplete windows, log lines.
 
-:class:`IngestReport` collects one :class:`~pipeline.warehouse.raw_calls.LedgerEntry` per
+:class:`IngestReport` collects one :class:`~pipeline.warehouse.ledger.LedgerEntry` per
 committed window and one :class:`WindowFailure` per window that could not land;
 :class:`IngestError` turns the incomplete ones into one short block for people (the CLI prints
 it, the Dagster step fails with it).
@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from pipeline.sinch.models import Window
-from pipeline.warehouse.raw_calls import LedgerEntry
+from pipeline.warehouse.ledger import LedgerEntry
 
 log = logging.getLogger("pipeline.ingest")
 

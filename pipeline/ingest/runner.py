@@ -46,7 +46,7 @@ from pipeline.sinch.errors import SinchApiError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.backend import DuckDBWarehouse, IngestSession, Warehouse
-from pipeline.warehouse.raw_calls import LedgerEntry
+from pipeline.warehouse.ledger import LedgerEntry
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -121,7 +121,8 @@ def ingest_windows(
     # run's CPU when measured). Only scanning changes: memory is freed as before.
     gc.freeze()
     try:
-        with warehouse.ingest_session(run_id) as session, page_parsers(parse_processes) as parser:
+        opened = warehouse.ingest_session(run_id, client.project_id)
+        with opened as session, page_parsers(parse_processes) as parser:
             if refresh_trunks:
                 refresh_trunks_stage(client, session, clock, report)
             writer = WindowWriter(session, report, clock, progress)

@@ -23,9 +23,9 @@ usage AS (
            max(u.trunk_peak_concurrent_calls) AS peak,
            max(u.trunk_peak_cps) AS peak_cps, any_value(u.cps_limit) AS cps_limit
     FROM analytics.trunk_usage_hourly AS u
-    LEFT JOIN raw.trunks AS t USING (trunk_id)
+    LEFT JOIN raw.trunks AS t ON t.project_id = u.project_id AND t.trunk_id = u.trunk_id
     WHERE u.hour_start >= $start AND u.hour_start < $end
-    GROUP BY u.trunk_id
+    GROUP BY u.project_id, u.trunk_id
 )
 SELECT a.attempts, a.answered, a.ner_numerator,
        u.trunk_id, u.name, u.mou, u.attempts, u.peak, u.peak_cps, u.cps_limit

@@ -14,6 +14,10 @@ that was just (re-)ingested:
    Polars with bound parameters.
 3. **Replace.** In one transaction: delete the bucket range, insert the new rows by name.
 
+**Projects.** Everything here is per project: a refresh reads the calls and trunks of one
+``project_id``, writes rows carrying it, and replaces only that project's buckets, so two
+projects' refreshes never touch the same rows.
+
 Daily tables depend on the report time zone. It is recorded in ``analytics.report_settings``;
 when it changes, the daily tables are rebuilt over all of ``raw.calls``.
 
@@ -62,22 +66,33 @@ def _ceil_hour(instant: datetime) -> datetime:
     return floor if floor == instant else floor + HOUR
 
 
-def _read_calls(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime) -> pl.LazyFrame:
+def _read_calls(
+    con: duckdb.DuckDBPyConnection, project_id: str, start: datetime, end: datetime
+) -> pl.LazyFrame:
     columns = ", ".join(INPUT_COLUMNS)  # not `raw`: the JSON stays in DuckDB
     frame: pl.DataFrame = con.sql(
-        f"SELECT {columns} FROM raw.calls WHERE create_time >= $start AND create_time < $end",
-        params={"start": start, "end": end},
+        f"SELECT {columns} FROM raw.calls WHERE project_id = $project "
+        "AND create_time >= $start AND create_time < $end",
+        params={"project": project_id, "start": start, "end": end},
     ).pl()
     return frame.lazy()
 
 
-def _read_trunks(con: duckdb.DuckDBPyConnection) -> pl.LazyFrame:
-    frame: pl.DataFrame = con.sql("SELECT trunk_id, calls_per_second FROM raw.trunks").pl()
+def _read_trunks(con: duckdb.DuckDBPyConnection, project_id: str) -> pl.LazyFrame:
+    frame: pl.DataFrame = con.sql(
+        "SELECT trunk_id, calls_per_second FROM raw.trunks WHERE project_id = $project",
+        params={"project": project_id},
+    ).pl()
     return frame.lazy()
 
 
 def occupancy_end(
-    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, reach: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    reach: datetime | None = None,
+    *,
+    project_id: str,
 ) -> datetime:
     """End of the hours whose occupancy the calls created in ``[start, end)`` reach.
 
@@ -89,6 +104,7 @@ def occupancy_end(
         end: end of the hours (exclusive, UTC).
         reach: occupancy known to extend at least this far (calls that moved out of the hours
             since their rows were built), or None.
+        project_id: the project whose calls count.
 
     Returns:
         A whole UTC hour: ``end`` at least; at most ``end + MAX_CALL_DURATION`` and, for the
@@ -97,9 +113,9 @@ def occupancy_end(
     last_end, ingested_end = con.execute(
         "SELECT (SELECT max(CASE WHEN end_time > create_time + $cap THEN create_time + $cap "
         "ELSE end_time END) FROM raw.calls "
-        "WHERE create_time >= $start AND create_time < $end), "
-        "(SELECT max(window_end) FROM raw.calls)",
-        {"cap": MAX_CALL_DURATION, "start": start, "end": end},
+        "WHERE project_id = $project AND create_time >= $start AND create_time < $end), "
+        "(SELECT max(window_end) FROM raw.calls WHERE project_id = $project)",
+        {"cap": MAX_CALL_DURATION, "start": start, "end": end, "project": project_id},
     ).fetchall()[0]
     hours_end = end
     if last_end is not None and ingested_end is not None:
@@ -111,7 +127,10 @@ def occupancy_end(
 
 
 class AnalyticsSink(Protocol):
-    """Where a refresh writes: the DuckDB file (:class:`DuckDBSink`) or the Delta lake."""
+    """Where a refresh of one project writes: the DuckDB file (:class:`DuckDBSink`) or the lake.
+
+    Every method touches the rows of the sink's project only.
+    """
 
     def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
         """Replace the buckets ``[first, end)`` of ``spec``'s table with ``frame``'s rows."""
@@ -127,40 +146,62 @@ class AnalyticsSink(Protocol):
 
 
 class DuckDBSink:
-    """:class:`AnalyticsSink` on a DuckDB write connection (each replace one transaction)."""
+    """:class:`AnalyticsSink` on a DuckDB write connection (each replace one transaction).
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    Args:
+        con: a write connection.
+        project_id: the project whose rows it replaces.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, project_id: str) -> None:
         self._con = con
+        self._project_id = project_id
 
     def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
         """Delete the bucket range and insert ``frame`` by name, in one transaction."""
-        _replace(self._con, spec, frame, first, end)
+        _replace(self._con, spec, frame, first, end, self._project_id)
 
     def clear(self, spec: TableSpec) -> None:
-        """Delete every row of the table."""
-        self._con.execute(f"DELETE FROM {spec.qualified_name}")
+        """Delete every row of the project in the table."""
+        self._con.execute(
+            f"DELETE FROM {spec.qualified_name} WHERE project_id = ?", [self._project_id]
+        )
 
     def set_report_tz(self, report_tz: str) -> None:
-        """Replace the one row of ``analytics.report_settings``."""
-        self._con.execute("DELETE FROM analytics.report_settings")
-        self._con.execute("INSERT INTO analytics.report_settings VALUES (?)", [report_tz])
+        """Replace the project's row of ``analytics.report_settings``."""
+        project = [self._project_id]
+        self._con.execute("DELETE FROM analytics.report_settings WHERE project_id = ?", project)
+        self._con.execute(
+            "INSERT INTO analytics.report_settings (report_tz, project_id) VALUES (?, ?)",
+            [report_tz, *project],
+        )
 
     def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
         """Delete the refreshed ``raw.stale_hours`` rows (a newer mark of an hour stays)."""
         if rows:
             self._con.executemany(
-                "DELETE FROM raw.stale_hours WHERE hour_start = ? AND marked_at = ?", rows
+                "DELETE FROM raw.stale_hours WHERE project_id = ? AND hour_start = ? "
+                "AND marked_at = ?",
+                [(self._project_id, hour, marked_at) for hour, marked_at in rows],
             )
 
 
 def _replace(
-    con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pl.DataFrame, first: date, end: date
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    first: date,
+    end: date,
+    project_id: str,
 ) -> None:
     table = spec.qualified_name  # identifiers come from the registry, values are bound
     column = spec.bucket_column
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {table} WHERE {column} >= ? AND {column} < ?", [first, end])
+        con.execute(
+            f"DELETE FROM {table} WHERE project_id = ? AND {column} >= ? AND {column} < ?",
+            [project_id, first, end],
+        )
         if frame.height:
             con.register("refreshed_rows", frame)
             try:
@@ -180,6 +221,7 @@ def refresh_table(
     end: datetime,
     report_tz: str,
     *,
+    project_id: str,
     reach: datetime | None = None,
     sink: AnalyticsSink | None = None,
 ) -> TableRefresh:
@@ -191,22 +233,27 @@ def refresh_table(
         start: first re-ingested hour (UTC, whole hour).
         end: end of the re-ingested hours (exclusive).
         report_tz: IANA zone of daily buckets.
+        project_id: the project whose calls are read and whose rows are replaced.
         reach: for occupancy tables, refresh hours up to at least this instant (rounded up to
             the hour, at most ``end + MAX_CALL_DURATION``): where calls that left the hours
             still count. None: only as far as the calls now in the hours reach.
         sink: where the rows go; None: ``con`` itself (:class:`DuckDBSink`).
 
     Returns:
-        The bucket range replaced and the rows written.
+        The bucket range replaced and the rows written (each with ``project_id``).
     """
-    hours_end = occupancy_end(con, start, end, reach) if spec.needs_lookback else end
+    hours_end = (
+        occupancy_end(con, start, end, reach, project_id=project_id) if spec.needs_lookback else end
+    )
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
     buckets = spec.buckets(start, hours_end, report_tz)
     lo, hi = buckets.bounds
-    data = CallData(_read_calls(con, lo - lookback, hi), _read_trunks(con))
+    calls = _read_calls(con, project_id, lo - lookback, hi)
+    data = CallData(calls, _read_trunks(con, project_id))
     frame = spec.builder(data, buckets).collect()
+    frame = frame.with_columns(pl.lit(project_id, pl.String).alias("project_id"))
     first, last = buckets.key_range
-    (sink or DuckDBSink(con)).replace(spec, frame, first, last)
+    (sink or DuckDBSink(con, project_id)).replace(spec, frame, first, last)
     return TableRefresh(spec.name, first, last, frame.height)
 
 
@@ -215,15 +262,17 @@ def refresh_all(
     start: datetime,
     end: datetime,
     report_tz: str,
+    project_id: str,
     sink: AnalyticsSink | None = None,
 ) -> list[TableRefresh]:
-    """Refresh every analytics table for the raw hours ``[start, end)`` and the stale hours.
+    """Refresh a project's analytics tables for the raw hours ``[start, end)`` and stale hours.
 
     Args:
         con: a write connection.
         start: first re-ingested hour (UTC, whole hour).
         end: end of the re-ingested hours (exclusive, whole hour).
         report_tz: IANA zone of the daily tables.
+        project_id: the project refreshed (its rows only are read and replaced).
         sink: where the rows go; None: ``con`` itself, a write connection. Over the Delta lake,
             ``con`` reads the lake's tables and the sink writes them.
 
@@ -239,11 +288,17 @@ def refresh_all(
         ValueError: ``start``/``end`` are not whole UTC hours or ``start >= end``.
         duckdb.Error: a write failed (that table's refresh is rolled back).
     """
-    sink = sink or DuckDBSink(con)
+    sink = sink or DuckDBSink(con, project_id)
     done: list[TableRefresh] = []
-    previous = con.execute("SELECT report_tz FROM analytics.report_settings").fetchall()
+    project = [project_id]
+    previous = con.execute(
+        "SELECT report_tz FROM analytics.report_settings WHERE project_id = ?", project
+    ).fetchall()
     if previous and previous[0][0] != report_tz:
-        bounds = con.execute("SELECT min(window_start), max(window_end) FROM raw.calls").fetchall()
+        bounds = con.execute(
+            "SELECT min(window_start), max(window_end) FROM raw.calls WHERE project_id = ?",
+            project,
+        ).fetchall()
         first, last = bounds[0]
         log.warning(
             "report time zone changed from %s to %s: rebuilding the daily tables",
@@ -254,20 +309,25 @@ def refresh_all(
             if spec.grain == "day":
                 sink.clear(spec)
                 if first is not None:
-                    done.append(refresh_table(con, spec, first, last, report_tz, sink=sink))
+                    done.append(
+                        refresh_table(
+                            con, spec, first, last, report_tz, project_id=project_id, sink=sink
+                        )
+                    )
     sink.set_report_tz(report_tz)
     stale = con.execute(
-        "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours ORDER BY hour_start"
+        "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours "
+        "WHERE project_id = ? ORDER BY hour_start",
+        project,
     ).fetchall()
     reach, others = _stale_ranges(stale, start, end)
-    done.extend(
-        refresh_table(con, spec, start, end, report_tz, reach=reach, sink=sink)
-        for spec in ANALYTICS_TABLES.values()
-    )
-    for first, last, until in others:
-        log.info("refreshing hours [%s, %s) that calls moved out of", first, last)
+    for first, last, until in [(start, end, reach), *others]:
+        if first != start:
+            log.info("refreshing hours [%s, %s) that calls moved out of", first, last)
         done.extend(
-            refresh_table(con, spec, first, last, report_tz, reach=until, sink=sink)
+            refresh_table(
+                con, spec, first, last, report_tz, project_id=project_id, reach=until, sink=sink
+            )
             for spec in ANALYTICS_TABLES.values()
         )
     sink.drop_stale([(hour, marked_at) for hour, _until, marked_at in stale])

@@ -28,14 +28,16 @@ import pyarrow as pa
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.warehouse.analytics import TableRefresh, refresh_all
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect, tune_for_bulk_writes
-from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch, replace_trunks
+from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
+from pipeline.warehouse.raw_calls import RawCallsWriter, replace_trunks
+from pipeline.warehouse.schema import adopt_unscoped_rows
 
 
 class IngestSession(Protocol):
     """What one ingestion run writes through (one writer thread)."""
 
     def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
-        """Replace ``raw.trunks`` with the current list; returns the row count."""
+        """Replace the project's ``raw.trunks`` rows with the current list; returns the count."""
 
     def stage_page(
         self,
@@ -62,13 +64,13 @@ class Warehouse(Protocol):
     def location(self) -> str:
         """The file or the lake URI, for messages."""
 
-    def ingest_session(self, run_id: str) -> AbstractContextManager[IngestSession]:
-        """Open the run's writer; ``run_id`` goes to the ledger."""
+    def ingest_session(self, run_id: str, project_id: str) -> AbstractContextManager[IngestSession]:
+        """Open the run's writer for one project; ``run_id`` goes to the ledger."""
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str
+        self, start: datetime, end: datetime, report_tz: str, project_id: str
     ) -> list[TableRefresh]:
-        """Refresh every analytics table for the raw hours ``[start, end)`` and stale hours."""
+        """Refresh a project's analytics for the raw hours ``[start, end)`` and stale hours."""
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A short-lived DuckDB connection reading the tables under their ``raw.*`` names."""
@@ -102,13 +104,14 @@ class StagingSession:
 class DuckDBSession(StagingSession):
     """:class:`IngestSession` on one DuckDB write connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        super().__init__(RawCallsWriter(con, run_id))
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, project_id: str) -> None:
+        super().__init__(RawCallsWriter(con, run_id, project_id))
         self._con = con
+        self._project_id = project_id
 
     def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
-        """Replace ``raw.trunks`` (one transaction)."""
-        return replace_trunks(self._con, trunks, fetched_at)
+        """Replace the project's ``raw.trunks`` rows (one transaction)."""
+        return replace_trunks(self._con, trunks, fetched_at, self._project_id)
 
     def commit_window(
         self, window: Window, fetch: WindowFetch, fetched_at: datetime
@@ -142,18 +145,23 @@ class DuckDBWarehouse:
         return str(self.path)
 
     @contextmanager
-    def ingest_session(self, run_id: str) -> Iterator[DuckDBSession]:
-        """Open the file for writing (tuned for bulk writes) for one run."""
+    def ingest_session(self, run_id: str, project_id: str) -> Iterator[DuckDBSession]:
+        """Open the file for writing (tuned for bulk writes) for one run of one project."""
         with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
             tune_for_bulk_writes(con, self.memory_limit)
-            yield DuckDBSession(con, run_id)
+            yield DuckDBSession(con, run_id, project_id)
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str
+        self, start: datetime, end: datetime, report_tz: str, project_id: str
     ) -> list[TableRefresh]:
-        """:func:`~pipeline.warehouse.analytics.refresh_all` on a write connection."""
+        """:func:`~pipeline.warehouse.analytics.refresh_all` on a write connection.
+
+        Rows of a file from before ``project_id`` are adopted by ``project_id`` first
+        (:func:`~pipeline.warehouse.schema.adopt_unscoped_rows`).
+        """
         with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
-            return refresh_all(con, start, end, report_tz)
+            adopt_unscoped_rows(con, project_id)
+            return refresh_all(con, start, end, report_tz, project_id)
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

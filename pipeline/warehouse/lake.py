@@ -38,15 +38,9 @@ from pipeline.transforms import TableSpec
 from pipeline.transforms.calendar import MAX_CALL_DURATION
 from pipeline.warehouse.analytics import TableRefresh, refresh_all
 from pipeline.warehouse.backend import StagingSession
-from pipeline.warehouse.lake_tables import Lake, between, in_lists, literal
-from pipeline.warehouse.raw_calls import (
-    INSERT_LEDGER,
-    LedgerEntry,
-    RawCallsWriter,
-    WindowFetch,
-    ledger_values,
-    replace_trunks,
-)
+from pipeline.warehouse.lake_tables import Lake, between, in_lists, literal, of_project
+from pipeline.warehouse.ledger import INSERT_LEDGER, LedgerEntry, WindowFetch, ledger_values
+from pipeline.warehouse.raw_calls import RawCallsWriter, replace_trunks
 from pipeline.warehouse.schema import apply_schema
 
 _CALL_COLUMNS = ", ".join([*CALLS_ARROW_SCHEMA.names, "window_start", "window_end", "fetched_at"])
@@ -72,26 +66,32 @@ def _local_database() -> duckdb.DuckDBPyConnection:
 class LakeSession(StagingSession):
     """:class:`~pipeline.warehouse.backend.IngestSession` over the lake (one writer thread).
 
+    Every predicate it writes or deletes by is limited to its project's rows.
+
     Args:
         lake: the lake (tables created already).
         run_id: recorded in the ledger.
+        project_id: the project the run fetches.
     """
 
-    def __init__(self, lake: Lake, run_id: str) -> None:
+    def __init__(self, lake: Lake, run_id: str, project_id: str) -> None:
         self._local = _local_database()
-        super().__init__(RawCallsWriter(self._local, run_id))
+        super().__init__(RawCallsWriter(self._local, run_id, project_id))
         self._lake = lake
         self._run_id = run_id
+        self._project_id = project_id
+        self._mine = of_project(project_id)
 
     def close(self) -> None:
         """Drop the staging database."""
         self._local.close()
 
     def replace_trunks(self, trunks: Iterable[Trunk], fetched_at: datetime) -> int:
-        """Overwrite ``raw/trunks`` with the current list (one commit)."""
-        count = replace_trunks(self._local, trunks, fetched_at)
+        """Overwrite the project's ``raw/trunks`` rows with the current list (one commit)."""
+        count = replace_trunks(self._local, trunks, fetched_at, self._project_id)
         rows = self._local.sql("SELECT * FROM raw.trunks").to_arrow_table()
-        self._lake.write("raw.trunks", rows, predicate="true")
+        self._local.execute("DELETE FROM raw.trunks")
+        self._lake.write("raw.trunks", rows, predicate=self._mine)
         return count
 
     def commit_window(
@@ -110,20 +110,22 @@ class LakeSession(StagingSession):
         calls = _arrow(local, _STAGED_CALLS, window.start)
         rejected = _arrow(local, _STAGED_REJECTED, window.start)
         moved, stale_rejected, previous = self._inspect(window, calls, rejected)
+        mine = self._mine
         in_window = between("create_time", window.start, window.end)
         if moved:
             self._mark_stale(moved, fetched_at)
-        self._lake.write("raw.calls", calls, predicate=in_window)
+        self._lake.write("raw.calls", calls, predicate=f"{mine} AND {in_window}")
         moved_ids = sorted({call_id for call_id, _hour, _until in moved})
         for ids in in_lists("call_id", moved_ids):
-            self._lake.delete("raw.calls", f"{ids} AND NOT ({in_window})")
+            self._lake.delete("raw.calls", f"{mine} AND {ids} AND NOT ({in_window})")
         for ids in in_lists("call_id", stale_rejected):
-            self._lake.delete("raw.rejected_calls", ids)
+            self._lake.delete("raw.rejected_calls", f"{mine} AND {ids}")
         by_start = between("window_start", window.start, window.end)
-        self._lake.write("raw.rejected_calls", rejected, predicate=by_start)
+        self._lake.write("raw.rejected_calls", rejected, predicate=f"{mine} AND {by_start}")
         settled = previous == fetch.api_total_items and fetch.reconciled
         landed = (calls.num_rows, rejected.num_rows, settled, len(moved_ids))
-        local.execute(INSERT_LEDGER, ledger_values(window, fetched_at, self._run_id, fetch, landed))
+        values = ledger_values(window, fetched_at, self._run_id, fetch, landed, self._project_id)
+        local.execute(INSERT_LEDGER, values)
         ledger = local.sql("SELECT * FROM raw.ingest_ledger").to_arrow_table()
         local.execute("DELETE FROM raw.ingest_ledger")
         self._lake.write("raw.ingest_ledger", ledger)
@@ -152,20 +154,21 @@ class LakeSession(StagingSession):
         """
         ids = sorted(str(i) for i in calls.column("call_id").to_pylist())
         moved: list[tuple[str, datetime, datetime | None]] = []
-        elsewhere = f"NOT ({between('create_time', window.start, window.end)})"
+        elsewhere = f"{self._mine} AND NOT ({between('create_time', window.start, window.end)})"
         for chunk in in_lists("call_id", ids):
             sql = f"SELECT call_id, create_time, end_time FROM t WHERE {chunk} AND {elsewhere}"
             moved += [_occupancy(row) for row in self._lake.query("raw.calls", sql).to_pylist()]
         ids += [str(i) for i in rejected.column("call_id").to_pylist() if i is not None]
         found: set[str] = set()
-        elsewhere = f"NOT ({between('window_start', window.start, window.end)})"
+        elsewhere = f"{self._mine} AND NOT ({between('window_start', window.start, window.end)})"
         for chunk in in_lists("call_id", sorted(set(ids))):
             sql = f"SELECT DISTINCT call_id FROM t WHERE {chunk} AND {elsewhere}"
             found.update(self._lake.query("raw.rejected_calls", sql).column("call_id").to_pylist())
         stale_rejected = sorted(found)
         previous = self._lake.query(
             "raw.ingest_ledger",
-            f"SELECT api_total_items FROM t WHERE window_start = {literal(window.start)} "
+            f"SELECT api_total_items FROM t WHERE {self._mine} "
+            f"AND window_start = {literal(window.start)} "
             f"AND window_end = {literal(window.end)} ORDER BY fetched_at DESC LIMIT 1",
         ).column("api_total_items")
         return moved, stale_rejected, previous[0].as_py() if len(previous) else _NEVER
@@ -177,7 +180,8 @@ class LakeSession(StagingSession):
         hours: dict[datetime, datetime | None] = {}
         for _call_id, hour, until in moved:
             hours[hour] = _latest(hours.get(hour), until)
-        which = " OR ".join(f"hour_start = {literal(hour)}" for hour in sorted(hours))
+        hour_terms = " OR ".join(f"hour_start = {literal(hour)}" for hour in sorted(hours))
+        which = f"{self._mine} AND ({hour_terms})"
         known = self._lake.query(
             "raw.stale_hours", f"SELECT hour_start, occupied_until FROM t WHERE {which}"
         )
@@ -186,6 +190,7 @@ class LakeSession(StagingSession):
             hours[hour] = _latest(hours[hour], row["occupied_until"])
         rows = pa.table(
             {
+                "project_id": [self._project_id] * len(hours),
                 "hour_start": list(hours),
                 "occupied_until": list(hours.values()),
                 "marked_at": [marked_at] * len(hours),
@@ -221,24 +226,31 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 class LakeSink:
-    """:class:`~pipeline.warehouse.analytics.AnalyticsSink` writing the lake's tables."""
+    """:class:`~pipeline.warehouse.analytics.AnalyticsSink` writing one project's lake rows.
 
-    def __init__(self, lake: Lake) -> None:
+    Args:
+        lake: the lake.
+        project_id: the project whose rows it replaces.
+    """
+
+    def __init__(self, lake: Lake, project_id: str) -> None:
         self._lake = lake
+        self._project_id = project_id
+        self._mine = of_project(project_id)
 
     def replace(self, spec: TableSpec, frame: pl.DataFrame, first: date, end: date) -> None:
-        """Overwrite the bucket range ``[first, end)`` with ``frame`` (one commit)."""
-        predicate = between(spec.bucket_column, first, end)
+        """Overwrite the project's bucket range ``[first, end)`` with ``frame`` (one commit)."""
+        predicate = f"{self._mine} AND {between(spec.bucket_column, first, end)}"
         self._lake.write(spec.qualified_name, frame.to_arrow(), predicate=predicate)
 
     def clear(self, spec: TableSpec) -> None:
-        """Delete every row of the table."""
-        self._lake.delete(spec.qualified_name)
+        """Delete every row of the project in the table."""
+        self._lake.delete(spec.qualified_name, self._mine)
 
     def set_report_tz(self, report_tz: str) -> None:
-        """Overwrite ``analytics/report_settings`` with one row."""
-        row = pa.table({"report_tz": [report_tz]})
-        self._lake.write("analytics.report_settings", row, predicate="true")
+        """Overwrite the project's row of ``analytics/report_settings``."""
+        row = pa.table({"report_tz": [report_tz], "project_id": [self._project_id]})
+        self._lake.write("analytics.report_settings", row, predicate=self._mine)
 
     def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
         """Delete the refreshed ``raw/stale_hours`` rows (a newer mark of an hour stays).
@@ -250,7 +262,9 @@ class LakeSink:
             for hour, marked_at in rows
         ]
         for i in range(0, len(terms), 200):
-            self._lake.delete("raw.stale_hours", " OR ".join(terms[i : i + 200]))
+            self._lake.delete(
+                "raw.stale_hours", f"{self._mine} AND ({' OR '.join(terms[i : i + 200])})"
+            )
 
 
 class LakeWarehouse:
@@ -269,23 +283,24 @@ class LakeWarehouse:
         return self.lake.uri
 
     @contextmanager
-    def ingest_session(self, run_id: str) -> Iterator[LakeSession]:
+    def ingest_session(self, run_id: str, project_id: str) -> Iterator[LakeSession]:
         """Create the tables that do not exist yet, then yield the run's writer."""
         self.lake.ensure_tables()
-        session = LakeSession(self.lake, run_id)
+        session = LakeSession(self.lake, run_id, project_id)
         try:
             yield session
         finally:
             session.close()
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str
+        self, start: datetime, end: datetime, report_tz: str, project_id: str
     ) -> list[TableRefresh]:
         """:func:`~pipeline.warehouse.analytics.refresh_all` reading and writing the lake."""
         self.lake.ensure_tables()
         con = self.lake.connect()
         try:
-            return refresh_all(con, start, end, report_tz, sink=LakeSink(self.lake))
+            sink = LakeSink(self.lake, project_id)
+            return refresh_all(con, start, end, report_tz, project_id, sink=sink)
         finally:
             con.close()
 

@@ -69,6 +69,11 @@ def literal(value: datetime | date) -> str:
     return f"'{value.isoformat()}'"
 
 
+def of_project(project_id: str) -> str:
+    """The predicate ``project_id = '<project_id>'`` (quotes in the id doubled)."""
+    return "project_id = '" + project_id.replace("'", "''") + "'"
+
+
 def between(column: str, first: datetime | date, end: datetime | date) -> str:
     """The predicate ``first <= column < end``."""
     return f"{column} >= {literal(first)} AND {column} < {literal(end)}"

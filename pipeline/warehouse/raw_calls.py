@@ -26,10 +26,8 @@ first window while the API still lists the call there moves it back. Either way
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -38,154 +36,41 @@ import pyarrow.compute as pc
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.pages import CALLS_ARROW_SCHEMA, records_to_arrow
 from pipeline.transforms.calendar import MAX_CALL_DURATION
+from pipeline.warehouse.ledger import INSERT_LEDGER, LedgerEntry, WindowFetch, ledger_values
+from pipeline.warehouse.schema import adopt_unscoped_rows
 
 _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowFetch:
-    """What the client reported about fetching one window (stored in ``raw.ingest_ledger``).
-
-    Attributes:
-        sweeps: full passes over the window's pages (more than one when ``totalItems`` drifted).
-        pages: pages received, all sweeps.
-        api_total_items: the API's ``totalItems`` on the final sweep (None if never reported).
-        attempts: HTTP requests sent, retries included.
-        seconds: wall time of the fetch.
-        outside_window: calls of the last sweep that the API returned for the window's
-            inclusive upper bound but that belong to the next window.
-        new_fields: call fields the client does not know, sorted.
-        reconciled: landed + rejected + outside-window >= ``totalItems`` on every slice swept
-            (the whole window, or each sub-window); False = the API counted calls not seen.
-        sub_windows: the leaf ``(start, end)`` slices (aware datetimes, ``start < end``, in
-            order) swept when the window was split because its result set could not be paged
-            fully; empty = swept whole.
-        shortfall: calls the API counted but the fetch did not see, summed over the slices
-            (>= 0; 0 when ``reconciled``).
-        rounded_amounts: money amounts sent as JSON numbers with more than 6 decimals, rounded
-            when parsed (``raw`` keeps them as sent); reported, not stored in the ledger.
-
-    Raises:
-        ValueError: ``shortfall`` is negative or positive on a reconciled fetch, or a slice is
-            naive, empty or out of order.
-    """
-
-    sweeps: int
-    pages: int
-    api_total_items: int | None
-    attempts: int
-    seconds: float
-    outside_window: int = 0
-    new_fields: tuple[str, ...] = field(default_factory=tuple)
-    reconciled: bool = True
-    sub_windows: tuple[tuple[datetime, datetime], ...] = ()
-    shortfall: int = 0
-    rounded_amounts: int = 0
-
-    def __post_init__(self) -> None:
-        if self.shortfall < 0 or (self.reconciled and self.shortfall):
-            msg = f"shortfall {self.shortfall} with reconciled={self.reconciled}"
-            raise ValueError(msg)
-        previous_end: datetime | None = None
-        for start, end in self.sub_windows:
-            if start.tzinfo is None or end.tzinfo is None or not start < end:
-                msg = f"sub-window [{start!r}, {end!r}) is naive or empty"
-                raise ValueError(msg)
-            if previous_end is not None and start < previous_end:
-                msg = f"sub-window starting {start.isoformat()} overlaps the previous one"
-                raise ValueError(msg)
-            previous_end = end
-
-    def slices_json(self) -> str | None:
-        """The ledger's ``slices``: the sub-windows as JSON, or None when swept whole.
-
-        The JSON is a list of ``{"start", "end"}`` objects holding ISO-8601 UTC strings.
-        """
-        if not self.sub_windows:
-            return None
-        return json.dumps(
-            [
-                {"start": s.astimezone(UTC).isoformat(), "end": e.astimezone(UTC).isoformat()}
-                for s, e in self.sub_windows
-            ]
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """The ledger row written for one committed window.
-
-    Attributes:
-        window: the window committed.
-        records: distinct calls now in ``raw.calls`` for the window.
-        rejected: records of the window kept in ``raw.rejected_calls``.
-        api_total_items: the API's ``totalItems`` (None if never reported).
-        settled: the previous fetch of the window reported the same ``totalItems`` and this
-            fetch reconciled.
-        fetch: what the client reported.
-        moved_in: calls whose previous row in ``raw.calls`` was in another window (moved here).
-        reconciled: ``fetch.reconciled``.
-        shortfall: ``fetch.shortfall`` (calls the API counted but the fetch did not see).
-    """
-
-    window: Window
-    records: int
-    rejected: int
-    api_total_items: int | None
-    settled: bool
-    fetch: WindowFetch
-    moved_in: int = 0
-    reconciled: bool = True
-    shortfall: int = 0
-
-
-LEDGER_COLUMNS = (
-    "window_start",
-    "window_end",
-    "fetched_at",
-    "run_id",
-    "sweeps",
-    "pages",
-    "records",
-    "rejected",
-    "outside_window",
-    "api_total_items",
-    "attempts",
-    "seconds",
-    "settled",
-    "new_fields",
-    "reconciled",
-    "sub_windows",
-    "slices",
-    "shortfall",
-    "moved_in",
-)
-INSERT_LEDGER = (
-    f"INSERT INTO raw.ingest_ledger ({', '.join(LEDGER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(LEDGER_COLUMNS))})"
-)
 _MARK_STALE = (
-    "INSERT INTO raw.stale_hours (hour_start, occupied_until, marked_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (hour_start) DO UPDATE SET "
+    "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (project_id, hour_start) DO UPDATE SET "
     "occupied_until = greatest(occupied_until, excluded.occupied_until), "
     "marked_at = excluded.marked_at"
 )
 
 
 class RawCallsWriter:
-    """Stages pages and commits whole windows into ``raw.*`` on one write connection.
+    """Stages pages and commits whole windows of one project into ``raw.*``.
 
-    Not thread-safe: give it to one writer thread (the ingestion does).
+    Every row it writes carries ``project_id``, and every delete (window replace, moves,
+    rejected records, trunks) is limited to that project's rows. Not thread-safe: give it to
+    one writer thread (the ingestion does).
 
     Args:
         con: a write connection from :func:`pipeline.warehouse.connection.open_connection`.
         run_id: recorded in the ledger (Dagster run id, or a CLI run id).
+        project_id: the Sinch project the pages were fetched from. Rows of a file from before
+            ``project_id`` (NULL there) are adopted by it first
+            (:func:`~pipeline.warehouse.schema.adopt_unscoped_rows`).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, project_id: str) -> None:
+        adopt_unscoped_rows(con, project_id)
         self._con = con
         self._run_id = run_id
+        self._project_id = project_id
         self._seq = 0
         con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_calls AS "
@@ -215,6 +100,9 @@ class RawCallsWriter:
             fetched_at: when the page arrived (UTC).
             sweep: the client's sweep number (kept for callers; staging does not depend on it).
 
+        Calls are stored with the writer's ``project_id``; a call whose ``projectId`` names
+        another project is rejected with that reason (the API answered for the wrong project).
+
         Pages of a window may repeat records (the client re-sweeps a slice, or splits it into
         halves that are swept again): staged calls are de-duplicated by ``call_id`` at commit
         (latest staged wins), staged rejected records by ``call_id`` or, without one, by their
@@ -226,6 +114,8 @@ class RawCallsWriter:
         page = calls if isinstance(calls, pa.Table) else records_to_arrow(calls)
         if page.num_rows:
             _check_in_window(page, window)
+            page, foreign = own_project(page, self._project_id)
+            rejected = [*rejected, *foreign]
         self._seq += 1
         if page.num_rows:
             self._con.execute(
@@ -235,10 +125,12 @@ class RawCallsWriter:
             )
         if rejected:
             self._con.executemany(
-                "INSERT INTO staged_rejected VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO staged_rejected (window_start, window_end, call_id, reason, raw, "
+                "fetched_at, project_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (window.start, window.end, r.call_id, r.reason, r.raw, fetched_at)
+                    (window.start, window.end, r.call_id, r.reason, r.raw, fetched_at, project)
                     for r in rejected
+                    for project in (self._project_id,)
                 ],
             )
 
@@ -266,13 +158,13 @@ class RawCallsWriter:
                 stays staged.
         """
         con = self._con
-        bounds = [window.start, window.end]
+        bounds = [self._project_id, window.start, window.end]
+        in_window = "project_id = ? AND {0} >= ? AND {0} < ?"
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute("DELETE FROM raw.calls WHERE create_time >= ? AND create_time < ?", bounds)
+            con.execute(f"DELETE FROM raw.calls WHERE {in_window.format('create_time')}", bounds)
             con.execute(
-                "DELETE FROM raw.rejected_calls WHERE window_start >= ? AND window_start < ?",
-                bounds,
+                f"DELETE FROM raw.rejected_calls WHERE {in_window.format('window_start')}", bounds
             )
             moved_in = self._move_from_other_windows(window, fetched_at)
             con.execute(
@@ -282,19 +174,18 @@ class RawCallsWriter:
                 [window.start],
             )
             (records,) = con.execute(
-                "SELECT count(*) FROM raw.calls WHERE create_time >= ? AND create_time < ?",
-                bounds,
+                f"SELECT count(*) FROM raw.calls WHERE {in_window.format('create_time')}", bounds
             ).fetchall()[0]
             # One row per callId: a record repeated across pages, or one without a readable
             # createTime that both windows sharing a boundary second list, is kept once (here,
             # the latest fetch); rejected records without a callId cannot be matched.
             con.execute(
-                "DELETE FROM raw.rejected_calls WHERE call_id IN (SELECT call_id FROM "
-                "staged_rejected WHERE window_start = ? AND call_id IS NOT NULL)",
-                [window.start],
+                "DELETE FROM raw.rejected_calls WHERE project_id = ? AND call_id IN (SELECT "
+                "call_id FROM staged_rejected WHERE window_start = ? AND call_id IS NOT NULL)",
+                [self._project_id, window.start],
             )
             con.execute(
-                "INSERT INTO raw.rejected_calls SELECT * FROM staged_rejected r "
+                "INSERT INTO raw.rejected_calls BY NAME SELECT * FROM staged_rejected r "
                 "WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM staged_calls c WHERE "
                 "c.window_start = r.window_start AND c.call_id = r.call_id) "
                 "QUALIFY row_number() OVER "
@@ -304,18 +195,22 @@ class RawCallsWriter:
                 ],
             )
             (rejected,) = con.execute(
-                "SELECT count(*) FROM raw.rejected_calls WHERE window_start = ?", [window.start]
+                "SELECT count(*) FROM raw.rejected_calls WHERE project_id = ? AND window_start = ?",
+                [self._project_id, window.start],
             ).fetchall()[0]
             previous = con.execute(
-                "SELECT api_total_items FROM raw.ingest_ledger WHERE window_start = ? "
-                "AND window_end = ? ORDER BY fetched_at DESC LIMIT 1",
+                "SELECT api_total_items FROM raw.ingest_ledger WHERE project_id = ? "
+                "AND window_start = ? AND window_end = ? ORDER BY fetched_at DESC LIMIT 1",
                 bounds,
             ).fetchall()
             settled = (
                 bool(previous) and previous[0][0] == fetch.api_total_items and fetch.reconciled
             )
             row = (records, rejected, settled, moved_in)
-            con.execute(INSERT_LEDGER, ledger_values(window, fetched_at, self._run_id, fetch, row))
+            con.execute(
+                INSERT_LEDGER,
+                ledger_values(window, fetched_at, self._run_id, fetch, row, self._project_id),
+            )
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -360,16 +255,18 @@ class RawCallsWriter:
         """
         con = self._con
         staged_ids = "SELECT call_id FROM staged_calls WHERE window_start = $start"
+        project = {"start": window.start, "project": self._project_id}
         moved = con.execute(
             "SELECT call_id, date_trunc('hour', create_time), "
             # not least(): it skips NULL, and a call without end_time occupies nothing here
             "CASE WHEN end_time > create_time + $cap THEN create_time + $cap ELSE end_time END "
-            f"FROM raw.calls WHERE call_id IN ({staged_ids})",
-            {"cap": MAX_CALL_DURATION, "start": window.start},
+            f"FROM raw.calls WHERE project_id = $project AND call_id IN ({staged_ids})",
+            {"cap": MAX_CALL_DURATION, **project},
         ).fetchall()
         con.execute(
-            f"DELETE FROM raw.rejected_calls WHERE call_id IN ({staged_ids})",
-            {"start": window.start},
+            "DELETE FROM raw.rejected_calls WHERE project_id = $project "
+            f"AND call_id IN ({staged_ids})",
+            project,
         )
         if not moved:
             return 0
@@ -377,30 +274,17 @@ class RawCallsWriter:
         for _call_id, hour, occupied_until in moved:
             known = hours.get(hour)
             hours[hour] = occupied_until if known is None else max(known, occupied_until or known)
-        con.executemany(_MARK_STALE, [(h, until, marked_at) for h, until in hours.items()])
+        con.executemany(
+            _MARK_STALE,
+            [(self._project_id, h, until, marked_at) for h, until in hours.items()],
+        )
         ids = sorted({call_id for call_id, _hour, _until in moved})
-        con.execute("DELETE FROM raw.calls WHERE call_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        con.execute(
+            "DELETE FROM raw.calls WHERE project_id = ? "
+            "AND call_id IN (SELECT unnest(?::VARCHAR[]))",
+            [self._project_id, ids],
+        )
         return len(ids)
-
-
-def ledger_values(
-    window: Window,
-    fetched_at: datetime,
-    run_id: str,
-    fetch: WindowFetch,
-    landed: tuple[int, int, bool, int],
-) -> list[object]:
-    """Values of a ``raw.ingest_ledger`` row, in ``LEDGER_COLUMNS`` order.
-
-    ``landed`` is ``(records, rejected, settled, moved_in)`` of the committed window.
-    """
-    records, rejected, settled, moved_in = landed
-    return [
-        *(window.start, window.end, fetched_at, run_id, fetch.sweeps, fetch.pages),
-        *(records, rejected, fetch.outside_window, fetch.api_total_items, fetch.attempts),
-        *(fetch.seconds, settled, list(fetch.new_fields) or None, fetch.reconciled),
-        *(len(fetch.sub_windows) or 1, fetch.slices_json(), fetch.shortfall, moved_in),
-    ]
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:
@@ -417,16 +301,49 @@ def _check_in_window(page: pa.Table, window: Window) -> None:
     raise ValueError(msg)
 
 
+def own_project(page: pa.Table, project_id: str) -> tuple[pa.Table, list[RejectedRecord]]:
+    """Split a page into calls of ``project_id`` (stored with it) and calls of another project.
+
+    Args:
+        page: parsed calls (:data:`~pipeline.sinch.pages.CALLS_ARROW_SCHEMA`).
+        project_id: the project the page was fetched from.
+
+    Returns:
+        The page with ``project_id`` set on every row (a record without ``projectId`` is the
+        fetched project's), and a :class:`RejectedRecord` for each call whose ``projectId``
+        names another project.
+    """
+    column = page.column("project_id")
+    foreign = pc.fill_null(pc.not_equal(column, project_id), False)
+    rejected: list[RejectedRecord] = []
+    if pc.any(foreign).as_py():
+        for row in page.filter(foreign).select(["call_id", "project_id", "raw"]).to_pylist():
+            reason = f"projectId {row['project_id']!r} is not the project fetched ({project_id})"
+            rejected.append(RejectedRecord(reason, row["raw"], row["call_id"]))
+        page = page.filter(pc.invert(foreign))
+    index = page.schema.get_field_index("project_id")
+    ids = pa.array([project_id] * page.num_rows, pa.string())
+    return page.set_column(index, page.schema.field(index), ids), rejected
+
+
 def replace_trunks(
-    con: duckdb.DuckDBPyConnection, trunks: Iterable[Trunk], fetched_at: datetime
+    con: duckdb.DuckDBPyConnection, trunks: Iterable[Trunk], fetched_at: datetime, project_id: str
 ) -> int:
-    """Replace ``raw.trunks`` with the current list (one transaction). Returns the row count."""
-    rows = [(t.trunk_id, t.name, t.calls_per_second, t.raw, fetched_at) for t in trunks]
+    """Replace the project's rows of ``raw.trunks`` with its current list (one transaction).
+
+    Returns:
+        The row count written.
+    """
+    rows = [(t.trunk_id, t.name, t.calls_per_second, t.raw, fetched_at, project_id) for t in trunks]
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM raw.trunks")
+        con.execute("DELETE FROM raw.trunks WHERE project_id = ?", [project_id])
         if rows:
-            con.executemany("INSERT INTO raw.trunks VALUES (?, ?, ?, ?, ?)", rows)
+            con.executemany(
+                "INSERT INTO raw.trunks (trunk_id, name, calls_per_second, raw, fetched_at, "
+                "project_id) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -34,6 +34,61 @@ def schema_statements() -> tuple[tuple[str, str], ...]:
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every schema and table that does not exist yet (idempotent)."""
+    """Create every schema and table that does not exist yet (idempotent).
+
+    A file from before ``project_id`` has ``raw.stale_hours`` keyed by hour alone; it is
+    rebuilt once with the new key, each of its hours marked for every project in
+    ``raw.calls`` (refreshing a project's hour that did not need it is harmless).
+    """
+    legacy = _columns(con, "raw", "stale_hours")
+    if legacy and "project_id" not in legacy:
+        con.execute("ALTER TABLE raw.stale_hours RENAME TO stale_hours_before_projects")
     for _name, sql in schema_statements():
         con.execute(sql)
+    if legacy and "project_id" not in legacy:
+        con.execute(
+            "INSERT INTO raw.stale_hours SELECT p.project_id, s.hour_start, s.occupied_until, "
+            "s.marked_at FROM raw.stale_hours_before_projects s, "
+            "(SELECT DISTINCT project_id FROM raw.calls WHERE project_id IS NOT NULL) p"
+        )
+        con.execute("DROP TABLE raw.stale_hours_before_projects")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return {name for (name,) in rows}
+
+
+def scoped_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Qualified names of the ``raw.*`` and ``analytics.*`` tables with a ``project_id``."""
+    rows = con.execute(
+        "SELECT DISTINCT table_schema || '.' || table_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema IN ('raw', 'analytics') "
+        "AND column_name = 'project_id' ORDER BY 1"
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def adopt_unscoped_rows(con: duckdb.DuckDBPyConnection, project_id: str) -> int:
+    """Give rows written before ``project_id`` existed (NULL there) to ``project_id``.
+
+    Files from before many projects held one project; the first project that writes such a
+    file adopts its rows, so its windows, ledger, trunks and analytics are replaced as its
+    own. A no-op on files without such rows (one cheap scan of each table's ``project_id``).
+
+    Returns:
+        The rows adopted, all tables together.
+    """
+    adopted = 0
+    for table in scoped_tables(con):
+        (count,) = con.execute(f"SELECT count(*) FROM {table} WHERE project_id IS NULL").fetchall()[
+            0
+        ]
+        if count:
+            con.execute(f"UPDATE {table} SET project_id = ? WHERE project_id IS NULL", [project_id])
+            adopted += int(count)
+    return adopted

@@ -10,17 +10,20 @@
 WITH latest AS (
     SELECT *
     FROM raw.ingest_ledger
-    QUALIFY row_number() OVER (PARTITION BY window_start, window_end ORDER BY fetched_at DESC) = 1
+    QUALIFY row_number() OVER (
+        PARTITION BY project_id, window_start, window_end ORDER BY fetched_at DESC
+    ) = 1
 ),
 landed AS (
-    SELECT window_start, count(*) AS n FROM raw.calls GROUP BY window_start
+    SELECT project_id, window_start, count(*) AS n FROM raw.calls GROUP BY ALL
 ),
 mismatch AS (
-    SELECT l.window_start, l.records, l.rejected, l.outside_window, l.api_total_items,
+    SELECT l.project_id, l.window_start, l.records, l.rejected, l.outside_window, l.api_total_items,
         coalesce(l.reconciled, TRUE) AS reconciled, l.shortfall, l.sub_windows,
         coalesce(c.n, 0) AS in_table
     FROM latest AS l
-    LEFT JOIN landed AS c ON c.window_start = l.window_start
+    LEFT JOIN landed AS c
+        ON c.project_id IS NOT DISTINCT FROM l.project_id AND c.window_start = l.window_start
     WHERE NOT coalesce(l.reconciled, TRUE)
        OR (l.api_total_items IS NOT NULL AND coalesce(l.sub_windows, 1) <= 1
            AND l.records + l.rejected + l.outside_window <> l.api_total_items)
@@ -29,7 +32,7 @@ mismatch AS (
 SELECT
     count(*)::BIGINT AS failures,
     string_agg(
-        strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%MZ')
+        coalesce(project_id || ' ', '') || strftime(window_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%MZ')
         || ' landed=' || records || '+' || rejected || '+' || outside_window || ' api=' || coalesce(api_total_items::VARCHAR, '?')
         || ' table=' || in_table
         || CASE WHEN in_table < records THEN ' (calls moved to another window since)' ELSE '' END

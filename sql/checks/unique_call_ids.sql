@@ -1,4 +1,4 @@
--- Check: every call_id appears once in raw.calls.
+-- Check: every call_id appears once per project in raw.calls.
 -- Returns one row: failures = surplus rows, detail = a few offending ids with the windows that
 -- hold them, and what fixes it.
 -- Since commits move a call the API lists in another window (latest fetch wins, see
@@ -8,6 +8,7 @@
 -- API lists it now, deletes the other copies and marks their hours for the analytics refresh.
 WITH dup AS (
     SELECT
+        project_id,
         call_id,
         count(*) AS n,
         string_agg(
@@ -15,7 +16,7 @@ WITH dup AS (
             ORDER BY window_start
         ) AS windows
     FROM raw.calls
-    GROUP BY call_id
+    GROUP BY project_id, call_id
     HAVING count(*) > 1
 ),
 ranked AS (

@@ -5,6 +5,7 @@
 -- Source: analytics.answer_rate_hourly (counts re-summed, rates re-derived, never averaged).
 -- Parameters: none.
 -- Columns:
+--   project_id    VARCHAR  Sinch project
 --   trunk_id      VARCHAR  trunk id ('UNKNOWN' when the record had none)
 --   trunk_name    VARCHAR  trunk name from raw.trunks (NULL if unknown)
 --   direction     VARCHAR  INBOUND | OUTBOUND
@@ -17,6 +18,7 @@
 --   window_end    TIMESTAMPTZ  UTC, exclusive
 .read sql/views/all.sql
 SELECT
+    a.project_id,
     a.trunk_id,
     t.trunk_name,
     a.direction,
@@ -29,7 +31,7 @@ SELECT
     any_value(w.window_end)                               AS window_end
 FROM analytics.answer_rate_hourly AS a
 CROSS JOIN data_window AS w
-LEFT JOIN trunks_latest AS t ON t.trunk_id = a.trunk_id
+LEFT JOIN trunks_latest AS t ON t.project_id = a.project_id AND t.trunk_id = a.trunk_id
 WHERE a.hour_start >= w.window_start AND a.hour_start < w.window_end
-GROUP BY a.trunk_id, t.trunk_name, a.direction
-ORDER BY attempts DESC, a.trunk_id, a.direction;
+GROUP BY a.project_id, a.trunk_id, t.trunk_name, a.direction
+ORDER BY attempts DESC, a.project_id, a.trunk_id, a.direction;

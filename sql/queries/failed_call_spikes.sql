@@ -10,7 +10,7 @@
 -- Columns:
 --   report_date              DATE     local date in the report time zone
 --   weekday                  VARCHAR  day name of report_date
---   trunk_id, trunk_name, direction  VARCHAR
+--   project_id, trunk_id, trunk_name, direction  VARCHAR
 --   attempts, failed         BIGINT   that day
 --   failure_rate             DOUBLE   failed / attempts, fraction 0-1
 --   attempts_last_week, failed_last_week  BIGINT  same weekday 7 days earlier
@@ -19,7 +19,7 @@
 --   spike                    BOOLEAN  see above (NULL = no comparison possible)
 .read sql/views/all.sql
 WITH days AS (
-    SELECT report_date, trunk_id, direction,
+    SELECT report_date, project_id, trunk_id, direction,
            sum(attempts)::BIGINT AS attempts, sum(failed)::BIGINT AS failed
     FROM analytics.answer_rate_daily
     GROUP BY ALL
@@ -32,6 +32,7 @@ recent AS (
 SELECT
     r.report_date,
     dayname(r.report_date)                               AS weekday,
+    r.project_id,
     r.trunk_id,
     t.trunk_name,
     r.direction,
@@ -47,7 +48,7 @@ SELECT
     END                                                  AS spike
 FROM recent AS r
 LEFT JOIN days AS p
-    ON p.trunk_id = r.trunk_id AND p.direction = r.direction
+    ON p.project_id = r.project_id AND p.trunk_id = r.trunk_id AND p.direction = r.direction
    AND p.report_date = r.report_date - 7
-LEFT JOIN trunks_latest AS t ON t.trunk_id = r.trunk_id
-ORDER BY spike DESC NULLS LAST, failed_change DESC, r.report_date, r.trunk_id, r.direction;
+LEFT JOIN trunks_latest AS t ON t.project_id = r.project_id AND t.trunk_id = r.trunk_id
+ORDER BY spike DESC NULLS LAST, failed_change DESC, r.report_date, r.project_id, r.trunk_id, r.direction;

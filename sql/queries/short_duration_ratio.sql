@@ -6,7 +6,7 @@
 -- Window: last 7 days ending at the newest call in the file (view data_window).
 -- Parameters: none (tau = 10 s, long = 60 s, flag threshold = 0.15 are constants here).
 -- Columns:
---   trunk_id, trunk_name, direction  VARCHAR
+--   project_id, trunk_id, trunk_name, direction  VARCHAR
 --   answered         BIGINT   COMPLETED calls with answer and end time
 --   short_calls      BIGINT   of which conversation_seconds < 10
 --   sdr              DOUBLE   short_calls / answered, fraction 0-1
@@ -16,6 +16,7 @@
 --   sdr_flag         BOOLEAN  sdr > 0.15 (review the trunk)
 .read sql/views/all.sql
 SELECT
+    c.project_id,
     c.trunk_id,
     any_value(c.trunk_name)                                        AS trunk_name,
     c.direction,
@@ -30,5 +31,5 @@ FROM calls_enriched AS c
 CROSS JOIN data_window AS w
 WHERE c.conversation_seconds IS NOT NULL
   AND c.create_time >= w.window_start AND c.create_time < w.window_end
-GROUP BY c.trunk_id, c.direction
-ORDER BY sdr DESC, c.trunk_id, c.direction;
+GROUP BY c.project_id, c.trunk_id, c.direction
+ORDER BY sdr DESC, c.project_id, c.trunk_id, c.direction;

@@ -8,7 +8,7 @@
 -- the local report dates whose busy hour starts in the window.
 -- Parameters: none (thresholds 0.8 are constants here).
 -- Columns:
---   trunk_id, trunk_name           VARCHAR
+--   project_id, trunk_id, trunk_name VARCHAR
 --   cps_limit                      BIGINT  calls per second allowed (NULL if unknown)
 --   peak_cps                       BIGINT  max calls created in one UTC second
 --   cps_utilisation                DOUBLE  peak_cps / cps_limit (> 1 = over the limit)
@@ -21,6 +21,7 @@
 .read sql/views/all.sql
 WITH RECURSIVE usage AS (
     SELECT
+        u.project_id,
         u.trunk_id,
         max(u.cps_limit)::BIGINT                      AS cps_limit,
         max(u.trunk_peak_cps)::BIGINT                 AS peak_cps,
@@ -30,26 +31,28 @@ WITH RECURSIVE usage AS (
     FROM analytics.trunk_usage_hourly AS u
     CROSS JOIN data_window AS w
     WHERE u.hour_start >= w.window_start AND u.hour_start < w.window_end
-    GROUP BY u.trunk_id
+    GROUP BY u.project_id, u.trunk_id
 ),
 busy AS (
-    SELECT b.trunk_id, max(b.busy_hour_erlangs) AS busy_hour_erlangs
+    SELECT b.project_id, b.trunk_id, max(b.busy_hour_erlangs) AS busy_hour_erlangs
     FROM analytics.busy_hour_daily AS b
     CROSS JOIN data_window AS w
     WHERE b.busy_hour_start >= w.window_start AND b.busy_hour_start < w.window_end
-    GROUP BY b.trunk_id
+    GROUP BY b.project_id, b.trunk_id
 ),
-erlang_b (trunk_id, a, m, b) AS (
-    SELECT trunk_id, busy_hour_erlangs, 0, 1.0::DOUBLE FROM busy
+erlang_b (project_id, trunk_id, a, m, b) AS (
+    SELECT project_id, trunk_id, busy_hour_erlangs, 0, 1.0::DOUBLE FROM busy
     UNION ALL
-    SELECT trunk_id, a, m + 1, a * b / (m + 1 + a * b)
+    SELECT project_id, trunk_id, a, m + 1, a * b / (m + 1 + a * b)
     FROM erlang_b
     WHERE b > 0.01 AND m < 100000
 ),
 channels AS (
-    SELECT trunk_id, min(m)::BIGINT AS channels_1pct FROM erlang_b WHERE b <= 0.01 GROUP BY trunk_id
+    SELECT project_id, trunk_id, min(m)::BIGINT AS channels_1pct
+    FROM erlang_b WHERE b <= 0.01 GROUP BY project_id, trunk_id
 )
 SELECT
+    u.project_id,
     u.trunk_id,
     t.trunk_name,
     u.cps_limit,
@@ -67,7 +70,7 @@ SELECT
         ELSE 'OK'
     END                                                         AS status
 FROM usage AS u
-LEFT JOIN busy AS b USING (trunk_id)
-LEFT JOIN channels AS c USING (trunk_id)
-LEFT JOIN trunks_latest AS t ON t.trunk_id = u.trunk_id
+LEFT JOIN busy AS b USING (project_id, trunk_id)
+LEFT JOIN channels AS c USING (project_id, trunk_id)
+LEFT JOIN trunks_latest AS t ON t.project_id = u.project_id AND t.trunk_id = u.trunk_id
 ORDER BY cps_utilisation DESC NULLS LAST, concurrency_vs_channels DESC NULLS LAST, u.trunk_id;

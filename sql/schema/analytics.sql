@@ -14,11 +14,14 @@
 --   * NULL trunk_id / direction in raw.calls appear as 'UNKNOWN'.
 --   * Refresh: DELETE the bucket range, then INSERT INTO ... BY NAME (see pipeline/transforms/
 --     tables.py). Keys are documented, not enforced, so the delete+insert stays cheap.
+--   * project_id: every table (and report_settings) has it, added by the ALTER statements at
+--     the end of this file; it leads every key below. A refresh reads and replaces the rows of
+--     one project only, so projects never write each other's rows.
 
 CREATE SCHEMA IF NOT EXISTS analytics;
 
 -- analytics.answer_rate_hourly
--- PRIMARY KEY (hour_start, trunk_id, direction)
+-- PRIMARY KEY (project_id, hour_start, trunk_id, direction)
 -- ASR (ITU-T E.411) and NER proxy (ITU-T E.425) per UTC hour of create_time.
 CREATE TABLE IF NOT EXISTS analytics.answer_rate_hourly (
     hour_start            TIMESTAMPTZ NOT NULL, -- UTC hour bucket of create_time
@@ -38,7 +41,7 @@ CREATE TABLE IF NOT EXISTS analytics.answer_rate_hourly (
 );
 
 -- analytics.answer_rate_daily
--- PRIMARY KEY (report_date, trunk_id, direction)
+-- PRIMARY KEY (project_id, report_date, trunk_id, direction)
 -- Same columns per local date (report time zone) of create_time.
 CREATE TABLE IF NOT EXISTS analytics.answer_rate_daily (
     report_date           DATE        NOT NULL, -- local date of create_time in the report TZ
@@ -58,7 +61,7 @@ CREATE TABLE IF NOT EXISTS analytics.answer_rate_daily (
 );
 
 -- analytics.direction_mix_daily
--- PRIMARY KEY (report_date, trunk_id, direction)
+-- PRIMARY KEY (project_id, report_date, trunk_id, direction)
 -- Calls and minutes by direction per local day; costs per currency are in analytics.cost_daily.
 CREATE TABLE IF NOT EXISTS analytics.direction_mix_daily (
     report_date           DATE        NOT NULL, -- local date of create_time in the report TZ
@@ -75,7 +78,7 @@ CREATE TABLE IF NOT EXISTS analytics.direction_mix_daily (
 );
 
 -- analytics.cost_hourly
--- PRIMARY KEY (hour_start, trunk_id, direction, currency)
+-- PRIMARY KEY (project_id, hour_start, trunk_id, direction, currency)
 -- Exact cost per currency (never summed across currencies); calls without a price omitted.
 CREATE TABLE IF NOT EXISTS analytics.cost_hourly (
     hour_start              TIMESTAMPTZ    NOT NULL, -- UTC hour of create_time
@@ -90,7 +93,7 @@ CREATE TABLE IF NOT EXISTS analytics.cost_hourly (
 );
 
 -- analytics.cost_daily
--- PRIMARY KEY (report_date, trunk_id, direction, currency)
+-- PRIMARY KEY (project_id, report_date, trunk_id, direction, currency)
 CREATE TABLE IF NOT EXISTS analytics.cost_daily (
     report_date             DATE           NOT NULL, -- local date of create_time in the report TZ
     trunk_id                VARCHAR        NOT NULL,
@@ -104,7 +107,7 @@ CREATE TABLE IF NOT EXISTS analytics.cost_daily (
 );
 
 -- analytics.trunk_usage_hourly
--- PRIMARY KEY (hour_start, trunk_id, direction)
+-- PRIMARY KEY (project_id, hour_start, trunk_id, direction)
 -- Counts/minutes: calls created in the hour. Occupancy (holding, Erlangs, peaks): channel time
 -- [create_time, end_time) clipped to the hour, including calls created earlier (B.18/E.600).
 -- trunk_* and cps_* columns are trunk-wide (both directions), repeated on each direction row:
@@ -135,7 +138,7 @@ CREATE TABLE IF NOT EXISTS analytics.trunk_usage_hourly (
 );
 
 -- analytics.trunk_usage_daily
--- PRIMARY KEY (report_date, trunk_id, direction)
+-- PRIMARY KEY (project_id, report_date, trunk_id, direction)
 -- Same columns per local day; bucket_seconds is the real day length (82800/86400/90000 s), so
 -- erlangs is the day's average occupancy; peaks are over the whole local day.
 CREATE TABLE IF NOT EXISTS analytics.trunk_usage_daily (
@@ -164,7 +167,7 @@ CREATE TABLE IF NOT EXISTS analytics.trunk_usage_daily (
 );
 
 -- analytics.busy_hour_daily
--- PRIMARY KEY (report_date, trunk_id)
+-- PRIMARY KEY (project_id, report_date, trunk_id)
 -- Busy hour (ITU-T E.500): the local clock hour (report TZ) with the highest trunk Erlangs
 -- that day, ties -> earliest. Trunk-wide (channels are shared by both directions).
 CREATE TABLE IF NOT EXISTS analytics.busy_hour_daily (
@@ -179,8 +182,21 @@ CREATE TABLE IF NOT EXISTS analytics.busy_hour_daily (
     bhcc                             BIGINT      NOT NULL  -- busy-hour completed calls (answered)
 );
 
--- analytics.report_settings: the report time zone the daily tables were built in (one row).
--- When REPORT_TZ changes, the next refresh rebuilds every daily table in the new zone.
+-- analytics.report_settings: the report time zone each project's daily tables were built in
+-- (one row per project). When REPORT_TZ changes, a project's next refresh rebuilds its daily
+-- tables in the new zone.
 CREATE TABLE IF NOT EXISTS analytics.report_settings (
     report_tz VARCHAR NOT NULL -- IANA zone, e.g. Europe/Copenhagen
 );
+
+-- project_id: the Sinch project of the row (see Conventions). Files from before it hold NULL
+-- there until the first project that refreshes the file adopts them.
+ALTER TABLE analytics.answer_rate_hourly ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.answer_rate_daily ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.direction_mix_daily ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.cost_hourly ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.cost_daily ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.trunk_usage_hourly ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.trunk_usage_daily ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.busy_hour_daily ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE analytics.report_settings ADD COLUMN IF NOT EXISTS project_id VARCHAR;

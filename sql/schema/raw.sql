@@ -91,15 +91,19 @@ ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS shortfall BIGINT;
 -- here by this commit; their old hours were marked in raw.stale_hours).
 ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS moved_in BIGINT;
 
--- raw.stale_hours: UTC hours whose analytics rows still count calls that have since moved to
--- another window. Written by the commit that moved them (same transaction); the analytics
--- refresh (pipeline/warehouse/analytics.refresh_all) rebuilds each hour, its local day and the
--- later hours the moved calls occupied, then deletes the row. Empty in a steady state.
+-- raw.stale_hours: UTC hours of a project whose analytics rows still count calls that have
+-- since moved to another window. Written by the commit that moved them (same transaction);
+-- the analytics refresh (pipeline/warehouse/analytics.refresh_all) rebuilds each hour, its
+-- local day and the later hours the moved calls occupied, then deletes the row. Empty in a
+-- steady state. (Files from before project_id had PRIMARY KEY (hour_start): pipeline/warehouse/
+-- schema.py rebuilds that table once, marking its hours for every project in raw.calls.)
 CREATE TABLE IF NOT EXISTS raw.stale_hours (
-    hour_start      TIMESTAMPTZ NOT NULL PRIMARY KEY, -- UTC hour the calls left (create_time bucket)
+    project_id      VARCHAR     NOT NULL, -- Sinch project of the calls that moved
+    hour_start      TIMESTAMPTZ NOT NULL, -- UTC hour the calls left (create_time bucket)
     occupied_until  TIMESTAMPTZ,          -- latest end of the moved calls' channel occupancy,
                                           -- capped at create_time + 24 h; NULL = none ended
-    marked_at       TIMESTAMPTZ NOT NULL  -- when the latest move into another window committed
+    marked_at       TIMESTAMPTZ NOT NULL, -- when the latest move into another window committed
+    PRIMARY KEY (project_id, hour_start)
 );
 
 -- raw.trunks: SIP trunks of the project, for names and CPS limits.
@@ -110,3 +114,12 @@ CREATE TABLE IF NOT EXISTS raw.trunks (
     raw               JSON        NOT NULL, -- original JSON
     fetched_at        TIMESTAMPTZ NOT NULL
 );
+
+-- project_id: the Sinch project a row belongs to, on every raw table (raw.calls has it as a
+-- column of the record). Each project's rows are written and replaced only by that project's
+-- runs: windows, moves, ledger and trunks are all per project (CALLS_PROJECTS_FILE lists the
+-- projects; without it, the one project of SINCH_PROJECT_ID or the sandbox). Rows of files
+-- written before this column (NULL here) are adopted by the first project that writes the file.
+ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE raw.rejected_calls ADD COLUMN IF NOT EXISTS project_id VARCHAR;
+ALTER TABLE raw.trunks ADD COLUMN IF NOT EXISTS project_id VARCHAR;

@@ -4,14 +4,15 @@
 -- go stale against the file. Needs country_codes.sql first (see all.sql).
 -- All instants are TIMESTAMPTZ in UTC (run `SET TimeZone='UTC'` first; all.sql does).
 
--- trunks_latest: one row per trunk, the newest fetch of raw.trunks.
+-- trunks_latest: one row per project and trunk, the newest fetch of raw.trunks.
 CREATE OR REPLACE TEMP VIEW trunks_latest AS
 SELECT
+    project_id,                                            -- Sinch project
     trunk_id,
     arg_max(name, fetched_at)             AS trunk_name,       -- trunk name (text)
     arg_max(calls_per_second, fetched_at) AS cps_limit         -- calls per second allowed
 FROM raw.trunks
-GROUP BY trunk_id;
+GROUP BY project_id, trunk_id;
 
 -- data_window: one row. "Last 7 days" in every ready query means the 7 x 24 UTC hours that
 -- end at the end of the hour holding the newest call in the file (max(create_time)), so the
@@ -41,6 +42,7 @@ WITH numbered AS (
     FROM raw.calls AS c
 )
 SELECT
+    n.project_id,                                         -- Sinch project
     n.call_id,
     n.create_time,                                        -- UTC, call set-up
     n.answer_time,                                        -- UTC, NULL = not answered
@@ -81,7 +83,7 @@ SELECT
     w.report_tz
 FROM numbered AS n
 CROSS JOIN (SELECT report_tz FROM data_window) AS w
-LEFT JOIN trunks_latest AS t ON t.trunk_id = n.trunk_id
+LEFT JOIN trunks_latest AS t ON t.project_id = n.project_id AND t.trunk_id = n.trunk_id
 LEFT JOIN country_codes AS f1 ON f1.prefix = left(n.from_digits, 1)
 LEFT JOIN country_codes AS f2 ON f2.prefix = left(n.from_digits, 2)
 LEFT JOIN country_codes AS f3 ON f3.prefix = left(n.from_digits, 3)

@@ -22,7 +22,7 @@ from pipeline.warehouse import lake_tables
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse, open_warehouse
 from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.lake_tables import in_lists
-from pipeline.warehouse.raw_calls import WindowFetch
+from pipeline.warehouse.ledger import WindowFetch
 
 BAD = RejectedRecord(reason="createTime: missing", raw='{"callId":"R"}', call_id="R")
 NO_ID = RejectedRecord(reason="not an object", raw="[1]", call_id=None)
@@ -40,15 +40,15 @@ def commit(session, window: Window, calls, rejected=(), total: int | None = None
 def history(warehouse: Warehouse) -> list:
     """Windows landed, moved, re-run and refreshed: every path of the commit."""
     entries = []
-    with warehouse.ingest_session("run") as session:
+    with warehouse.ingest_session("run", "P") as session:
         entries.append(commit(session, A, [X_IN_A, Y], [BAD, NO_ID]))
         entries.append(commit(session, MID, [Z]))
-    warehouse.refresh_analytics(A.start, MID.end, "Europe/Copenhagen")
-    with warehouse.ingest_session("run") as session:
+    warehouse.refresh_analytics(A.start, MID.end, "Europe/Copenhagen", "P")
+    with warehouse.ingest_session("run", "P") as session:
         entries.append(commit(session, B, [X_IN_B]))  # X moves from A to B
         entries.append(commit(session, B, [X_IN_B]))  # the re-run changes nothing
         entries.append(commit(session, MID, [Z], [BAD]))  # R's rejection moves to MID
-    warehouse.refresh_analytics(B.start, B.end, "Europe/Copenhagen")
+    warehouse.refresh_analytics(B.start, B.end, "Europe/Copenhagen", "P")
     return [(e.records, e.rejected, e.settled, e.moved_in, e.api_total_items) for e in entries]
 
 
@@ -86,11 +86,11 @@ def test_rerun_of_every_window_changes_nothing(both) -> None:
     history(lake)
     with lake.reader() as con:
         before = snapshot(con)
-    with lake.ingest_session("again") as session:
+    with lake.ingest_session("again", "P") as session:
         commit(session, A, [Y], [NO_ID])
         commit(session, MID, [Z], [BAD])
         commit(session, B, [X_IN_B])
-    lake.refresh_analytics(A.start, B.end, "Europe/Copenhagen")
+    lake.refresh_analytics(A.start, B.end, "Europe/Copenhagen", "P")
     with lake.reader() as con:
         after = snapshot(con)
     before.pop("raw.ingest_ledger"), after.pop("raw.ingest_ledger")  # one row per fetch

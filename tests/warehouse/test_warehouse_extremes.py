@@ -40,12 +40,12 @@ def totals(con, table: str, trunk: str) -> tuple:
 
 def test_end_in_year_9999_holds_at_most_24_hours(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         land(writer, W, [FOREVER, make_call("short", CREATED, end=CREATED + timedelta(minutes=1))])
         # a later window, so the ingested hours reach past the cap
         land(writer, NEXT_DAY, [make_call("later", at("2026-03-02 11:10"))])
         for _ in range(2):  # a re-run must not crash either
-            refreshed = refresh_all(con, W.start, W.end, "UTC")
+            refreshed = refresh_all(con, W.start, W.end, "UTC", "P")
         usage = {r.table: r for r in refreshed}["trunk_usage_hourly"]
         assert (usage.first_bucket, usage.end_bucket) == (W.start, at("2026-03-02 11:00"))
         day = MAX_CALL_DURATION.total_seconds()
@@ -88,7 +88,7 @@ def test_end_in_year_9999_holds_at_most_24_hours(tmp_path):
         assert (
             scalar(con, "SELECT occupied_until FROM raw.stale_hours") == CREATED + MAX_CALL_DURATION
         )
-        refresh_all(con, at("2026-03-01 12:00"), at("2026-03-01 13:00"), "UTC")
+        refresh_all(con, at("2026-03-01 12:00"), at("2026-03-01 13:00"), "UTC", "P")
         # in progress now: an attempt in hour 12, no occupancy left in any of the 25 hours
         assert totals(con, "trunk_usage_hourly", "T9") == (0, 0, 0, 1)
 
@@ -97,7 +97,7 @@ def test_end_before_answer_or_creation_is_zero_length(tmp_path):
     """end < create: an attempt without occupancy; end < answer: occupancy up to the end,
     no conversation. The no_negative_durations check still reports both."""
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         before_create = make_call("c", CREATED, end=CREATED - timedelta(minutes=2), trunk="TC")
         before_answer = make_call(
             "a",
@@ -107,7 +107,7 @@ def test_end_before_answer_or_creation_is_zero_length(tmp_path):
             trunk="TA",
         )
         land(writer, W, [before_create, before_answer])
-        refresh_all(con, W.start, W.end, "UTC")
+        refresh_all(con, W.start, W.end, "UTC", "P")
         assert totals(con, "trunk_usage_hourly", "TC") == (0, 0, 0, 1)
         assert totals(con, "trunk_usage_hourly", "TA") == (120, 0, 1, 1)
         assert scalar(con, "SELECT sum(attempts) FROM analytics.answer_rate_hourly") == 2

@@ -16,7 +16,8 @@ from warehouse_kit import at, hour_window, land, make_call
 
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.warehouse.connection import connect
-from pipeline.warehouse.raw_calls import RawCallsWriter, WindowFetch
+from pipeline.warehouse.ledger import WindowFetch
+from pipeline.warehouse.raw_calls import RawCallsWriter
 
 W = hour_window("2026-03-01 10:00")
 HALF = W.start + timedelta(minutes=30)
@@ -51,7 +52,7 @@ def ledger(con) -> list[tuple]:
 def test_whole_window_defaults(tmp_path):
     """Old callers pass no reconciliation fields: reconciled, one slice, no shortfall."""
     with connect(tmp_path / "w.duckdb") as con:
-        entry = land(RawCallsWriter(con, "r"), W, CALLS, fetch=fetch())
+        entry = land(RawCallsWriter(con, "r", "P"), W, CALLS, fetch=fetch())
         assert (entry.reconciled, entry.shortfall, entry.moved_in) == (True, 0, 0)
         assert ledger(con) == [(False, True, 1, None, 0, 0)]
 
@@ -60,7 +61,7 @@ def test_split_window_short_then_reconciled(tmp_path):
     """A split fetch that came up 3 calls short is never settled, even when the count repeats;
     the next reconciled fetch with the same count is."""
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         slices = ((W.start, HALF), (HALF, W.end))
         short = fetch(reconciled=False, sub_windows=slices, shortfall=3)
         first = land(writer, W, CALLS, fetch=short)
@@ -125,9 +126,12 @@ def test_existing_file_migrates(tmp_path):
             pass
     with connect(db) as con:
         assert ledger(con) == [(False, None, None, None, None, None)]
-        entry = land(RawCallsWriter(con, "r"), W, CALLS, fetch=fetch())
+        entry = land(RawCallsWriter(con, "r", "P"), W, CALLS, fetch=fetch())
         assert entry.settled  # same totalItems as the old row, and reconciled
         assert ledger(con)[-1] == (True, True, 1, None, 0, 0)
+        # the old row (no project_id then) belongs to the project that wrote the file next
+        projects = con.execute("SELECT DISTINCT project_id FROM raw.ingest_ledger").fetchall()
+        assert projects == [("P",)]
         # NULL reconciled (old rows) reads as reconciled in the check
         failures, _ = con.execute((CHECKS_DIR / "ledger_reconciles.sql").read_text()).fetchall()[0]
         assert failures == 0

@@ -48,10 +48,10 @@ def windows_of(con, call_id: str) -> list:
 
 def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         land(writer, A, [X_IN_A, Y])
         land(writer, MID, [Z])
-        refresh_all(con, A.start, MID.end, "UTC")
+        refresh_all(con, A.start, MID.end, "UTC", "P")
         assert (attempts(con, "2026-03-01 10:00"), holding(con, "2026-03-01 11:00")) == (2, 1860)
 
         entry = land(writer, B, [X_IN_B])
@@ -68,7 +68,7 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
 
         # The run that landed B refreshes B; hour 10 (X left it) and hour 11 (X's old tail)
         # are refreshed too, although nobody asked for them.
-        refresh_all(con, B.start, B.end, "UTC")
+        refresh_all(con, B.start, B.end, "UTC", "P")
         assert scalar(con, "SELECT count(*) FROM raw.stale_hours") == 0
         assert attempts(con, "2026-03-01 10:00") == 1  # Y only
         assert holding(con, "2026-03-01 11:00") == 60  # Z only: X no longer occupies hour 11
@@ -86,7 +86,7 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
         entry = land(writer, A, [X_IN_A, Y], fetched_at=B.end + timedelta(hours=1))
         assert entry.moved_in == 1
         assert windows_of(con, "X") == [A.start]
-        refresh_all(con, A.start, A.end, "UTC")
+        refresh_all(con, A.start, A.end, "UTC", "P")
         assert attempts(con, "2026-03-01 12:00") is None
         assert holding(con, "2026-03-01 12:00") is None
         assert (attempts(con, "2026-03-01 10:00"), holding(con, "2026-03-01 11:00")) == (2, 1860)
@@ -97,7 +97,7 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
 def test_moving_call_deletes_its_rejected_row_in_another_window(tmp_path):
     """Window A rejected X's record; B later lands X: one trace of X remains, in raw.calls."""
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         bad = RejectedRecord("endTime: not a timestamp", '{"callId":"X"}', "X")
         assert land(writer, A, [Y], [bad]).rejected == 1
         entry = land(writer, B, [X_IN_B])
@@ -109,7 +109,7 @@ def test_moving_call_deletes_its_rejected_row_in_another_window(tmp_path):
 def test_stale_hours_keep_the_latest_reach_and_survive_until_refreshed(tmp_path):
     """Two calls leave hour 10 in two commits: the hour is marked once, with the later end."""
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         early = make_call("E", at("2026-03-01 10:01"), end=at("2026-03-01 10:02"))
         ringing = make_call("R", at("2026-03-01 10:03"))  # no end: occupies nothing
         land(writer, A, [X_IN_A, early, ringing])
@@ -120,7 +120,7 @@ def test_stale_hours_keep_the_latest_reach_and_survive_until_refreshed(tmp_path)
             (A.start, at("2026-03-01 11:30"))
         ]
         assert windows_of(con, "X") == [B.start] and windows_of(con, "R") == [MID.start]
-        refresh_all(con, MID.start, MID.end, "UTC")
+        refresh_all(con, MID.start, MID.end, "UTC", "P")
         assert scalar(con, "SELECT count(*) FROM raw.stale_hours") == 0
         assert attempts(con, "2026-03-01 10:00") is None
 
@@ -129,7 +129,7 @@ def test_unique_call_ids_names_the_windows_and_a_reingest_fixes_it(tmp_path):
     """Duplicates landed before commits moved calls: the check says which windows hold them
     and what helps; re-ingesting one of those windows leaves one row."""
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         land(writer, A, [X_IN_A])
         land(writer, B, [X_IN_B])
         # an older version of the code left both rows: put A's back by hand

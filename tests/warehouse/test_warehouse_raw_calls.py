@@ -17,7 +17,8 @@ import pytest
 from pipeline.sinch.models import CallRecord, RejectedRecord, Window
 from pipeline.sinch.pages import records_to_arrow
 from pipeline.warehouse.connection import WarehouseBusyError, connect, open_connection
-from pipeline.warehouse.raw_calls import RawCallsWriter, WindowFetch
+from pipeline.warehouse.ledger import WindowFetch
+from pipeline.warehouse.raw_calls import RawCallsWriter
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 W = Window(T0, T0 + timedelta(hours=1))
@@ -60,7 +61,7 @@ def rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def test_commit_is_idempotent_and_keeps_latest_version(tmp_path):
     db = tmp_path / "w.duckdb"
     with connect(db) as con:
-        writer = RawCallsWriter(con, "run-1")
+        writer = RawCallsWriter(con, "run-1", "P")
         writer.stage_page(
             W, [call("a", 1), call("b", 2)], [RejectedRecord("createTime: missing", "{}")], T0
         )
@@ -90,7 +91,7 @@ def test_commit_is_idempotent_and_keeps_latest_version(tmp_path):
 
 def test_commit_touches_only_its_window(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         writer.stage_page(W, [call("a", 59.99)], [], T0)
         writer.commit_window(W, FETCH, T0)
         nxt = call("n", 60)  # exactly at W.end: belongs to the next window
@@ -103,14 +104,14 @@ def test_commit_touches_only_its_window(tmp_path):
 
 def test_stage_rejects_record_outside_window(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         with pytest.raises(ValueError, match="outside window"):
             writer.stage_page(W, [call("late", 60)], [], T0)
 
 
 def test_discard_drops_what_was_staged(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         writer.stage_page(W, [call("a", 1)], [], T0)
         writer.commit_window(W, FETCH, T0)
         writer.stage_page(W, [call("zzz", 2)], [], T0)
@@ -168,7 +169,7 @@ def test_rejected_records_of_a_resweep_land_once(tmp_path):
     """The client re-swept the window (totalItems drifted): the same malformed record came twice."""
     bad = RejectedRecord("createTime: not a timestamp 'yesterday'", '{"callId":"x"}', "x")
     with connect(tmp_path / "w.duckdb") as con:
-        writer = RawCallsWriter(con, "r")
+        writer = RawCallsWriter(con, "r", "P")
         writer.stage_page(W, [call("a", 1)], [bad], T0, sweep=1)
         writer.stage_page(W, [call("a", 1), call("b", 3)], [bad], T0, sweep=2)
         entry = writer.commit_window(W, FETCH, T0)

@@ -8,7 +8,8 @@ from decimal import Decimal
 import duckdb
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Window
-from pipeline.warehouse.raw_calls import LedgerEntry, RawCallsWriter, WindowFetch
+from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
+from pipeline.warehouse.raw_calls import RawCallsWriter
 
 HOUR = timedelta(hours=1)
 
