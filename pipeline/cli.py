@@ -370,6 +370,8 @@ def migrate(
                 replace=replace,
                 memory_limit=settings.db_memory_limit(),
             )
+        except mig.MigrationRefusedError as exc:
+            raise fail(str(exc)) from None
         except mig.MigrationError as exc:
             raise fail(str(exc), code=1) from None
     Console(highlight=False).print(mig.copies_table(copies, target))

@@ -28,7 +28,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.settings import SettingsError
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.lake_tables import Lake, table_schemas
 
@@ -52,7 +51,11 @@ _MARKER_SCHEMA = pa.schema(
 RERUN = "re-run `pipeline migrate --replace` to copy every table again"
 
 
-class LakeNotEmptyError(SettingsError):
+class MigrationRefusedError(ValueError):
+    """The migration was refused before anything was written (the user's to fix: exit 2)."""
+
+
+class LakeNotEmptyError(MigrationRefusedError):
     """The target lake holds rows (or an unfinished migration) and ``--replace`` was not given."""
 
 
@@ -84,12 +87,12 @@ def check_target(uri: str) -> str:
     """A lake URI ``--to`` may name: a directory or ``s3://bucket/prefix``.
 
     Raises:
-        SettingsError: another scheme (``gs://``, ``http://`` ...).
+        MigrationRefusedError: another scheme (``gs://``, ``http://`` ...).
     """
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if not uri.strip() or scheme not in ("", "s3", "file"):
         msg = f"--to must be a directory or s3://bucket/prefix, not {uri!r}"
-        raise SettingsError(msg)
+        raise MigrationRefusedError(msg)
     return uri.removeprefix("file://")
 
 
