@@ -344,6 +344,47 @@ def report(
     console.print(f"Report: [bold]{path.resolve()}[/]")
 
 
+@app.command()
+def migrate(
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="DuckDB file to copy [env CALLS_DB_PATH]; opened read-only"),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="lake: a directory or s3://bucket/prefix [env CALLS_LAKE_URI]"),
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="overwrite a lake that already holds rows")
+    ] = False,
+) -> None:
+    """Copy a DuckDB warehouse into the Delta lake: every raw and analytics table, verified.
+
+    Exit 2 when the lake already holds rows (unless --replace), 1 when a count does not match.
+    """
+    from pipeline.warehouse import migrate as mig
+
+    with user_errors():
+        target = to or settings.lake_uri()
+        if not target:
+            raise settings.SettingsError("give --to URI or set CALLS_LAKE_URI")
+        try:
+            copies = mig.migrate_with_progress(
+                _db_path(db),
+                target,
+                console,
+                replace=replace,
+                memory_limit=settings.db_memory_limit(),
+            )
+        except mig.MigrationRefusedError as exc:
+            raise fail(str(exc)) from None
+        except mig.MigrationError as exc:
+            raise fail(str(exc), code=1) from None
+    Console(highlight=False).print(mig.copies_table(copies, target))
+    if not all(copy.ok for copy in copies):
+        raise fail(f"the lake's row counts differ from the file's: {mig.RERUN}", code=1)
+
+
 def main() -> None:
     """Run the ``pipeline`` command (the console-script entry point).
 
