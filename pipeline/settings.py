@@ -15,6 +15,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
 | ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves |
 | ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
+| ``CALLS_PROJECTS_FILE`` | (unset → one project) | projects file (:mod:`pipeline.projects`) |
 | ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
 | ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |
 | ``CALLS_LOOKBACK_HOURS`` | ``3`` | closed hours re-ingested by the hourly schedule |

@@ -117,7 +117,7 @@ def test_installed_wheel_runs_the_demo_sql_and_report_outside_the_checkout(
     assert "trunks_near_limits" in listed
     csv = _run([pipeline, "sql", "answer_rate_7d", "--format", "csv"], work, env)
     header, *rows = csv.strip().splitlines()
-    assert header.startswith("trunk_id,trunk_name,direction,attempts,answered")
+    assert header.startswith("project_id,trunk_id,trunk_name,direction,attempts,answered")
     assert rows, "the ready query returned no rows after the demo"
 
     _run([pipeline, "report", "--out", "out/report.html"], work, env)

@@ -26,6 +26,7 @@ import pytest
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.defs.resources import SinchCallsResource
 from pipeline.jobs import run_ingest_job
+from pipeline.projects import Project
 from pipeline.sinch.auth import OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.transforms import ANALYTICS_TABLES
@@ -42,7 +43,7 @@ class FastRetrySinch(SinchCallsResource):
     """The production resource with test-sized backoffs, so fault runs take seconds."""
 
     @contextmanager
-    def open_client(self) -> Iterator[CallsClient]:
+    def open_client(self, project: Project | None = None) -> Iterator[CallsClient]:
         auth = OAuth2ClientCredentials(
             self.key_id, self.key_secret, auth_url=self.auth_url, backoff_base_s=0.01
         )

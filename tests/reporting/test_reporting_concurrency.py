@@ -123,7 +123,7 @@ def test_sql_waits_for_a_writer_process_then_succeeds(warehouse: Path) -> None:
         waited = time.monotonic() - started
         _wait_for(writer, "released")  # before the ``with`` closes its stdout
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("trunk_id,")
+    assert result.output.startswith("project_id,trunk_id,")
     assert waited >= HOLD_S * 0.5, f"did not wait for the writer ({waited:.2f} s)"
     assert writer.returncode == 0
 

@@ -17,8 +17,8 @@ from pipeline.transforms.erlang import channels_for_grade_of_service
 
 EXPECTED_COLUMNS = {
     "answer_rate_7d": [
-        "trunk_id", "trunk_name", "direction", "attempts", "answered", "failed", "asr",
-        "ner_proxy", "window_start", "window_end",
+        "project_id", "trunk_id", "trunk_name", "direction", "attempts", "answered", "failed",
+        "asr", "ner_proxy", "window_start", "window_end",
     ],
     "busiest_hours": [
         "hour_start", "hour_start_local", "report_tz", "erlangs", "attempts", "answered", "mou",
@@ -29,20 +29,20 @@ EXPECTED_COLUMNS = {
         "cost", "cost_per_billed_minute",
     ],
     "short_duration_ratio": [
-        "trunk_id", "trunk_name", "direction", "answered", "short_calls", "sdr", "long_calls",
-        "long_share", "acd_seconds", "sdr_flag",
+        "project_id", "trunk_id", "trunk_name", "direction", "answered", "short_calls", "sdr",
+        "long_calls", "long_share", "acd_seconds", "sdr_flag",
     ],
     "failed_call_spikes": [
-        "report_date", "weekday", "trunk_id", "trunk_name", "direction", "attempts", "failed",
-        "failure_rate", "attempts_last_week", "failed_last_week", "failure_rate_last_week",
-        "failed_change", "spike",
+        "report_date", "weekday", "project_id", "trunk_id", "trunk_name", "direction", "attempts",
+        "failed", "failure_rate", "attempts_last_week", "failed_last_week",
+        "failure_rate_last_week", "failed_change", "spike",
     ],
     "cost_per_minute": [
         "currency", "trunk_id", "trunk_name", "direction", "priced_calls", "billed_minutes",
         "cost", "cost_per_billed_minute", "list_price_per_minute", "cost_per_call",
     ],
     "trunks_near_limits": [
-        "trunk_id", "trunk_name", "cps_limit", "peak_cps", "cps_utilisation",
+        "project_id", "trunk_id", "trunk_name", "cps_limit", "peak_cps", "cps_utilisation",
         "hours_at_80pct_cps", "peak_concurrent_calls", "busy_hour_erlangs", "channels_1pct",
         "concurrency_vs_channels", "status",
     ],
