@@ -13,6 +13,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``SINCH_API_URL`` | ``https://elastic-trunking.api.sinch.com`` | API base URL |
 | ``SINCH_AUTH_URL`` | ``https://auth.sinch.com`` | OAuth2 token server |
 | ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
+| ``SINCH_RATE_LIMIT_STORE`` | (unset → per process) | ``redis://…``: rate limit shared by workers |
 | ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves |
 | ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
 | ``CALLS_PROJECTS_FILE`` | (unset → one project) | projects file (:mod:`pipeline.projects`) |
@@ -54,6 +55,8 @@ MAX_DB_MEMORY_LIMIT_BYTES = 2**50  # 1 PiB: DuckDB refuses sizes beyond its rang
 DEFAULT_RATE_LIMIT = {"oauth": 20.0, "basic": 2.0}
 
 CREDENTIAL_VARS = ("SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET")
+#: A store every worker reaches (``redis://…``), where each project's rate limit is shared.
+RATE_LIMIT_STORE_VAR = "SINCH_RATE_LIMIT_STORE"
 
 
 class SettingsError(ValueError):

@@ -48,6 +48,9 @@ def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResourc
             "key_secret": dg.EnvVar("SINCH_KEY_SECRET"),
         }
     )
+    store = settings.env(settings.RATE_LIMIT_STORE_VAR, "")
+    if store:
+        credentials["rate_limit_store"] = dg.EnvVar(settings.RATE_LIMIT_STORE_VAR)
     return SinchCallsResource(
         **credentials,
         auth=mode,

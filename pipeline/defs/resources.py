@@ -91,6 +91,12 @@ class SinchCallsResource(CallsApiResource):
     rate_limit_per_s: float | None = Field(
         default=None, gt=0, description="client-side request rate limit (requests/s)"
     )
+    rate_limit_store: str | None = Field(
+        default=None,
+        description="store shared by all workers for each project's rate limit, e.g. "
+        "redis://host:6379/1 (bind with dg.EnvVar: it may hold a password); None: per process",
+        repr=False,
+    )
     request_deadline_s: float = Field(
         default=120.0, gt=0, description="overall deadline of one HTTP request, retries excluded"
     )
@@ -127,8 +133,8 @@ class SinchCallsResource(CallsApiResource):
                 for ``project_id``, ``key_id`` and ``key_secret``.
 
         Raises:
-            SettingsError: a key variable the project names is unset, or (without a
-                project) the resource has no credentials.
+            SettingsError: a key variable the project names is unset, (without a project)
+                the resource has no credentials, or ``rate_limit_store`` is not a usable URI.
         """
         if project is not None:
             project_id = project.id
@@ -145,10 +151,19 @@ class SinchCallsResource(CallsApiResource):
             if self.auth == "oauth"
             else BasicAuth(key_id, key_secret)
         )
+        shared = None
+        if self.rate_limit_store and rate:
+            from pipeline.sinch.shared_limit import SharedRateLimiter
+
+            try:
+                shared = SharedRateLimiter(self.rate_limit_store, project_id, rate)
+            except ValueError as exc:
+                raise SettingsError(f"SINCH_RATE_LIMIT_STORE: {exc}") from None
         return self.client_for(
             self.api_url,
             project_id,
             auth,
+            rate_limiter=shared,
             rate_limit_per_s=rate,
             request_deadline_s=self.request_deadline_s,
             retry=self.retry_policy(),

@@ -32,6 +32,7 @@ from pipeline.sinch.sweep import WindowSweep, call_id_key
 from pipeline.sinch.transport import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TIMEOUT,
+    Limiter,
     RateLimiter,
     RetryPolicy,
     Transport,
@@ -84,6 +85,9 @@ class CallsClient:
             ``backoff_base_s``, ``backoff_max_s`` and ``max_retry_after_s``.
         rate_limit_per_s: optional client-side cap on request starts per second (shared by
             threads); None disables it.
+        rate_limiter: a limiter to wait for instead, e.g. a
+            :class:`~pipeline.sinch.shared_limit.SharedRateLimiter` shared by every worker of
+            the project; ``rate_limit_per_s`` is then ignored.
         max_pages: paging safety valve per sweep (:class:`PaginationError` beyond it).
         max_sweeps: most passes over one slice while it is short or its count moves.
         max_result_window: deepest offset the API serves (``page × size``); a slice counting
@@ -116,6 +120,7 @@ class CallsClient:
         backoff_max_s: float = 30.0,
         max_retry_after_s: float = 120.0,
         rate_limit_per_s: float | None = None,
+        rate_limiter: Limiter | None = None,
         max_pages: int = 10_000,
         max_sweeps: int = 3,
         max_result_window: int = DEFAULT_MAX_RESULT_WINDOW,
@@ -153,14 +158,15 @@ class CallsClient:
             max_body_bytes=max_body_bytes,
             retry=self.retry,
             rate_limit_per_s=rate_limit_per_s,
+            rate_limiter=rate_limiter,
             transport=transport,
             sleep=sleep,
             clock=clock,
         )
 
     @property
-    def rate_limiter(self) -> RateLimiter | None:
-        """The shared :class:`RateLimiter`, or None."""
+    def rate_limiter(self) -> Limiter | None:
+        """The limiter every request waits for (a :class:`RateLimiter` or a shared one)."""
         return self.transport.rate_limiter
 
     def __repr__(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         when = when.replace(tzinfo=UTC)
     current = now or datetime.now(UTC)
     return max(0.0, (when - current).total_seconds())
+
+
+class Limiter(Protocol):
+    """What the transport asks before each request: :class:`RateLimiter` or a shared one."""
+
+    def acquire(self) -> float:
+        """Block until a request may start; return the seconds waited."""
+        ...
 
 
 class RateLimiter:

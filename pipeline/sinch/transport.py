@@ -50,9 +50,9 @@ from pipeline.sinch.errors import (
     SinchApiError,
     TransportError,
 )
-from pipeline.sinch.limits import RateLimiter, RetryPolicy, parse_retry_after
+from pipeline.sinch.limits import Limiter, RateLimiter, RetryPolicy, parse_retry_after
 
-__all__ = ["RateLimiter", "Reply", "RetryPolicy", "Transport", "parse_retry_after"]
+__all__ = ["Limiter", "RateLimiter", "Reply", "RetryPolicy", "Transport", "parse_retry_after"]
 
 logger = logging.getLogger("pipeline.sinch")
 
@@ -105,6 +105,7 @@ class Transport:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retry: RetryPolicy | None = None,
         rate_limit_per_s: float | None = None,
+        rate_limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -117,7 +118,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.clock = clock
-        self.rate_limiter = (
+        self.rate_limiter: Limiter | None = rate_limiter or (
             RateLimiter(rate_limit_per_s, clock=clock, sleep=sleep) if rate_limit_per_s else None
         )
         self.http = httpx.Client(
