@@ -114,16 +114,26 @@ class LakeSession(StagingSession):
         in_window = between("create_time", window.start, window.end)
         if moved:
             self._mark_stale(moved, fetched_at)
-        self._lake.write("raw.calls", calls, predicate=f"{mine} AND {in_window}")
+        by_start = between("window_start", window.start, window.end)
+        if fetch.reconciled:
+            self._lake.write("raw.calls", calls, predicate=f"{mine} AND {in_window}")
+        else:
+            self._upsert(calls, rejected, f"{mine} AND {in_window}", f"{mine} AND {by_start}")
         moved_ids = sorted({call_id for call_id, _hour, _until in moved})
         for ids in in_lists("call_id", moved_ids):
             self._lake.delete("raw.calls", f"{mine} AND {ids} AND NOT ({in_window})")
         for ids in in_lists("call_id", stale_rejected):
             self._lake.delete("raw.rejected_calls", f"{mine} AND {ids}")
-        by_start = between("window_start", window.start, window.end)
-        self._lake.write("raw.rejected_calls", rejected, predicate=f"{mine} AND {by_start}")
+        if fetch.reconciled:
+            self._lake.write("raw.rejected_calls", rejected, predicate=f"{mine} AND {by_start}")
+            counts = (calls.num_rows, rejected.num_rows)
+        else:
+            counts = (
+                self._count("raw.calls", in_window),
+                self._count("raw.rejected_calls", by_start),
+            )
         settled = previous == fetch.api_total_items and fetch.reconciled
-        landed = (calls.num_rows, rejected.num_rows, settled, len(moved_ids))
+        landed = (*counts, settled, len(moved_ids))
         values = ledger_values(window, fetched_at, self._run_id, fetch, landed, self._project_id)
         local.execute(INSERT_LEDGER, values)
         ledger = local.sql("SELECT * FROM raw.ingest_ledger").to_arrow_table()
@@ -132,8 +142,7 @@ class LakeSession(StagingSession):
         self.discard_window(window)
         return LedgerEntry(
             window,
-            calls.num_rows,
-            rejected.num_rows,
+            *counts,
             fetch.api_total_items,
             settled,
             fetch,
@@ -141,6 +150,31 @@ class LakeSession(StagingSession):
             reconciled=fetch.reconciled,
             shortfall=fetch.shortfall,
         )
+
+    def _upsert(
+        self, calls: pa.Table, rejected: pa.Table, calls_scope: str, rejected_scope: str
+    ) -> None:
+        """A short fetch: replace the calls and rejected records it saw, keep the others.
+
+        The rows of the staged ids (and rejected records without one, by text) are deleted
+        from the window, then the staged rows appended, as the DuckDB commit does.
+        """
+        call_ids = [str(i) for i in calls.column("call_id").to_pylist()]
+        for ids in in_lists("call_id", call_ids):
+            self._lake.delete("raw.calls", f"{calls_scope} AND {ids}")
+        if calls.num_rows:
+            self._lake.write("raw.calls", calls)
+        seen = call_ids + [str(i) for i in rejected.column("call_id").to_pylist() if i is not None]
+        texts = [str(r["raw"]) for r in rejected.to_pylist() if r["call_id"] is None]
+        for ids in [*in_lists("call_id", seen), *in_lists("raw", texts)]:
+            self._lake.delete("raw.rejected_calls", f"{rejected_scope} AND {ids}")
+        if rejected.num_rows:
+            self._lake.write("raw.rejected_calls", rejected)
+
+    def _count(self, name: str, scope: str) -> int:
+        """Rows of the session's project in ``name`` matching ``scope``."""
+        sql = f"SELECT count(*) AS n FROM t WHERE {self._mine} AND {scope}"
+        return int(self._lake.query(name, sql).column("n")[0].as_py())
 
     def _inspect(
         self, window: Window, calls: pa.Table, rejected: pa.Table

@@ -146,10 +146,13 @@ class RawCallsWriter:
 
         One transaction. Staged calls whose ``call_id`` has a row in another window move here
         (see :meth:`_move_from_other_windows`); ``fetched_at`` (UTC) is the ledger's
-        ``fetched_at`` and the ``marked_at`` of the hours they left.
+        ``fetched_at`` and the ``marked_at`` of the hours they left. A fetch that did not
+        reconcile (the API counted calls it did not list) is an upsert instead: it replaces
+        the calls and rejected records it saw and keeps the window's others, so a short
+        re-fetch never deletes calls landed before.
 
         Returns:
-            The ledger entry: distinct calls landed, rejected count, calls moved in,
+            The ledger entry: calls now in the window, rejected count, calls moved in,
             ``reconciled``/``shortfall`` as fetched, and ``settled`` (the API's count equals
             the previous fetch's count of the same window, and this fetch reconciled).
 
@@ -160,12 +163,23 @@ class RawCallsWriter:
         con = self._con
         bounds = [self._project_id, window.start, window.end]
         in_window = "project_id = ? AND {0} >= ? AND {0} < ?"
+        calls_scope, calls_args = in_window.format("create_time"), bounds
+        rejected_scope, rejected_args = in_window.format("window_start"), bounds
+        if not fetch.reconciled:
+            # A short fetch replaces what it saw and keeps what it did not: the API counted
+            # calls it did not list this time, and the ones landed before may be those.
+            staged = "SELECT call_id FROM staged_calls WHERE window_start = ?"
+            calls_scope += f" AND call_id IN ({staged})"
+            calls_args = [*bounds, window.start]
+            rejected_scope += (
+                f" AND (call_id IN ({staged}) OR coalesce(call_id, raw) IN (SELECT "
+                "coalesce(call_id, raw) FROM staged_rejected WHERE window_start = ?))"
+            )
+            rejected_args = [*bounds, window.start, window.start]
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f"DELETE FROM raw.calls WHERE {in_window.format('create_time')}", bounds)
-            con.execute(
-                f"DELETE FROM raw.rejected_calls WHERE {in_window.format('window_start')}", bounds
-            )
+            con.execute(f"DELETE FROM raw.calls WHERE {calls_scope}", calls_args)
+            con.execute(f"DELETE FROM raw.rejected_calls WHERE {rejected_scope}", rejected_args)
             moved_in = self._move_from_other_windows(window, fetched_at)
             con.execute(
                 f"INSERT INTO raw.calls SELECT {_CALL_COLUMNS}, window_start, window_end, "

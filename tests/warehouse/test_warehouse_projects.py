@@ -8,17 +8,25 @@ from before ``project_id`` is adopted by the first project that writes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import duckdb
 import pytest
-from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, at, land, make_call
+from warehouse_kit import (
+    BACKENDS,
+    MID,
+    X_IN_A,
+    X_IN_B,
+    A,
+    B,
+    Y,
+    at,
+    commit_via,
+    land,
+    make_call,
+    rows_of,
+)
 
-from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
-from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse
+from pipeline.sinch.models import CallRecord
 from pipeline.warehouse.connection import connect
-from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.ledger import WindowFetch
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
@@ -27,58 +35,34 @@ def _as(project_id: str, calls: list[CallRecord]) -> list[CallRecord]:
     return [c._replace(project_id=project_id) for c in calls]
 
 
-def _commit(
-    warehouse: Warehouse,
-    project_id: str,
-    window: Window,
-    calls: list[CallRecord],
-    rejected: list[RejectedRecord] | None = None,
-) -> None:
-    fetched = window.end
-    fetch = WindowFetch(sweeps=1, pages=1, api_total_items=len(calls), attempts=1, seconds=0.1)
-    with warehouse.ingest_session("run", project_id) as session:
-        session.replace_trunks([Trunk("T1", f"trunk of {project_id}", 5, "{}")], fetched)
-        session.stage_page(window, calls, rejected or [], fetched)
-        session.commit_window(window, fetch, fetched)
-
-
-def _rows(warehouse: Warehouse, sql: str) -> list[tuple]:
-    with warehouse.reader() as con:
-        return sorted(con.execute(sql).fetchall(), key=str)
-
-
-BACKENDS: dict[str, Callable[[Path], Warehouse]] = {
-    "duckdb": lambda tmp: DuckDBWarehouse(tmp / "w.duckdb"),
-    "lake": lambda tmp: LakeWarehouse(str(tmp / "lake")),
-}
-
-
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_projects_with_the_same_ids_keep_their_own_rows(tmp_path, backend):
+def test_projects_with_the_same_ids_keep_their_ownrows_of(tmp_path, backend):
     warehouse = BACKENDS[backend](tmp_path)
-    _commit(warehouse, "P", A, [X_IN_A, Y])
-    _commit(warehouse, "Q", A, _as("Q", [X_IN_A, Y]))
+    commit_via(warehouse, "P", A, [X_IN_A, Y])
+    commit_via(warehouse, "Q", A, _as("Q", [X_IN_A, Y]))
     warehouse.refresh_analytics(A.start, A.end, "UTC", "P")
     warehouse.refresh_analytics(A.start, A.end, "UTC", "Q")
     calls = "SELECT project_id, call_id, window_start FROM raw.calls"
-    assert _rows(warehouse, calls) == sorted([(p, c, A.start) for p in "PQ" for c in "XY"], key=str)
+    assert rows_of(warehouse, calls) == sorted(
+        [(p, c, A.start) for p in "PQ" for c in "XY"], key=str
+    )
 
     # Q's X moves to B and Q's hour A is re-landed empty: P's rows do not move or vanish.
-    _commit(warehouse, "Q", B, _as("Q", [X_IN_B]))
-    _commit(warehouse, "Q", A, [])
+    commit_via(warehouse, "Q", B, _as("Q", [X_IN_B]))
+    commit_via(warehouse, "Q", A, [])
     warehouse.refresh_analytics(A.start, B.end, "UTC", "Q")
-    assert _rows(warehouse, calls) == sorted(
+    assert rows_of(warehouse, calls) == sorted(
         [("P", "X", A.start), ("P", "Y", A.start), ("Q", "X", B.start)], key=str
     )
     attempts = "SELECT project_id, hour_start, sum(attempts) FROM analytics.answer_rate_hourly "
     attempts += "GROUP BY ALL HAVING sum(attempts) > 0"
-    assert _rows(warehouse, attempts) == sorted([("P", A.start, 2), ("Q", B.start, 1)], key=str)
+    assert rows_of(warehouse, attempts) == sorted([("P", A.start, 2), ("Q", B.start, 1)], key=str)
     trunks = "SELECT project_id, trunk_id, name FROM raw.trunks"
-    assert _rows(warehouse, trunks) == [("P", "T1", "trunk of P"), ("Q", "T1", "trunk of Q")]
-    stale = _rows(warehouse, "SELECT project_id FROM raw.stale_hours")
+    assert rows_of(warehouse, trunks) == [("P", "T1", "trunk of P"), ("Q", "T1", "trunk of Q")]
+    stale = rows_of(warehouse, "SELECT project_id FROM raw.stale_hours")
     assert stale == []  # Q's refresh took its own stale hour; P never had one
     zones = "SELECT project_id, report_tz FROM analytics.report_settings"
-    assert _rows(warehouse, zones) == [("P", "UTC"), ("Q", "UTC")]
+    assert rows_of(warehouse, zones) == [("P", "UTC"), ("Q", "UTC")]
 
 
 def test_a_call_of_another_project_is_rejected_with_its_reason(tmp_path):

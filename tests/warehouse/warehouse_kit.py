@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 
-from pipeline.sinch.models import CallRecord, RejectedRecord, Window
+from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse
+from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
@@ -91,3 +95,35 @@ X_IN_A = make_call("X", at("2026-03-01 10:30"), end=at("2026-03-01 11:30"))
 X_IN_B = make_call("X", at("2026-03-01 12:10"), end=at("2026-03-01 12:20"))
 Y = make_call("Y", at("2026-03-01 10:10"), end=at("2026-03-01 10:12"))
 Z = make_call("Z", at("2026-03-01 11:05"), end=at("2026-03-01 11:06"))
+
+
+def commit_via(
+    warehouse: Warehouse,
+    project_id: str,
+    window: Window,
+    calls: list[CallRecord],
+    rejected: list[RejectedRecord] | None = None,
+    *,
+    fetch: WindowFetch | None = None,
+) -> LedgerEntry:
+    """Land one page for ``window`` through ``warehouse``'s ingest session (trunks too)."""
+    fetched = window.end
+    total = len(calls) + len(rejected or [])
+    fetch = fetch or WindowFetch(sweeps=1, pages=1, api_total_items=total, attempts=1, seconds=0.1)
+    with warehouse.ingest_session("run", project_id) as session:
+        session.replace_trunks([Trunk("T1", f"trunk of {project_id}", 5, "{}")], fetched)
+        session.stage_page(window, calls, rejected or [], fetched)
+        return session.commit_window(window, fetch, fetched)
+
+
+def rows_of(warehouse: Warehouse, sql: str) -> list[tuple]:
+    """The rows of ``sql`` on a reader of ``warehouse``, sorted."""
+    with warehouse.reader() as con:
+        return sorted(con.execute(sql).fetchall(), key=str)
+
+
+#: Both backends, each made in a test's tmp directory.
+BACKENDS: dict[str, Callable[[Path], Warehouse]] = {
+    "duckdb": lambda tmp: DuckDBWarehouse(tmp / "w.duckdb"),
+    "lake": lambda tmp: LakeWarehouse(str(tmp / "lake")),
+}
