@@ -44,7 +44,7 @@ DbOption = Annotated[
 
 
 def _db_path(db: Path | None) -> Path:
-    return db or Path(settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH))
+    return Path(settings.db_path(str(db) if db else None))
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -108,6 +108,7 @@ def check_api_access() -> None:
     from pipeline.projects import configured_projects
 
     settings.fetch_concurrency()
+    settings.page_size()
     settings.db_memory_limit()
     settings.max_result_window()
     projects = configured_projects()
@@ -132,6 +133,7 @@ def check_api_access() -> None:
         api_url=api_url,
         auth_url=auth_url,
         max_result_window=settings.max_result_window(),
+        page_size=settings.page_size(),
         max_attempts=5,
         backoff_base_s=0.2,
         backoff_max_s=2.0,

@@ -14,6 +14,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``SINCH_AUTH_URL`` | ``https://auth.sinch.com`` | OAuth2 token server |
 | ``SINCH_RATE_LIMIT`` | ``20`` (oauth) / ``2`` (basic) | requests per second, client side |
 | ``SINCH_RATE_LIMIT_STORE`` | (unset → per process) | ``redis://…``: rate limit shared by workers |
+| ``SINCH_PAGE_SIZE`` | ``1000`` | calls per page (1-1000) |
 | ``SINCH_MAX_RESULT_WINDOW`` | ``10000`` | deepest offset (page × size) the API serves |
 | ``CALLS_DB_PATH`` | ``data/calls.duckdb`` | the DuckDB warehouse file |
 | ``CALLS_PROJECTS_FILE`` | (unset → one project) | projects file (:mod:`pipeline.projects`) |
@@ -30,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_API_URL = "https://elastic-trunking.api.sinch.com"
@@ -154,6 +156,27 @@ def max_result_window() -> int:
     A window counting more calls is read as smaller slices (docs/client.md).
     """
     return whole_number("SINCH_MAX_RESULT_WINDOW", DEFAULT_MAX_RESULT_WINDOW, low=1, high=10**9)
+
+
+def page_size() -> int:
+    """Calls asked per page (``SINCH_PAGE_SIZE``, 1 to 1000, default 1000).
+
+    Lower it only for a server that refuses pages of 1000 (the documented maximum).
+    """
+    return whole_number("SINCH_PAGE_SIZE", 1000, low=1, high=1000)
+
+
+def db_path(value: str | None = None) -> str:
+    """The DuckDB file: ``value`` or ``CALLS_DB_PATH`` (default ``data/calls.duckdb``).
+
+    Raises:
+        SettingsError: the path is an existing directory.
+    """
+    path = value or env("CALLS_DB_PATH", DEFAULT_DB_PATH)
+    if Path(path).is_dir():
+        msg = f"CALLS_DB_PATH / --db must name a file, and {path} is a directory"
+        raise SettingsError(msg)
+    return path
 
 
 def fetch_concurrency() -> int:

@@ -37,7 +37,9 @@ def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResourc
     concurrency = settings.fetch_concurrency()
     real = projects[0].uses_real_api if projects else settings.uses_real_api()
     if not real:
-        return SandboxCallsResource(seed=settings.sandbox_seed(), concurrency=concurrency)
+        return SandboxCallsResource(
+            seed=settings.sandbox_seed(), concurrency=concurrency, page_size=settings.page_size()
+        )
     mode = settings.auth_mode()
     credentials: dict[str, Any] = (
         {}
@@ -59,13 +61,14 @@ def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResourc
         rate_limit_per_s=settings.rate_limit(mode),
         concurrency=concurrency,
         max_result_window=settings.max_result_window(),
+        page_size=settings.page_size(),
     )
 
 
 def warehouse_resource() -> WarehouseResource:
     """The DuckDB file (``CALLS_DB_PATH``) or lake (``CALLS_LAKE_URI``), report zone, memory."""
     return WarehouseResource(
-        path=settings.env("CALLS_DB_PATH", settings.DEFAULT_DB_PATH),
+        path=settings.db_path(),
         report_tz=settings.report_tz(),
         memory_limit=settings.db_memory_limit(),
         lake_uri=settings.lake_uri(),

@@ -12,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.sandbox.testing import sandbox_server
+from tests.conftest import sandbox_env
 
 runner = CliRunner()
 CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET": "s"}
@@ -35,6 +37,7 @@ CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET":
         (["demo"], {**CREDENTIALS, "SINCH_RATE_LIMIT": "nan"}, "SINCH_RATE_LIMIT must be a"),
         (["demo"], {**CREDENTIALS, "SINCH_RATE_LIMIT": "1e-9"}, "at least 0.01 requests/s"),
         (["demo"], {"SINCH_MAX_RESULT_WINDOW": "0"}, "SINCH_MAX_RESULT_WINDOW"),
+        (["demo"], {"SINCH_PAGE_SIZE": "1001"}, "SINCH_PAGE_SIZE must be between 1 and 1000"),
         # Hours before the first partition used to be fetched, then fail in Dagster.
         (
             ["ingest", "--start", "2025-12-31T20", "--end", "2026-01-01T02"],
@@ -52,6 +55,30 @@ def test_bad_settings_give_one_line(args, env, message, monkeypatch, tmp_path):
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3  # typer may wrap one long line
+
+
+def test_a_directory_as_the_warehouse_file_is_a_setting_error(tmp_path):
+    """It used to start the job and fail there (exit 1, DuckDB's IO error)."""
+    result = runner.invoke(app, ["ingest", "--start", "2026-11-01T00", "--end", "2026-11-01T01",
+                                 "--db", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "is a directory" in result.output
+
+
+@pytest.mark.slow
+def test_page_size_setting_reaches_a_server_that_refuses_pages_of_1000(tmp_path, monkeypatch):
+    for name in ("CALLS_LAKE_URI", "CALLS_PROJECTS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    hour = ["ingest", "--start", "2026-11-16T10", "--end", "2026-11-16T11"]
+    with sandbox_server(seed=7, max_page_size=250, oversize_page="reject") as sb:
+        refused = runner.invoke(app, [*hour, "--db", str(tmp_path / "a.duckdb")],
+                                env=sandbox_env(sb))  # fmt: skip
+        served = runner.invoke(app, [*hour, "--db", str(tmp_path / "b.duckdb")],
+                               env={**sandbox_env(sb), "SINCH_PAGE_SIZE": "250"})  # fmt: skip
+    # refused before the job starts, with the server's reason (a setting to change)
+    assert refused.exit_code == 2, refused.output
+    assert "size must be <= 250" in refused.output
+    assert served.exit_code == 0, served.output
 
 
 def test_a_file_that_is_not_duckdb_is_one_line(tmp_path):
