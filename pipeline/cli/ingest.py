@@ -1,87 +1,24 @@
-"""The ``pipeline`` command: run the main job, ingest a range, serve the sandbox, query, report.
+"""``pipeline demo``, ``pipeline ingest`` and ``pipeline migrate``: the commands that write.
 
-Every command reads its settings from the environment (see :mod:`pipeline.settings`) and
-options; a bad setting stops with one line on stderr and exit code 2, never a traceback.
+They run the ``ingest_calls`` Dagster job in-process (:mod:`pipeline.jobs`) after checking the
+settings, the hours asked for and, with credentials, the API (one request), so a mistake stops
+with one line before anything is fetched. :mod:`pipeline.cli` registers them on the app.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 
 from pipeline import settings
+from pipeline.cli.common import JOB_FAILED, DbOption, console, db_path, fail, user_errors
 from pipeline.ingest.windows import floor_hour
-from pipeline.sandbox.cli import sandbox_app
-
-app = typer.Typer(
-    help="Call-record analytics for Sinch Elastic SIP Trunking.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-console = Console(stderr=True, highlight=False)
-app.add_typer(sandbox_app, name="sandbox", help="The local emulator of the Sinch calls API.")
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help="DuckDB file [env CALLS_DB_PATH, default data/calls.duckdb]; "
-        "unused when CALLS_LAKE_URI sets a Delta lake",
-    ),
-]
-
-
-def _db_path(db: Path | None) -> Path:
-    return Path(settings.db_path(str(db) if db else None))
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one clear error line and return the exit to raise.
-
-    The exit code is 2 for a user error and 1 when the job did not land everything.
-    """
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, never wrapped
-    return typer.Exit(code=code)
-
-
-#: Printed when the job fails; the step's own message above names the windows and why.
-JOB_FAILED = (
-    "the job did not land everything (see above); landed windows are kept. Re-run the range: "
-    "writes are idempotent."
-)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one line and exit 2.
-
-    These are errors in the settings, auth or ranges, a file that is not a DuckDB warehouse and
-    an error in the user's own SQL.
-    """
-    import duckdb
-
-    from pipeline.sinch.errors import SinchApiError
-    from pipeline.warehouse.connection import WarehouseBusyError
-
-    try:
-        yield
-    except (settings.SettingsError, SinchApiError, WarehouseBusyError, FileNotFoundError) as exc:
-        raise fail(str(exc)) from None
-    except duckdb.Error as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise fail(f"DuckDB: {first_line}") from None
 
 
 def _quiet_dagster_warnings() -> None:
@@ -205,7 +142,6 @@ def parse_hour(value: str, option: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-@app.command()
 def demo(
     days: Annotated[int, typer.Option(min=1, max=92, help="closed days to ingest")] = 7,
     db: DbOption = None,
@@ -222,7 +158,7 @@ def demo(
 
     with user_errors():
         tz = settings.check_time_zone(report_tz) if report_tz else settings.report_tz()
-        path = _db_path(db)
+        path = db_path(db)
         end = floor_hour(datetime.now(UTC))
         start = end - timedelta(days=days)
         check_ingest_range(start, end, datetime.now(UTC))
@@ -246,7 +182,6 @@ def demo(
         console.print(f"Warehouse: [bold]{where}[/] (query it with `pipeline sql`).")
 
 
-@app.command()
 def ingest(
     start: Annotated[str, typer.Option(help="first hour, UTC, e.g. 2026-11-23T00")],
     end: Annotated[str, typer.Option(help="end hour (exclusive), UTC")],
@@ -267,7 +202,7 @@ def ingest(
         ok = run_ingest_job(
             first,
             last,
-            db_path=_db_path(db),
+            db_path=db_path(db),
             report_tz=tz,
             console=console,
             analytics=analytics,
@@ -276,77 +211,6 @@ def ingest(
         raise fail(JOB_FAILED, code=1)
 
 
-class OutputFormat(StrEnum):
-    """How ``pipeline sql`` prints a result."""
-
-    table = "table"
-    csv = "csv"
-
-
-@app.command()
-def sql(
-    query: Annotated[
-        str | None,
-        typer.Argument(help="ready query name (see --list) or a path to a .sql file"),
-    ] = None,
-    db: DbOption = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="table (terminal) or csv (stdout)")
-    ] = OutputFormat.table,
-    list_: Annotated[bool, typer.Option("--list", help="list the ready queries")] = False,
-) -> None:
-    """Run a ready query from sql/queries (or any .sql file) on a read-only connection.
-
-    "Last 7 days" in the ready queries ends at the newest call in the file. The connection waits
-    while an ingestion run writes the file and is closed before anything is printed.
-    """
-    from pipeline.reporting.queries import list_queries, run_query
-
-    out = Console(highlight=False, soft_wrap=True)
-    if list_:
-        for item in list_queries():
-            out.print(f"[bold]{item.name}[/]  {item.question}")
-        return
-    with user_errors():
-        if query is None:
-            raise settings.SettingsError("give a query name or .sql file, or --list")
-        frame = run_query(_db_path(db), query)
-    if frame.height == 0:
-        console.print(
-            "[yellow]no rows: the warehouse may hold no calls for this question yet "
-            "(run `pipeline demo` or `pipeline ingest`)[/]"
-        )
-    if output is OutputFormat.csv:
-        sys.stdout.write(frame.write_csv())
-        return
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=400, fmt_str_lengths=60):
-        out.print(str(frame), markup=False)
-
-
-@app.command()
-def report(
-    db: DbOption = None,
-    out: Annotated[Path, typer.Option("--out", help="HTML file to write")] = Path(
-        "reports/report.html"
-    ),
-    report_tz: Annotated[
-        str | None,
-        typer.Option(help="IANA zone of the charts [default: the zone the file was built in]"),
-    ] = None,
-) -> None:
-    """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML."""
-    from pipeline.reporting.notebook import ReportError, render_report
-
-    with user_errors():
-        tz = settings.check_time_zone(report_tz) if report_tz else None
-        try:
-            path = render_report(_db_path(db), out, report_tz=tz)
-        except ReportError as exc:
-            raise fail(str(exc)) from None
-    console.print(f"Report: [bold]{path.resolve()}[/]")
-
-
-@app.command()
 def migrate(
     db: Annotated[
         Path | None,
@@ -372,7 +236,7 @@ def migrate(
             raise settings.SettingsError("give --to URI or set CALLS_LAKE_URI")
         try:
             copies = mig.migrate_with_progress(
-                _db_path(db),
+                db_path(db),
                 target,
                 console,
                 replace=replace,
@@ -385,24 +249,3 @@ def migrate(
     Console(highlight=False).print(mig.copies_table(copies, target))
     if not all(copy.ok for copy in copies):
         raise fail(f"the lake's row counts differ from the file's: {mig.RERUN}", code=1)
-
-
-def main() -> None:
-    """Run the ``pipeline`` command (the console-script entry point).
-
-    Reads ``./.env`` (values already in the environment win), logs for humans, and turns a user
-    error raised outside a command's own handling into one line, exit 2.
-    """
-    from dotenv import load_dotenv
-
-    load_dotenv(Path.cwd() / ".env", override=False)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        with user_errors():
-            app()
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

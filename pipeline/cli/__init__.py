@@ -1,0 +1,63 @@
+"""The ``pipeline`` command: run the main job, ingest a range, serve the sandbox, query, report.
+
+Every command reads its settings from the environment (see :mod:`pipeline.settings`) and
+options; a bad setting stops with one line on stderr and exit code 2, never a traceback.
+
+The commands live by what they do: :mod:`pipeline.cli.ingest` (demo, ingest, migrate: they
+write), :mod:`pipeline.cli.read` (sql, report, export, shell: they read), and
+:mod:`pipeline.cli.common` (the app, the console, ``--db``, error handling). They are
+registered here, in the order ``pipeline --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from pipeline.cli import ingest as _ingest
+from pipeline.cli import read as _read
+from pipeline.cli.common import JOB_FAILED, DbOption, app, console, db_path, fail, user_errors
+from pipeline.cli.ingest import check_api_access, check_ingest_range, parse_hour
+
+__all__ = [
+    "JOB_FAILED",
+    "DbOption",
+    "app",
+    "check_api_access",
+    "check_ingest_range",
+    "console",
+    "db_path",
+    "fail",
+    "main",
+    "parse_hour",
+    "user_errors",
+]
+
+for _command in (
+    _ingest.demo,
+    _ingest.ingest,
+    _read.sql,
+    _read.report,
+    _ingest.migrate,
+):
+    app.command()(_command)
+
+
+def main() -> None:
+    """Run the ``pipeline`` command (the console-script entry point).
+
+    Reads ``./.env`` (values already in the environment win), logs for humans, and turns a user
+    error raised outside a command's own handling into one line, exit 2.
+    """
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        with user_errors():
+            app()
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
