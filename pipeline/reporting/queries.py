@@ -1,8 +1,11 @@
 """Ready SQL queries (``sql/queries/*.sql``) run against the warehouse, read into Polars.
 
 Each file starts with a header comment (question, window, columns with units, parameters),
-then ``.read sql/views/all.sql`` (the TEMP reporting views) and one ``SELECT``. The same file
-runs with the DuckDB command line from the repository root::
+then ``.read sql/views/all.sql`` (the TEMP reporting views) and one ``SELECT``. Any ``.sql``
+file run by :func:`run_query` gets the views first, so a file of one's own needs no ``.read``
+line (one that has it still works: the views are created again, identically). The ready
+queries keep the line so that the same file runs with the DuckDB command line from the
+repository root::
 
     duckdb -readonly data/calls.duckdb < sql/queries/answer_rate_7d.sql
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from pipeline.reporting.source import read_connection
@@ -95,14 +99,28 @@ def run_query(
 ) -> pl.DataFrame:
     """Run a ready query (name or ``.sql`` path) and return its result as a Polars frame.
 
+    The reporting views (``sql/views``) are created first, whether or not the file reads them.
+
     Raises:
-        SettingsError: unknown name, or a file whose last statement returns no rows (empty,
-            or only DDL/SET).
+        SettingsError: unknown name, a file whose last statement returns no rows (empty,
+            or only DDL/SET), or one that creates a non-TEMP object (the file is read-only).
     """
+    from pipeline.reporting.views import apply_views
+
     path = resolve_query(name_or_file)
     script = read_script(path)
     with read_connection(db_path, lock_wait_s=lock_wait_s) as con:
-        relation = con.sql(script)
+        apply_views(con)
+        try:
+            relation = con.sql(script)
+        except duckdb.Error as exc:
+            if "read-only mode" not in str(exc):
+                raise
+            msg = (
+                f"{path}: the warehouse is opened read-only, so a query file can create only "
+                "TEMP objects (CREATE TEMP VIEW / CREATE TEMP TABLE)"
+            )
+            raise SettingsError(msg) from None
         if relation is None:
             msg = f"{path} has no query that returns rows (its last statement must be a SELECT)"
             raise SettingsError(msg)
