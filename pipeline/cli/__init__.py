@@ -41,6 +41,8 @@ for _command in (
     _ingest.ingest,
     _read.sql,
     _read.report,
+    _read.export,
+    _read.shell,
     _ingest.migrate,
 ):
     app.command()(_command)

@@ -1,8 +1,9 @@
-"""``pipeline sql`` and ``pipeline report``: the commands that read the warehouse.
+"""``pipeline sql``, ``report``, ``export`` and ``shell``: the commands that read the warehouse.
 
 Each opens the warehouse through :meth:`pipeline.warehouse.backend.Warehouse.reader` (the
 DuckDB file read-only, waiting while an ingestion writes, or the Delta lake), reads and closes
-before printing. :mod:`pipeline.cli` registers them on the app.
+before printing; ``shell`` reads a private copy taken that way. :mod:`pipeline.cli` registers
+them on the app.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from pipeline import settings
 from pipeline.cli.common import DbOption, console, db_path, fail, user_errors
+from pipeline.reporting.export import ExportFormat
 
 
 class OutputFormat(StrEnum):
@@ -86,3 +89,101 @@ def report(
         except ReportError as exc:
             raise fail(str(exc)) from None
     console.print(f"Report: [bold]{path.resolve()}[/]")
+
+
+def export(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="directory to write the files to")],
+    db: DbOption = None,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="parquet (types kept) or csv (with header)")
+    ] = ExportFormat.parquet,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="write into a DIR that already holds files")
+    ] = False,
+) -> None:
+    """Write every raw and analytics table and every view of sql/views to DIR, one file each.
+
+    The files (DIR/raw.calls.parquet, DIR/calls_enriched.parquet ...) come from one read-only
+    snapshot, so they agree; open them with any BI tool or DuckDB/Polars version. Parquet keeps
+    the types (instants in UTC, exact decimals); the raw JSON columns are text.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from pipeline.reporting.export import ExportedFile, export_warehouse
+
+    with (
+        user_errors(),
+        Progress(
+            TextColumn("{task.description:<36}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        ) as progress,
+    ):
+        task = progress.add_task("reading the warehouse", total=None)
+
+        def on_objects(names: list[str]) -> None:
+            progress.update(task, total=len(names), description=names[0] if names else "")
+
+        def on_file(done: ExportedFile) -> None:
+            progress.update(task, advance=1, description=f"wrote {done.path.name}")
+
+        files = export_warehouse(
+            db_path(db), out_dir, fmt, overwrite=overwrite, on_objects=on_objects, on_file=on_file
+        )
+    table = Table(title=f"Exported to {out_dir.resolve()}", title_justify="left")
+    table.add_column("file")
+    table.add_column("rows", justify="right")
+    for done in files:
+        table.add_row(done.path.name, f"{done.rows:,}")
+    Console(highlight=False).print(table)
+
+
+def shell(
+    db: DbOption = None,
+    command: Annotated[
+        str | None,
+        typer.Option("--command", "-c", help="run these statements, print the results, exit"),
+    ] = None,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="the line-based shell instead of Harlequin")
+    ] = False,
+) -> None:
+    """Interactive SQL on a private snapshot of the warehouse, with the views loaded.
+
+    The warehouse is copied (waiting while an ingestion writes) to a temporary file that the
+    shell reads, so a shell left open never blocks an ingestion; it shows the data as of the
+    moment it started. In a terminal it opens Harlequin; with --command, --plain or input
+    piped in (pipeline shell < queries.sql) a line-based shell: statements end with ';'.
+    """
+    from pipeline.reporting.shell import (
+        LineShell,
+        ShellError,
+        open_snapshot,
+        run_harlequin,
+        snapshot,
+    )
+
+    out = Console(highlight=False, soft_wrap=True)
+    interactive = command is None and sys.stdin.isatty()
+    with user_errors(), snapshot(db_path(db)) as copy:
+        if interactive and not plain:
+            code = run_harlequin(copy)
+            if code is not None:
+                raise typer.Exit(code)
+            console.print("[yellow]Harlequin is not installed: the line-based shell[/]")
+        con = open_snapshot(copy)
+        try:
+            session = LineShell(con, out, bail=not interactive)
+            if interactive:
+                console.print("Snapshot with the views loaded; end statements with ';', "
+                              ".quit to leave.")  # fmt: skip
+                session.interact()
+            else:
+                try:
+                    session.run_lines([command] if command is not None else sys.stdin)
+                except ShellError as exc:
+                    raise fail(str(exc)) from None
+        finally:
+            con.close()

@@ -52,7 +52,7 @@ def read_script(path: Path, _depth: int = 0) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         match = _READ.match(line)
         if match:
-            lines.append(read_script(_read_target(match.group(1)), _depth + 1))
+            lines.append(read_script(read_target(match.group(1)), _depth + 1))
         elif line.lstrip().startswith("."):
             raise ValueError(f"{path}: only the .read dot command is supported, got {line!r}")
         else:
@@ -60,7 +60,7 @@ def read_script(path: Path, _depth: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _read_target(name: str) -> Path:
+def read_target(name: str) -> Path:
     """The file a ``.read NAME`` line means: absolute, under the resource root, or in cwd."""
     target = Path(name)
     if target.is_absolute():

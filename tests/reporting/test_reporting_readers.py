@@ -74,3 +74,142 @@ def test_a_sql_file_creating_a_stored_view_is_one_line(small_db: Path, tmp_path:
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1
     assert "CREATE TEMP VIEW" in result.output
+
+
+def test_export_parquet_keeps_types_and_values(small_db: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    out = tmp_path / "export"
+    result = runner.invoke(app, ["export", str(out), "--db", str(small_db)])
+    assert result.exit_code == 0, result.output
+    names = sorted(path.name for path in out.iterdir())
+    assert "raw.calls.parquet" in names and "analytics.cost_daily.parquet" in names
+    for view in ("calls_enriched", "trunks_latest", "data_window", "country_codes"):
+        assert f"{view}.parquet" in names
+    assert not [name for name in names if name.startswith(".")]  # no partial files left
+    assert "raw.calls.parquet" in result.output  # the closing table
+
+    calls = pl.read_parquet(out / "raw.calls.parquet").sort("call_id")
+    assert calls.height == 2
+    assert calls.schema["create_time"] == pl.Datetime("us", "UTC")
+    assert calls.schema["price"] == pl.Decimal(18, 6)
+    assert calls.schema["raw"] == pl.String
+    first = calls.row(0, named=True)
+    assert first["price"] == Decimal("0.123456")
+    assert first["create_time"].isoformat() == "2026-11-16T10:00:01.500000+00:00"
+    assert first["raw"] == '{"callId": "c1", "extra": [1, 2]}'
+    enriched = pl.read_parquet(out / "calls_enriched.parquet").sort("call_id")
+    assert enriched["trunk_name"].to_list() == ["Main trunk", "Main trunk"]
+    assert enriched["to_country"].to_list() == ["DK", "DK"]
+    assert enriched["report_tz"].unique().to_list() == ["Europe/Copenhagen"]
+
+
+def test_export_csv_has_headers(small_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "csv"
+    result = runner.invoke(app, ["export", str(out), "--db", str(small_db), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = (out / "raw.calls.csv").read_text().splitlines()
+    assert lines[0].startswith("call_id,create_time,answer_time,end_time,direction")
+    assert len(lines) == 3
+    assert "2026-11-16 10:00:01.5+00" in lines[1]
+    header = (out / "calls_enriched.csv").read_text().splitlines()[0]
+    assert "conversation_seconds" in header.split(",")
+
+
+def test_export_refuses_a_directory_with_files(small_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["export", str(out), "--db", str(small_db)])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "not empty" in result.output and "--overwrite" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    again = runner.invoke(app, ["export", str(out), "--db", str(small_db), "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert (out / "raw.calls.parquet").exists() and (out / "keep.txt").exists()
+
+
+def test_export_of_the_demo_warehouse(demo_db: Path, tmp_path: Path) -> None:
+    import duckdb
+    import polars as pl
+
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["export", str(out), "--db", str(demo_db)])
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(demo_db), read_only=True) as con:
+        con.execute("SET TimeZone='UTC'")
+        for table in ("raw.calls", "raw.ingest_ledger", "analytics.answer_rate_hourly"):
+            ((count,),) = con.sql(f"SELECT count(*) FROM {table}").fetchall()
+            assert pl.read_parquet(out / f"{table}.parquet").height == count > 0
+        want = con.sql("SELECT call_id, price, create_time FROM raw.calls "
+                       "WHERE price IS NOT NULL ORDER BY call_id LIMIT 3").fetchall()  # fmt: skip
+    got = pl.read_parquet(out / "raw.calls.parquet").filter(pl.col("price").is_not_null())
+    got = got.sort("call_id").head(3).select("call_id", "price", "create_time").rows()
+    assert got == want
+    enriched = pl.read_parquet(out / "calls_enriched.parquet")
+    assert enriched.height == pl.read_parquet(out / "raw.calls.parquet").height
+
+
+def test_shell_runs_piped_statements_on_a_snapshot(small_db: Path) -> None:
+    script = (
+        "SELECT count(*) AS n_calls FROM calls_enriched;\n"
+        "CREATE TEMP VIEW mine AS SELECT trunk_name FROM trunks_latest;\n"
+        ".tables\n"
+        "SELECT trunk_name\n  FROM mine"  # the last statement may lack its ';'
+    )
+    result = runner.invoke(app, ["shell", "--db", str(small_db)], input=script)
+    assert result.exit_code == 0, result.output
+    assert "n_calls" in result.output and "│ 2       │" in result.output
+    assert "Main trunk" in result.output
+    assert "calls_enriched" in result.output  # .tables lists the views
+
+
+def test_shell_command_and_errors(small_db: Path) -> None:
+    ok = runner.invoke(app, ["shell", "--db", str(small_db), "-c", "SELECT 41 + 1 AS answer;"])
+    assert ok.exit_code == 0, ok.output
+    assert "42" in ok.output
+    bad = runner.invoke(app, ["shell", "--db", str(small_db), "-c", "SELECT nope FROM raw.calls"])
+    assert bad.exit_code == 2
+    assert len(bad.output.strip().splitlines()) == 1
+    assert "nope" in bad.output
+
+
+def test_shell_snapshot_leaves_the_file_to_the_writer(small_db: Path) -> None:
+    """The shell reads its own copy: the warehouse can be written while it is open."""
+    from pipeline.reporting.shell import open_snapshot, snapshot
+
+    with snapshot(small_db) as copy:
+        con = open_snapshot(copy)
+        try:
+            with connect(small_db, lock_wait_s=0) as writer:  # would fail were it still open
+                writer.execute("DELETE FROM raw.calls")
+            assert con.sql("SELECT count(*) FROM calls_enriched").fetchall() == [(2,)]
+        finally:
+            con.close()
+    assert not copy.exists()
+
+
+def test_harlequin_opens_the_snapshot_with_the_views(small_db: Path) -> None:
+    """What the interactive shell runs: Harlequin's DuckDB adapter on the copy, read-only."""
+    from harlequin_duckdb import DuckDbAdapter
+
+    from pipeline.reporting.shell import SESSION_INIT, harlequin_command, snapshot
+
+    with snapshot(small_db) as copy:
+        init = copy.with_name("init.sql")
+        init.write_text(SESSION_INIT + "\n")
+        command = harlequin_command(copy, init)
+        assert command is not None and command[1:] == [
+            "--read-only", "--init-path", str(init), str(copy)
+        ]  # fmt: skip
+        conn = DuckDbAdapter(conn_str=(str(copy),), init_path=init, read_only=True).connect()
+        try:
+            cursor = conn.execute(
+                "SELECT count(*) AS n, any_value(trunk_name) AS trunk, "
+                "any_value(current_setting('TimeZone')) AS tz FROM calls_enriched"
+            )
+            assert cursor is not None
+            assert cursor.fetchall().to_pylist() == [{"n": 2, "trunk": "Main trunk", "tz": "UTC"}]
+        finally:
+            conn.close()
