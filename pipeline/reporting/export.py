@@ -25,6 +25,7 @@ from pipeline.reporting.source import read_connection
 from pipeline.reporting.views import apply_views
 from pipeline.settings import SettingsError
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S
+from pipeline.warehouse.lake_tables import ALIAS_PREFIX
 
 
 class ExportFormat(StrEnum):
@@ -69,9 +70,12 @@ def exported_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
         "UNION SELECT schema_name || '.' || view_name FROM duckdb_views() "
         "WHERE NOT temporary AND NOT internal AND schema_name IN ('raw', 'analytics') ORDER BY 1"
     ).fetchall()
+    # not the lake reader's registered Arrow datasets: raw.calls & co. are their views
     reporting = con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary "
-        "UNION SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal ORDER BY 1"
+        "SELECT name FROM (SELECT table_name AS name FROM duckdb_tables() WHERE temporary "
+        "UNION SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal) "
+        "WHERE NOT starts_with(name, ?) ORDER BY 1",
+        [ALIAS_PREFIX],
     ).fetchall()
     return [name for (name,) in stored] + [name for (name,) in reporting]
 

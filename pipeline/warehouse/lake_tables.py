@@ -79,6 +79,9 @@ def between(column: str, first: datetime | date, end: datetime | date) -> str:
     return f"{column} >= {literal(first)} AND {column} < {literal(end)}"
 
 
+#: Prefix of the Arrow datasets a lake reader registers (each behind a view of its usual name).
+ALIAS_PREFIX = "lake_"
+
 #: Most values in one ``IN (...)`` list: DataFusion (delta-rs 1.6) crashed the process (stack
 #: overflow) on a list of 25,000 ids; 12,000 still worked.
 IN_LIST_MAX = 2_000
@@ -202,7 +205,7 @@ class Lake:
             con.execute("SET TimeZone='UTC'")
             con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS analytics")
             for name in names or table_schemas():
-                alias = "lake_" + name.replace(".", "_")
+                alias = ALIAS_PREFIX + name.replace(".", "_")
                 con.register(alias, self.table(name).to_pyarrow_dataset())
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM {alias}")
         except BaseException:

@@ -139,3 +139,21 @@ def test_report_renders_from_the_lake(runs: Runs, tmp_path: Path) -> None:
     html = out.read_text(encoding="utf-8")
     assert "data:image/png;base64" in html
     assert runs.lake.location in html
+
+
+def test_export_writes_the_same_files_from_the_lake_as_from_the_file(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """The lake reader's registered Arrow datasets (``lake_raw_calls``...) are not exported."""
+    runner = CliRunner()
+    from_file = runner.invoke(app, ["export", str(tmp_path / "file"), "--db", runs.duck.location],
+                              env={"CALLS_LAKE_URI": ""})  # fmt: skip
+    from_lake = runner.invoke(app, ["export", str(tmp_path / "lake")],
+                              env={"CALLS_LAKE_URI": runs.lake.location})  # fmt: skip
+    assert from_file.exit_code == 0, from_file.output
+    assert from_lake.exit_code == 0, from_lake.output
+    names = sorted(p.name for p in (tmp_path / "lake").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "file").iterdir())
+    assert "raw.calls.parquet" in names
+    calls = pl.read_parquet(tmp_path / "lake" / "raw.calls.parquet")
+    assert calls.height == len(runs.first["raw.calls"])
