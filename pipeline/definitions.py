@@ -13,9 +13,14 @@ import dagster as dg
 
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
-from pipeline.defs.environment import calls_api_resource, lookback_hours, warehouse_resource
+from pipeline.defs.environment import (
+    calls_api_resource,
+    lookback_hours,
+    run_executor,
+    warehouse_resource,
+)
 from pipeline.defs.partitions import hourly_partitions
-from pipeline.defs.raw_assets import build_raw_calls
+from pipeline.defs.raw_assets import build_raw_calls, writer_pools
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
 
@@ -27,8 +32,10 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
-    Reads ``CALLS_PARTITIONS_START`` and ``CALLS_LOOKBACK_HOURS``, and the resources'
-    settings for each resource not given (:mod:`pipeline.defs.environment`).
+    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS`` and ``CALLS_RUN_EXECUTOR``, and
+    the resources' settings for each resource not given (:mod:`pipeline.defs.environment`).
+    The writing assets' pools follow the warehouse: one writer for the DuckDB file, parallel
+    ``raw/calls`` steps over a lake (:func:`pipeline.defs.raw_assets.writer_pools`).
 
     Args:
         sinch: the calls API resource (default: from the environment, sandbox without
@@ -43,16 +50,19 @@ def build_definitions(
         SettingsError: a setting it reads has a value the product cannot use.
     """
     hourly = hourly_partitions()
+    warehouse = warehouse or warehouse_resource()
+    raw_pool, analytics_pool = writer_pools(warehouse.lake_uri)
     return dg.Definitions(
-        assets=[build_raw_calls(hourly), *build_analytics_assets(hourly)],
+        assets=[build_raw_calls(hourly, raw_pool), *build_analytics_assets(hourly, analytics_pool)],
         asset_checks=RAW_CALLS_CHECKS,
         jobs=[ingest_calls_job],
         schedules=build_schedules(lookback_hours(), hourly),
         resources={
             "sinch": sinch or calls_api_resource(),
-            "warehouse": warehouse or warehouse_resource(),
+            "warehouse": warehouse,
         },
         loggers=loggers,
+        executor=run_executor(),
     )
 
 

@@ -35,11 +35,14 @@ def _spec(name: str) -> dg.AssetSpec:
     )
 
 
-def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+def build_analytics_assets(
+    partitions_def: dg.PartitionsDefinition, pool: str | None = WRITER_POOL
+) -> list[dg.AssetsDefinition]:
     """The ``analytics/*`` assets (one multi-asset, a key per table) over ``partitions_def``.
 
     Args:
         partitions_def: the partitions of ``raw/calls`` (hourly, UTC; identity dependency).
+        pool: the Dagster pool of its step (:func:`~pipeline.defs.raw_assets.writer_pools`).
 
     Returns:
         One multi-asset; it needs the resource ``warehouse`` and runs :func:`refresh_tables`.
@@ -49,7 +52,7 @@ def build_analytics_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.A
         specs=[_spec(name) for name in ANALYTICS_TABLES],
         partitions_def=partitions_def,
         backfill_policy=BACKFILL_POLICY,
-        pool=WRITER_POOL,
+        pool=pool,
         name="analytics_tables",
     )
     def analytics_tables(

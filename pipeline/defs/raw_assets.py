@@ -25,6 +25,27 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
 #: pool's limit to 1). HTTP fetching happens inside the step, concurrently per window.
 WRITER_POOL = "duckdb_writer"
 
+#: Over the Delta lake, runs of different hours land ``raw/calls`` at the same time (each
+#: replaces its own windows), but the analytics refreshes take turns in this pool (limit 1 in
+#: ``deploy/dagster.yaml``): two refreshes of one day read ``raw/calls`` at different times, and
+#: the one that read earlier could commit last and drop the other hour's calls.
+LAKE_ANALYTICS_POOL = "lake_analytics"
+
+
+def writer_pools(lake_uri: str | None) -> tuple[str | None, str]:
+    """The pools of ``raw/calls`` and of the analytics assets for a warehouse.
+
+    Args:
+        lake_uri: the warehouse's Delta lake root, or None for the DuckDB file.
+
+    Returns:
+        ``(raw_pool, analytics_pool)``: both :data:`WRITER_POOL` for the DuckDB file (one
+        writer); for the lake, no pool for ``raw/calls`` and :data:`LAKE_ANALYTICS_POOL`.
+    """
+    if lake_uri is None:
+        return WRITER_POOL, WRITER_POOL
+    return None, LAKE_ANALYTICS_POOL
+
 
 def window_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> Window:
     """The run's partition range as one half-open UTC window."""
@@ -38,12 +59,15 @@ RAW_CALLS_DESCRIPTION = (
 )
 
 
-def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_raw_calls(
+    partitions_def: dg.PartitionsDefinition, pool: str | None = WRITER_POOL
+) -> dg.AssetsDefinition:
     """The ``raw/calls`` asset over ``partitions_def``.
 
     Args:
         partitions_def: hourly UTC partitions
             (:func:`pipeline.defs.partitions.hourly_partitions`).
+        pool: the Dagster pool its step runs in (:func:`writer_pools`); None: no pool.
 
     Returns:
         The asset; it needs the resources ``sinch`` (:class:`CallsApiResource`) and
@@ -54,7 +78,7 @@ def build_raw_calls(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinit
         key=["raw", "calls"],
         partitions_def=partitions_def,
         backfill_policy=BACKFILL_POLICY,
-        pool=WRITER_POOL,
+        pool=pool,
         group_name="raw",
         kinds={"api", "duckdb"},
         description=RAW_CALLS_DESCRIPTION,
