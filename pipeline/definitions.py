@@ -14,6 +14,7 @@ import dagster as dg
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.defs.environment import (
+    backfill_policy,
     calls_api_resource,
     lookback_hours,
     run_executor,
@@ -32,7 +33,8 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
-    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS`` and ``CALLS_RUN_EXECUTOR``, and
+    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS``, ``CALLS_RUN_EXECUTOR`` and
+    ``CALLS_BACKFILL_HOURS_PER_RUN``, and
     the resources' settings for each resource not given (:mod:`pipeline.defs.environment`).
     The writing assets' pools follow the warehouse: one writer for the DuckDB file, parallel
     ``raw/calls`` steps over a lake (:func:`pipeline.defs.raw_assets.writer_pools`).
@@ -52,8 +54,12 @@ def build_definitions(
     hourly = hourly_partitions()
     warehouse = warehouse or warehouse_resource()
     raw_pool, analytics_pool = writer_pools(warehouse.lake_uri)
+    policy = backfill_policy()
     return dg.Definitions(
-        assets=[build_raw_calls(hourly, raw_pool), *build_analytics_assets(hourly, analytics_pool)],
+        assets=[
+            build_raw_calls(hourly, raw_pool, policy),
+            *build_analytics_assets(hourly, analytics_pool, policy),
+        ],
         asset_checks=RAW_CALLS_CHECKS,
         jobs=[ingest_calls_job],
         schedules=build_schedules(lookback_hours(), hourly),

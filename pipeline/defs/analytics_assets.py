@@ -36,13 +36,16 @@ def _spec(name: str) -> dg.AssetSpec:
 
 
 def build_analytics_assets(
-    partitions_def: dg.PartitionsDefinition, pool: str | None = WRITER_POOL
+    partitions_def: dg.PartitionsDefinition,
+    pool: str | None = WRITER_POOL,
+    backfill_policy: dg.BackfillPolicy = BACKFILL_POLICY,
 ) -> list[dg.AssetsDefinition]:
     """The ``analytics/*`` assets (one multi-asset, a key per table) over ``partitions_def``.
 
     Args:
         partitions_def: the partitions of ``raw/calls`` (hourly, UTC; identity dependency).
         pool: the Dagster pool of its step (:func:`~pipeline.defs.raw_assets.writer_pools`).
+        backfill_policy: how many hours a backfill puts in one run (as ``raw/calls``).
 
     Returns:
         One multi-asset; it needs the resource ``warehouse`` and runs :func:`refresh_tables`.
@@ -51,7 +54,7 @@ def build_analytics_assets(
     @dg.multi_asset(
         specs=[_spec(name) for name in ANALYTICS_TABLES],
         partitions_def=partitions_def,
-        backfill_policy=BACKFILL_POLICY,
+        backfill_policy=backfill_policy,
         pool=pool,
         name="analytics_tables",
     )

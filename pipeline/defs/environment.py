@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipeline import settings
+from pipeline.defs.raw_assets import BACKFILL_POLICY
 from pipeline.defs.resources import (
     CallsApiResource,
     SandboxCallsResource,
@@ -82,3 +83,21 @@ def run_executor() -> dg.ExecutorDefinition | None:
         msg = f"CALLS_RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}, not {raw!r}"
         raise settings.SettingsError(msg)
     return RUN_EXECUTORS[raw]
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """Hours per backfill run from ``CALLS_BACKFILL_HOURS_PER_RUN`` (default 168, a week).
+
+    The distributed deploy sets 1: a backfill becomes one run per hour, spread over the Celery
+    workers (docs/deploy-distributed.md).
+
+    Raises:
+        SettingsError: not a whole number >= 1.
+    """
+    raw = settings.env("CALLS_BACKFILL_HOURS_PER_RUN", "")
+    if not raw:
+        return BACKFILL_POLICY
+    if not raw.isdigit() or int(raw) < 1:
+        msg = f"CALLS_BACKFILL_HOURS_PER_RUN must be a whole number of hours >= 1, not {raw!r}"
+        raise settings.SettingsError(msg)
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(raw))

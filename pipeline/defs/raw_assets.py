@@ -19,6 +19,7 @@ from pipeline.sinch.models import Window
 
 #: One run per week of hours during a backfill: a month is ~5 runs, not 720, and each run
 #: streams its windows page by page (memory is bounded by pages, not by the range).
+#: ``CALLS_BACKFILL_HOURS_PER_RUN`` changes it (the distributed deploy: 1, a run per hour).
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
 
 #: Only one step at a time may write the DuckDB file, across runs (``dagster.yaml`` sets the
@@ -60,7 +61,9 @@ RAW_CALLS_DESCRIPTION = (
 
 
 def build_raw_calls(
-    partitions_def: dg.PartitionsDefinition, pool: str | None = WRITER_POOL
+    partitions_def: dg.PartitionsDefinition,
+    pool: str | None = WRITER_POOL,
+    backfill_policy: dg.BackfillPolicy = BACKFILL_POLICY,
 ) -> dg.AssetsDefinition:
     """The ``raw/calls`` asset over ``partitions_def``.
 
@@ -68,6 +71,7 @@ def build_raw_calls(
         partitions_def: hourly UTC partitions
             (:func:`pipeline.defs.partitions.hourly_partitions`).
         pool: the Dagster pool its step runs in (:func:`writer_pools`); None: no pool.
+        backfill_policy: how many hours a backfill puts in one run.
 
     Returns:
         The asset; it needs the resources ``sinch`` (:class:`CallsApiResource`) and
@@ -77,7 +81,7 @@ def build_raw_calls(
     @dg.asset(
         key=["raw", "calls"],
         partitions_def=partitions_def,
-        backfill_policy=BACKFILL_POLICY,
+        backfill_policy=backfill_policy,
         pool=pool,
         group_name="raw",
         kinds={"api", "duckdb"},

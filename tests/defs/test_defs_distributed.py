@@ -54,3 +54,17 @@ def test_a_bad_executor_is_a_setting_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("CALLS_RUN_EXECUTOR", "celery")
     with pytest.raises(SettingsError, match="CALLS_RUN_EXECUTOR"):
         _defs(tmp_path)
+
+
+def test_hours_per_backfill_run_follow_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = _defs(tmp_path).resolve_asset_graph()
+    assert graph.get(RAW).backfill_policy.max_partitions_per_run == 168
+    monkeypatch.setenv("CALLS_BACKFILL_HOURS_PER_RUN", "1")
+    graph = _defs(tmp_path).resolve_asset_graph()
+    for key in (RAW, ANALYTICS):
+        assert graph.get(key).backfill_policy.max_partitions_per_run == 1
+    monkeypatch.setenv("CALLS_BACKFILL_HOURS_PER_RUN", "0")
+    with pytest.raises(SettingsError, match="CALLS_BACKFILL_HOURS_PER_RUN"):
+        _defs(tmp_path)
