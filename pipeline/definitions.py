@@ -13,9 +13,15 @@ import dagster as dg
 
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
-from pipeline.defs.environment import calls_api_resource, lookback_hours, warehouse_resource
+from pipeline.defs.environment import (
+    backfill_policy,
+    calls_api_resource,
+    lookback_hours,
+    run_executor,
+    warehouse_resource,
+)
 from pipeline.defs.partitions import ingestion_partitions
-from pipeline.defs.raw_assets import build_raw_calls
+from pipeline.defs.raw_assets import build_raw_calls, writer_pools
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
 from pipeline.projects import configured_projects
@@ -28,9 +34,12 @@ def build_definitions(
 ) -> dg.Definitions:
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
-    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS`` and ``CALLS_PROJECTS_FILE``
-    (project × hour partitions when set), and the resources' settings for each resource not
-    given (:mod:`pipeline.defs.environment`).
+    Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS``, ``CALLS_PROJECTS_FILE``
+    (project × hour partitions when set), ``CALLS_RUN_EXECUTOR`` and
+    ``CALLS_BACKFILL_HOURS_PER_RUN``, and the resources' settings for each resource not given
+    (:mod:`pipeline.defs.environment`). The writing assets' pools follow the warehouse: one
+    writer for the DuckDB file, parallel ``raw/calls`` steps over a lake
+    (:func:`pipeline.defs.raw_assets.writer_pools`).
 
     Args:
         sinch: the calls API resource (default: from the environment, sandbox without
@@ -46,19 +55,23 @@ def build_definitions(
     """
     projects = configured_projects()
     partitions = ingestion_partitions(projects)
+    warehouse = warehouse or warehouse_resource()
+    raw_pool, analytics_pool = writer_pools(warehouse.lake_uri)
+    policy = backfill_policy()
     return dg.Definitions(
         assets=[
-            build_raw_calls(partitions, projects),
-            *build_analytics_assets(partitions, projects),
+            build_raw_calls(partitions, projects, raw_pool, policy),
+            *build_analytics_assets(partitions, projects, analytics_pool, policy),
         ],
         asset_checks=RAW_CALLS_CHECKS,
         jobs=[ingest_calls_job],
         schedules=build_schedules(lookback_hours(), partitions),
         resources={
             "sinch": sinch or calls_api_resource(projects),
-            "warehouse": warehouse or warehouse_resource(),
+            "warehouse": warehouse,
         },
         loggers=loggers,
+        executor=run_executor(),
     )
 
 

@@ -38,7 +38,10 @@ def _spec(name: str) -> dg.AssetSpec:
 
 
 def build_analytics_assets(
-    partitions_def: dg.PartitionsDefinition, projects: list[Project] | None = None
+    partitions_def: dg.PartitionsDefinition,
+    projects: list[Project] | None = None,
+    pool: str | None = WRITER_POOL,
+    backfill_policy: dg.BackfillPolicy = BACKFILL_POLICY,
 ) -> list[dg.AssetsDefinition]:
     """The ``analytics/*`` assets (one multi-asset, a key per table) over ``partitions_def``.
 
@@ -46,6 +49,8 @@ def build_analytics_assets(
         partitions_def: the partitions of ``raw/calls`` (hourly UTC, or project × hour;
             identity dependency).
         projects: the projects of the projects file, or None for one project.
+        pool: the Dagster pool of its step (:func:`~pipeline.defs.raw_assets.writer_pools`).
+        backfill_policy: how many hours a backfill puts in one run (as ``raw/calls``).
 
     Returns:
         One multi-asset; it needs the resources ``warehouse`` and ``sinch`` (which names the
@@ -55,8 +60,8 @@ def build_analytics_assets(
     @dg.multi_asset(
         specs=[_spec(name) for name in ANALYTICS_TABLES],
         partitions_def=partitions_def,
-        backfill_policy=BACKFILL_POLICY,
-        pool=WRITER_POOL,
+        backfill_policy=backfill_policy,
+        pool=pool,
         name="analytics_tables",
     )
     def analytics_tables(

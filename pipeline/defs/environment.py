@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline import settings
+from pipeline.defs.raw_assets import BACKFILL_POLICY
 from pipeline.defs.resources import (
     CallsApiResource,
     SandboxCallsResource,
@@ -82,3 +83,45 @@ def lookback_hours() -> int:
         msg = f"CALLS_LOOKBACK_HOURS must be a whole number of hours >= 0, not {raw!r}"
         raise settings.SettingsError(msg)
     return int(raw)
+
+
+#: ``CALLS_RUN_EXECUTOR`` values and the executors they choose for every job of the location.
+RUN_EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+
+def run_executor() -> dg.ExecutorDefinition | None:
+    """The code location's default executor from ``CALLS_RUN_EXECUTOR``.
+
+    Unset: None (Dagster's default, as before). ``in_process`` for the distributed deploy
+    (docs/deploy-distributed.md): a Celery worker runs each run in a daemonic process, which
+    cannot start the multiprocess executor's children. ``ingest_calls`` always runs in-process;
+    this sets the executor of the asset jobs the UI and asset backfills launch.
+
+    Raises:
+        SettingsError: any other value.
+    """
+    raw = settings.env("CALLS_RUN_EXECUTOR", "")
+    if not raw:
+        return None
+    if raw not in RUN_EXECUTORS:
+        msg = f"CALLS_RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}, not {raw!r}"
+        raise settings.SettingsError(msg)
+    return RUN_EXECUTORS[raw]
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """Hours per backfill run from ``CALLS_BACKFILL_HOURS_PER_RUN`` (default 168, a week).
+
+    The distributed deploy sets 1: a backfill becomes one run per hour, spread over the Celery
+    workers (docs/deploy-distributed.md).
+
+    Raises:
+        SettingsError: not a whole number >= 1.
+    """
+    raw = settings.env("CALLS_BACKFILL_HOURS_PER_RUN", "")
+    if not raw:
+        return BACKFILL_POLICY
+    if not raw.isdigit() or int(raw) < 1:
+        msg = f"CALLS_BACKFILL_HOURS_PER_RUN must be a whole number of hours >= 1, not {raw!r}"
+        raise settings.SettingsError(msg)
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(raw))

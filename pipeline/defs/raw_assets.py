@@ -19,11 +19,33 @@ from pipeline.projects import Project
 
 #: One run per week of hours during a backfill: a month is ~5 runs, not 720, and each run
 #: streams its windows page by page (memory is bounded by pages, not by the range).
+#: ``CALLS_BACKFILL_HOURS_PER_RUN`` changes it (the distributed deploy: 1, a run per hour).
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
 
 #: Only one step at a time may write the DuckDB file, across runs (``dagster.yaml`` sets the
 #: pool's limit to 1). HTTP fetching happens inside the step, concurrently per window.
 WRITER_POOL = "duckdb_writer"
+
+#: Over the Delta lake, runs of different hours land ``raw/calls`` at the same time (each
+#: replaces its own windows), but the analytics refreshes take turns in this pool (limit 1 in
+#: ``deploy/dagster.yaml``): two refreshes of one day read ``raw/calls`` at different times, and
+#: the one that read earlier could commit last and drop the other hour's calls.
+LAKE_ANALYTICS_POOL = "lake_analytics"
+
+
+def writer_pools(lake_uri: str | None) -> tuple[str | None, str]:
+    """The pools of ``raw/calls`` and of the analytics assets for a warehouse.
+
+    Args:
+        lake_uri: the warehouse's Delta lake root, or None for the DuckDB file.
+
+    Returns:
+        ``(raw_pool, analytics_pool)``: both :data:`WRITER_POOL` for the DuckDB file (one
+        writer); for the lake, no pool for ``raw/calls`` and :data:`LAKE_ANALYTICS_POOL`.
+    """
+    if lake_uri is None:
+        return WRITER_POOL, WRITER_POOL
+    return None, LAKE_ANALYTICS_POOL
 
 
 RAW_CALLS_DESCRIPTION = (
@@ -33,7 +55,10 @@ RAW_CALLS_DESCRIPTION = (
 
 
 def build_raw_calls(
-    partitions_def: dg.PartitionsDefinition, projects: list[Project] | None = None
+    partitions_def: dg.PartitionsDefinition,
+    projects: list[Project] | None = None,
+    pool: str | None = WRITER_POOL,
+    backfill_policy: dg.BackfillPolicy = BACKFILL_POLICY,
 ) -> dg.AssetsDefinition:
     """The ``raw/calls`` asset over ``partitions_def``.
 
@@ -41,6 +66,8 @@ def build_raw_calls(
         partitions_def: hourly UTC partitions, or project × hour partitions for ``projects``
             (:func:`pipeline.defs.partitions.ingestion_partitions`).
         projects: the projects of the projects file, or None for one project.
+        pool: the Dagster pool its step runs in (:func:`writer_pools`); None: no pool.
+        backfill_policy: how many hours a backfill puts in one run.
 
     Returns:
         The asset; it needs the resources ``sinch`` (:class:`CallsApiResource`) and
@@ -50,8 +77,8 @@ def build_raw_calls(
     @dg.asset(
         key=["raw", "calls"],
         partitions_def=partitions_def,
-        backfill_policy=BACKFILL_POLICY,
-        pool=WRITER_POOL,
+        backfill_policy=backfill_policy,
+        pool=pool,
         group_name="raw",
         kinds={"api", "duckdb"},
         description=RAW_CALLS_DESCRIPTION,

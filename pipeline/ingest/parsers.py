@@ -47,10 +47,11 @@ def auto_parse_processes(windows: int, cpus: int | None = None) -> int:
     """Worker processes for a run of ``windows`` windows.
 
     0 (parse in threads) for small runs, else one per CPU beyond the first (the fetchers and
-    the writer keep one), at most 4.
+    the writer keep one), at most 4. Always 0 in a daemonic process (a run in a Celery
+    worker's child): it may not start children.
     """
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
-    if windows < AUTO_MIN_WINDOWS or cpus < 2:
+    if windows < AUTO_MIN_WINDOWS or cpus < 2 or multiprocessing.current_process().daemon:
         return 0
     return max(1, min(4, cpus - 1))
 

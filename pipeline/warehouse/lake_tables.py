@@ -16,7 +16,9 @@ registered and exposed as a view under its usual name, so ``sql/checks``, ``sql/
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
@@ -24,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from pipeline.warehouse.schema import apply_schema
 
@@ -100,6 +103,10 @@ def in_lists(column: str, values: Sequence[str]) -> list[str]:
     ]
 
 
+#: Conflicting commits of other writers a write retries over before it fails.
+COMMIT_RETRIES = 30
+
+
 class Lake:
     """Where the Delta tables live and how to reach them.
 
@@ -173,17 +180,42 @@ class Lake:
     def write(self, name: str, rows: pa.Table, predicate: str | None = None) -> None:
         """Replace the rows matching ``predicate`` with ``rows`` (None: append) in one commit.
 
-        Every row of ``rows`` must match ``predicate``.
+        Every row of ``rows`` must match ``predicate``. Retried over other writers' commits
+        (:meth:`committing`).
         """
-        table, data = self.handle(name), conform(rows, name)
+        data = conform(rows, name)
         if predicate is None:
-            write_deltalake(table, data, mode="append")
+            self.committing(name, lambda table: write_deltalake(table, data, mode="append"))
         else:
-            write_deltalake(table, data, mode="overwrite", predicate=predicate)
+            self.committing(
+                name,
+                lambda table: write_deltalake(table, data, mode="overwrite", predicate=predicate),
+            )
 
     def delete(self, name: str, predicate: str | None = None) -> None:
         """Delete the rows matching ``predicate`` (None: every row) in one commit."""
-        self.handle(name).delete(predicate)
+        self.committing(name, lambda table: table.delete(predicate))
+
+    def committing(self, name: str, commit: Callable[[DeltaTable], object]) -> None:
+        """Run ``commit`` on the table's handle; again on the newer version if it conflicts.
+
+        Runs of other hours commit to the same unpartitioned tables at the same time (the
+        distributed deploy); delta-rs refuses a predicate overwrite or delete when another
+        transaction added data since the handle's version ("a concurrent transactions added
+        new data"). Every write here replaces or deletes by predicate, so doing it again on
+        the newer version is the same write. Backoff: full jitter, at most 2 s.
+
+        Raises:
+            CommitFailedError: still conflicting after :data:`COMMIT_RETRIES` attempts.
+        """
+        for attempt in range(COMMIT_RETRIES + 1):
+            try:
+                commit(self.handle(name))
+                return
+            except CommitFailedError:
+                if attempt == COMMIT_RETRIES:
+                    raise
+                time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
 
     def connect(self, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection reading the tables' current snapshots.

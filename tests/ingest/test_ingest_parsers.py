@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -172,3 +173,9 @@ def test_ctrl_c_is_left_to_the_ingestion_not_the_workers(tmp_path):
     assert workers and run.returncode == 0, err
     assert out.strip() == "parsed after SIGINT: 1"
     assert "Traceback" not in err
+
+
+def test_a_daemonic_process_parses_in_threads(monkeypatch):
+    """A run in a Celery worker's child (daemonic) may not start parser processes."""
+    monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
+    assert auto_parse_processes(24 * 7, 8) == 0

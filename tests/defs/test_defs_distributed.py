@@ -1,0 +1,70 @@
+"""What the distributed deploy changes in the definitions: pools by backend, the executor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipeline.definitions import build_definitions
+from pipeline.defs.raw_assets import LAKE_ANALYTICS_POOL, WRITER_POOL
+from pipeline.defs.resources import SandboxCallsResource, WarehouseResource
+from pipeline.settings import SettingsError
+
+RAW = dg.AssetKey(["raw", "calls"])
+ANALYTICS = dg.AssetKey(["analytics", "trunk_usage_hourly"])
+
+
+def _defs(tmp_path: Path, lake_uri: str | None = None) -> dg.Definitions:
+    warehouse = WarehouseResource(path=str(tmp_path / "d.duckdb"), lake_uri=lake_uri)
+    return build_definitions(sinch=SandboxCallsResource(), warehouse=warehouse)
+
+
+def _pools(defs: dg.Definitions, key: dg.AssetKey) -> set[str]:
+    return set(defs.resolve_asset_graph().get(key).pools or ())
+
+
+def test_the_duckdb_file_has_one_writer(tmp_path: Path) -> None:
+    defs = _defs(tmp_path)
+    assert _pools(defs, RAW) == {WRITER_POOL}
+    assert _pools(defs, ANALYTICS) == {WRITER_POOL}
+
+
+def test_over_a_lake_raw_calls_land_in_parallel(tmp_path: Path) -> None:
+    defs = _defs(tmp_path, lake_uri="s3://bucket/prefix")
+    assert _pools(defs, RAW) == set()
+    assert _pools(defs, ANALYTICS) == {LAKE_ANALYTICS_POOL}
+
+
+@pytest.mark.parametrize(("value", "name"), [("in_process", "in_process"), ("", "multi_or_in")])
+def test_the_executor_follows_calls_run_executor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, name: str
+) -> None:
+    monkeypatch.setenv("CALLS_RUN_EXECUTOR", value)
+    job = _defs(tmp_path).resolve_implicit_global_asset_job_def()
+    if value:
+        assert job.executor_def.name == name
+    else:  # unset: Dagster's default, as before
+        assert job.executor_def.name != "in_process"
+    assert _defs(tmp_path).resolve_job_def("ingest_calls").executor_def.name == "in_process"
+
+
+def test_a_bad_executor_is_a_setting_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLS_RUN_EXECUTOR", "celery")
+    with pytest.raises(SettingsError, match="CALLS_RUN_EXECUTOR"):
+        _defs(tmp_path)
+
+
+def test_hours_per_backfill_run_follow_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = _defs(tmp_path).resolve_asset_graph()
+    assert graph.get(RAW).backfill_policy.max_partitions_per_run == 168
+    monkeypatch.setenv("CALLS_BACKFILL_HOURS_PER_RUN", "1")
+    graph = _defs(tmp_path).resolve_asset_graph()
+    for key in (RAW, ANALYTICS):
+        assert graph.get(key).backfill_policy.max_partitions_per_run == 1
+    monkeypatch.setenv("CALLS_BACKFILL_HOURS_PER_RUN", "0")
+    with pytest.raises(SettingsError, match="CALLS_BACKFILL_HOURS_PER_RUN"):
+        _defs(tmp_path)

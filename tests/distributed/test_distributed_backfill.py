@@ -1,0 +1,152 @@
+"""The same assets, distributed: backfills the daemon launches on two Celery workers.
+
+The stack (:mod:`tests.distributed.stack`): PostgreSQL holds the Dagster instance, Redis the
+Celery queue, moto's S3 the Delta lake; a code server, the daemon and two Celery workers of 4
+slots run ``deploy/dagster.yaml`` (``QueuedRunCoordinator`` + ``CeleryRunLauncher``). Each run
+fetches from the embedded sandbox (seed 7, started inside the run), so every worker sees the
+same calls as the reference: the ``ingest_calls`` job in this process into a DuckDB file.
+
+Skipped only when the PostgreSQL or Redis binaries cannot be found (``.ci/run`` installs them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipeline.definitions import build_definitions
+from pipeline.defs.resources import SandboxCallsResource, WarehouseResource
+from pipeline.defs.schedules import RANGE_START_TAG
+from pipeline.jobs import run_ingest_job
+from pipeline.warehouse.backend import DuckDBWarehouse
+from pipeline.warehouse.lake import LakeWarehouse
+from tests.conftest import DEMO_START, DEMO_TZ, quiet_console
+from tests.distributed.backfills import (
+    BackfillResult,
+    run_errors,
+    submit_backfill,
+    wait_for_backfill,
+)
+from tests.distributed.stack import (
+    Stack,
+    distributed_stack,
+    environment,
+    missing_servers,
+    partition_keys,
+)
+from tests.lake.lake_kit import snapshot
+
+JOB = "ingest_calls"
+#: Busy weekday hours of the sandbox: 6 in a first backfill, then the 8 after them at once.
+FIRST = (DEMO_START + timedelta(hours=8), DEMO_START + timedelta(hours=14))
+SECOND = (FIRST[1], FIRST[1] + timedelta(hours=8))
+
+pytestmark = [
+    pytest.mark.distributed,
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.skipif(missing_servers() is not None, reason=missing_servers() or ""),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The deploy with two Celery workers, 8 runs in flight at most."""
+    with distributed_stack(
+        tmp_path_factory.mktemp("distributed"), workers=2, concurrency=4, report_tz=DEMO_TZ
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def instance(stack: Stack) -> Iterator[dg.DagsterInstance]:
+    """This process's handle on the deploy's instance (Postgres)."""
+    handle = stack.instance()
+    yield handle
+    handle.dispose()
+
+
+def _job_partitions(stack: Stack, tmp_path: Path) -> dg.PartitionsDefinition:
+    """The partitions of the job the code location serves, as the code builds them."""
+    warehouse = WarehouseResource(path=str(tmp_path / "unused.duckdb"), lake_uri=stack.lake_uri)
+    with environment(stack.env):
+        defs = build_definitions(sinch=SandboxCallsResource(), warehouse=warehouse)
+    partitions = defs.resolve_job_def(JOB).partitions_def
+    assert partitions is not None
+    return partitions
+
+
+def _backfill(
+    stack: Stack, instance: dg.DagsterInstance, tmp_path: Path, hours: tuple
+) -> BackfillResult:
+    keys = partition_keys(_job_partitions(stack, tmp_path), *hours)
+    assert len(keys) == (hours[1] - hours[0]) // timedelta(hours=1)
+    backfill_id = submit_backfill(stack, instance, JOB, keys)
+    result = wait_for_backfill(instance, backfill_id, runs=len(keys))
+    assert len(result.records) == len(keys)
+    assert not result.failed, run_errors(instance, result.failed)
+    tags = [r.dagster_run.tags for r in result.records]
+    launched = {t.get("dagster/partition", t.get(RANGE_START_TAG)) for t in tags}
+    assert launched == {str(k) for k in keys}, tags
+    return result
+
+
+def _reference(db: Path, hours: tuple) -> None:
+    """The job in this process, embedded sandbox, into the DuckDB file ``db``."""
+    console = quiet_console()
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("CALLS_LAKE_URI", "SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET"):
+            mp.delenv(name, raising=False)
+        mp.setenv("SANDBOX_SEED", "7")
+        ok = run_ingest_job(*hours, db_path=db, report_tz=DEMO_TZ, console=console)
+    assert ok, console.file.getvalue()
+
+
+def _assert_lake_equals(stack: Stack, db: Path) -> None:
+    with DuckDBWarehouse(db).reader() as duck:
+        expected = snapshot(duck)
+    with environment(stack.env), LakeWarehouse(stack.lake_uri).reader() as con:
+        actual = snapshot(con)
+    assert expected["raw.calls"], "the reference landed no calls"
+    for table, rows in expected.items():
+        assert actual[table] == rows, f"{table}: {len(actual[table])} rows vs {len(rows)}"
+
+
+def _workers_of(stack: Stack, result: BackfillResult) -> set[str]:
+    """The workers whose logs show one of the runs' Celery tasks."""
+    task_ids = {r.dagster_run.tags["dagster-celery/task_id"] for r in result.records}
+    found = set()
+    for service in stack.services:
+        if service.name.startswith("worker"):
+            received = set(re.findall(r"execute_job\[([0-9a-f-]+)\] received", service.text()))
+            if received & task_ids:
+                found.add(service.name)
+    return found
+
+
+def test_backfills_on_celery_workers_equal_the_embedded_run(
+    stack: Stack, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    db = tmp_path / "reference.duckdb"
+
+    first = _backfill(stack, instance, tmp_path, FIRST)
+    _reference(db, FIRST)
+    _assert_lake_equals(stack, db)
+
+    second = _backfill(stack, instance, tmp_path, SECOND)
+    _reference(db, SECOND)
+    _assert_lake_equals(stack, db)
+
+    print(
+        f"6 runs: {first.seconds:.1f} s, at most {first.max_in_flight} in flight; "
+        f"8 runs: {second.seconds:.1f} s, at most {second.max_in_flight} in flight"
+    )
+    # The runs ran on both workers, and in parallel (the lake gives raw/calls no writer pool).
+    assert _workers_of(stack, second) == {"worker1", "worker2"}
+    assert second.max_in_flight >= 2
