@@ -93,7 +93,7 @@ def run_executor() -> dg.ExecutorDefinition | None:
     """The code location's default executor from ``CALLS_RUN_EXECUTOR``.
 
     Unset: None (Dagster's default, as before). ``in_process`` for the distributed deploy
-    (docs/deploy-distributed.md): a Celery worker runs each run in a daemonic process, which
+    (docs/deploy.md#running-distributed): a Celery worker runs each run in a daemonic process, which
     cannot start the multiprocess executor's children. ``ingest_calls`` always runs in-process;
     this sets the executor of the asset jobs the UI and asset backfills launch.
 
@@ -113,7 +113,7 @@ def backfill_policy() -> dg.BackfillPolicy:
     """Hours per backfill run from ``CALLS_BACKFILL_HOURS_PER_RUN`` (default 168, a week).
 
     The distributed deploy sets 1: a backfill becomes one run per hour, spread over the Celery
-    workers (docs/deploy-distributed.md).
+    workers (docs/deploy.md#running-distributed).
 
     Raises:
         SettingsError: not a whole number >= 1.

@@ -305,6 +305,7 @@ def distributed_stack(
     concurrency: int = 4,
     max_runs: int = 8,
     report_tz: str = "UTC",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Start the whole deploy; stop every process (by process group) when the block exits.
 
@@ -314,6 +315,7 @@ def distributed_stack(
         concurrency: runs each worker runs at once.
         max_runs: the run queue's limit (``DAGSTER_MAX_CONCURRENT_RUNS``; backfills: 8).
         report_tz: ``REPORT_TZ`` of the runs.
+        extra_env: more variables for every process (e.g. ``CALLS_PROJECTS_FILE``).
 
     Yields:
         The running stack; its lake's tables exist (created before any run writes).
@@ -322,6 +324,7 @@ def distributed_stack(
 
     datadir = Path(tempfile.mkdtemp(prefix="calls-pg-"))  # readable by the postgres user
     stack = Stack(workdir, _base_env(workdir, report_tz, max_runs), free_port())
+    stack.env.update(extra_env or {})
     try:
         pg_url = _start_postgres(stack, datadir)
         redis_url = _start_redis(stack)

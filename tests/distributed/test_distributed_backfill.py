@@ -2,9 +2,10 @@
 
 The stack (:mod:`tests.distributed.stack`): PostgreSQL holds the Dagster instance, Redis the
 Celery queue, moto's S3 the Delta lake; a code server, the daemon and two Celery workers of 4
-slots run ``deploy/dagster.yaml`` (``QueuedRunCoordinator`` + ``CeleryRunLauncher``). Each run
-fetches from the embedded sandbox (seed 7, started inside the run), so every worker sees the
-same calls as the reference: the ``ingest_calls`` job in this process into a DuckDB file.
+slots run ``deploy/dagster.yaml`` (``QueuedRunCoordinator`` + ``CeleryRunLauncher``). Two
+sandbox projects come from a projects file, so partitions are project × hour. Each run fetches
+from the embedded sandbox (seeded per project, started inside the run), so every worker sees
+the same calls as the reference: the ``ingest_calls`` job in this process into a DuckDB file.
 
 Skipped only when the PostgreSQL or Redis binaries cannot be found (``.ci/run`` installs them).
 """
@@ -42,9 +43,19 @@ from tests.distributed.stack import (
 from tests.lake.lake_kit import snapshot
 
 JOB = "ingest_calls"
-#: Busy weekday hours of the sandbox: 6 in a first backfill, then the 8 after them at once.
+#: Busy weekday hours of the sandbox: 2 projects × 6 hours in a first backfill, then 2 × 4
+#: more hours: 8 partitions launched at once.
 FIRST = (DEMO_START + timedelta(hours=8), DEMO_START + timedelta(hours=14))
-SECOND = (FIRST[1], FIRST[1] + timedelta(hours=8))
+SECOND = (FIRST[1], FIRST[1] + timedelta(hours=4))
+PROJECTS = """
+[[project]]
+id = "acme-eu"
+name = "Acme EU"
+
+[[project]]
+id = "acme-us"
+name = "Acme US"
+"""
 
 pytestmark = [
     pytest.mark.distributed,
@@ -57,9 +68,16 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The deploy with two Celery workers, 8 runs in flight at most."""
+    """The deploy with two Celery workers, 8 runs in flight at most, two sandbox projects."""
+    workdir = tmp_path_factory.mktemp("distributed")
+    projects = workdir / "projects.toml"
+    projects.write_text(PROJECTS, encoding="utf-8")
     with distributed_stack(
-        tmp_path_factory.mktemp("distributed"), workers=2, concurrency=4, report_tz=DEMO_TZ
+        workdir,
+        workers=2,
+        concurrency=4,
+        report_tz=DEMO_TZ,
+        extra_env={"CALLS_PROJECTS_FILE": str(projects)},
     ) as running:
         yield running
 
@@ -86,7 +104,7 @@ def _backfill(
     stack: Stack, instance: dg.DagsterInstance, tmp_path: Path, hours: tuple
 ) -> BackfillResult:
     keys = partition_keys(_job_partitions(stack, tmp_path), *hours)
-    assert len(keys) == (hours[1] - hours[0]) // timedelta(hours=1)
+    assert len(keys) == 2 * ((hours[1] - hours[0]) // timedelta(hours=1))  # two projects
     backfill_id = submit_backfill(stack, instance, JOB, keys)
     result = wait_for_backfill(instance, backfill_id, runs=len(keys))
     assert len(result.records) == len(keys)
@@ -97,13 +115,14 @@ def _backfill(
     return result
 
 
-def _reference(db: Path, hours: tuple) -> None:
-    """The job in this process, embedded sandbox, into the DuckDB file ``db``."""
+def _reference(stack: Stack, db: Path, hours: tuple) -> None:
+    """The job in this process, embedded sandbox, same projects, into the DuckDB file ``db``."""
     console = quiet_console()
     with pytest.MonkeyPatch.context() as mp:
         for name in ("CALLS_LAKE_URI", "SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET"):
             mp.delenv(name, raising=False)
         mp.setenv("SANDBOX_SEED", "7")
+        mp.setenv("CALLS_PROJECTS_FILE", stack.env["CALLS_PROJECTS_FILE"])
         ok = run_ingest_job(*hours, db_path=db, report_tz=DEMO_TZ, console=console)
     assert ok, console.file.getvalue()
 
@@ -113,6 +132,8 @@ def _assert_lake_equals(stack: Stack, db: Path) -> None:
         expected = snapshot(duck)
     with environment(stack.env), LakeWarehouse(stack.lake_uri).reader() as con:
         actual = snapshot(con)
+        projects = con.execute("SELECT DISTINCT project_id FROM raw.calls ORDER BY 1").fetchall()
+    assert projects == [("acme-eu",), ("acme-us",)]
     assert expected["raw.calls"], "the reference landed no calls"
     for table, rows in expected.items():
         assert actual[table] == rows, f"{table}: {len(actual[table])} rows vs {len(rows)}"
@@ -136,15 +157,15 @@ def test_backfills_on_celery_workers_equal_the_embedded_run(
     db = tmp_path / "reference.duckdb"
 
     first = _backfill(stack, instance, tmp_path, FIRST)
-    _reference(db, FIRST)
+    _reference(stack, db, FIRST)
     _assert_lake_equals(stack, db)
 
     second = _backfill(stack, instance, tmp_path, SECOND)
-    _reference(db, SECOND)
+    _reference(stack, db, SECOND)
     _assert_lake_equals(stack, db)
 
     print(
-        f"6 runs: {first.seconds:.1f} s, at most {first.max_in_flight} in flight; "
+        f"12 runs: {first.seconds:.1f} s, at most {first.max_in_flight} in flight; "
         f"8 runs: {second.seconds:.1f} s, at most {second.max_in_flight} in flight"
     )
     # The runs ran on both workers, and in parallel (the lake gives raw/calls no writer pool).
