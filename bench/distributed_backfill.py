@@ -25,7 +25,7 @@ from pipeline.definitions import build_definitions
 from pipeline.defs.resources import SandboxCallsResource, WarehouseResource
 from pipeline.jobs import run_ingest_job
 from tests.conftest import quiet_console
-from tests.distributed.backfills import submit_backfill, wait_for_backfill
+from tests.distributed.backfills import run_errors, submit_backfill, wait_for_backfill
 from tests.distributed.stack import Stack, distributed_stack, environment, partition_keys
 
 START = datetime(2026, 11, 16, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def _timed_backfill(stack: Stack, tmp: str, hours: int) -> tuple[float, list[flo
         instance, submit_backfill(stack, instance, "ingest_calls", keys), len(keys), 3600
     )
     wall = time.perf_counter() - began
-    assert not result.failed, "a run failed"
+    assert not result.failed, f"runs failed: {run_errors(instance, result.failed)}"
     instance.dispose()
     return wall, result.run_seconds
 
