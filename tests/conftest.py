@@ -34,6 +34,16 @@ DEMO_START = datetime(2026, 11, 16, 0, tzinfo=UTC)
 DEMO_END = DEMO_START + timedelta(days=3)
 DEMO_TZ = "Europe/Copenhagen"
 DEMO_SEED = 7
+#: A projects file (CALLS_PROJECTS_FILE) of two sandbox projects: project × hour partitions.
+TWO_SANDBOX_PROJECTS = """
+[[project]]
+id = "acme-eu"
+name = "Acme EU"
+
+[[project]]
+id = "acme-us"
+name = "Acme US"
+"""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

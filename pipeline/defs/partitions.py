@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from pipeline.ingest.windows import hourly_windows
+from pipeline.ingest.windows import HOUR, hourly_windows
 from pipeline.projects import Project
 from pipeline.settings import DEFAULT_PARTITIONS_START, SettingsError, env
 from pipeline.sinch.models import Window
 
 HOUR_DIMENSION = "hour"
 PROJECT_DIMENSION = "project"
-_HOUR = timedelta(hours=1)
 
 PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 
@@ -143,9 +142,9 @@ def _spans(hours: list[datetime]) -> tuple[Window, ...]:
     spans: list[Window] = []
     for hour in sorted(set(hours)):
         if spans and spans[-1].end == hour:
-            spans[-1] = Window(spans[-1].start, hour + _HOUR)
+            spans[-1] = Window(spans[-1].start, hour + HOUR)
         else:
-            spans.append(Window(hour, hour + _HOUR))
+            spans.append(Window(hour, hour + HOUR))
     return tuple(spans)
 
 
@@ -174,7 +173,7 @@ def partition_ranges(
         start: first hour (UTC, whole hour).
         end: end hour, exclusive (> ``start``).
     """
-    first, last = partition_key(start), partition_key(end - _HOUR)
+    first, last = partition_key(start), partition_key(end - HOUR)
     if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
         return [PartitionRange(None, first, last)]
     projects = partitions_def.get_partitions_def_for_dimension(PROJECT_DIMENSION)

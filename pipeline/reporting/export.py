@@ -25,7 +25,6 @@ from pipeline.reporting.source import read_connection
 from pipeline.reporting.views import apply_views
 from pipeline.settings import SettingsError
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S
-from pipeline.warehouse.lake_tables import ALIAS_PREFIX
 
 
 class ExportFormat(StrEnum):
@@ -71,6 +70,9 @@ def exported_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
         "WHERE NOT temporary AND NOT internal AND schema_name IN ('raw', 'analytics') ORDER BY 1"
     ).fetchall()
     # not the lake reader's registered Arrow datasets: raw.calls & co. are their views
+    # (imported here: deltalake is a heavy import every `pipeline` command would pay)
+    from pipeline.warehouse.lake_tables import ALIAS_PREFIX
+
     reporting = con.execute(
         "SELECT name FROM (SELECT table_name AS name FROM duckdb_tables() WHERE temporary "
         "UNION SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal) "

@@ -92,8 +92,6 @@ class SharedRateLimiter:
                 pause = min(max(stats.reset_time - time.time(), 0.005), self.item.get_expiry())
                 self._sleep(pause)
                 waited += pause
-        except TransportError:
-            raise
         except Exception as exc:  # the store's own errors (connection refused, timeout...)
             msg = f"the shared rate limit store did not answer: {type(exc).__name__}"
             raise TransportError(msg) from None

@@ -85,10 +85,7 @@ def adopt_unscoped_rows(con: duckdb.DuckDBPyConnection, project_id: str) -> int:
     """
     adopted = 0
     for table in scoped_tables(con):
-        (count,) = con.execute(f"SELECT count(*) FROM {table} WHERE project_id IS NULL").fetchall()[
-            0
-        ]
-        if count:
-            con.execute(f"UPDATE {table} SET project_id = ? WHERE project_id IS NULL", [project_id])
-            adopted += int(count)
+        sql = f"UPDATE {table} SET project_id = ? WHERE project_id IS NULL"
+        (count,) = con.execute(sql, [project_id]).fetchall()[0]
+        adopted += int(count)
     return adopted

@@ -26,7 +26,7 @@ from pipeline.defs.schedules import RANGE_START_TAG
 from pipeline.jobs import run_ingest_job
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
-from tests.conftest import DEMO_START, DEMO_TZ, quiet_console
+from tests.conftest import DEMO_START, DEMO_TZ, TWO_SANDBOX_PROJECTS, quiet_console
 from tests.distributed.backfills import (
     BackfillResult,
     run_errors,
@@ -47,15 +47,6 @@ JOB = "ingest_calls"
 #: more hours: 8 partitions launched at once.
 FIRST = (DEMO_START + timedelta(hours=8), DEMO_START + timedelta(hours=14))
 SECOND = (FIRST[1], FIRST[1] + timedelta(hours=4))
-PROJECTS = """
-[[project]]
-id = "acme-eu"
-name = "Acme EU"
-
-[[project]]
-id = "acme-us"
-name = "Acme US"
-"""
 
 pytestmark = [
     pytest.mark.distributed,
@@ -71,7 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The deploy with two Celery workers, 8 runs in flight at most, two sandbox projects."""
     workdir = tmp_path_factory.mktemp("distributed")
     projects = workdir / "projects.toml"
-    projects.write_text(PROJECTS, encoding="utf-8")
+    projects.write_text(TWO_SANDBOX_PROJECTS, encoding="utf-8")
     with distributed_stack(
         workdir,
         workers=2,

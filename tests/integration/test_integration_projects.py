@@ -24,23 +24,13 @@ from pipeline.projects import sandbox_seed
 from pipeline.sandbox.settings import SandboxSettings
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.warehouse.lake import LakeWarehouse
-from tests.conftest import DEMO_SEED, DEMO_START, DEMO_TZ, quiet_console
+from tests.conftest import DEMO_SEED, DEMO_START, DEMO_TZ, TWO_SANDBOX_PROJECTS, quiet_console
 
 pytestmark = pytest.mark.integration
 
 START = DEMO_START + timedelta(hours=10)
 END = START + timedelta(hours=3)
 PROJECTS = ("acme-eu", "acme-us")
-SANDBOX_PROJECTS = """
-[[project]]
-id = "acme-eu"
-name = "Acme EU"
-
-[[project]]
-id = "acme-us"
-name = "Acme US"
-rate_limit_per_s = 50
-"""
 ANALYTICS = (
     "answer_rate_hourly",
     "answer_rate_daily",
@@ -70,7 +60,7 @@ def _ids(con: duckdb.DuckDBPyConnection, project_id: str) -> set[str]:
 @pytest.fixture
 def projects_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "projects.toml"
-    path.write_text(SANDBOX_PROJECTS, encoding="utf-8")
+    path.write_text(TWO_SANDBOX_PROJECTS, encoding="utf-8")
     monkeypatch.setenv("CALLS_PROJECTS_FILE", str(path))
     monkeypatch.delenv("CALLS_LAKE_URI", raising=False)
     return path

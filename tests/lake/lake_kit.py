@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import duckdb
+from datetime import datetime
+from pathlib import Path
 
+import duckdb
+import pytest
+
+from pipeline.jobs import run_ingest_job
+from pipeline.sandbox.server import SandboxHandle
 from pipeline.warehouse.lake_tables import table_schemas
+from tests.conftest import DEMO_TZ, api_resource, quiet_console
 
 #: Columns that record when or by which run a row was written: they differ between two runs.
 VOLATILE = {
@@ -37,3 +44,19 @@ def column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, 
 def snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     """Every table's comparable rows."""
     return {table: rows(con, table) for table in tables()}
+
+
+def ingest(
+    sb: SandboxHandle, db_path: Path, lake_uri: str | None, start: datetime, end: datetime
+) -> None:
+    """The job over ``[start, end)`` from the sandbox ``sb``: into the lake, or the file."""
+    console = quiet_console()
+    with pytest.MonkeyPatch.context() as mp:
+        if lake_uri:
+            mp.setenv("CALLS_LAKE_URI", lake_uri)
+        else:
+            mp.delenv("CALLS_LAKE_URI", raising=False)
+        ok = run_ingest_job(
+            start, end, db_path=db_path, report_tz=DEMO_TZ, console=console, sinch=api_resource(sb)
+        )
+    assert ok, console.file.getvalue()  # type: ignore[attr-defined]

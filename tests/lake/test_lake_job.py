@@ -16,17 +16,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from lake_kit import column_types, snapshot, tables
+from lake_kit import column_types, ingest, snapshot, tables
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 from pipeline.defs.checks import CHECKS_DIR
-from pipeline.jobs import run_ingest_job
 from pipeline.reporting.notebook import render_report
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
-from tests.conftest import DEMO_START, DEMO_TZ, api_resource, quiet_console
+from tests.conftest import DEMO_START
 
 #: 8 closed hours across a UTC midnight (and the Copenhagen one, 23:00 UTC).
 START = DEMO_START + timedelta(hours=20)
@@ -45,17 +44,8 @@ class Runs:
 
 
 def _run(sb, db_path: Path, lake_uri: str | None) -> float:
-    console = quiet_console()
     began = time.perf_counter()
-    with pytest.MonkeyPatch.context() as mp:
-        if lake_uri:
-            mp.setenv("CALLS_LAKE_URI", lake_uri)
-        else:
-            mp.delenv("CALLS_LAKE_URI", raising=False)
-        ok = run_ingest_job(
-            START, END, db_path=db_path, report_tz=DEMO_TZ, console=console, sinch=api_resource(sb)
-        )
-    assert ok, console.file.getvalue()
+    ingest(sb, db_path, lake_uri, START, END)
     return time.perf_counter() - began
 
 

@@ -17,17 +17,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from lake_kit import column_types, snapshot, tables
+from lake_kit import column_types, ingest, snapshot, tables
 from typer.testing import CliRunner
 
 import pipeline.warehouse.migrate as mig
 from pipeline.cli import app
-from pipeline.jobs import run_ingest_job
 from pipeline.sandbox.server import SandboxHandle
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
-from tests.conftest import DEMO_START, DEMO_TZ, REPO, api_resource, quiet_console
+from tests.conftest import DEMO_START, REPO
 
 START = DEMO_START + timedelta(hours=30)
 END = START + timedelta(hours=3)
@@ -35,19 +34,6 @@ END = START + timedelta(hours=3)
 MORE_START, MORE_END = END - timedelta(hours=1), END + timedelta(hours=1)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _ingest(sb: SandboxHandle, db_path: Path, lake_uri: str | None, start, end) -> None:
-    console = quiet_console()
-    with pytest.MonkeyPatch.context() as mp:
-        if lake_uri:
-            mp.setenv("CALLS_LAKE_URI", lake_uri)
-        else:
-            mp.delenv("CALLS_LAKE_URI", raising=False)
-        ok = run_ingest_job(
-            start, end, db_path=db_path, report_tz=DEMO_TZ, console=console, sinch=api_resource(sb)
-        )
-    assert ok, console.file.getvalue()
 
 
 def full_snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
@@ -75,7 +61,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("migrate")
     db, lake = root / "calls.duckdb", root / "lake"
     with sandbox_server(seed=7) as sb:
-        _ingest(sb, db, None, START, END)
+        ingest(sb, db, None, START, END)
         with DuckDBWarehouse(db).reader() as con:
             file_rows = full_snapshot(con)
             types = {t: column_types(con, t) for t in tables()}
@@ -119,8 +105,8 @@ def test_ingestion_continues_on_the_migrated_lake(
     assert result.exit_code == 0, result.output
     file_copy = root / "calls.duckdb"
     file_copy.write_bytes(migrated.db.read_bytes())
-    _ingest(migrated.sb, root / "unused.duckdb", str(lake), MORE_START, MORE_END)
-    _ingest(migrated.sb, file_copy, None, MORE_START, MORE_END)
+    ingest(migrated.sb, root / "unused.duckdb", str(lake), MORE_START, MORE_END)
+    ingest(migrated.sb, file_copy, None, MORE_START, MORE_END)
     assert not (root / "unused.duckdb").exists()
     with DuckDBWarehouse(file_copy).reader() as con:
         expected = snapshot(con)
@@ -131,7 +117,7 @@ def test_ingestion_continues_on_the_migrated_lake(
     assert hours == [(4,)]
     assert len(got["raw.ingest_ledger"]) == 5  # 3 migrated fetches, 2 more
     # Re-ingesting the same hours again changes nothing (the ledger gains its rows).
-    _ingest(migrated.sb, root / "unused.duckdb", str(lake), MORE_START, MORE_END)
+    ingest(migrated.sb, root / "unused.duckdb", str(lake), MORE_START, MORE_END)
     with LakeWarehouse(str(lake)).reader() as con:
         again = snapshot(con)
     assert len(again.pop("raw.ingest_ledger")) == 7
