@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -24,6 +25,14 @@ sandbox_app = typer.Typer(help="A local emulator of the Sinch Elastic SIP Trunk 
 @sandbox_app.callback()
 def _main() -> None:
     """Sandbox commands."""
+
+
+def _utc_hour(text: str | None) -> datetime | None:
+    """``2026-11-16T10`` (or any ISO instant; naive = UTC) as an aware datetime, or None."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text if len(text) > 13 else f"{text}:00")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @sandbox_app.command()
@@ -98,6 +107,16 @@ def serve(
     header_drip: Annotated[
         float, typer.Option(help="hostile: seconds per byte of /calls and token headers")
     ] = 0.0,
+    degraded_hour: Annotated[
+        str | None,
+        typer.Option(help="degrade the UTC hour, e.g. 2026-11-16T10: most calls FAILED"),
+    ] = None,
+    degraded_trunk: Annotated[
+        str | None, typer.Option(help="the trunk id that degrades (default: every trunk)")
+    ] = None,
+    degraded_failed_share: Annotated[
+        float, typer.Option(help="share of the degraded hour's calls that fail")
+    ] = 0.9,
 ) -> None:
     """Serve on 127.0.0.1, print the base URL and credentials, stop cleanly on Ctrl-C."""
     console = Console()
@@ -133,6 +152,9 @@ def serve(
                 extreme_times=extreme_times,
                 duplicate_across_windows_rate=duplicate_across_windows_rate,
                 header_drip_s=header_drip,
+                degraded_hour=_utc_hour(degraded_hour),
+                degraded_trunk_id=degraded_trunk,
+                degraded_failed_share=degraded_failed_share,
             )
             sb = stack.enter_context(run_sandbox(settings))
         except (ValueError, OSError) as exc:  # bad setting, unreadable replay file, port in use

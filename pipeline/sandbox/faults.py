@@ -26,6 +26,9 @@ or double calls): the result window (``max_result_window``), ``unstable_order``,
 cross-window duplicates and ``echo_authorization``.  ``strict_lower_bound`` and
 ``page_size_key`` live in ``store.py`` (query semantics); ``busy_hour_calls`` in
 ``traffic.py``; the header drip in ``slow_headers.py``.  See ``docs/sandbox.md``.
+
+A degraded hour (``degraded_hour``, :func:`degrade`) is neither: it changes what the calls of
+one trunk and hour *are* (mostly ``FAILED``), the signal the alert rules exist for.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ import threading
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pipeline.sandbox.records import dumps
 from pipeline.sandbox.settings import SandboxSettings
+from pipeline.sandbox.traffic import HOUR_MS, CallOutcome
 
 if TYPE_CHECKING:
     from pipeline.sandbox.state import SandboxState
@@ -265,6 +269,34 @@ def distort(body: bytes, *, float_money: bool, extreme: str | None) -> bytes:
     elif extreme == "endTime":
         d["endTime"] = EXTREME_END_TIME
     return dumps(d)
+
+
+def degrade(s: SandboxSettings, o: CallOutcome) -> CallOutcome:
+    """``degraded_hour``: the call as the degraded trunk serves it (FAILED), or unchanged.
+
+    A call of ``degraded_trunk_id`` (any trunk if None) created in the UTC hour
+    ``degraded_hour`` fails with probability ``degraded_failed_share``, decided per callId:
+    unanswered, ending 0-3 s after createTime, billed 0 s, price 0 at the same rate. Its
+    callId, numbers and createTime stay, so only the outcome of that hour changes.
+    """
+    hour = s.degraded_hour
+    if hour is None or o.create_ms // HOUR_MS != int(hour.timestamp()) * 1000 // HOUR_MS:
+        return o
+    if s.degraded_trunk_id is not None and o.trunk_id != s.degraded_trunk_id:
+        return o
+    roll = fault_roll(s.fault_seed, "degrade", o.call_id)
+    if roll >= s.degraded_failed_share:
+        return o
+    end_s = int(fault_roll(s.fault_seed, "degrade-end", o.call_id) * 4)
+    return replace(
+        o,
+        result="FAILED",
+        answer_ms=None,
+        end_ms=o.create_ms + end_s * 1000,
+        billed_s=0,
+        price="0.0000",
+        duration_s=end_s if o.direction == "INBOUND" else 0,
+    )
 
 
 def crosses_windows(s: SandboxSettings, call_id: str) -> bool:

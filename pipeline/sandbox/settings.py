@@ -35,6 +35,12 @@ _CHOICES: dict[str, tuple[object, ...]] = {
 }
 
 
+def _check_degraded_hour(hour: datetime | None) -> None:
+    if hour is not None and (hour.tzinfo is None or hour.timestamp() % 3600):
+        msg = "degraded_hour must be a timezone-aware whole hour"
+        raise ValueError(msg)
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxSettings:
     """All sandbox settings.  Construct with keywords; ``with_(**changes)`` copies.
@@ -149,6 +155,13 @@ class SandboxSettings:
         header_drip_s: > 0 puts a raw-socket front (``slow_headers.py``) before the server that
             sends the status line and headers of ``/calls`` and ``/oauth2/token`` answers one
             byte every ``header_drip_s`` seconds; the handle's URLs point at the front.
+
+    Degraded hour (a trunk that goes bad, for the alert rules; ``faults.degrade``)
+        degraded_hour: a UTC hour (aware datetime, whole hour) whose generated calls degrade;
+            None = off.
+        degraded_trunk_id: the trunk that degrades in that hour; None = every trunk.
+        degraded_failed_share: share of that hour's calls (chosen per callId) turned into
+            ``FAILED`` (unanswered, 0-3 s, billed 0, price 0); the other calls are unchanged.
     """
 
     host: str = "127.0.0.1"
@@ -214,6 +227,10 @@ class SandboxSettings:
     duplicate_across_windows_rate: float = 0.0
     header_drip_s: float = 0.0
 
+    degraded_hour: datetime | None = None
+    degraded_trunk_id: str | None = None
+    degraded_failed_share: float = 0.9
+
     def __post_init__(self) -> None:
         if self.host != "127.0.0.1":
             msg = "the sandbox binds to 127.0.0.1 only"
@@ -231,6 +248,7 @@ class SandboxSettings:
             "envelope_fault_rate",
             "gzip_bomb_rate",
             "duplicate_across_windows_rate",
+            "degraded_failed_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"{name} must be in [0, 1]"
@@ -251,6 +269,7 @@ class SandboxSettings:
             if getattr(self, name) not in allowed:
                 msg = f"{name} must be one of {', '.join(map(repr, allowed))}"
                 raise ValueError(msg)
+        _check_degraded_hour(self.degraded_hour)
         if not 0.0 <= self.header_drip_s <= 10.0:
             msg = "header_drip_s must be in [0, 10] seconds"
             raise ValueError(msg)

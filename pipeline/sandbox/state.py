@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from pipeline.sandbox.faults import crosses_windows, distort, malformed
+from pipeline.sandbox.faults import crosses_windows, degrade, distort, malformed
 from pipeline.sandbox.faults import fault_roll as fault_roll  # re-exported (was defined here)
 from pipeline.sandbox.records import StoredCall, shifted
 from pipeline.sandbox.render import canonical_dict, stored_call, with_variant
@@ -165,7 +165,9 @@ class SandboxState(GroundTruth, TokenIssuer):
         assert self.generator is not None
         calls: list[StoredCall] = []
         for t in self.generator.trunks:
-            calls.extend(self._stored(o, t) for o in self.generator.block(t, hour_ms))
+            calls.extend(
+                self._stored(degrade(self.settings, o), t) for o in self.generator.block(t, hour_ms)
+            )
         calls.sort(key=lambda c: c.sort_key)
         with self._lock:
             self._hours.put(hour_ms, calls)
