@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipeline.alerts.config import configured_alerts
+from pipeline.defs.alerts import build_alert_checks, build_alert_sensor
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.defs.environment import (
@@ -35,7 +37,8 @@ def build_definitions(
     """All assets, checks, the ingestion job and its schedules, with their resources.
 
     Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS``, ``CALLS_PROJECTS_FILE``
-    (project × hour partitions when set), ``CALLS_RUN_EXECUTOR`` and
+    (project × hour partitions when set), ``CALLS_ALERTS_FILE`` and the ``ALERT_*`` channels
+    (:mod:`pipeline.defs.alerts`), ``CALLS_RUN_EXECUTOR`` and
     ``CALLS_BACKFILL_HOURS_PER_RUN``, and the resources' settings for each resource not given
     (:mod:`pipeline.defs.environment`). The writing assets' pools follow the warehouse: one
     writer for the DuckDB file, parallel ``raw/calls`` steps over a lake
@@ -63,9 +66,10 @@ def build_definitions(
             build_raw_calls(partitions, projects, raw_pool, policy),
             *build_analytics_assets(partitions, projects, analytics_pool, policy),
         ],
-        asset_checks=RAW_CALLS_CHECKS,
+        asset_checks=[*RAW_CALLS_CHECKS, *build_alert_checks(configured_alerts(), projects)],
         jobs=[ingest_calls_job],
         schedules=build_schedules(lookback_hours(), partitions),
+        sensors=[build_alert_sensor()],
         resources={
             "sinch": sinch or calls_api_resource(projects),
             "warehouse": warehouse,
