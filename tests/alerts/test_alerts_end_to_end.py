@@ -1,0 +1,145 @@
+"""End to end: a degraded sandbox hour → the real job → WARN checks → the sensor → receivers.
+
+The sandbox serves the week-earlier hour normally and degrades one trunk in the evaluated hour;
+``run_ingest_job`` (the CLI's job) ingests both; the ``alert_rules`` checks store the alerts;
+the ``alert_delivery`` sensor, evaluated with ``build_sensor_context`` on a real Dagster
+instance, posts them to a webhook receiver and mails them to an SMTP server, both on loopback.
+Each alert must arrive exactly once per channel, through repeated ticks, a re-run of the
+ingestion and a webhook that answers 500 on the first tick.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipeline.alerts.delivery import ATTEMPTS
+from pipeline.alerts.store import read_alerts
+from pipeline.definitions import build_definitions
+from pipeline.defs.resources import WarehouseResource
+from pipeline.jobs import run_ingest_job
+from pipeline.sandbox.testing import sandbox_server
+from pipeline.sandbox.traffic import TRUNKS
+from pipeline.warehouse.backend import open_warehouse
+from tests.alerts.receivers import smtp_receiver, webhook_receiver
+from tests.conftest import api_resource, quiet_console
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HOUR = datetime(2026, 11, 16, 9, tzinfo=UTC)  # Monday 10:00 in Copenhagen: a busy hour
+CPH = TRUNKS[0].id
+DEGRADED = {"seed": 7, "degraded_hour": HOUR, "degraded_trunk_id": CPH}
+
+
+def ingest(db: Path, start: datetime) -> str:
+    console = quiet_console()
+    with sandbox_server(**DEGRADED) as sb:
+        ok = run_ingest_job(
+            start, start + timedelta(hours=1), db_path=db, report_tz="UTC", console=console,
+            sinch=api_resource(sb),
+        )  # fmt: skip
+    output = console.file.getvalue()
+    assert ok, output
+    return output
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A warehouse with the hour a week before and the degraded hour, and the job's output."""
+    db = tmp_path_factory.mktemp("alerts") / "calls.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("CALLS_ALERTS_FILE", "CALLS_LAKE_URI", "ALERT_WEBHOOK_URL", "ALERT_SMTP_HOST"):
+            mp.delenv(name, raising=False)
+        ingest(db, HOUR - timedelta(days=7))
+        output = ingest(db, HOUR)
+    return db, output
+
+
+@pytest.fixture
+def db(built: tuple[Path, str], tmp_path: Path) -> Path:
+    """A private copy of the built warehouse (no delivery recorded yet)."""
+    return Path(shutil.copy(built[0], tmp_path / "calls.duckdb"))
+
+
+def channels_env(mp: pytest.MonkeyPatch, webhook_url: str, smtp_port: int) -> None:
+    mp.delenv("CALLS_LAKE_URI", raising=False)
+    mp.setenv("ALERT_WEBHOOK_URL", webhook_url)
+    mp.setenv("ALERT_SMTP_HOST", "127.0.0.1")
+    mp.setenv("ALERT_SMTP_PORT", str(smtp_port))
+    mp.setenv("ALERT_EMAIL_FROM", "alerts@example.test")
+    mp.setenv("ALERT_EMAIL_TO", "noc@example.test, owner@example.test")
+
+
+def tick(db: Path, instance: dg.DagsterInstance) -> str:
+    """One evaluation of the real ``alert_delivery`` sensor; returns its skip message."""
+    warehouse = WarehouseResource(path=str(db))
+    defs = build_definitions(warehouse=warehouse)
+    sensor = defs.resolve_sensor_def("alert_delivery")
+    context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+    result = sensor.evaluate_tick(context)
+    assert not result.run_requests
+    return result.skip_message or ""
+
+
+def stored(db: Path):
+    return read_alerts(open_warehouse(db))
+
+
+def test_the_degraded_hour_raises_warn_checks_and_alerts(built: tuple[Path, str]) -> None:
+    db, output = built
+    for rule in ("asr_drop", "ner_drop", "failure_spike"):
+        assert f"check {rule} on analytics/answer_rate_hourly failed" in output
+    alerts = stored(db)
+    mine = alerts.filter(alerts["trunk_id"] == CPH)
+    assert {"asr_drop", "ner_drop", "failure_spike"} <= set(mine["rule"])
+    assert set(mine["bucket"]) == {HOUR}
+    assert (alerts["severity"] == "WARN").all()
+    assert (alerts["bucket"] == HOUR).all()  # the week-earlier hour had no baseline
+
+
+def test_each_alert_arrives_once_per_channel_through_ticks_and_reruns(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = sorted(
+        f"[WARN] {r['rule']}: {r['message']}" for r in stored(db).iter_rows(named=True)
+    )
+    assert len(expected) >= 3
+    with (
+        webhook_receiver() as hook,
+        smtp_receiver() as (port, inbox),
+        dg.instance_for_test() as instance,
+    ):
+        channels_env(monkeypatch, hook.url, port)
+        first = tick(db, instance)
+        assert first == f"email: {len(expected)} sent; webhook: {len(expected)} sent"
+        assert sorted(hook.texts()) == expected
+        assert sorted(m.get_payload(decode=True).decode().strip() for m in inbox) == expected
+        assert all(m["To"] == "noc@example.test, owner@example.test" for m in inbox)
+        assert tick(db, instance) == "email: 0 sent; webhook: 0 sent"
+        ingest(db, HOUR)  # re-evaluates the hour: same alerts, same keys
+        assert tick(db, instance) == "email: 0 sent; webhook: 0 sent"
+        assert Counter(hook.texts()) == Counter(expected)
+        assert len(inbox) == len(expected)
+    assert set(stored(db)["delivered"]) == {"email, webhook"}
+
+
+def test_a_webhook_answering_500_gets_each_alert_on_the_next_tick_once(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count = stored(db).height
+    with webhook_receiver(fail_first=ATTEMPTS) as hook, smtp_receiver() as (port, inbox), \
+            dg.instance_for_test() as instance:  # fmt: skip
+        channels_env(monkeypatch, hook.url, port)
+        first = tick(db, instance)
+        assert hook.failed == ATTEMPTS and hook.texts() == []
+        assert "webhook failed (webhook: HTTP 500" in first and f"email: {count} sent" in first
+        assert "s3cr3t" not in first and "T0ALERTS" not in first  # the URL's token stays out
+        assert tick(db, instance) == f"email: 0 sent; webhook: {count} sent"
+        assert tick(db, instance) == "email: 0 sent; webhook: 0 sent"
+        assert len(hook.texts()) == len(set(hook.texts())) == count
+        assert len(inbox) == count
