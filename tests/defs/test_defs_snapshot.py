@@ -2,7 +2,7 @@
 
 ``definitions_snapshot.json`` (beside this file) holds what ``dagster dev`` shows: asset keys
 (group, dependencies, backfill policy, pool, kinds), asset checks (name, asset, blocking), the
-partitions definition, schedules and jobs. Names here are contracts (asset keys name DuckDB
+partitions definition, schedules, sensors and jobs. Names here are contracts (asset keys name DuckDB
 tables, schedules and jobs have run history), so a change must be deliberate. To accept one,
 regenerate the file and commit it with the change::
 
@@ -92,6 +92,10 @@ def describe(defs: dg.Definitions) -> dict[str, Any]:
             }
             for s in sorted(defs.schedules or (), key=lambda s: s.name)
         ],
+        "sensors": [
+            {"name": s.name, "default_status": s.default_status.value}
+            for s in sorted(defs.sensors or (), key=lambda s: s.name)
+        ],
         "jobs": [
             {
                 "name": job.name,
@@ -111,7 +115,8 @@ def render(defs: dg.Definitions) -> str:
 @pytest.fixture
 def defs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
     # The defaults, not this machine's settings: the snapshot must not depend on a .env.
-    for name in ("CALLS_PARTITIONS_START", "CALLS_LOOKBACK_HOURS"):
+    for name in ("CALLS_PARTITIONS_START", "CALLS_LOOKBACK_HOURS", "CALLS_ALERTS_FILE",
+                 "ALERT_WEBHOOK_URL", "ALERT_SMTP_HOST"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     return build_definitions(
         sinch=SandboxCallsResource(), warehouse=WarehouseResource(path=str(tmp_path / "d.duckdb"))
