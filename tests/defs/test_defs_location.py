@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import pytest
 
+from pipeline.alerts.config import RULES
 from pipeline.definitions import build_definitions
 from pipeline.defs.environment import calls_api_resource, lookback_hours
 from pipeline.defs.resources import SandboxCallsResource, SinchCallsResource
@@ -50,8 +51,10 @@ def test_assets_checks_and_schedules(defs):
         "ledger_reconciles",
         "no_negative_durations",
         "no_rejected_records",
+        *RULES,  # the alert rules (pipeline/defs/alerts.py)
     }
     assert {s.name for s in defs.schedules} == {"hourly_ingest", "daily_reingest"}
+    assert {s.name for s in defs.sensors} == {"alert_delivery"}
     defs.resolve_job_def("ingest_calls")
 
 
@@ -70,6 +73,8 @@ BAD_SETTINGS = {
     "REPORT_TZ": "Mars/Olympus",
     "CALLS_DB_MEMORY_LIMIT": "lots",
     "CALLS_FETCH_CONCURRENCY": "1000",
+    "CALLS_ALERTS_FILE": "no-such-alerts.toml",
+    "ALERT_SMTP_PORT": "smtp",
 }
 
 
