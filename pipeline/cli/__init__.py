@@ -4,7 +4,8 @@ Every command reads its settings from the environment (see :mod:`pipeline.settin
 options; a bad setting stops with one line on stderr and exit code 2, never a traceback.
 
 The commands live by what they do: :mod:`pipeline.cli.ingest` (demo, ingest, migrate: they
-write), :mod:`pipeline.cli.read` (sql, report, export, shell: they read), and
+write), :mod:`pipeline.cli.read` (sql, report, export, shell: they read), :mod:`pipeline.cli.alerts`
+(alerts), and
 :mod:`pipeline.cli.common` (the app, the console, ``--db``, error handling). They are
 registered here, in the order ``pipeline --help`` lists them.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline.cli import alerts as _alerts
 from pipeline.cli import ingest as _ingest
 from pipeline.cli import read as _read
 from pipeline.cli.common import JOB_FAILED, DbOption, app, console, db_path, fail, user_errors
@@ -43,6 +45,7 @@ for _command in (
     _read.report,
     _read.export,
     _read.shell,
+    _alerts.alerts,
     _ingest.migrate,
 ):
     app.command()(_command)
