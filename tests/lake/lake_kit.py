@@ -20,6 +20,8 @@ VOLATILE = {
     "raw.ingest_ledger": ("fetched_at", "run_id", "seconds"),
     "raw.trunks": ("fetched_at",),
     "raw.stale_hours": ("marked_at",),
+    "analytics.alerts": ("raised_at",),
+    "analytics.alert_deliveries": ("delivered_at",),
 }
 
 

@@ -72,7 +72,8 @@ def test_lake_equals_duckdb_row_for_row(runs: Runs) -> None:
     with runs.duck.reader() as con:
         expected = snapshot(con)
         assert len(expected["raw.calls"]) > 100
-        assert all(expected[t] for t in tables() if t.startswith("analytics."))
+        built = [t for t in tables() if t.startswith("analytics.") and ".alert" not in t]
+        assert all(expected[t] for t in built)  # the alert tables may well be empty
         types = {t: column_types(con, t) for t in tables()}
     assert runs.first == expected
     with runs.lake.reader() as con:

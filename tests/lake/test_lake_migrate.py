@@ -74,7 +74,8 @@ def test_every_table_equals_the_file_row_for_row(migrated: Migrated) -> None:
     rows = migrated.file_rows
     assert len(rows["raw.calls"]) > 100
     assert rows["raw.ingest_ledger"] and rows["raw.trunks"]
-    assert all(rows[t] for t in tables() if t.startswith("analytics."))
+    built = [t for t in tables() if t.startswith("analytics.") and ".alert" not in t]
+    assert all(rows[t] for t in built)  # the alert tables may well be empty
     with LakeWarehouse(str(migrated.lake)).reader() as con:
         assert full_snapshot(con) == rows
         assert {t: column_types(con, t) for t in tables()} == migrated.types
