@@ -24,20 +24,19 @@ ALL_DIRECTIONS = "ALL"
 WEEK = timedelta(days=7)
 UTC_HOUR = pl.Datetime("us", "UTC")
 
-ALERT_SCHEMA = pl.Schema(
-    {
-        "rule": pl.String,
-        "project_id": pl.String,
-        "trunk_id": pl.String,
-        "direction": pl.String,
-        "bucket": UTC_HOUR,
-        "observed": pl.Float64,
-        "baseline": pl.Float64,
-        "threshold": pl.Float64,
-        "severity": pl.String,
-        "message": pl.String,
-    }
-)
+_COLUMNS: dict[str, pl.DataType] = {
+    "rule": pl.String(),
+    "project_id": pl.String(),
+    "trunk_id": pl.String(),
+    "direction": pl.String(),
+    "bucket": UTC_HOUR,
+    "observed": pl.Float64(),
+    "baseline": pl.Float64(),
+    "threshold": pl.Float64(),
+    "severity": pl.String(),
+    "message": pl.String(),
+}
+ALERT_SCHEMA = pl.Schema(_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +106,7 @@ def alerts_from(
         pl.lit(SEVERITY).alias("severity"),
         pl.Series("message", texts, dtype=pl.String),
     )
-    return frame.cast(dict(ALERT_SCHEMA)).sort(list(KEY))
+    return frame.cast(ALERT_SCHEMA).sort(list(KEY))
 
 
 def concat_alerts(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from pipeline.warehouse.lake_tables import between, in_lists, literal
 
 ALERTS = "analytics.alerts"
 DELIVERIES = "analytics.alert_deliveries"
-STORED_SCHEMA = pl.Schema({**ALERT_SCHEMA, "raised_at": UTC_HOUR})
+STORED_SCHEMA = pl.Schema([*ALERT_SCHEMA.items(), ("raised_at", UTC_HOUR)])
 _KEY_MATCH = " AND ".join(f"d.{k} = a.{k}" for k in KEY)
 
 
@@ -43,7 +43,7 @@ def _scope_predicate(scope: Scope) -> str:
 def _frame(table: pa.Table | pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    return frame.select(list(schema)).cast(dict(schema))
+    return frame.select(list(schema)).cast(schema)
 
 
 def _lake(warehouse: Warehouse) -> LakeWarehouse | None:
@@ -180,7 +180,7 @@ def read_alerts(warehouse: Warehouse, since: datetime | None = None) -> pl.DataF
         "a.direction",
         [since, since],
     )
-    schema = pl.Schema({**STORED_SCHEMA, "delivered": pl.String})
+    schema = pl.Schema([*STORED_SCHEMA.items(), ("delivered", pl.String())])
     if table.num_columns == 0:
         return schema.to_frame()
     return _frame(table, schema)
