@@ -51,9 +51,20 @@ class _Retryable(Exception):
     """A failure worth another attempt (HTTP 429/5xx, a dropped connection)."""
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth another attempt: HTTP 429/5xx, temporary SMTP errors, network errors.
+
+    SMTP's own errors are ``OSError`` subclasses; only those :meth:`Email._submit` turned into
+    :class:`_Retryable` are transient (a refused login or recipient is final).
+    """
+    if isinstance(exc, (_Retryable, httpx.TransportError)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
 def _retrying() -> tenacity.Retrying:
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError, OSError)),
+        retry=tenacity.retry_if_exception(_transient),
         wait=tenacity.wait_exponential(multiplier=BACKOFF_S, max=2.0),
         stop=tenacity.stop_after_attempt(ATTEMPTS),
         reraise=True,
@@ -62,7 +73,8 @@ def _retrying() -> tenacity.Retrying:
 
 def _failure(channel: str, exc: BaseException) -> DeliveryError:
     detail = redact(str(exc)) or type(exc).__name__
-    return DeliveryError(f"{channel}: {detail} (after {ATTEMPTS} attempts)")
+    tried = f" (after {ATTEMPTS} attempts)" if _transient(exc) else ""
+    return DeliveryError(f"{channel}: {detail}{tried}")
 
 
 @dataclass(frozen=True)
