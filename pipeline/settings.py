@@ -24,6 +24,8 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``CALLS_DB_MEMORY_LIMIT`` | ``512MB`` | writer's DuckDB memory limit, >= 128MB or none |
 | ``REPORT_TZ`` | ``UTC`` | time zone of daily tables and the busy hour |
 | ``SANDBOX_SEED`` | ``7`` | seed of the embedded sandbox's traffic |
+| ``CALLS_ALERTS_FILE`` | (unset → defaults) | alert thresholds (:mod:`pipeline.alerts.config`) |
+| ``ALERT_*`` | (unset → no delivery) | alert channels (:mod:`pipeline.alerts.delivery`) |
 """
 
 from __future__ import annotations
