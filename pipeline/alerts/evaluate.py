@@ -19,7 +19,7 @@ import polars as pl
 from pipeline.alerts.calls_rules import new_countries, short_calls
 from pipeline.alerts.capacity import concurrency_over_channels, cps_over_limit
 from pipeline.alerts.config import AlertsConfig
-from pipeline.alerts.frames import WEEK, Scope, concat_alerts
+from pipeline.alerts.frames import WEEK, Scope, concat_alerts, name_trunks
 from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop
 
 
@@ -35,6 +35,7 @@ class RuleInputs:
         destinations: OUTBOUND calls per project, trunk, hour and number head (scope's hours
             and the new-countries lookback).
         first_calls: each trunk's first ``create_time``.
+        trunk_names: each trunk's name (``raw.trunks``, newest fetch), for messages.
     """
 
     answer_rate: pl.DataFrame
@@ -42,6 +43,7 @@ class RuleInputs:
     short: pl.DataFrame
     destinations: pl.DataFrame
     first_calls: pl.DataFrame
+    trunk_names: pl.DataFrame
 
 
 def _projects(scope: Scope) -> str:
@@ -79,6 +81,7 @@ _DESTINATIONS = {
     "head": pl.String(), "calls": pl.Int64(),
 }  # fmt: skip
 _FIRST = {"project_id": pl.String(), "trunk_id": pl.String(), "first_call": _HOUR}
+_NAMES = {"project_id": pl.String(), "trunk_id": pl.String(), "trunk_name": pl.String()}
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, scope: Scope, config: AlertsConfig) -> RuleInputs:
@@ -137,7 +140,14 @@ def load_inputs(con: duckdb.DuckDBPyConnection, scope: Scope, config: AlertsConf
         [],
         _FIRST,
     )
-    return RuleInputs(answer_rate, usage, short, destinations, first_calls)
+    names = _frame(
+        con,
+        "SELECT project_id, trunk_id, arg_max(name, fetched_at) FROM raw.trunks "
+        f"WHERE {where} GROUP BY ALL",
+        [],
+        _NAMES,
+    )
+    return RuleInputs(answer_rate, usage, short, destinations, first_calls, names)
 
 
 def evaluate(inputs: RuleInputs, scope: Scope, config: AlertsConfig) -> pl.DataFrame:
@@ -146,7 +156,7 @@ def evaluate(inputs: RuleInputs, scope: Scope, config: AlertsConfig) -> pl.DataF
     Returns:
         The alerts (:data:`pipeline.alerts.frames.ALERT_SCHEMA`), sorted by key.
     """
-    return concat_alerts(
+    alerts = concat_alerts(
         [
             asr_drop(inputs.answer_rate, scope, config.asr_drop),
             ner_drop(inputs.answer_rate, scope, config.ner_drop),
@@ -157,6 +167,7 @@ def evaluate(inputs: RuleInputs, scope: Scope, config: AlertsConfig) -> pl.DataF
             new_countries(inputs.destinations, inputs.first_calls, scope, config.new_countries),
         ]
     )
+    return name_trunks(alerts, inputs.trunk_names)
 
 
 def hours_with_data(con: duckdb.DuckDBPyConnection, hours: int) -> tuple[datetime, datetime] | None:

@@ -114,13 +114,33 @@ def concat_alerts(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat([empty_alerts(), *frames], how="vertical").sort(list(KEY))
 
 
+def name_trunks(alerts: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """Messages with ``trunk <name> (<id>)`` where ``names`` knows the trunk's name.
+
+    Args:
+        alerts: alert rows whose messages name ``trunk <id>`` (:func:`where`).
+        names: ``project_id``, ``trunk_id``, ``trunk_name`` (``raw.trunks``, newest fetch).
+    """
+    known = {(p, t): n for p, t, n in names.select("project_id", "trunk_id", "trunk_name").rows()}
+    texts = [
+        message.replace(f"trunk {trunk} ", f"trunk {known[(project, trunk)]} ({trunk}) ", 1)
+        if known.get((project, trunk))
+        else message
+        for project, trunk, message in alerts.select("project_id", "trunk_id", "message").rows()
+    ]
+    return alerts.with_columns(pl.Series("message", texts, dtype=pl.String))
+
+
 def hour_text(value: datetime) -> str:
     """``2026-11-16 10:00Z``: the bucket in messages."""
     return f"{value:%Y-%m-%d %H:%M}Z"
 
 
 def where(row: dict[str, Any]) -> str:
-    """``trunk T (OUTBOUND), project P, hour 2026-11-16 10:00Z``: the subject of a message."""
+    """``trunk T (OUTBOUND), project P, hour 2026-11-16 10:00Z``: the subject of a message.
+
+    :func:`name_trunks` later puts the trunk's name before its id.
+    """
     direction = row.get("direction")
     side = f" ({direction})" if direction and direction != ALL_DIRECTIONS else ""
     return f"trunk {row['trunk_id']}{side}, project {row['project_id']}, hour " + hour_text(

@@ -120,9 +120,9 @@ def build_alert_checks(
         for rule, (asset, _text) in RULE_ASSETS.items():
             fired = alerts.filter(alerts["rule"] == rule)
             messages = fired.get_column("message").to_list()
-            detail = "; ".join(messages[:3]) + (
-                f" (+{len(messages) - 3} more)" if len(messages) > 3 else ""
-            )
+            detail = messages[0] if messages else ""
+            if len(messages) > 1:
+                detail += f" (+{len(messages) - 1} more: `pipeline alerts`)"
             yield dg.AssetCheckResult(
                 asset_key=asset,
                 check_name=rule,

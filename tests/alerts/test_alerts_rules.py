@@ -22,7 +22,7 @@ from pipeline.alerts.config import (
     RateDrop,
     ShortCalls,
 )
-from pipeline.alerts.frames import ALERT_SCHEMA, Scope
+from pipeline.alerts.frames import ALERT_SCHEMA, Scope, name_trunks
 from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop
 
 H = datetime(2026, 11, 16, 9, tzinfo=UTC)
@@ -248,3 +248,20 @@ def test_new_countries_are_those_not_called_in_the_lookback() -> None:
     # A trunk with less history is judged once min_history_days allows it.
     young = new_countries(destinations, first_calls, scope, NewCountries(min_history_days=5))
     assert ("new_countries", "t2", "OUTBOUND", H) in keys(young)
+
+
+def test_messages_name_the_trunk_where_its_name_is_known() -> None:
+    frame = answer_rate(
+        [
+            (t, "INBOUND", hour, 40, n, 0)
+            for t in ("t1", "t2")
+            for hour, n in ((H, 10), (H - WEEK, 30))
+        ]
+    )
+    names = pl.DataFrame({"project_id": ["p"], "trunk_id": ["t1"], "trunk_name": ["Copenhagen HQ"]})
+    named = name_trunks(asr_drop(frame, SCOPE, RateDrop()), names)
+    assert (
+        "; trunk Copenhagen HQ (t1) (INBOUND), project p, hour 2026-11-16 09:00Z"
+        in (named["message"][0])
+    )
+    assert "; trunk t2 (INBOUND), project p" in named["message"][1]
