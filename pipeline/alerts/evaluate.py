@@ -81,7 +81,11 @@ _DESTINATIONS = {
     "head": pl.String(), "calls": pl.Int64(),
 }  # fmt: skip
 _FIRST = {"project_id": pl.String(), "trunk_id": pl.String(), "first_call": _HOUR}
-_NAMES = {"project_id": pl.String(), "trunk_id": pl.String(), "trunk_name": pl.String()}
+_NAMES: dict[str, pl.DataType] = {
+    "project_id": pl.String(),
+    "trunk_id": pl.String(),
+    "trunk_name": pl.String(),
+}
 
 
 def load_inputs(con: duckdb.DuckDBPyConnection, scope: Scope, config: AlertsConfig) -> RuleInputs:
