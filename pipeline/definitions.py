@@ -66,7 +66,10 @@ def build_definitions(
             build_raw_calls(partitions, projects, raw_pool, policy),
             *build_analytics_assets(partitions, projects, analytics_pool, policy),
         ],
-        asset_checks=[*RAW_CALLS_CHECKS, *build_alert_checks(configured_alerts(), projects)],
+        asset_checks=[
+            *RAW_CALLS_CHECKS,
+            *build_alert_checks(configured_alerts(), projects, partitions),
+        ],
         jobs=[ingest_calls_job],
         schedules=build_schedules(lookback_hours(), partitions),
         sensors=[build_alert_sensor()],

@@ -118,12 +118,12 @@ def name_trunks(alerts: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
     """Messages with ``trunk <name> (<id>)`` where ``names`` knows the trunk's name.
 
     Args:
-        alerts: alert rows whose messages name ``trunk <id>`` (:func:`where`).
+        alerts: alert rows whose messages end with ``; trunk <id>...`` (:func:`where`).
         names: ``project_id``, ``trunk_id``, ``trunk_name`` (``raw.trunks``, newest fetch).
     """
     known = {(p, t): n for p, t, n in names.select("project_id", "trunk_id", "trunk_name").rows()}
     texts = [
-        message.replace(f"trunk {trunk} ", f"trunk {known[(project, trunk)]} ({trunk}) ", 1)
+        message.replace(f"; trunk {trunk}", f"; trunk {known[(project, trunk)]} ({trunk})", 1)
         if known.get((project, trunk))
         else message
         for project, trunk, message in alerts.select("project_id", "trunk_id", "message").rows()

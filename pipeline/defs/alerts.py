@@ -57,6 +57,7 @@ SENSOR_LOCK_WAIT_S = 20.0
 
 def _scopes(
     context: dg.AssetCheckExecutionContext,
+    partitions_def: dg.PartitionsDefinition | None,
     projects: list[Project] | None,
     default_project: str | None,
 ) -> list[Scope] | None:
@@ -69,7 +70,8 @@ def _scopes(
         return [Scope(window.start, window.end, ids)]
     hours: dict[str, list[datetime]] = defaultdict(list)
     for key in context.partition_keys:
-        dims = dg.MultiPartitionKey.from_str(key).keys_by_dimension  # type: ignore[attr-defined]
+        assert isinstance(partitions_def, dg.MultiPartitionsDefinition)
+        dims = partitions_def.get_partition_key_from_str(key).keys_by_dimension
         hour = datetime.strptime(dims[HOUR_DIMENSION], PARTITION_FORMAT).replace(tzinfo=UTC)
         hours[dims[PROJECT_DIMENSION]].append(hour)
     return [
@@ -93,9 +95,17 @@ def evaluate_scopes(backend: Warehouse, scopes: list[Scope], config: AlertsConfi
 
 
 def build_alert_checks(
-    config: AlertsConfig, projects: list[Project] | None = None
+    config: AlertsConfig,
+    projects: list[Project] | None = None,
+    partitions_def: dg.PartitionsDefinition | None = None,
 ) -> list[dg.AssetChecksDefinition]:
-    """The ``alert_rules`` multi-asset check (one check per rule, severity WARN)."""
+    """The ``alert_rules`` multi-asset check (one check per rule, severity WARN).
+
+    Args:
+        config: the thresholds.
+        projects: the projects of the projects file, or None (one project).
+        partitions_def: the assets' partitions (project × hour with a projects file).
+    """
     specs = [
         dg.AssetCheckSpec(rule, asset=asset, description=f"Alert rule: {text} (docs/alerts.md).")
         for rule, (asset, text) in RULE_ASSETS.items()
@@ -110,7 +120,7 @@ def build_alert_checks(
         """Evaluate the alert rules over the run's hours and store the alerts."""
         backend = warehouse.backend()
         default = None if projects else sinch.default_project_id()
-        scopes = _scopes(context, projects, default)
+        scopes = _scopes(context, partitions_def, projects, default)
         if scopes is None:
             with backend.reader() as con:
                 hours = hours_with_data(con, UNPARTITIONED_HOURS)

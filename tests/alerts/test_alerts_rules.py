@@ -265,3 +265,6 @@ def test_messages_name_the_trunk_where_its_name_is_known() -> None:
         in (named["message"][0])
     )
     assert "; trunk t2 (INBOUND), project p" in named["message"][1]
+    usage_frame = usage([("t1", H, 3, 2, 1, 0.1)])
+    (cps,) = name_trunks(cps_over_limit(usage_frame, SCOPE, CpsOverLimit()), names)["message"]
+    assert cps.endswith("; trunk Copenhagen HQ (t1), project p, hour 2026-11-16 09:00Z")
