@@ -187,7 +187,8 @@ def _webhook_from_env() -> Webhook | None:
     register_secret(url)
     register_secret(parts.path.strip("/"))
     for segment in parts.path.split("/"):
-        register_secret(segment)
+        if not segment.isalpha() or not segment.islower():  # "services", "hooks": no secret
+            register_secret(segment)
     for _name, value in parse_qsl(parts.query):
         register_secret(value)
     return Webhook(url)

@@ -60,6 +60,8 @@ def test_the_environment_registers_the_secrets(monkeypatch: pytest.MonkeyPatch) 
     assert email.recipients == ("b@example.test", "c@example.test")
     text = redact(f"POST {url} failed; login alerts:{PASSWORD}")
     assert TOKEN not in text and "qu3ry-t0k3n" not in text and PASSWORD not in text
+    assert "T0ALERTS" not in text and "B0TEST" not in text
+    assert redact("the services list") == "the services list"  # plain words stay readable
     assert PASSWORD not in repr(email) and TOKEN not in repr(webhook)
 
 
