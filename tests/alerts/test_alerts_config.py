@@ -75,3 +75,18 @@ def test_a_bad_file_is_one_settings_error_naming_the_key(
 def test_a_missing_file_is_a_settings_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read the alerts file"):
         load_alerts_config(tmp_path / "none.toml")
+
+
+def test_the_code_location_refuses_a_bad_alerts_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.definitions import build_definitions
+    from pipeline.defs.resources import SandboxCallsResource, WarehouseResource
+
+    path = tmp_path / "alerts.toml"
+    path.write_text("[ner_drop]\nmin_z = -1\n", encoding="utf-8")
+    monkeypatch.setenv("CALLS_ALERTS_FILE", str(path))
+    with pytest.raises(SettingsError, match=r"ner_drop\.min_z: Input should be greater"):
+        build_definitions(
+            sinch=SandboxCallsResource(), warehouse=WarehouseResource(path=str(tmp_path / "d"))
+        )

@@ -74,6 +74,7 @@ BAD_SETTINGS = {
     "CALLS_DB_MEMORY_LIMIT": "lots",
     "CALLS_FETCH_CONCURRENCY": "1000",
     "CALLS_ALERTS_FILE": "no-such-alerts.toml",
+    "ALERT_SMTP_HOST": "127.0.0.1",
     "ALERT_SMTP_PORT": "smtp",
 }
 
