@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import httpx
 from typer.testing import CliRunner
@@ -83,3 +84,23 @@ def test_serve_rejects_a_bad_choice():
 
     result = CliRunner().invoke(sandbox_app, ["serve", "--page-size-key", "limit"])
     assert result.exit_code == 2 and "page_size_key must be one of" in result.output
+
+
+def test_serve_degrades_an_hour(monkeypatch):
+    import pipeline.sandbox.cli as cli
+
+    seen = []
+
+    def fake_run_sandbox(settings):
+        seen.append(settings)
+        raise OSError("stop here")
+
+    monkeypatch.setattr(cli, "run_sandbox", fake_run_sandbox)
+    args = ["serve", "--degraded-hour", "2026-11-16T09", "--degraded-trunk", "T1",
+            "--degraded-failed-share", "0.75"]  # fmt: skip
+    assert CliRunner().invoke(cli.sandbox_app, args).exit_code == 2
+    s = seen[0]
+    assert s.degraded_hour == datetime(2026, 11, 16, 9, tzinfo=UTC)
+    assert (s.degraded_trunk_id, s.degraded_failed_share) == ("T1", 0.75)
+    bad = CliRunner().invoke(cli.sandbox_app, ["serve", "--degraded-hour", "2026-11-16T09:30"])
+    assert bad.exit_code == 2 and "whole hour" in bad.output
