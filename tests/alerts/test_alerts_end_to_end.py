@@ -29,6 +29,7 @@ from pipeline.jobs import run_ingest_job
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.sandbox.traffic import TRUNKS
 from pipeline.warehouse.backend import open_warehouse
+from pipeline.warehouse.lake import LakeWarehouse
 from tests.alerts.receivers import smtp_receiver, webhook_receiver
 from tests.conftest import api_resource, quiet_console
 
@@ -89,9 +90,9 @@ def channels_env(mp: pytest.MonkeyPatch, webhook_url: str, smtp_port: int) -> No
     mp.setenv("ALERT_EMAIL_TO", "noc@example.test, owner@example.test")
 
 
-def tick(db: Path, instance: dg.DagsterInstance) -> str:
+def tick(db: Path, instance: dg.DagsterInstance, lake_uri: str | None = None) -> str:
     """One evaluation of the real ``alert_delivery`` sensor; returns its skip message."""
-    warehouse = WarehouseResource(path=str(db))
+    warehouse = WarehouseResource(path=str(db), lake_uri=lake_uri)
     defs = build_definitions(warehouse=warehouse)
     sensor = defs.resolve_sensor_def("alert_delivery")
     context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
@@ -176,3 +177,27 @@ def test_a_webhook_answering_500_gets_each_alert_on_the_next_tick_once(
         assert tick(db, instance) == "email: 0 sent; webhook: 0 sent"
         assert len(hook.texts()) == len(set(hook.texts())) == count
         assert len(inbox) == count
+
+
+def test_over_the_lake_alerts_are_stored_and_delivered_once_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake_uri = str(tmp_path / "lake")
+    monkeypatch.setenv("CALLS_LAKE_URI", lake_uri)
+    unused = tmp_path / "unused.duckdb"
+    ingest(unused, HOUR - timedelta(days=7))
+    ingest(unused, HOUR)
+    alerts = read_alerts(LakeWarehouse(lake_uri))
+    assert {"asr_drop", "ner_drop", "failure_spike"} <= set(
+        alerts.filter(alerts["trunk_id"] == CPH)["rule"]
+    )
+    with webhook_receiver() as hook, smtp_receiver() as (port, inbox), \
+            dg.instance_for_test() as instance:  # fmt: skip
+        channels_env(monkeypatch, hook.url, port)
+        monkeypatch.setenv("CALLS_LAKE_URI", lake_uri)
+        count = alerts.height
+        assert tick(unused, instance, lake_uri) == f"email: {count} sent; webhook: {count} sent"
+        assert tick(unused, instance, lake_uri) == "email: 0 sent; webhook: 0 sent"
+        assert len(set(hook.texts())) == len(hook.texts()) == len(inbox) == count
+    assert set(read_alerts(LakeWarehouse(lake_uri))["delivered"]) == {"email, webhook"}
+    assert not unused.exists()
