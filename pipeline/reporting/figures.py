@@ -12,8 +12,6 @@ first figure, so the exported report is self-contained and works offline.
 
 from __future__ import annotations
 
-from itertools import cycle
-
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
@@ -23,7 +21,6 @@ from pipeline.reporting.shapes import RESULT_LABELS, RESULTS
 
 DIRECTION_COLOURS = {"INBOUND": "#1f77b4", "OUTBOUND": "#ff7f0e", "ALL": "#444444"}
 RESULT_COLOURS = ["#2ca02c", "#bcbd22", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"]
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 CONFIG = {"displaylogo": False, "responsive": True}
 _WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -51,8 +48,9 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
         height=height,
         template="plotly_white",
         separators=".,",  # decimal point, thousands comma: 11,190
-        legend={"orientation": "h", "y": -0.18},
-        margin={"l": 60, "r": 30, "t": 70, "b": 90},
+        # Legend at the bottom of the whole figure, below the axis titles.
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
+        margin={"l": 70, "r": 40, "t": 80, "b": 130},
         hovermode="x unified",
     )
     return fig
@@ -74,8 +72,32 @@ def _dates(frame: pl.DataFrame) -> list[str]:
     return [d.isoformat() for d in frame["local_date"].to_list()]
 
 
+#: Legend entry that explains the hollow markers.
+MARKED_LABEL = "hollow: partial day or fewer than 20 calls (hover for why)"
+
+
+def _marked_legend(fig: go.Figure) -> None:
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            name=MARKED_LABEL,
+            mode="markers",
+            marker={"symbol": "circle-open", "size": 10, "color": "#555555", "line": {"width": 2}},
+            hoverinfo="skip",
+        )
+    )
+
+
 def _rate_traces(
-    fig: go.Figure, part: pl.DataFrame, name: str, label: str, colour: str, fmt: str, **where: int
+    fig: go.Figure,
+    part: pl.DataFrame,
+    name: str,
+    label: str,
+    colour: str,
+    fmt: str,
+    showlegend: bool = True,
+    **where: int,
 ) -> None:
     """A line of the ok points (gaps and marked points break it) and hollow marked points."""
     line, marked = line_and_marks(part, name)
@@ -92,7 +114,8 @@ def _rate_traces(
             name=label,
             mode="lines+markers",
             connectgaps=False,
-            legendgroup=label,
+            legendgroup=label.split()[0],
+            showlegend=showlegend,
             line={"color": colour},
             hovertemplate=f"{label}: %{{y:{fmt}}}<extra></extra>",
         ),
@@ -105,7 +128,7 @@ def _rate_traces(
                 y=marked,
                 name=f"{label} (marked)",
                 mode="markers",
-                legendgroup=label,
+                legendgroup=label.split()[0],
                 showlegend=False,
                 customdata=notes,
                 marker={"symbol": "circle-open", "size": 10, "color": colour, "line": {"width": 2}},
@@ -136,7 +159,7 @@ def results_figure(days: pl.DataFrame, tz: str) -> go.Figure:
             customdata=notes,
             hovertemplate=f"{RESULT_LABELS[result]}: %{{y:,}} (%{{customdata}})<extra></extra>",
         )
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
     _day_axis(fig, days, tz)
     fig.update_yaxes(title_text="Calls (attempts)", tickformat=",d")
     return _layout(fig, f"Calls per day by result ({tz}; hatched = partial day)")
@@ -152,8 +175,9 @@ def rates_figure(kpis: pl.DataFrame, tz: str) -> go.Figure:
     for (direction,), part in kpis.group_by("direction", maintain_order=True):
         colour = DIRECTION_COLOURS.get(str(direction), "#7f7f7f")
         label = str(direction).capitalize()
-        _rate_traces(fig, part, "asr", label, colour, ".1%", row=1, col=1)
-        _rate_traces(fig, part, "ner", f"{label} NER", colour, ".1%", row=1, col=2)
+        _rate_traces(fig, part, "asr", f"{label} ASR", colour, ".1%", row=1, col=1)
+        _rate_traces(fig, part, "ner", f"{label} NER", colour, ".1%", False, row=1, col=2)
+    _marked_legend(fig)
     _day_axis(fig, kpis, tz, row=1, col=1)
     _day_axis(fig, kpis, tz, row=1, col=2)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero", title_text="Share of attempts")
@@ -175,8 +199,17 @@ def durations_figure(kpis: pl.DataFrame, tz: str) -> go.Figure:
         label = str(direction).capitalize()
         _rate_traces(fig, part, "acd_s", f"{label} ACD", colour, ",.0f", row=1, col=1)
         _rate_traces(
-            fig, part, "tta_median_s", f"{label} time to answer", colour, ",.1f", row=1, col=2
+            fig,
+            part,
+            "tta_median_s",
+            f"{label} time to answer",
+            colour,
+            ",.1f",
+            False,
+            row=1,
+            col=2,
         )
+    _marked_legend(fig)
     _day_axis(fig, kpis, tz, row=1, col=1)
     _day_axis(fig, kpis, tz, row=1, col=2)
     fig.update_yaxes(rangemode="tozero", title_text="Seconds (s)", tickformat=",d")
@@ -208,86 +241,86 @@ def last_hours_figure(hours: pl.DataFrame, tz: str) -> go.Figure:
         title_text=f"Local time ({tz}), start of the hour",
     )
     fig.update_yaxes(title_text="Calls per hour", tickformat=",d", secondary_y=False)
-    fig.update_yaxes(title_text="ASR", tickformat=".0%", range=[0, 1.05], secondary_y=True)
+    fig.update_yaxes(
+        title_text="ASR",
+        tickformat=".0%",
+        range=[0, 1.05],
+        tickmode="linear",
+        tick0=0,
+        dtick=0.25,
+        showgrid=False,
+        secondary_y=True,
+    )
+    _marked_legend(fig)
     return _layout(fig, f"Last 48 hours, hourly ({tz}; hollow ASR = fewer than 20 attempts)")
 
 
-def concurrency_figure(conc: pl.DataFrame, tz: str) -> go.Figure:
-    """Per trunk: hourly peak concurrent calls vs Erlang B channels; peak CPS vs CPS limit."""
+def concurrency_figure(conc: pl.DataFrame, tz: str, max_trunks: int = 8) -> go.Figure:
+    """Per trunk (one row each): hourly peak calls vs Erlang B channels; peak CPS vs limit.
+
+    Args:
+        conc: output of :func:`pipeline.reporting.shapes.concurrency`.
+        tz: report time zone (axis title).
+        max_trunks: at most this many trunks (rows), in name order.
+    """
+    trunks = sorted(conc["trunk"].drop_nulls().unique().to_list())[:max_trunks] or ["–"]
+    titles = [
+        f"{t} — {what}" for t in trunks for what in ("simultaneous calls", "calls per second")
+    ]
     fig = make_subplots(
-        rows=2,
-        cols=1,
+        rows=len(trunks),
+        cols=2,
         shared_xaxes=True,
-        vertical_spacing=0.12,
-        subplot_titles=(
-            "Peak simultaneous calls per hour (solid) vs Erlang B channels at 1 % (dashed)",
-            "Peak calls per second per hour (solid) vs CPS limit (dotted)",
-        ),
+        column_widths=[0.6, 0.4],
+        horizontal_spacing=0.07,
+        vertical_spacing=min(0.08, 0.5 / len(trunks)),
+        subplot_titles=titles,
     )
-    colours = cycle(PALETTE)
-    for (trunk,), part in conc.group_by("trunk", maintain_order=True):
-        colour = next(colours)
+    styles = {
+        "peak_calls": ("Peak simultaneous calls per hour", "#1f77b4", "solid", 1, "%{y:,} calls"),
+        "channels": ("Erlang B channels at 1 % (day's busiest hour)", "#d62728", "dash", 1,
+                     "%{y} channels"),
+        "peak_cps": ("Peak calls per second per hour", "#9467bd", "solid", 2, "%{y} calls/s"),
+        "cps_limit": ("CPS limit (callsPerSecond)", "#222222", "dot", 2, "limit %{y} calls/s"),
+    }  # fmt: skip
+    for row, trunk in enumerate(trunks, start=1):
+        part = conc.filter(pl.col("trunk") == trunk)
         x = [t.isoformat() for t in part["local_start"].to_list()]
-        fig.add_scatter(
-            x=x,
-            y=part["peak_calls"].to_list(),
-            name=str(trunk),
-            legendgroup=str(trunk),
-            line={"color": colour, "width": 1.5},
-            connectgaps=False,
-            hovertemplate=f"{trunk}: peak %{{y:,}} calls<extra></extra>",
-            row=1,
-            col=1,
-        )
-        fig.add_scatter(
-            x=x,
-            y=part["channels"].to_list(),
-            name=f"{trunk}: channels",
-            legendgroup=str(trunk),
-            showlegend=False,
-            line_shape="hv",
-            line={"color": colour, "dash": "dash", "width": 2},
-            connectgaps=False,
-            hovertemplate=f"{trunk}: %{{y}} channels (Erlang B, 1 %)<extra></extra>",
-            row=1,
-            col=1,
-        )
-        fig.add_scatter(
-            x=x,
-            y=part["peak_cps"].to_list(),
-            name=f"{trunk}: CPS",
-            legendgroup=str(trunk),
-            showlegend=False,
-            connectgaps=False,
-            line={"color": colour, "width": 1.5},
-            hovertemplate=f"{trunk}: %{{y}} calls/s<extra></extra>",
-            row=2,
-            col=1,
-        )
-        limit = part["cps_limit"].max()
-        if limit is not None:
+        limit = part["cps_limit"].max() if part.height else None
+        series = {
+            "peak_calls": part["peak_calls"].to_list(),
+            "channels": part["channels"].to_list(),
+            "peak_cps": part["peak_cps"].to_list(),
+            "cps_limit": [limit] * len(x) if limit is not None else [],
+        }
+        for key, (label, colour, dash, col, hover) in styles.items():
+            if not series[key]:
+                continue
             fig.add_scatter(
-                x=[x[0], x[-1]],
-                y=[limit, limit],
-                name=f"{trunk}: CPS limit",
-                legendgroup=str(trunk),
-                showlegend=False,
+                x=x,
+                y=series[key],
+                name=label,
+                legendgroup=key,
+                showlegend=row == 1,
                 mode="lines",
-                line={"color": colour, "dash": "dot", "width": 2},
-                hovertemplate=f"{trunk}: limit %{{y}} calls/s<extra></extra>",
-                row=2,
-                col=1,
+                connectgaps=False,
+                line={"color": colour, "dash": dash, "width": 2 if dash != "solid" else 1.5},
+                line_shape="hv" if key == "channels" else "linear",
+                hovertemplate=f"{trunk}: {hover}<extra></extra>",
+                row=row,
+                col=col,
             )
-    values, labels = day_ticks(conc["local_date"].drop_nulls().unique().sort().to_list())
+        fig.update_yaxes(tickformat=",d", rangemode="tozero", row=row, col=1)
+        fig.update_yaxes(rangemode="tozero", row=row, col=2)
+    values, labels = day_ticks(conc["local_date"].drop_nulls().unique().sort().to_list(), 8)
     fig.update_xaxes(type="date", tickmode="array", tickvals=values, ticktext=labels)
-    fig.update_xaxes(title_text=f"Local time ({tz})", row=2, col=1)
-    fig.update_yaxes(
-        title_text="Simultaneous calls", tickformat=",d", rangemode="tozero", row=1, col=1
-    )
-    fig.update_yaxes(title_text="Calls per second", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text=f"Local time ({tz})", row=len(trunks))
     fig.update_layout(hovermode="closest")
+    fig.update_annotations(font_size=12)
     return _layout(
-        fig, f"Concurrency and CPS per trunk vs recommended channels and limit ({tz})", height=640
+        fig,
+        f"Concurrency and calls per second per trunk vs recommended channels and limit ({tz})",
+        height=190 * len(trunks) + 230,
     )
 
 

@@ -136,18 +136,28 @@ def tiles(current: Totals, previous: Totals | None) -> list[Tile]:
     Args:
         current: totals of the report period.
         previous: totals of the period before it; None, or one without any covered hour,
-            means no comparison (the tiles say "no previous data").
+            means no comparison (the tiles say "no previous data"). When the two periods hold
+            different numbers of ingested hours, the change of an amount (calls, minutes, cost)
+            says so and is not coloured: fewer hours of data is not less traffic.
     """
     prev = previous if previous is not None and previous.covered_hours else None
 
     def pick(attr: str) -> float | None:
         return getattr(prev, attr) if prev is not None else None
 
+    def amount_change(now: float | Decimal, before: float | Decimal | None) -> Change:
+        """Relative change; flagged when the periods hold different hours of data."""
+        change = relative_change(now, before)
+        if prev is None or before is None or current.covered_hours == prev.covered_hours:
+            return change
+        note = f" ({current.covered_hours} h vs {prev.covered_hours} h of data)"
+        return Change(change.text + note, "none")
+
     out = [
         Tile(
             "Calls",
             fmt_count(current.calls),
-            relative_change(current.calls, pick("calls")),
+            amount_change(current.calls, pick("calls")),
             fmt_count(pick("calls")),
             "attempts: calls created, any result",
         ),
@@ -175,7 +185,7 @@ def tiles(current: Totals, previous: Totals | None) -> list[Tile]:
         Tile(
             "Minutes",
             fmt_minutes(current.minutes),
-            relative_change(current.minutes, pick("minutes")),
+            amount_change(current.minutes, pick("minutes")),
             fmt_minutes(pick("minutes")),
             "minutes of use: conversation time",
         ),
@@ -186,7 +196,7 @@ def tiles(current: Totals, previous: Totals | None) -> list[Tile]:
             Tile(
                 f"Cost {currency}",
                 fmt_money(amount, currency),
-                relative_change(amount, before),
+                amount_change(amount, before),
                 fmt_money(before, currency),
                 "Σ price of the calls, this currency only",
             )
@@ -235,7 +245,10 @@ def tiles_html(items: list[Tile]) -> str:
 
 def table_html(caption: str, headers: list[str], rows: list[list[str]]) -> str:
     """A plain HTML table of already formatted cells (escaped); numbers right-aligned."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    head = "".join(
+        f'<th style="text-align:{"left" if i == 0 else "right"}">{html.escape(h)}</th>'
+        for i, h in enumerate(headers)
+    )
     body = "".join(
         "<tr>"
         + "".join(

@@ -246,13 +246,14 @@ def day_ticks(days: Sequence[date], max_ticks: int = 14) -> tuple[list[str], lis
         max_ticks: at most this many labels (every k-th day beyond it).
 
     Returns:
-        ``(values, labels)``: ISO dates and ``"Sun 29 Nov"`` labels, one per k-th day.
+        ``(values, labels)``: ISO dates and ``"Sun<br>29 Nov"`` labels (two lines, so that
+        they need no rotation), one per k-th day.
     """
     if not days:
         return [], []
     step = max(1, -(-len(days) // max_ticks))
     picked = list(days)[::step]
-    return [d.isoformat() for d in picked], [f"{d:%a} {d.day} {d:%b}" for d in picked]
+    return [d.isoformat() for d in picked], [f"{d:%a}<br>{d.day} {d:%b}" for d in picked]
 
 
 def hour_ticks(hours: Sequence[datetime], every: int = 6) -> tuple[list[str], list[str]]:

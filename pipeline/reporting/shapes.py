@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import polars as pl
 
+from pipeline.reporting.fmt import fmt_money
 from pipeline.reporting.report_data import ReportData
 from pipeline.reporting.series import (
     MIN_DENOMINATOR,
@@ -276,17 +277,19 @@ def top_countries(data: ReportData, limit: int = 10) -> pl.DataFrame:
                 "cost": pl.String,
             }
         )
-    costs = (
-        data.countries.filter(pl.col("currency") != "NONE")
-        .sort("currency")
-        .group_by("country")
-        .agg(cost=pl.format("{} {}", pl.col("cost").round(2), "currency").str.join("; "))
+    priced = data.countries.filter(pl.col("currency") != "NONE").sort("country", "currency")
+    costs: dict[str, list[str]] = {}
+    for country, currency, amount in priced.select("country", "currency", "cost").iter_rows():
+        costs.setdefault(country, []).append(fmt_money(amount, currency))
+    cost_text = pl.DataFrame(
+        {"country": list(costs), "cost": ["; ".join(v) for v in costs.values()]},
+        schema={"country": pl.String, "cost": pl.String},
     )
     return (
         data.countries.group_by("country")
         .agg(pl.col("calls").sum(), pl.col("answered").sum(), pl.col("minutes").sum())
         .with_columns(asr=pl.col("answered") / pl.col("calls"))
-        .join(costs, on="country", how="left")
+        .join(cost_text, on="country", how="left")
         .sort(["calls", "country"], descending=[True, False])
         .head(limit)
     )
