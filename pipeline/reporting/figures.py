@@ -26,7 +26,7 @@ _WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
 class Embedder:
-    """HTML for figures; the first carries plotly.js (inlined, ~4.6 MB), later ones reuse it."""
+    """HTML for figures; the first carries plotly.js (inlined, ~4.8 MB), later ones reuse it."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -42,7 +42,7 @@ class Embedder:
         )
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int = 420, bottom: int = 130) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01},
         height=height,
@@ -50,7 +50,7 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
         separators=".,",  # decimal point, thousands comma: 11,190
         # Legend at the bottom of the whole figure, below the axis titles.
         legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
-        margin={"l": 70, "r": 40, "t": 80, "b": 130},
+        margin={"l": 70, "r": 40, "t": 80, "b": bottom},
         hovermode="x unified",
     )
     return fig
@@ -342,7 +342,9 @@ def heatmap_figure(cells: pl.DataFrame, tz: str) -> go.Figure:
     fig.update_yaxes(autorange="reversed", title_text="Local weekday")
     fig.update_xaxes(title_text=f"Local hour of day ({tz}), start of the hour")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, f"Traffic by weekday and hour: mean calls per hour ({tz})", height=380)
+    return _layout(
+        fig, f"Traffic by weekday and hour: mean calls per hour ({tz})", height=340, bottom=70
+    )
 
 
 def countries_figure(top: pl.DataFrame) -> go.Figure:
@@ -372,7 +374,7 @@ def countries_figure(top: pl.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="Outbound calls (attempts)", tickformat=",d")
     fig.update_yaxes(title_text="Destination country (ISO 3166)")
     fig.update_layout(hovermode="closest")
-    return _layout(fig, "Top destination countries: outbound calls", height=420)
+    return _layout(fig, "Top destination countries: outbound calls", height=400, bottom=70)
 
 
 def cost_figure(cost: pl.DataFrame, tz: str) -> go.Figure:
