@@ -255,15 +255,19 @@ def last_hours_figure(hours: pl.DataFrame, tz: str) -> go.Figure:
     return _layout(fig, f"Last 48 hours, hourly ({tz}; hollow ASR = fewer than 20 attempts)")
 
 
-def concurrency_figure(conc: pl.DataFrame, tz: str, max_trunks: int = 8) -> go.Figure:
+def concurrency_figure(
+    conc: pl.DataFrame, tz: str, order: list[str] | None = None, max_trunks: int = 8
+) -> go.Figure:
     """Per trunk (one row each): hourly peak calls vs Erlang B channels; peak CPS vs limit.
 
     Args:
         conc: output of :func:`pipeline.reporting.shapes.concurrency`.
         tz: report time zone (axis title).
-        max_trunks: at most this many trunks (rows), in name order.
+        order: trunks in the order to draw them (e.g. busiest first); None = by name.
+        max_trunks: at most this many trunks (rows), the first of ``order``.
     """
-    trunks = sorted(conc["trunk"].drop_nulls().unique().to_list())[:max_trunks] or ["–"]
+    names = order or sorted(conc["trunk"].drop_nulls().unique().to_list())
+    trunks = names[:max_trunks] or ["–"]
     titles = [
         f"{t} — {what}" for t in trunks for what in ("simultaneous calls", "calls per second")
     ]

@@ -184,10 +184,10 @@ def tiles(current: Totals, previous: Totals | None) -> list[Tile]:
         ),
         Tile(
             "Minutes",
-            fmt_minutes(current.minutes),
+            f"{fmt_count(current.minutes)} min",
             amount_change(current.minutes, pick("minutes")),
             fmt_minutes(pick("minutes")),
-            "minutes of use: conversation time",
+            f"minutes of use (conversation), {current.minutes / 60:,.1f} h",
         ),
     ]
     for currency, amount in current.cost.items():
@@ -209,8 +209,9 @@ _GOOD_UP = {"Calls", "ASR", "NER", "ACD"}
 
 TILE_CSS = """
 <style>
-.kpi-tiles{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px}
-.kpi-tile{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;min-width:150px;
+.kpi-tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:12px;
+  margin:8px 0 16px}
+.kpi-tile{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;
   background:#f6f8fa;font-family:system-ui,sans-serif}
 .kpi-tile .label{font-size:13px;color:#57606a;font-weight:600}
 .kpi-tile .value{font-size:24px;font-weight:700;margin:2px 0;color:#1f2328}

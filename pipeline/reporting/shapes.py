@@ -35,9 +35,17 @@ RESULT_LABELS = {
 }
 
 
-def covered(data: ReportData) -> pl.Series:
-    """Hours of both periods the ingestion covered (``raw.ingest_ledger`` windows)."""
-    return covered_hours(data.windows, data.period.previous_start, data.period.end)
+def covered(data: ReportData, project: str | None = None) -> pl.Series:
+    """Hours of both periods the ingestion covered (``raw.ingest_ledger`` windows).
+
+    Args:
+        data: the report's data.
+        project: only this project's windows; None = any project's.
+    """
+    windows = data.windows
+    if project is not None:
+        windows = windows.filter(pl.col("project_id") == project)
+    return covered_hours(windows, data.period.previous_start, data.period.end)
 
 
 def _period(frame: pl.DataFrame, data: ReportData, hours: int | None = None) -> pl.DataFrame:

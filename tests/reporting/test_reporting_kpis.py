@@ -74,10 +74,12 @@ def test_tiles_show_change_against_the_previous_period() -> None:
         "NER": ("95.0 %", "±0.0 pp", "flat", "95.0 %"),
         "ACD": ("1 min 40 s", "±0 s", "flat", "1 min 40 s"),
         # 7,000 s = 116.67 min vs 6,000 s = 100 min
-        "Minutes": ("117 min (1.9 h)", "+16.7 %", "up", "100 min (1.7 h)"),
+        "Minutes": ("117 min", "+16.7 %", "up", "100 min (1.7 h)"),
         "Cost EUR": ("2.00 EUR", "no previous data", "none", "–"),
         "Cost USD": ("1.50 USD", "+50.0 %", "up", "1.00 USD"),
     }
+    minutes = next(t for t in tiles(current, previous) if t.label == "Minutes")
+    assert minutes.hint == "minutes of use (conversation), 1.9 h"
 
 
 def test_amount_change_says_when_the_periods_hold_different_hours() -> None:
