@@ -209,12 +209,12 @@ _GOOD_UP = {"Calls", "ASR", "NER", "ACD"}
 
 TILE_CSS = """
 <style>
-.kpi-tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:12px;
+.kpi-tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(195px,1fr));gap:12px;
   margin:8px 0 16px}
 .kpi-tile{border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;
   background:#f6f8fa;font-family:system-ui,sans-serif}
 .kpi-tile .label{font-size:13px;color:#57606a;font-weight:600}
-.kpi-tile .value{font-size:24px;font-weight:700;margin:2px 0;color:#1f2328}
+.kpi-tile .value{font-size:22px;font-weight:700;margin:2px 0;color:#1f2328;white-space:nowrap}
 .kpi-tile .change{font-size:13px}
 .kpi-tile .up.good,.kpi-tile .down.bad{color:#1a7f37}
 .kpi-tile .down.good,.kpi-tile .up.bad{color:#cf222e}
