@@ -65,7 +65,7 @@ def _timed_backfill(stack: Stack, tmp: str, hours: int) -> tuple[float, list[flo
     )
     began = time.perf_counter()
     result = wait_for_backfill(
-        instance, submit_backfill(stack, instance, "ingest_calls", keys), len(keys), 3600
+        instance, submit_backfill(stack, instance, "ingest_calls", keys), 3600
     )
     wall = time.perf_counter() - began
     assert not result.failed, f"runs failed: {run_errors(instance, result.failed)}"

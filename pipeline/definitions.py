@@ -26,6 +26,7 @@ from pipeline.defs.partitions import ingestion_partitions
 from pipeline.defs.raw_assets import build_raw_calls, writer_pools
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import build_schedules, ingest_calls_job
+from pipeline.defs.sensors import build_stale_analytics_sensor, refresh_analytics_job
 from pipeline.projects import configured_projects
 
 
@@ -34,7 +35,7 @@ def build_definitions(
     warehouse: WarehouseResource | None = None,
     loggers: dict[str, dg.LoggerDefinition] | None = None,
 ) -> dg.Definitions:
-    """All assets, checks, the ingestion job and its schedules, with their resources.
+    """All assets, checks, the jobs, schedules and sensors, with their resources.
 
     Reads ``CALLS_PARTITIONS_START``, ``CALLS_LOOKBACK_HOURS``, ``CALLS_PROJECTS_FILE``
     (project × hour partitions when set), ``CALLS_ALERTS_FILE`` and the ``ALERT_*`` channels
@@ -70,9 +71,9 @@ def build_definitions(
             *RAW_CALLS_CHECKS,
             *build_alert_checks(configured_alerts(), projects, partitions),
         ],
-        jobs=[ingest_calls_job],
+        jobs=[ingest_calls_job, refresh_analytics_job],
         schedules=build_schedules(lookback_hours(), partitions),
-        sensors=[build_alert_sensor()],
+        sensors=[build_stale_analytics_sensor(projects), build_alert_sensor()],
         resources={
             "sinch": sinch or calls_api_resource(projects),
             "warehouse": warehouse,

@@ -112,16 +112,18 @@ def run_ingest_job(
         True when every step of every execution succeeded.
     """
     from pipeline.definitions import build_definitions
+    from pipeline.defs.environment import calls_api_resource
+    from pipeline.projects import configured_projects
 
+    warehouse = WarehouseResource(
+        path=str(db_path),
+        report_tz=report_tz,
+        memory_limit=settings.db_memory_limit(),
+        lake_uri=settings.lake_uri(),
+    )
+    sinch = sinch or calls_api_resource(configured_projects())
     defs = build_definitions(
-        sinch=sinch,
-        warehouse=WarehouseResource(
-            path=str(db_path),
-            report_tz=report_tz,
-            memory_limit=settings.db_memory_limit(),
-            lake_uri=settings.lake_uri(),
-        ),
-        loggers={"progress": progress_logger(console)},
+        sinch=sinch, warehouse=warehouse, loggers={"progress": progress_logger(console)}
     )
     job = defs.resolve_job_def("ingest_calls")
     partitions_def = defs.resolve_assets_def(dg.AssetKey(["raw", "calls"])).partitions_def
@@ -142,4 +144,50 @@ def run_ingest_job(
                 asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
             )
             success = success and result.success
+            if analytics and result.success:
+                project_id = part.project_id or sinch.default_project_id()
+                multi = part.project_id is not None
+                success = (
+                    refresh_stale(
+                        defs, instance, warehouse, project_id, console, multi_project=multi
+                    )
+                    and success
+                )
+    return success
+
+
+def refresh_stale(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    warehouse: WarehouseResource,
+    project_id: str,
+    console: Console,
+    *,
+    multi_project: bool,
+) -> bool:
+    """Run ``refresh_analytics`` over the project's hours marked stale, as the sensor would.
+
+    A run refreshes only the buckets its hours own; later hours its calls occupy (and the
+    local days they fall in) are marked in ``raw.stale_hours`` when already ingested. This
+    refreshes them now, in hour order, so the CLI leaves no mark behind.
+
+    Returns:
+        True when every refresh succeeded (or nothing was marked).
+    """
+    from pipeline.defs.sensors import read_marks, stale_run_requests
+
+    job = defs.resolve_job_def("refresh_analytics")
+    success = True
+    marks = read_marks(warehouse, [project_id])
+    if marks:
+        hours = len(marks[project_id][0])
+        console.print(f"refreshing the analytics of {hours} later hours marked stale")
+    for request in stale_run_requests(marks, multi_project):
+        result = job.execute_in_process(
+            tags=request.tags,
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"progress": {}}},
+        )
+        success = success and result.success
     return success

@@ -26,14 +26,8 @@ BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=168)
 #: pool's limit to 1). HTTP fetching happens inside the step, concurrently per window.
 WRITER_POOL = "duckdb_writer"
 
-#: Over the Delta lake, runs of different hours land ``raw/calls`` at the same time (each
-#: replaces its own windows), but the analytics refreshes take turns in this pool (limit 1 in
-#: ``deploy/dagster.yaml``): two refreshes of one day read ``raw/calls`` at different times, and
-#: the one that read earlier could commit last and drop the other hour's calls.
-LAKE_ANALYTICS_POOL = "lake_analytics"
 
-
-def writer_pools(lake_uri: str | None) -> tuple[str | None, str]:
+def writer_pools(lake_uri: str | None) -> tuple[str | None, str | None]:
     """The pools of ``raw/calls`` and of the analytics assets for a warehouse.
 
     Args:
@@ -41,11 +35,13 @@ def writer_pools(lake_uri: str | None) -> tuple[str | None, str]:
 
     Returns:
         ``(raw_pool, analytics_pool)``: both :data:`WRITER_POOL` for the DuckDB file (one
-        writer); for the lake, no pool for ``raw/calls`` and :data:`LAKE_ANALYTICS_POOL`.
+        writer); no pool over the Delta lake, where runs of different hours write at once:
+        each replaces its own windows, and each analytics refresh its own buckets
+        (:mod:`pipeline.warehouse.ownership`).
     """
     if lake_uri is None:
         return WRITER_POOL, WRITER_POOL
-    return None, LAKE_ANALYTICS_POOL
+    return None, None
 
 
 RAW_CALLS_DESCRIPTION = (

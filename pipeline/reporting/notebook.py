@@ -9,8 +9,11 @@ runs the notebook in the project's virtual environment.
 The notebook is ``notebooks/report.ipynb`` of the checkout, or the copy inside the installed
 wheel (:mod:`pipeline.resources`); the kernel runs in the working folder.
 
-The HTML embeds the charts as PNG data URIs, hides code cells and carries no ``<script src=…>``
-(no require.js, no MathJax from a CDN), so it opens offline without Python.
+The HTML hides code cells and carries no ``<script src=…>`` (no require.js, no MathJax from a
+CDN): the charts are Plotly figures whose plotly.js the first one inlines
+(:class:`pipeline.reporting.figures.Embedder`), so it opens offline without Python. Its
+``<title>`` is the one the notebook displays with ``metadata={"report_title": …}``
+(:func:`report_title`), e.g. "Trunk report — <project> — 29 Nov to 06 Dec 2026".
 """
 
 from __future__ import annotations
@@ -36,19 +39,16 @@ KERNEL_NAME = "python3"
 CELL_TIMEOUT_S = 600
 
 #: The JupyterLab HTML template without the scripts it loads from a CDN (require.js, MathJax,
-#: mermaid: the report has no widgets, formulas or diagrams), and with each PNG's ``alt`` text
-#: taken from its output metadata (the notebook sets it to the chart's title).
+#: mermaid: the report has no widgets, formulas or diagrams). The charts' own inline scripts
+#: (plotly.js once, then one ``Plotly.newPlot`` per figure) are ``text/html`` outputs and kept.
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{% block data_png scoped %}
-<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
-<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
-alt="{{ (output | get_metadata('alt', 'image/png') or 'chart') | escape_html }}">
-</div>
-{%- endblock data_png %}
 """
+
+#: The page title when the notebook displayed none.
+DEFAULT_TITLE = "Trunk report"
 
 
 #: Terminal colour codes that IPython puts in tracebacks.
@@ -116,8 +116,18 @@ def execute_report(
     return nb
 
 
+def report_title(nb: nbformat.NotebookNode) -> str:
+    """The title an executed notebook displayed with ``metadata={"report_title": ...}``."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            title = output.get("metadata", {}).get("report_title")
+            if title:
+                return str(title)
+    return DEFAULT_TITLE
+
+
 def to_html(nb: nbformat.NotebookNode) -> str:
-    """Self-contained HTML of an executed notebook, code hidden."""
+    """Self-contained HTML of an executed notebook, code hidden, titled by the report."""
     exporter = HTMLExporter(
         template_name="lab",
         template_file="report.html.j2",
@@ -126,7 +136,7 @@ def to_html(nb: nbformat.NotebookNode) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": report_title(nb)}})
     return body
 
 

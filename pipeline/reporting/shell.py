@@ -206,9 +206,11 @@ class LineShell:
             except (OSError, ValueError) as exc:
                 self._error(str(exc))
         elif name == ".tables":
-            self.run("SELECT database_name, schema_name, table_name FROM duckdb_tables() "
-                     "UNION ALL SELECT database_name, schema_name, view_name FROM duckdb_views() "
-                     "WHERE NOT internal ORDER BY ALL;")  # fmt: skip
+            self.run(
+                "SELECT database_name, schema_name, table_name FROM duckdb_tables() "
+                "UNION ALL SELECT database_name, schema_name, view_name FROM duckdb_views() "
+                "WHERE NOT internal ORDER BY ALL;"
+            )
         else:
             self._error(f"unknown command {command!r}: use .read FILE, .tables or .quit")
 

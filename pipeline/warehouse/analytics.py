@@ -1,18 +1,22 @@
-"""Refresh the ``analytics.*`` tables for re-ingested raw hours: read, transform, replace.
+"""Refresh the ``analytics.*`` tables for a project's hours: read, transform, replace.
 
-For each table of :data:`pipeline.transforms.ANALYTICS_TABLES` and a raw range ``[ws, we)``
-that was just (re-)ingested:
+For each table of :data:`pipeline.transforms.ANALYTICS_TABLES` and a range of UTC hours
+``[start, end)``:
 
-1. **Buckets touched.** Counts, minutes and cost sit in the bucket of ``create_time``, so those
-   tables refresh the hours ``[ws, we)``. Occupancy tables (Erlangs, concurrency, busy hour)
-   also change in later hours that the range's calls reach: up to the end of the longest call
-   created in the range, at most ``MAX_CALL_DURATION`` (24 h) past ``we``, and never past the
-   last hour ingested. Daily tables refresh every local date (report time zone) overlapping
-   those hours.
-2. **Input.** Calls created in the bucket range, plus ``MAX_CALL_DURATION`` before it for the
-   occupancy tables (calls still up when a bucket starts), are read from ``raw.calls`` into
-   Polars with bound parameters.
+1. **Buckets owned.** The hourly buckets ``[start, end)`` and the local days (report time
+   zone) whose last hour lies in the range (:mod:`pipeline.warehouse.ownership`): every bucket
+   has one owner hour, so refreshes of different ranges never write the same rows and may run
+   at once. A local day appears once its last hour is refreshed.
+2. **Input.** Calls created in the buckets, plus ``MAX_CALL_DURATION`` (24 h) before them for
+   the occupancy tables (Erlangs, concurrency, busy hour: calls still up when a bucket
+   starts), are read from ``raw.calls`` into Polars with bound parameters; never calls
+   created at or after ``end``.
 3. **Replace.** In one transaction: delete the bucket range, insert the new rows by name.
+4. **Marks.** Calls of re-ingested hours also occupy later hours (up to 24 h), and days
+   overlap hours owned by others. Those buckets' owner hours, when already ingested, are
+   marked in ``raw.stale_hours``; the range's own marks are deleted. A follow-up refresh of
+   the marked hours (``pipeline ingest`` after its run; the ``stale_analytics`` sensor under
+   Dagster) clears them: :func:`pending_hours` lists them.
 
 **Projects.** Everything here is per project: a refresh reads the calls and trunks of one
 ``project_id``, writes rows carrying it, and replaces only that project's buckets, so two
@@ -21,12 +25,11 @@ projects' refreshes never touch the same rows.
 Daily tables depend on the report time zone. It is recorded in ``analytics.report_settings``;
 when it changes, the daily tables are rebuilt over all of ``raw.calls``.
 
-**Stale hours.** A call that a later fetch lists in another window moves there
+**Moved calls.** A call that a later fetch lists in another window moves there
 (:mod:`pipeline.warehouse.raw_calls`); the commit records the hour it left in
-``raw.stale_hours``, with the end of its occupancy. :func:`refresh_all` refreshes those hours
-too, like re-ingested ones (their local days, and every later hour the moved calls occupied,
-even when no call left in the hour reaches that far), then deletes them, whatever range it
-was asked for.
+``raw.stale_hours``, with the end of its occupancy. A refresh treats it like a re-ingested
+hour: the owners of the buckets the moved calls fed are marked, and the hour's own mark goes
+when its owner refreshes it.
 
 Every occupancy bound here caps a call's ``end_time`` at ``create_time + MAX_CALL_DURATION``
 (as the transforms do), so an absurd ``end_time`` (year 9999) cannot push a bucket range, or a
@@ -44,11 +47,11 @@ import duckdb
 import polars as pl
 
 from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, CallData, TableSpec
+from pipeline.transforms.buckets import LocalDays, UtcHours
 from pipeline.transforms.prepare import INPUT_COLUMNS
+from pipeline.warehouse.ownership import ceil_hour, dependent_owners, owned_days
 
 log = logging.getLogger("pipeline.warehouse")
-
-HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,6 @@ class TableRefresh:
     first_bucket: datetime | date
     end_bucket: datetime | date
     rows: int
-
-
-def _ceil_hour(instant: datetime) -> datetime:
-    floor = instant.replace(minute=0, second=0, microsecond=0)
-    return floor if floor == instant else floor + HOUR
 
 
 def _read_calls(
@@ -87,12 +85,7 @@ def _read_trunks(con: duckdb.DuckDBPyConnection, project_id: str) -> pl.LazyFram
 
 
 def occupancy_end(
-    con: duckdb.DuckDBPyConnection,
-    start: datetime,
-    end: datetime,
-    reach: datetime | None = None,
-    *,
-    project_id: str,
+    con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, *, project_id: str
 ) -> datetime:
     """End of the hours whose occupancy the calls created in ``[start, end)`` reach.
 
@@ -102,28 +95,28 @@ def occupancy_end(
         con: a connection to the warehouse.
         start: first hour (UTC).
         end: end of the hours (exclusive, UTC).
-        reach: occupancy known to extend at least this far (calls that moved out of the hours
-            since their rows were built), or None.
         project_id: the project whose calls count.
 
     Returns:
-        A whole UTC hour: ``end`` at least; at most ``end + MAX_CALL_DURATION`` and, for the
-        calls in the table, the end of the last ingested hour.
+        A whole UTC hour from ``end`` to ``end + MAX_CALL_DURATION``.
     """
-    last_end, ingested_end = con.execute(
-        "SELECT (SELECT max(CASE WHEN end_time > create_time + $cap THEN create_time + $cap "
+    (last_end,) = con.execute(
+        "SELECT max(CASE WHEN end_time > create_time + $cap THEN create_time + $cap "
         "ELSE end_time END) FROM raw.calls "
-        "WHERE project_id = $project AND create_time >= $start AND create_time < $end), "
-        "(SELECT max(window_end) FROM raw.calls WHERE project_id = $project)",
+        "WHERE project_id = $project AND create_time >= $start AND create_time < $end",
         {"cap": MAX_CALL_DURATION, "start": start, "end": end, "project": project_id},
     ).fetchall()[0]
-    hours_end = end
-    if last_end is not None and ingested_end is not None:
-        reach_in_table = min(_ceil_hour(last_end.astimezone(UTC)), ingested_end)
-        hours_end = max(hours_end, min(reach_in_table, end + MAX_CALL_DURATION))
-    if reach is not None:
-        hours_end = max(hours_end, min(_ceil_hour(reach.astimezone(UTC)), end + MAX_CALL_DURATION))
-    return hours_end
+    if last_end is None:
+        return end
+    return min(max(end, ceil_hour(last_end)), end + MAX_CALL_DURATION)
+
+
+def ingested_end(con: duckdb.DuckDBPyConnection, project_id: str) -> datetime | None:
+    """End of the last hourly window fetched for the project (``raw.ingest_ledger``), or None."""
+    (last,) = con.execute(
+        "SELECT max(window_end) FROM raw.ingest_ledger WHERE project_id = ?", [project_id]
+    ).fetchall()[0]
+    return None if last is None else last.astimezone(UTC)
 
 
 class AnalyticsSink(Protocol):
@@ -143,6 +136,12 @@ class AnalyticsSink(Protocol):
 
     def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
         """Delete the ``raw.stale_hours`` rows ``(hour_start, marked_at)`` just refreshed."""
+
+    def mark_stale(self, hours: list[datetime], marked_at: datetime) -> None:
+        """Mark owner hours in ``raw.stale_hours``.
+
+        A mark of the hour already there keeps its ``occupied_until`` and gets ``marked_at``.
+        """
 
 
 class DuckDBSink:
@@ -185,6 +184,15 @@ class DuckDBSink:
                 [(self._project_id, hour, marked_at) for hour, marked_at in rows],
             )
 
+    def mark_stale(self, hours: list[datetime], marked_at: datetime) -> None:
+        """Insert or re-date the marks of ``hours`` (one statement)."""
+        self._con.executemany(
+            "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
+            "VALUES (?, ?, NULL, ?) ON CONFLICT (project_id, hour_start) "
+            "DO UPDATE SET marked_at = excluded.marked_at",
+            [(self._project_id, hour, marked_at) for hour in hours],
+        )
+
 
 def _replace(
     con: duckdb.DuckDBPyConnection,
@@ -222,31 +230,37 @@ def refresh_table(
     report_tz: str,
     *,
     project_id: str,
-    reach: datetime | None = None,
     sink: AnalyticsSink | None = None,
-) -> TableRefresh:
-    """Rebuild the buckets of ``spec`` that the raw hours ``[start, end)`` touch.
+) -> TableRefresh | None:
+    """Rebuild the buckets of ``spec`` that the hours ``[start, end)`` own.
+
+    Hourly tables: the hours ``[start, end)``. Daily tables: the local days whose last instant
+    lies in ``[start, end)`` (:func:`~pipeline.warehouse.ownership.owned_days`). Occupancy
+    tables read calls created up to ``MAX_CALL_DURATION`` before the buckets; no table reads
+    calls created at or after ``end``.
 
     Args:
-        con: a write connection.
+        con: a write connection (or, with ``sink``, any connection reading the warehouse).
         spec: the table (from :data:`ANALYTICS_TABLES`).
-        start: first re-ingested hour (UTC, whole hour).
-        end: end of the re-ingested hours (exclusive).
+        start: first hour (UTC, whole hour).
+        end: end of the hours (exclusive).
         report_tz: IANA zone of daily buckets.
         project_id: the project whose calls are read and whose rows are replaced.
-        reach: for occupancy tables, refresh hours up to at least this instant (rounded up to
-            the hour, at most ``end + MAX_CALL_DURATION``): where calls that left the hours
-            still count. None: only as far as the calls now in the hours reach.
         sink: where the rows go; None: ``con`` itself (:class:`DuckDBSink`).
 
     Returns:
-        The bucket range replaced and the rows written (each with ``project_id``).
+        The bucket range replaced and the rows written (each with ``project_id``); None for a
+        daily table when the hours own no day.
     """
-    hours_end = (
-        occupancy_end(con, start, end, reach, project_id=project_id) if spec.needs_lookback else end
-    )
+    buckets: UtcHours | LocalDays
+    if spec.grain == "hour":
+        buckets = UtcHours(start, end)
+    else:
+        days = owned_days(start, end, report_tz)
+        if days is None:
+            return None
+        buckets = LocalDays(*days, report_tz)
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
-    buckets = spec.buckets(start, hours_end, report_tz)
     lo, hi = buckets.bounds
     calls = _read_calls(con, project_id, lo - lookback, hi)
     data = CallData(calls, _read_trunks(con, project_id))
@@ -264,42 +278,79 @@ def refresh_all(
     report_tz: str,
     project_id: str,
     sink: AnalyticsSink | None = None,
+    *,
+    raw_changed: bool = True,
 ) -> list[TableRefresh]:
-    """Refresh a project's analytics tables for the raw hours ``[start, end)`` and stale hours.
+    """Refresh the analytics buckets a project's hours ``[start, end)`` own; mark the others.
 
     Args:
         con: a write connection.
-        start: first re-ingested hour (UTC, whole hour).
-        end: end of the re-ingested hours (exclusive, whole hour).
+        start: first hour (UTC, whole hour).
+        end: end of the hours (exclusive, whole hour).
         report_tz: IANA zone of the daily tables.
         project_id: the project refreshed (its rows only are read and replaced).
         sink: where the rows go; None: ``con`` itself, a write connection. Over the Delta lake,
             ``con`` reads the lake's tables and the sink writes them.
+        raw_changed: the raw hours ``[start, end)`` were just (re-)ingested, so later buckets
+            their calls occupy may have changed too; False for a refresh of analytics alone.
 
     If ``report_tz`` differs from the zone the daily tables were built in, the daily tables are
-    first rebuilt over the whole of ``raw.calls`` in the new zone. Then the hours of
-    ``raw.stale_hours`` (calls moved out of them, wherever they are) are refreshed as well, and
-    deleted from it once every table is done (a crash leaves them for the next refresh).
+    first rebuilt over the whole of ``raw.calls`` in the new zone. Buckets owned by other hours
+    (:mod:`pipeline.warehouse.ownership`) that depend on changed raw calls (``raw_changed``, or
+    the calls that moved, ``raw.stale_hours``) are marked in ``raw.stale_hours`` for their
+    owners; the marks of the hours refreshed here are deleted once every table is done (a
+    crash leaves them for the next refresh).
 
     Returns:
-        One :class:`TableRefresh` per table and range refreshed.
+        One :class:`TableRefresh` per table refreshed.
 
     Raises:
         ValueError: ``start``/``end`` are not whole UTC hours or ``start >= end``.
         duckdb.Error: a write failed (that table's refresh is rolled back).
     """
     sink = sink or DuckDBSink(con, project_id)
-    done: list[TableRefresh] = []
+    done = _rebuild_if_zone_changed(con, sink, report_tz, project_id)
+    stale = con.execute(
+        "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours "
+        "WHERE project_id = ? ORDER BY hour_start",
+        [project_id],
+    ).fetchall()
+    changed = [(hour.astimezone(UTC), until or hour) for hour, until, _marked_at in stale]
+    if raw_changed:
+        changed.append((start, occupancy_end(con, start, end, project_id=project_id)))
+    ingested = ingested_end(con, project_id)
+    owners = set().union(*(dependent_owners(h, u, report_tz, ingested) for h, u in changed))
+    marked = {hour for hour, _until in changed}
+    foreign = sorted(h for h in owners - marked if not start <= h < end)
+    for spec in ANALYTICS_TABLES.values():
+        refreshed = refresh_table(
+            con, spec, start, end, report_tz, project_id=project_id, sink=sink
+        )
+        if refreshed is not None:
+            done.append(refreshed)
+    if foreign:
+        log.info("%d later hours depend on these calls: marked for a refresh", len(foreign))
+        sink.mark_stale(foreign, datetime.now(UTC))
+    sink.drop_stale([(h, m) for h, _u, m in stale if start <= h.astimezone(UTC) < end])
+    return done
+
+
+def _rebuild_if_zone_changed(
+    con: duckdb.DuckDBPyConnection, sink: AnalyticsSink, report_tz: str, project_id: str
+) -> list[TableRefresh]:
+    """Rebuild the project's daily tables over all its hours if the report zone changed."""
     project = [project_id]
     previous = con.execute(
         "SELECT report_tz FROM analytics.report_settings WHERE project_id = ?", project
     ).fetchall()
-    if previous and previous[0][0] != report_tz:
-        bounds = con.execute(
+    if previous and previous[0][0] == report_tz:
+        return []
+    done: list[TableRefresh] = []
+    if previous:
+        first, last = con.execute(
             "SELECT min(window_start), max(window_end) FROM raw.calls WHERE project_id = ?",
             project,
-        ).fetchall()
-        first, last = bounds[0]
+        ).fetchall()[0]
         log.warning(
             "report time zone changed from %s to %s: rebuilding the daily tables",
             previous[0][0],
@@ -308,54 +359,38 @@ def refresh_all(
         for spec in ANALYTICS_TABLES.values():
             if spec.grain == "day":
                 sink.clear(spec)
+                refreshed = None
                 if first is not None:
-                    done.append(
-                        refresh_table(
-                            con, spec, first, last, report_tz, project_id=project_id, sink=sink
-                        )
+                    refreshed = refresh_table(
+                        con, spec, first, last, report_tz, project_id=project_id, sink=sink
                     )
+                if refreshed is not None:
+                    done.append(refreshed)
     sink.set_report_tz(report_tz)
-    stale = con.execute(
-        "SELECT hour_start, occupied_until, marked_at FROM raw.stale_hours "
-        "WHERE project_id = ? ORDER BY hour_start",
-        project,
-    ).fetchall()
-    reach, others = _stale_ranges(stale, start, end)
-    for first, last, until in [(start, end, reach), *others]:
-        if first != start:
-            log.info("refreshing hours [%s, %s) that calls moved out of", first, last)
-        done.extend(
-            refresh_table(
-                con, spec, first, last, report_tz, project_id=project_id, reach=until, sink=sink
-            )
-            for spec in ANALYTICS_TABLES.values()
-        )
-    sink.drop_stale([(hour, marked_at) for hour, _until, marked_at in stale])
     return done
 
 
-def _stale_ranges(
-    stale: list[tuple[datetime, datetime | None, datetime]], start: datetime, end: datetime
-) -> tuple[datetime | None, list[tuple[datetime, datetime, datetime | None]]]:
-    """Split stale ``(hour, occupied_until, marked_at)`` rows (sorted by hour).
+def pending_hours(
+    con: duckdb.DuckDBPyConnection, project_id: str, report_tz: str
+) -> list[datetime]:
+    """The owner hours whose analytics wait for a refresh (``raw.stale_hours``, expanded).
+
+    Args:
+        con: a connection reading the warehouse.
+        project_id: the project.
+        report_tz: IANA zone of the daily tables.
 
     Returns:
-        The reach they add to the span ``[start, end)`` (hours inside it), and the runs of
-        consecutive hours outside it, ``(first, end, occupied_until)`` each.
+        Sorted whole UTC hours: the marked hours and, for calls that moved, every later hour
+        and day owner their occupancy reached (up to the end of the ingested hours).
     """
-    inside: datetime | None = None
-    runs: list[tuple[datetime, datetime, datetime | None]] = []
-    for hour, until, _marked_at in stale:
+    stale = con.execute(
+        "SELECT hour_start, occupied_until FROM raw.stale_hours WHERE project_id = ?",
+        [project_id],
+    ).fetchall()
+    ingested = ingested_end(con, project_id)
+    hours: set[datetime] = set()
+    for hour, until in stale:
         hour = hour.astimezone(UTC)
-        if start <= hour < end:
-            inside = _latest(inside, until)
-        elif runs and runs[-1][1] == hour:
-            first, _end, reach = runs[-1]
-            runs[-1] = (first, hour + HOUR, _latest(reach, until))
-        else:
-            runs.append((hour, hour + HOUR, until))
-    return inside, runs
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
+        hours |= dependent_owners(hour, until or hour, report_tz, ingested) | {hour}
+    return sorted(hours)

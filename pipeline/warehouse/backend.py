@@ -68,9 +68,15 @@ class Warehouse(Protocol):
         """Open the run's writer for one project; ``run_id`` goes to the ledger."""
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str, project_id: str
+        self,
+        start: datetime,
+        end: datetime,
+        report_tz: str,
+        project_id: str,
+        *,
+        raw_changed: bool = True,
     ) -> list[TableRefresh]:
-        """Refresh a project's analytics for the raw hours ``[start, end)`` and stale hours."""
+        """Refresh the analytics buckets a project's hours ``[start, end)`` own."""
 
     def reader(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
         """A short-lived DuckDB connection reading the tables under their ``raw.*`` names."""
@@ -152,7 +158,13 @@ class DuckDBWarehouse:
             yield DuckDBSession(con, run_id, project_id)
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str, project_id: str
+        self,
+        start: datetime,
+        end: datetime,
+        report_tz: str,
+        project_id: str,
+        *,
+        raw_changed: bool = True,
     ) -> list[TableRefresh]:
         """:func:`~pipeline.warehouse.analytics.refresh_all` on a write connection.
 
@@ -161,7 +173,7 @@ class DuckDBWarehouse:
         """
         with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
             adopt_unscoped_rows(con, project_id)
-            return refresh_all(con, start, end, report_tz, project_id)
+            return refresh_all(con, start, end, report_tz, project_id, raw_changed=raw_changed)
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:

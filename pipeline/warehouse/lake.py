@@ -214,23 +214,35 @@ class LakeSession(StagingSession):
         hours: dict[datetime, datetime | None] = {}
         for _call_id, hour, until in moved:
             hours[hour] = _latest(hours.get(hour), until)
-        hour_terms = " OR ".join(f"hour_start = {literal(hour)}" for hour in sorted(hours))
-        which = f"{self._mine} AND ({hour_terms})"
-        known = self._lake.query(
-            "raw.stale_hours", f"SELECT hour_start, occupied_until FROM t WHERE {which}"
-        )
-        for row in known.to_pylist():
-            hour = row["hour_start"].astimezone(UTC)
-            hours[hour] = _latest(hours[hour], row["occupied_until"])
-        rows = pa.table(
-            {
-                "project_id": [self._project_id] * len(hours),
-                "hour_start": list(hours),
-                "occupied_until": list(hours.values()),
-                "marked_at": [marked_at] * len(hours),
-            }
-        )
-        self._lake.write("raw.stale_hours", rows, predicate=which)
+        merge_stale(self._lake, self._project_id, hours, marked_at)
+
+
+def merge_stale(
+    lake: Lake, project_id: str, hours: dict[datetime, datetime | None], marked_at: datetime
+) -> None:
+    """Mark ``hours`` (hour → end of occupancy or None) of a project in ``raw/stale_hours``.
+
+    An hour already marked keeps the later ``occupied_until``; every row gets ``marked_at``.
+    One commit.
+    """
+    which = f"{of_project(project_id)} AND ({' OR '.join(_hour_terms(hours))})"
+    known = lake.query("raw.stale_hours", f"SELECT hour_start, occupied_until FROM t WHERE {which}")
+    for row in known.to_pylist():
+        hour = row["hour_start"].astimezone(UTC)
+        hours[hour] = _latest(hours[hour], row["occupied_until"])
+    rows = pa.table(
+        {
+            "project_id": [project_id] * len(hours),
+            "hour_start": list(hours),
+            "occupied_until": pa.array(list(hours.values()), pa.timestamp("us", "UTC")),
+            "marked_at": [marked_at] * len(hours),
+        }
+    )
+    lake.write("raw.stale_hours", rows, predicate=which)
+
+
+def _hour_terms(hours: dict[datetime, datetime | None]) -> list[str]:
+    return [f"hour_start = {literal(hour)}" for hour in sorted(hours)]
 
 
 def _occupancy(row: dict[str, Any]) -> tuple[str, datetime, datetime | None]:
@@ -286,6 +298,11 @@ class LakeSink:
         row = pa.table({"report_tz": [report_tz], "project_id": [self._project_id]})
         self._lake.write("analytics.report_settings", row, predicate=self._mine)
 
+    def mark_stale(self, hours: list[datetime], marked_at: datetime) -> None:
+        """Mark owner hours in ``raw/stale_hours`` (one commit, at most 200 hours each)."""
+        for i in range(0, len(hours), 200):
+            merge_stale(self._lake, self._project_id, dict.fromkeys(hours[i : i + 200]), marked_at)
+
     def drop_stale(self, rows: list[tuple[datetime, datetime]]) -> None:
         """Delete the refreshed ``raw/stale_hours`` rows (a newer mark of an hour stays).
 
@@ -327,14 +344,22 @@ class LakeWarehouse:
             session.close()
 
     def refresh_analytics(
-        self, start: datetime, end: datetime, report_tz: str, project_id: str
+        self,
+        start: datetime,
+        end: datetime,
+        report_tz: str,
+        project_id: str,
+        *,
+        raw_changed: bool = True,
     ) -> list[TableRefresh]:
         """:func:`~pipeline.warehouse.analytics.refresh_all` reading and writing the lake."""
         self.lake.ensure_tables()
         con = self.lake.connect()
         try:
             sink = LakeSink(self.lake, project_id)
-            return refresh_all(con, start, end, report_tz, project_id, sink=sink)
+            return refresh_all(
+                con, start, end, report_tz, project_id, sink=sink, raw_changed=raw_changed
+            )
         finally:
             con.close()
 

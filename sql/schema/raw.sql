@@ -91,11 +91,12 @@ ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS shortfall BIGINT;
 -- here by this commit; their old hours were marked in raw.stale_hours).
 ALTER TABLE raw.ingest_ledger ADD COLUMN IF NOT EXISTS moved_in BIGINT;
 
--- raw.stale_hours: UTC hours of a project whose analytics rows still count calls that have
--- since moved to another window. Written by the commit that moved them (same transaction);
--- the analytics refresh (pipeline/warehouse/analytics.refresh_all) rebuilds each hour, its
--- local day and the later hours the moved calls occupied, then deletes the row. Empty in a
--- steady state. (Files from before project_id had PRIMARY KEY (hour_start): pipeline/warehouse/
+-- raw.stale_hours: UTC hours of a project whose analytics buckets wait for a refresh. Two
+-- writers: the commit that moved calls to another window marks the hour they left, with
+-- occupied_until (same transaction); an analytics refresh marks the owner hours of buckets it
+-- changed but does not own (occupied_until NULL; pipeline/warehouse/ownership.py). The
+-- refresh of an hour deletes its mark; the stale_analytics sensor and `pipeline ingest`
+-- refresh the marked hours. Empty in a steady state. (Files from before project_id had PRIMARY KEY (hour_start): pipeline/warehouse/
 -- schema.py rebuilds that table once, marking its hours for every project in raw.calls.)
 CREATE TABLE IF NOT EXISTS raw.stale_hours (
     project_id      VARCHAR     NOT NULL, -- Sinch project of the calls that moved

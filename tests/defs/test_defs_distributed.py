@@ -8,9 +8,10 @@ import dagster as dg
 import pytest
 
 from pipeline.definitions import build_definitions
-from pipeline.defs.raw_assets import LAKE_ANALYTICS_POOL, WRITER_POOL
+from pipeline.defs.raw_assets import WRITER_POOL
 from pipeline.defs.resources import SandboxCallsResource, WarehouseResource
 from pipeline.settings import SettingsError
+from tests.conftest import TWO_SANDBOX_PROJECTS
 
 RAW = dg.AssetKey(["raw", "calls"])
 ANALYTICS = dg.AssetKey(["analytics", "trunk_usage_hourly"])
@@ -31,10 +32,30 @@ def test_the_duckdb_file_has_one_writer(tmp_path: Path) -> None:
     assert _pools(defs, ANALYTICS) == {WRITER_POOL}
 
 
-def test_over_a_lake_raw_calls_land_in_parallel(tmp_path: Path) -> None:
+def test_over_a_lake_raw_calls_and_analytics_run_in_parallel(tmp_path: Path) -> None:
+    """Each refresh writes only the buckets its hours own: no pool serialises them."""
     defs = _defs(tmp_path, lake_uri="s3://bucket/prefix")
     assert _pools(defs, RAW) == set()
-    assert _pools(defs, ANALYTICS) == {LAKE_ANALYTICS_POOL}
+    assert _pools(defs, ANALYTICS) == set()
+
+
+def _upstream(defs: dg.Definitions, key: str) -> list[str]:
+    graph = defs.resolve_asset_graph()
+    subset = graph.get_parent_partition_keys_for_child(key, RAW, ANALYTICS)
+    return sorted(subset.partitions_subset.get_partition_keys())
+
+
+def test_analytics_of_an_hour_read_the_49_raw_hours_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defs = _defs(tmp_path)
+    hours = _upstream(defs, "2026-11-20-10:00")
+    assert (hours[0], hours[-1], len(hours)) == ("2026-11-18-09:00", "2026-11-20-10:00", 50)
+    projects = tmp_path / "projects.toml"
+    projects.write_text(TWO_SANDBOX_PROJECTS, encoding="utf-8")
+    monkeypatch.setenv("CALLS_PROJECTS_FILE", str(projects))
+    keys = _upstream(_defs(tmp_path), "2026-11-20-10:00|acme-us")
+    assert len(keys) == 50 and all(k.endswith("|acme-us") for k in keys)
 
 
 @pytest.mark.parametrize(("value", "name"), [("in_process", "in_process"), ("", "multi_or_in")])

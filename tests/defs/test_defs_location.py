@@ -54,7 +54,7 @@ def test_assets_checks_and_schedules(defs):
         *RULES,  # the alert rules (pipeline/defs/alerts.py)
     }
     assert {s.name for s in defs.schedules} == {"hourly_ingest", "daily_reingest"}
-    assert {s.name for s in defs.sensors} == {"alert_delivery"}
+    assert {s.name for s in defs.sensors} == {"stale_analytics", "alert_delivery"}
     defs.resolve_job_def("ingest_calls")
 
 

@@ -122,4 +122,5 @@ def test_installed_wheel_runs_the_demo_sql_and_report_outside_the_checkout(
 
     _run([pipeline, "report", "--out", "out/report.html"], work, env)
     html = (work / "out" / "report.html").read_text(encoding="utf-8")
-    assert "data:image/png;base64," in html
+    assert html.count("Plotly.newPlot(") == 8  # the charts, plotly.js from the wheel's plotly
+    assert "<title>Trunk report — " in html

@@ -8,6 +8,7 @@ queued run per partition, the run queue launches them (as Celery tasks) within i
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
@@ -85,22 +86,53 @@ class BackfillResult:
 
 
 def wait_for_backfill(
-    instance: dg.DagsterInstance, backfill_id: str, runs: int, timeout_s: float = 1200.0
+    instance: dg.DagsterInstance, backfill_id: str, timeout_s: float = 1200.0
 ) -> BackfillResult:
-    """Poll until the backfill has ``runs`` runs, all finished (hang guard ``timeout_s``)."""
+    """Poll until the backfill is done and its runs finished (hang guard ``timeout_s``).
+
+    A backfill asks for an hour's analytics only once the raw hours they read have landed
+    (the partition mapping), so it launches more runs than partitions: raw and analytics of
+    one hour may run apart.
+    """
     began = time.monotonic()
+    done = {BulkActionStatus.COMPLETED, BulkActionStatus.COMPLETED_SUCCESS}
     while True:
         backfill = instance.get_backfill(backfill_id)
         assert backfill is not None
-        if backfill.status == BulkActionStatus.FAILED:
+        if backfill.status in {BulkActionStatus.FAILED, BulkActionStatus.COMPLETED_FAILED}:
             raise AssertionError(f"backfill failed: {backfill.error}")
         records = list(instance.get_run_records(RunsFilter.for_backfill(backfill_id)))
-        if len(records) >= runs and all(r.dagster_run.is_finished for r in records):
+        if backfill.status in done and all(r.dagster_run.is_finished for r in records):
             return BackfillResult(records, time.monotonic() - began)
         if time.monotonic() - began > timeout_s:
             states = [r.dagster_run.status.value for r in records]
-            raise TimeoutError(f"backfill {backfill_id}: runs {states} after {timeout_s} s")
+            raise TimeoutError(
+                f"backfill {backfill_id} {backfill.status.value}: runs {states} after {timeout_s} s"
+            )
         time.sleep(0.5)
+
+
+def wait_for_marks_cleared(
+    instance: dg.DagsterInstance, pending: Callable[[], int], timeout_s: float = 600.0
+) -> list[RunRecord]:
+    """Poll until no analytics hour is marked stale and no ``refresh_analytics`` run is left.
+
+    Args:
+        instance: the deploy's instance.
+        pending: how many owner hours are still marked (read from the lake).
+        timeout_s: hang guard.
+
+    Returns:
+        The ``refresh_analytics`` runs the sensor launched.
+    """
+    began = time.monotonic()
+    while True:
+        runs = list(instance.get_run_records(RunsFilter(job_name="refresh_analytics")))
+        if pending() == 0 and all(r.dagster_run.is_finished for r in runs):
+            return runs
+        if time.monotonic() - began > timeout_s:
+            raise TimeoutError(f"{pending()} hours still marked stale after {timeout_s} s")
+        time.sleep(1.0)
 
 
 def run_errors(instance: dg.DagsterInstance, records: list[RunRecord]) -> str:

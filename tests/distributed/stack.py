@@ -27,8 +27,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipeline.defs.raw_assets import LAKE_ANALYTICS_POOL
-
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 BIN = Path(sys.executable).parent
@@ -285,8 +283,6 @@ def _start_dagster(stack: Stack) -> None:
     )
     instance = stack.instance()
     try:
-        # What `dagster instance concurrency set lake_analytics 1` does (deploy/dagster.yaml).
-        instance.event_log_storage.set_concurrency_slots(LAKE_ANALYTICS_POOL, 1)
 
         def beating() -> bool:
             beats = instance.get_daemon_heartbeats()

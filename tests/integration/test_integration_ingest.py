@@ -116,7 +116,8 @@ def test_partitions_twice_give_identical_tables(make_sandbox, tmp_path):
     assert len(first["raw.calls"]) == len(truth) > 100
     assert set(landed_ids(db)) == truth
     for spec in ANALYTICS_TABLES.values():
-        assert first[spec.qualified_name], f"{spec.name} is empty"
+        # 06:00–14:00 UTC: the UTC day ends later, so only its hours have rows yet
+        assert bool(first[spec.qualified_name]) == (spec.grain == "hour"), spec.name
     with connect(db, read_only=True) as con:
         # Two fetches of each window, both with the same totalItems: settled the second time.
         assert con.execute(

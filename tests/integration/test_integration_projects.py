@@ -28,7 +28,8 @@ from tests.conftest import DEMO_SEED, DEMO_START, DEMO_TZ, TWO_SANDBOX_PROJECTS,
 
 pytestmark = pytest.mark.integration
 
-START = DEMO_START + timedelta(hours=10)
+#: 21:00–24:00 UTC: holds 22:00 UTC, the hour that owns the Copenhagen day (its daily rows).
+START = DEMO_START + timedelta(hours=21)
 END = START + timedelta(hours=3)
 PROJECTS = ("acme-eu", "acme-us")
 ANALYTICS = (

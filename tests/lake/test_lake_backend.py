@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
 from lake_kit import column_types, snapshot, tables
-from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z
+from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, settle_warehouse
 
 from pipeline import settings
 from pipeline.defs.checks import _run_check
@@ -44,11 +44,13 @@ def history(warehouse: Warehouse) -> list:
         entries.append(commit(session, A, [X_IN_A, Y], [BAD, NO_ID]))
         entries.append(commit(session, MID, [Z]))
     warehouse.refresh_analytics(A.start, MID.end, "Europe/Copenhagen", "P")
+    settle_warehouse(warehouse, "P", "Europe/Copenhagen")
     with warehouse.ingest_session("run", "P") as session:
         entries.append(commit(session, B, [X_IN_B]))  # X moves from A to B
         entries.append(commit(session, B, [X_IN_B]))  # the re-run changes nothing
         entries.append(commit(session, MID, [Z], [BAD]))  # R's rejection moves to MID
     warehouse.refresh_analytics(B.start, B.end, "Europe/Copenhagen", "P")
+    assert settle_warehouse(warehouse, "P", "Europe/Copenhagen")  # the hours X left
     return [(e.records, e.rejected, e.settled, e.moved_in, e.api_total_items) for e in entries]
 
 
@@ -91,6 +93,7 @@ def test_rerun_of_every_window_changes_nothing(both) -> None:
         commit(session, MID, [Z], [BAD])
         commit(session, B, [X_IN_B])
     lake.refresh_analytics(A.start, B.end, "Europe/Copenhagen", "P")
+    settle_warehouse(lake, "P", "Europe/Copenhagen")
     with lake.reader() as con:
         after = snapshot(con)
     before.pop("raw.ingest_ledger"), after.pop("raw.ingest_ledger")  # one row per fetch

@@ -28,7 +28,8 @@ from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
 from tests.conftest import DEMO_START, REPO
 
-START = DEMO_START + timedelta(hours=30)
+#: 20:00–23:00 UTC of the second day: holds 22:00, the hour owning its Copenhagen day.
+START = DEMO_START + timedelta(hours=44)
 END = START + timedelta(hours=3)
 #: The continued ingestion: the migration's last hour again, and the next one.
 MORE_START, MORE_END = END - timedelta(hours=1), END + timedelta(hours=1)

@@ -27,7 +27,8 @@ from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
 from tests.conftest import DEMO_START, DEMO_TZ, api_resource, quiet_console
 
-START = DEMO_START + timedelta(hours=9)
+#: 20:00–23:00 UTC: holds 22:00, the hour owning the Copenhagen day (answer_rate_daily).
+START = DEMO_START + timedelta(hours=20)
 END = START + timedelta(hours=3)
 BUCKET = "calls-lake"
 

@@ -12,12 +12,17 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 from pipeline.reporting.notebook import NOTEBOOK
 
+#: The report's charts, in order (the demo warehouse has outbound and priced calls, so all).
 CHART_TITLES = [
-    "Answer rate over time per trunk and direction (daily, Europe/Copenhagen)",
-    "Direction mix per trunk",
-    "Traffic heatmap: calls by hour and weekday (Europe/Copenhagen)",
-    "Peak concurrency vs recommended channels, and peak CPS vs limit (daily, Europe/Copenhagen)",
-    "Cost by currency per day and direction (Europe/Copenhagen)",
+    "Calls per day by result (Europe/Copenhagen; hatched = partial day)",
+    "Answer rate and network effectiveness per day (Europe/Copenhagen)",
+    "Call duration and time to answer per day (Europe/Copenhagen)",
+    "Last 48 hours, hourly (Europe/Copenhagen; hollow ASR = fewer than 20 attempts)",
+    "Concurrency and calls per second per trunk vs recommended channels and limit "
+    "(Europe/Copenhagen)",
+    "Traffic by weekday and hour: mean calls per hour (Europe/Copenhagen)",
+    "Top destination countries: outbound calls",
+    "Cost per day by currency and direction (Europe/Copenhagen; hatched = partial day)",
 ]
 
 
@@ -41,11 +46,20 @@ def report_html(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     return out.read_text(encoding="utf-8")
 
 
-def test_report_embeds_charts(report_html: str) -> None:
-    images = re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', report_html)
-    assert len(images) == len(CHART_TITLES)
+def test_report_embeds_plotly_charts_with_plotly_js_inlined_once(report_html: str) -> None:
+    assert report_html.count("Plotly.newPlot(") == len(CHART_TITLES)
+    assert len(re.findall(r"\* plotly\.js v\d", report_html)) == 1  # the bundle, once
+    figure_json = report_html.replace("\\u002f", "/")  # plotly's JSON escapes "/"
     for title in CHART_TITLES:
-        assert f'alt="{title}' in report_html, title
+        assert f'"text":"{title}"' in figure_json, title
+
+
+def test_report_title_names_the_report_and_period(report_html: str) -> None:
+    (title,) = re.findall(r"<title>(.*?)</title>", report_html)[:1]
+    # the demo: one sandbox project; period = 7 × 24 h up to the newest call (19 Nov 00:00 UTC)
+    assert title.startswith("Trunk report — ")
+    assert title.endswith(" — 12 Nov to 19 Nov 2026")
+    assert "Notebook" not in title
 
 
 def test_report_is_self_contained(report_html: str) -> None:
@@ -53,13 +67,26 @@ def test_report_is_self_contained(report_html: str) -> None:
     assert not re.search(r"<link[^>]+href=[\"']https?:", report_html)
     assert "import mermaid" not in report_html
     assert "Traceback" not in report_html
-    assert "Error" not in re.sub(r"<style.*?</style>", "", report_html, flags=re.S)
+    text = re.sub(r"<(style|script)\b.*?</\1>", "", report_html, flags=re.S)
+    assert "Error" not in text
+    assert "e+0" not in text  # no scientific notation in the text (1.119e+04)
+
+
+def test_report_has_the_sections_and_the_sizing_explanation(report_html: str) -> None:
+    text = re.sub(r"<(style|script)\b.*?</\1>", "", report_html, flags=re.S)
+    for kpi in ("Calls", "ASR", "NER", "ACD", "Minutes", "Cost USD"):
+        assert f'data-kpi="{kpi}"' in text, kpi
+    assert "no previous data" in text  # the demo has 3 days: nothing before the period
+    assert "Which to trust for sizing" in text
+    assert "ringing, unanswered and failed attempts" in text
+    assert "Sizing per trunk over the period" in text
+    assert "Top destination countries (outbound, period)" in text
+    assert "partial day" in text
 
 
 def test_report_states_time_zone_and_erlang_table(report_html: str) -> None:
-    assert "report time zone Europe/Copenhagen" in report_html
-    assert "Erlang B" in report_html
-    assert "channels at 1 %" in report_html
+    assert "Report time zone Europe/Copenhagen" in report_html
+    assert "Erlang B channels" in report_html
     assert "import polars" not in report_html  # code cells are hidden
 
 
@@ -69,7 +96,7 @@ def test_report_time_zone_override(demo_db: Path, tmp_path: Path) -> None:
         app, ["report", "--db", str(demo_db), "--out", str(out), "--report-tz", "UTC"]
     )
     assert result.exit_code == 0, result.output
-    assert 'alt="Traffic heatmap: calls by hour and weekday (UTC)"' in out.read_text()
+    assert '"text":"Traffic by weekday and hour: mean calls per hour (UTC)"' in out.read_text()
 
 
 def test_report_missing_db_is_one_line(tmp_path: Path) -> None:

@@ -169,11 +169,15 @@ def test_failed_call_spikes_matches_raw(demo_db: Path, calls: pl.DataFrame) -> N
     local = calls.with_columns(
         report_date=pl.col("create_time").dt.convert_time_zone("Europe/Copenhagen").dt.date()
     )
-    want = local.group_by("report_date", "trunk_id", "direction").agg(
-        attempts=pl.len(), failed=(pl.col("call_result") == "FAILED").sum()
+    want = (
+        local.group_by("report_date", "trunk_id", "direction")
+        .agg(attempts=pl.len(), failed=(pl.col("call_result") == "FAILED").sum())
+        # the last local date has not ended when the demo does (00:00 UTC is 01:00 there):
+        # a day gets its daily rows once its last hour is ingested
+        .filter(pl.col("report_date") < local["report_date"].max())
     )
     joined = got.join(want, on=["report_date", "trunk_id", "direction"], suffix="_raw")
-    assert joined.height == got.height == want.height  # demo: 4 local dates, all in the window
+    assert joined.height == got.height == want.height  # demo: 3 ended local dates
     assert (joined["failed"] == joined["failed_raw"]).all()
     # The demo covers 3 days only: no same weekday last week, so no spike can be judged.
     assert got["attempts_last_week"].sum() == 0

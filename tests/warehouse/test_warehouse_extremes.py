@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from warehouse_kit import at, hour_window, land, make_call, scalar
+from warehouse_kit import at, hour_window, land, make_call, scalar, settle
 
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.transforms import MAX_CALL_DURATION
@@ -19,7 +19,7 @@ from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
 W = hour_window("2026-03-01 10:00")
-NEXT_DAY = hour_window("2026-03-02 11:00")
+NEXT_DAY = hour_window("2026-03-02 23:00")  # the last hour of the next day
 CREATED = at("2026-03-01 10:05")
 FOREVER = make_call(
     "forever",
@@ -43,11 +43,17 @@ def test_end_in_year_9999_holds_at_most_24_hours(tmp_path):
         writer = RawCallsWriter(con, "r", "P")
         land(writer, W, [FOREVER, make_call("short", CREATED, end=CREATED + timedelta(minutes=1))])
         # a later window, so the ingested hours reach past the cap
-        land(writer, NEXT_DAY, [make_call("later", at("2026-03-02 11:10"))])
+        land(writer, NEXT_DAY, [make_call("later", at("2026-03-02 23:10"))])
         for _ in range(2):  # a re-run must not crash either
             refreshed = refresh_all(con, W.start, W.end, "UTC", "P")
         usage = {r.table: r for r in refreshed}["trunk_usage_hourly"]
-        assert (usage.first_bucket, usage.end_bucket) == (W.start, at("2026-03-02 11:00"))
+        assert (usage.first_bucket, usage.end_bucket) == (W.start, W.end)  # its own hour
+        # the 24 later hours it occupies (03-01 23:00 owns the first day too) and the owner of
+        # the second day wait for their refresh
+        marked = "SELECT count(*) FROM raw.stale_hours"
+        assert scalar(con, marked) == 24 + 1
+        assert settle(con) == 2  # 2026-03-01 11:00 … 03-02 11:00, and 03-02 23:00
+        assert scalar(con, marked) == 0
         day = MAX_CALL_DURATION.total_seconds()
         # 24 h of channel, 24 h − 3 s of conversation, spread over the 25 hours it touches
         assert totals(con, "trunk_usage_hourly", "T9") == (day, day - 3, 1, 25)
@@ -89,6 +95,7 @@ def test_end_in_year_9999_holds_at_most_24_hours(tmp_path):
             scalar(con, "SELECT occupied_until FROM raw.stale_hours") == CREATED + MAX_CALL_DURATION
         )
         refresh_all(con, at("2026-03-01 12:00"), at("2026-03-01 13:00"), "UTC", "P")
+        settle(con)
         # in progress now: an attempt in hour 12, no occupancy left in any of the 25 hours
         assert totals(con, "trunk_usage_hourly", "T9") == (0, 0, 0, 1)
 

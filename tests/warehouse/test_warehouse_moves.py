@@ -2,21 +2,39 @@
 
 The API can list a call in another hour than before (its createTime was corrected, or it is
 served in two hours). Each commit keeps the staged calls and deletes their rows in OTHER
-windows (latest fetch wins everywhere); the hours they left go to raw.stale_hours and the next
-``refresh_all`` rebuilds them, their days and the later hours the moved call occupied.
+windows (latest fetch wins everywhere); the hours they left go to raw.stale_hours. A refresh
+rebuilds the buckets its hours own and marks the owners of the others (the hours left, their
+days, the later hours the moved call occupied); the follow-up refresh of the marked hours
+(``settle``, as ``pipeline ingest`` and the sensor do) clears them.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, at, land, make_call, scalar
+from warehouse_kit import (
+    MID,
+    X_IN_A,
+    X_IN_B,
+    A,
+    B,
+    Y,
+    Z,
+    at,
+    hour_window,
+    land,
+    make_call,
+    scalar,
+    settle,
+)
 
 from pipeline.defs.checks import CHECKS_DIR
 from pipeline.sinch.models import RejectedRecord
-from pipeline.warehouse.analytics import refresh_all
+from pipeline.warehouse.analytics import pending_hours, refresh_all
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import RawCallsWriter
+
+DAY_END = hour_window("2026-03-01 23:00")
 
 
 def check(con, name: str) -> tuple[int, str | None]:
@@ -51,7 +69,10 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
         writer = RawCallsWriter(con, "r", "P")
         land(writer, A, [X_IN_A, Y])
         land(writer, MID, [Z])
+        land(writer, DAY_END, [])  # the day's last hour: its owner
         refresh_all(con, A.start, MID.end, "UTC", "P")
+        assert pending_hours(con, "P", "UTC") == [DAY_END.start]  # the day waits for its owner
+        settle(con)
         assert (attempts(con, "2026-03-01 10:00"), holding(con, "2026-03-01 11:00")) == (2, 1860)
 
         entry = land(writer, B, [X_IN_B])
@@ -66,9 +87,11 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
         )
         assert check(con, "unique_call_ids")[0] == 0
 
-        # The run that landed B refreshes B; hour 10 (X left it) and hour 11 (X's old tail)
-        # are refreshed too, although nobody asked for them.
+        # The run that landed B refreshes B and marks what it does not own: hour 10 (X left
+        # it) keeps its mark, hour 11 (X's old tail) and the day's owner get one.
         refresh_all(con, B.start, B.end, "UTC", "P")
+        assert pending_hours(con, "P", "UTC") == [A.start, MID.start, DAY_END.start]
+        assert settle(con) == 2
         assert scalar(con, "SELECT count(*) FROM raw.stale_hours") == 0
         assert attempts(con, "2026-03-01 10:00") == 1  # Y only
         assert holding(con, "2026-03-01 11:00") == 60  # Z only: X no longer occupies hour 11
@@ -87,6 +110,7 @@ def test_call_met_in_another_window_moves_and_analytics_follow(tmp_path):
         assert entry.moved_in == 1
         assert windows_of(con, "X") == [A.start]
         refresh_all(con, A.start, A.end, "UTC", "P")
+        settle(con)
         assert attempts(con, "2026-03-01 12:00") is None
         assert holding(con, "2026-03-01 12:00") is None
         assert (attempts(con, "2026-03-01 10:00"), holding(con, "2026-03-01 11:00")) == (2, 1860)
@@ -121,6 +145,9 @@ def test_stale_hours_keep_the_latest_reach_and_survive_until_refreshed(tmp_path)
         ]
         assert windows_of(con, "X") == [B.start] and windows_of(con, "R") == [MID.start]
         refresh_all(con, MID.start, MID.end, "UTC", "P")
+        # hour 10 is not MID's to refresh: it stays marked, with the hour X's tail reaches
+        assert pending_hours(con, "P", "UTC") == [A.start, MID.start]
+        settle(con)
         assert scalar(con, "SELECT count(*) FROM raw.stale_hours") == 0
         assert attempts(con, "2026-03-01 10:00") is None
 

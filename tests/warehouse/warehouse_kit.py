@@ -10,9 +10,11 @@ from pathlib import Path
 import duckdb
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
+from pipeline.warehouse.analytics import pending_hours, refresh_all
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse
 from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
+from pipeline.warehouse.ownership import hour_runs
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
 HOUR = timedelta(hours=1)
@@ -127,3 +129,21 @@ BACKENDS: dict[str, Callable[[Path], Warehouse]] = {
     "duckdb": lambda tmp: DuckDBWarehouse(tmp / "w.duckdb"),
     "lake": lambda tmp: LakeWarehouse(str(tmp / "lake")),
 }
+
+
+def settle(con: duckdb.DuckDBPyConnection, project_id: str = "P", report_tz: str = "UTC") -> int:
+    """Refresh every hour marked in ``raw.stale_hours`` (analytics only), as the follow-up
+    of ``pipeline ingest`` and the ``stale_analytics`` sensor do; returns the hour runs."""
+    runs = hour_runs(pending_hours(con, project_id, report_tz))
+    for first, end in runs:
+        refresh_all(con, first, end, report_tz, project_id, raw_changed=False)
+    return len(runs)
+
+
+def settle_warehouse(warehouse: Warehouse, project_id: str = "P", report_tz: str = "UTC") -> int:
+    """:func:`settle` through a backend (the DuckDB file or the lake)."""
+    with warehouse.reader() as con:
+        runs = hour_runs(pending_hours(con, project_id, report_tz))
+    for first, end in runs:
+        warehouse.refresh_analytics(first, end, report_tz, project_id, raw_changed=False)
+    return len(runs)
