@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.definitions import build_definitions
+from pipeline.defs.checks import RAW_CALLS_CHECKS
 from pipeline.jobs import run_ingest_job
 from pipeline.sinch.models import Window
 from pipeline.state.instance import open_instance
