@@ -27,8 +27,13 @@ from pipeline.projects import configured_projects
 from pipeline.state.instance import run_tags
 
 
-def progress_logger(handler: logging.Handler) -> dg.LoggerDefinition:
-    """A Dagster logger handing every record of the run to ``handler`` (a ``RunProgress``)."""
+def progress_logger(target: RunProgress | Console) -> dg.LoggerDefinition:
+    """A Dagster logger handing every record of the run to a :class:`RunProgress`.
+
+    Args:
+        target: the display; a bare console gets a verbose one (every line, no bar).
+    """
+    handler = target if isinstance(target, RunProgress) else RunProgress(target, 0, verbose=True)
 
     @dg.logger(None, description="Compact progress for the CLI")
     def _progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
