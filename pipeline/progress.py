@@ -18,6 +18,7 @@ written; the summary still is.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -92,8 +93,11 @@ class RunProgress(logging.Handler):
         self._task = self._progress.add_task(
             "fetching", total=total_windows or None, calls=0, rate=0.0
         )
+        self._started = time.monotonic()
+        self._ended: float | None = None
 
     def __enter__(self) -> RunProgress:
+        self._started = time.monotonic()
         self._progress.start()
         return self
 
@@ -104,6 +108,7 @@ class RunProgress(logging.Handler):
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
+        self._ended = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:
         """Handle one record of the run's log (see the module docstring)."""
@@ -170,13 +175,13 @@ class RunProgress(logging.Handler):
         self._print(text, "yellow" if severity == "WARN" else "red")
 
     def summary(self) -> str:
-        """One line: calls, rejected, windows (re-swept, unreconciled), checks, time.
+        """One line: calls, rejected, windows (re-swept, unreconciled), checks, wall time.
 
         E.g. ``Landed 474 calls in 24 windows (0 rejected; 0 re-swept, 0 unreconciled);
         checks: 5 passed, 0 failed; 3.2 s``.
         """
         t = self.tally
-        elapsed = self._progress.tasks[0].elapsed or 0.0
+        elapsed = (self._ended or time.monotonic()) - self._started
         return (
             f"Landed {t.calls:,} calls in {t.windows:,} windows ({t.rejected:,} rejected; "
             f"{t.reswept:,} re-swept, {t.unreconciled:,} unreconciled); checks: "
