@@ -6,8 +6,9 @@ assets' messages and Dagster's events) and
 - advances a :mod:`rich` progress bar (windows done of all, calls landed, calls/s, ETA) from the
   structured ``extra`` each committed window's record carries
   (:data:`pipeline.ingest.report.WINDOW_EXTRA`), never from the text;
-- prints warnings, errors, failed steps and failed checks as they come, and the assets' other
-  messages (one line per window and per analytics table) only when ``verbose``;
+- prints warnings, errors, failed steps, failed checks and a step waiting for its pool (another
+  run writes the warehouse) as they come, and the assets' other messages (one line per window
+  and per analytics table) only when ``verbose``;
 - tallies calls, rejected records, re-swept and unreconciled windows, and check results for
   :meth:`RunProgress.summary`.
 
@@ -95,6 +96,7 @@ class RunProgress(logging.Handler):
         )
         self._started = time.monotonic()
         self._ended: float | None = None
+        self._blocked: set[str] = set()
 
     def __enter__(self) -> RunProgress:
         self._started = time.monotonic()
@@ -158,6 +160,18 @@ class RunProgress(logging.Handler):
             self._print(f"{event.step_key} failed: {detail}", "red")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             self._check(event.asset_check_evaluation_data)
+        elif event.event_type_value == "ENGINE_EVENT":
+            metadata = getattr(event.event_specific_data, "metadata", None) or {}
+            pool = metadata.get("pool")
+            if pool is not None and step not in self._blocked:
+                # Another run (a UI backfill, another command) holds the writer's slot.
+                self._blocked.add(step)
+                self._progress.update(self._task, description=f"waiting for pool {pool.value}")
+                self._print(
+                    f"{step} waits for a slot of the pool {pool.value}: another run is writing "
+                    "the warehouse (see `dagster dev` or `pipeline status`)",
+                    "yellow",
+                )
 
     def _check(self, evaluation: Any) -> None:  # a dagster AssetCheckEvaluation
         if evaluation.passed:

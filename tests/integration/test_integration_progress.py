@@ -8,13 +8,20 @@ the warehouse's.
 from __future__ import annotations
 
 import io
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import duckdb
 import pytest
+from dagster._core.storage.dagster_run import DagsterRun
 from rich.console import Console
 
+from pipeline.defs.raw_assets import WRITER_POOL
 from pipeline.jobs import run_ingest_job
+from pipeline.state.instance import open_instance, run_tags
 from tests.conftest import api_resource
 
 pytestmark = pytest.mark.integration
@@ -68,3 +75,53 @@ def test_a_terminal_gets_a_bar_with_windows_calls_and_rate(make_sandbox, tmp_pat
     assert "4/4" in output and "windows ·" in output and "calls/s" in output and "ETA" in output
     assert "analytics tables" in output
     assert "[1/4]" not in output  # per-window lines only with verbose
+
+
+class _Signal(io.StringIO):
+    """A console file that sets ``seen`` once ``text`` has been written (a readiness signal)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = threading.Event()
+
+    def write(self, s: str) -> int:
+        n = super().write(s)
+        if self.text in self.getvalue():
+            self.seen.set()
+        return n
+
+
+def test_a_run_waiting_for_the_writer_pool_says_so_once_then_lands(make_sandbox, tmp_path):
+    out = _Signal("waits for a slot of the pool duckdb_writer")
+    with make_sandbox(seed=5) as sb, open_instance(tmp_path / "home") as instance:
+        # another live run of this host (a UI backfill, say) holds the writer's only slot
+        holder = DagsterRun(
+            job_name="ingest_calls",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+            tags=run_tags(),
+        )
+        instance.add_run(holder)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WRITER_POOL)
+        storage.claim_concurrency_slot(WRITER_POOL, holder.run_id, "raw__calls")
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(
+                run_ingest_job,
+                START,
+                START + timedelta(hours=1),
+                db_path=tmp_path / "waits.duckdb",
+                report_tz="UTC",
+                console=Console(file=out, width=200),
+                analytics=False,
+                sinch=api_resource(sb),
+                instance=instance,
+                verbose=False,
+            )
+            assert out.seen.wait(timeout=240), out.getvalue()  # hang guard only
+            storage.free_concurrency_slots_for_run(holder.run_id)
+            assert job.result(timeout=240), out.getvalue()
+    output = out.getvalue()
+    assert output.count("waits for a slot of the pool duckdb_writer") == 1, output
+    assert "Landed " in output and " in 1 windows" in output
