@@ -25,6 +25,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.resources import dagster_yaml_path
+from pipeline.settings import SettingsError
 
 #: The instance folder under the working directory when ``DAGSTER_HOME`` is unset.
 DEFAULT_DIR = ".dagster"
@@ -65,9 +66,22 @@ def open_instance(home: Path | None = None) -> Iterator[dg.DagsterInstance]:
         The instance; disposed of on exit.
 
     Raises:
-        OSError: the folder cannot be created or written.
+        SettingsError: the folder cannot be created or written, or its ``dagster.yaml`` is not
+            a valid instance configuration (one line naming the folder).
     """
     home = home or dagster_home()
+    try:
+        instance = _create(home)
+    except (OSError, dg.DagsterInvalidConfigError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        msg = f"cannot use the Dagster instance in {home} (DAGSTER_HOME): {first}"
+        raise SettingsError(msg) from None
+    with instance:
+        fail_dead_runs(instance)
+        yield instance
+
+
+def _create(home: Path) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     with (home / ".init.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -75,12 +89,9 @@ def open_instance(home: Path | None = None) -> Iterator[dg.DagsterInstance]:
             config = home / "dagster.yaml"
             if not config.exists():
                 shutil.copyfile(dagster_yaml_path(), config)
-            instance = dg.DagsterInstance.from_config(str(home))
+            return dg.DagsterInstance.from_config(str(home))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    with instance:
-        fail_dead_runs(instance)
-        yield instance
 
 
 def _alive(pid: int) -> bool:

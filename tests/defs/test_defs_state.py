@@ -81,3 +81,22 @@ def test_a_run_of_a_dead_process_is_failed_and_its_pool_slot_freed(tmp_path: Pat
             claimed = instance.event_log_storage.get_concurrency_info(WRITER_POOL).claimed_slots
             assert [slot.run_id for slot in claimed] == [running.run_id]
         alive.stdin.close()
+
+
+@pytest.mark.parametrize("broken", ["a file", "bad yaml"])
+def test_an_unusable_instance_folder_is_one_line_exit_2(broken: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    home = tmp_path / "home"
+    if broken == "a file":
+        home.write_text("not a folder")
+    else:
+        home.mkdir()
+        (home / "dagster.yaml").write_text("concurrency: [1, 2]\n")
+    result = CliRunner().invoke(app, ["status"], env={"DAGSTER_HOME": str(home)})
+    assert result.exit_code == 2, result.output
+    assert f"cannot use the Dagster instance in {home} (DAGSTER_HOME)" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
