@@ -51,7 +51,8 @@ def status(
         typer.Option(help="first hour, UTC [default: --days before --end, ≥ partitions start]"),
     ] = None,
     end: Annotated[
-        str | None, typer.Option(help="end hour (exclusive), UTC [default: the current hour]")
+        str | None,
+        typer.Option(help="end hour (exclusive), UTC [default: the current hour, still open]"),
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="days before --end, without --start")] = 7,
 ) -> None:

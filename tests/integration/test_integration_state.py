@@ -4,7 +4,8 @@
 with ``DAGSTER_HOME`` unset: its runs must be in ``./.dagster`` (created with the repository's
 ``dagster.yaml``), where a fresh ``DagsterInstance`` finds a materialization of every asset and
 an evaluation of every check, and ``pipeline status`` names them; its output stays under 40
-lines. A range with a gap is reported hour for hour by ``pipeline status``.
+lines. A range with a gap is reported hour for hour by ``pipeline status``, and a check whose
+latest evaluation failed is named.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def test_demo_records_its_runs_where_dagster_dev_looks_and_prints_under_40_lines
 def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dagster_home):
     day = datetime(2026, 11, 16, tzinfo=UTC)
     db = tmp_path / "gap.duckdb"
-    with make_sandbox(seed=3) as sb, open_instance() as instance:
+    with make_sandbox(seed=3, malformed_rate=0.05) as sb, open_instance() as instance:
         for start, end in (
             (day, day + timedelta(hours=3)),
             (day + timedelta(hours=5), day + timedelta(hours=6)),
@@ -155,4 +156,8 @@ def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dag
     assert "missing 4 h: 2026-11-16T03–2026-11-16T04, 2026-11-16T06–2026-11-16T07" in raw
     analytics = next(x for x in result.output.splitlines() if " analytics/cost_hourly " in x)
     assert "last never" in analytics and "missing 8 h" in analytics
-    assert "Checks: 5 passing, 0 failing" in result.output
+    # the latest evaluation of each check: records were rejected, so that WARN check fails
+    assert "Checks: 4 passing, 1 failing, 0 never evaluated" in result.output
+    failing = next(x for x in result.output.splitlines() if "FAILING" in x)
+    assert failing.startswith("  FAILING no_rejected_records on raw/calls (WARN, ")
+    assert "failures: " in failing
