@@ -1,13 +1,16 @@
 """Run the ``ingest_calls`` Dagster job in this process, for the CLI and the tests.
 
 The CLI does not re-implement the job: it executes the very job the schedules launch, over a
-partition range, with a logger that prints the assets' progress lines (one per window and per
-analytics table) instead of Dagster's event stream.
+partition range, with a logger that feeds :class:`pipeline.progress.RunProgress` (a progress
+bar, warnings, failed checks, a summary) instead of Dagster's event stream. The runs are
+recorded in the instance given: the CLI passes the persistent one (:mod:`pipeline.state`), so
+``dagster dev`` shows them; without one, an ephemeral instance is used and forgotten.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -15,70 +18,27 @@ import dagster as dg
 from rich.console import Console
 
 from pipeline import settings
-from pipeline.defs.partitions import partition_ranges
+from pipeline.defs.partitions import ingestion_partitions, partition_ranges
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import PROJECT_TAG, RANGE_END_TAG, RANGE_START_TAG
+from pipeline.ingest.windows import HOUR
+from pipeline.progress import RunProgress
+from pipeline.projects import configured_projects
+from pipeline.state.instance import run_tags
 
 
-class _ProgressHandler(logging.Handler):
-    """Prints user messages from the assets (no Dagster events) and every warning or error."""
+def progress_logger(target: RunProgress | Console) -> dg.LoggerDefinition:
+    """A Dagster logger handing every record of the run to a :class:`RunProgress`.
 
-    def __init__(self, console: Console) -> None:
-        super().__init__(logging.DEBUG)  # Dagster logs check evaluations at DEBUG
-        self._console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        meta = getattr(record, "dagster_meta", None) or {}
-        event = meta.get("dagster_event")
-        message = meta.get("orig_message") or record.getMessage()
-        if event is not None and event.is_step_failure:
-            error = event.step_failure_data.error
-            cause = error.cause if error and error.cause else error
-            detail = cause.message.strip() if cause else message
-            self._console.print(f"{event.step_key} failed: {detail}", markup=False, soft_wrap=True)
-            return
-        if event is not None and event.event_type_value == "ASSET_CHECK_EVALUATION":
-            self._check(event.asset_check_evaluation_data)
-            return
-        if (event is not None and record.levelno < logging.WARNING) or (
-            record.levelno < logging.INFO
-        ):
-            return
-        step = meta.get("step_key") or ""
-        style = (
-            "red"
-            if record.levelno >= logging.ERROR
-            else "yellow"
-            if record.levelno >= logging.WARNING
-            else ""
-        )
-        text = f"{step}: {message}" if step else message
-        self._console.print(
-            f"[{style}]{text}[/]" if style else text, markup=bool(style), soft_wrap=True
-        )
-
-    def _check(self, evaluation) -> None:  # a dagster AssetCheckEvaluation
-        if evaluation.passed:
-            return
-        detail = evaluation.metadata.get("detail")
-        failures = evaluation.metadata.get("failures")
-        text = (
-            f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
-            f"{f': {failures.value}' if failures else ''}"
-            f"{f' ({detail.value})' if detail and detail.value else ''}"
-        )
-        severity = str(getattr(evaluation.severity, "value", evaluation.severity)).upper()
-        style = "yellow" if severity == "WARN" else "red"
-        self._console.print(text, style=style, markup=False, soft_wrap=True)
-
-
-def progress_logger(console: Console) -> dg.LoggerDefinition:
-    """A Dagster logger that prints progress to ``console``."""
+    Args:
+        target: the display; a bare console gets a verbose one (every line, no bar).
+    """
+    handler = target if isinstance(target, RunProgress) else RunProgress(target, 0, verbose=True)
 
     @dg.logger(None, description="Compact progress for the CLI")
     def _progress(_init_context: dg.InitLoggerContext) -> logging.Logger:
         log = logging.Logger("pipeline.progress", level=logging.DEBUG)
-        log.addHandler(_ProgressHandler(console))
+        log.addHandler(handler)
         return log
 
     return _progress
@@ -93,6 +53,8 @@ def run_ingest_job(
     console: Console,
     analytics: bool = True,
     sinch: CallsApiResource | None = None,
+    instance: dg.DagsterInstance | None = None,
+    verbose: bool = True,
 ) -> bool:
     """Execute ``ingest_calls`` in-process over the hourly partitions of ``[start, end)``.
 
@@ -104,17 +66,21 @@ def run_ingest_job(
         end: end hour, exclusive.
         db_path: the warehouse file (ignored when ``CALLS_LAKE_URI`` sets a lake).
         report_tz: IANA zone of the daily tables.
-        console: where progress goes.
+        console: where progress, warnings and the closing summary line go.
         analytics: also build the analytics tables (else only ``raw.*``).
         sinch: the API resource (default: from the environment).
+        instance: where the runs are recorded (default: an ephemeral instance). Runs carry
+            this process's id and host (:func:`pipeline.state.instance.run_tags`).
+        verbose: print one line per window and per analytics table (else a progress bar).
 
     Returns:
         True when every step of every execution succeeded.
     """
     from pipeline.definitions import build_definitions
     from pipeline.defs.environment import calls_api_resource
-    from pipeline.projects import configured_projects
 
+    ranges = partition_ranges(ingestion_partitions(configured_projects()), start, end)
+    progress = RunProgress(console, len(ranges) * int((end - start) / HOUR), verbose=verbose)
     warehouse = WarehouseResource(
         path=str(db_path),
         report_tz=report_tz,
@@ -123,21 +89,23 @@ def run_ingest_job(
     )
     sinch = sinch or calls_api_resource(configured_projects())
     defs = build_definitions(
-        sinch=sinch, warehouse=warehouse, loggers={"progress": progress_logger(console)}
+        sinch=sinch, warehouse=warehouse, loggers={"progress": progress_logger(progress)}
     )
     job = defs.resolve_job_def("ingest_calls")
-    partitions_def = defs.resolve_assets_def(dg.AssetKey(["raw", "calls"])).partitions_def
-    assert partitions_def is not None
     success = True
-    # Dispose of the instance here, in this thread: left to the garbage collector, its
-    # in-memory SQLite storage may be finalized from a fetcher thread and complain.
-    with dg.DagsterInstance.ephemeral() as instance:
-        for part in partition_ranges(partitions_def, start, end):
-            if part.project_id is not None:
+    with ExitStack() as stack:
+        if instance is None:
+            # Dispose of the instance here, in this thread: left to the garbage collector, its
+            # in-memory SQLite storage may be finalized from a fetcher thread and complain.
+            instance = stack.enter_context(dg.DagsterInstance.ephemeral())
+        stack.enter_context(progress)
+        for part in ranges:
+            if part.project_id is not None and verbose:
                 console.print(f"project {part.project_id}:", style="bold")
             result = job.execute_in_process(
                 tags={RANGE_START_TAG: part.first, RANGE_END_TAG: part.last}
-                | ({PROJECT_TAG: part.project_id} if part.project_id else {}),
+                | ({PROJECT_TAG: part.project_id} if part.project_id else {})
+                | run_tags(),
                 instance=instance,
                 raise_on_error=False,
                 run_config={"loggers": {"progress": {}}},
@@ -153,6 +121,7 @@ def run_ingest_job(
                     )
                     and success
                 )
+    console.print(progress.summary(), highlight=False, soft_wrap=True)
     return success
 
 
@@ -184,7 +153,7 @@ def refresh_stale(
         console.print(f"refreshing the analytics of {hours} later hours marked stale")
     for request in stale_run_requests(marks, multi_project):
         result = job.execute_in_process(
-            tags=request.tags,
+            tags={**request.tags, **run_tags()},
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"progress": {}}},

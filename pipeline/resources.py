@@ -1,12 +1,13 @@
 """Where the SQL files and the report notebook are: in the wheel, or in the source checkout.
 
-The files live at the repository root (``sql/``, ``notebooks/report.ipynb``) where people
-browse them and the DuckDB command line reads them. A wheel carries copies under
+The files live at the repository root (``sql/``, ``notebooks/report.ipynb``, ``dagster.yaml``)
+where people browse them and the DuckDB command line reads them. A wheel carries copies under
 ``pipeline/_resources/`` (``[tool.hatch.build.targets.wheel.force-include]`` in
 ``pyproject.toml``), laid out the same way, so one *resource root* serves both::
 
     <root>/sql/schema/*.sql, sql/checks/*.sql, sql/views/*.sql, sql/queries/*.sql
     <root>/notebooks/report.ipynb
+    <root>/dagster.yaml
 
 :func:`resource_root` is ``pipeline/_resources`` when that package data is installed (found
 with :mod:`importlib.resources`), else the checkout holding this package (editable installs,
@@ -69,3 +70,12 @@ def notebook_path(name: str = "report.ipynb") -> Path:
         ResourcesMissingError: see :func:`resource_root`.
     """
     return resource_root() / "notebooks" / name
+
+
+def dagster_yaml_path() -> Path:
+    """``<root>/dagster.yaml``: the Dagster instance settings new instance folders start from.
+
+    Raises:
+        ResourcesMissingError: see :func:`resource_root`.
+    """
+    return resource_root() / "dagster.yaml"

@@ -5,11 +5,20 @@ real HTTP on loopback, exactly as ``pipeline demo`` does, for a fixed closed ran
 notebook and report tests read the same tables a user would. It takes 10-20 s, so every test
 that uses it, directly or through another fixture, is marked ``slow`` at collection (see
 ``pytest_collection_modifyitems``): ``pytest -m "not slow"`` never builds it.
+
+The ``pipeline`` command records its runs in a persistent Dagster instance (``DAGSTER_HOME``,
+default ``./.dagster``). No test may write one into the checkout or share one with another test
+(SQLite storage, and a pool slot a killed run left claimed): ``DAGSTER_HOME`` points to a
+temporary folder for the session (session fixtures) and to a fresh one for each test
+(:func:`dagster_home`, autouse), inherited by the commands the tests start.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -44,6 +53,26 @@ name = "Acme EU"
 id = "acme-us"
 name = "Acme US"
 """
+
+
+_SESSION_DAGSTER_HOME = Path(tempfile.mkdtemp(prefix="dagster-home-session-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``DAGSTER_HOME`` away from the checkout (and the developer's own instance)."""
+    os.environ["DAGSTER_HOME"] = str(_SESSION_DAGSTER_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_DAGSTER_HOME, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def dagster_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own, empty Dagster instance folder (``DAGSTER_HOME``)."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

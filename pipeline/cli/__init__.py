@@ -4,7 +4,8 @@ Every command reads its settings from the environment (see :mod:`pipeline.settin
 options; a bad setting stops with one line on stderr and exit code 2, never a traceback.
 
 The commands live by what they do: :mod:`pipeline.cli.ingest` (demo, ingest, migrate: they
-write), :mod:`pipeline.cli.read` (sql, report, export, shell: they read), :mod:`pipeline.cli.alerts`
+write), :mod:`pipeline.cli.state` (status: the Dagster instance's view),
+:mod:`pipeline.cli.read` (sql, report, export, shell: they read), :mod:`pipeline.cli.alerts`
 (alerts), and
 :mod:`pipeline.cli.common` (the app, the console, ``--db``, error handling). They are
 registered here, in the order ``pipeline --help`` lists them.
@@ -21,7 +22,17 @@ import typer
 from pipeline.cli import alerts as _alerts
 from pipeline.cli import ingest as _ingest
 from pipeline.cli import read as _read
-from pipeline.cli.common import JOB_FAILED, DbOption, app, console, db_path, fail, user_errors
+from pipeline.cli import state as _state
+from pipeline.cli.common import (
+    JOB_FAILED,
+    ConsoleLogHandler,
+    DbOption,
+    app,
+    console,
+    db_path,
+    fail,
+    user_errors,
+)
 from pipeline.cli.ingest import check_api_access, check_ingest_range, parse_hour
 
 __all__ = [
@@ -41,6 +52,7 @@ __all__ = [
 for _command in (
     _ingest.demo,
     _ingest.ingest,
+    _state.status,
     _read.sql,
     _read.report,
     _read.export,
@@ -60,7 +72,9 @@ def main() -> None:
     from dotenv import load_dotenv
 
     load_dotenv(Path.cwd() / ".env", override=False)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Warnings of the client and the runner (one short line each) go through the console, so
+    # they print above a progress bar instead of through it.
+    logging.basicConfig(level=logging.WARNING, handlers=[ConsoleLogHandler(console)])
     try:
         with user_errors():
             app()

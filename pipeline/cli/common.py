@@ -6,6 +6,7 @@ A bad setting stops with one line on stderr and exit code 2, never a traceback
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,42 @@ from rich.console import Console
 from pipeline import settings
 from pipeline.sandbox.cli import sandbox_app
 
+#: Every variable the commands read, with its default, for ``pipeline --help`` (README table).
+ENVIRONMENT = (
+    ("SINCH_PROJECT_ID, SINCH_KEY_ID, SINCH_KEY_SECRET", "unset: the embedded sandbox"),
+    ("SINCH_AUTH", "oauth (or basic)"),
+    ("SINCH_API_URL", settings.DEFAULT_API_URL),
+    ("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL),
+    ("SINCH_RATE_LIMIT", "20 requests/s (oauth), 2 (basic)"),
+    ("SINCH_RATE_LIMIT_STORE", "unset: per process"),
+    ("SINCH_PAGE_SIZE", "1000"),
+    ("SINCH_MAX_RESULT_WINDOW", str(settings.DEFAULT_MAX_RESULT_WINDOW)),
+    ("CALLS_DB_PATH", settings.DEFAULT_DB_PATH),
+    ("CALLS_LAKE_URI", "unset: the DuckDB file"),
+    ("CALLS_PROJECTS_FILE", "unset: one project"),
+    ("CALLS_PARTITIONS_START", settings.DEFAULT_PARTITIONS_START),
+    ("CALLS_FETCH_CONCURRENCY", str(settings.DEFAULT_CONCURRENCY)),
+    ("CALLS_LOOKBACK_HOURS", str(settings.DEFAULT_LOOKBACK_HOURS)),
+    ("CALLS_DB_MEMORY_LIMIT", settings.DEFAULT_DB_MEMORY_LIMIT),
+    ("CALLS_RUN_EXECUTOR", "in_process"),
+    ("CALLS_BACKFILL_HOURS_PER_RUN", "168"),
+    ("REPORT_TZ", settings.DEFAULT_REPORT_TZ),
+    ("SANDBOX_SEED", str(settings.DEFAULT_SANDBOX_SEED)),
+    ("DAGSTER_HOME", "./.dagster (the Dagster instance runs are recorded in)"),
+)
+#: ``\b`` keeps click from re-wrapping the lines of the paragraph that follows it.
+EPILOG = "\b\nEnvironment (also read from ./.env), with defaults:\n" + "\n".join(
+    f"  {name} = {default}" for name, default in ENVIRONMENT
+)
+
 app = typer.Typer(
     help="Call-record analytics for Sinch Elastic SIP Trunking.",
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: Rich markup would eat the "[env CALLS_DB_PATH, default …]" of the options.
+    rich_markup_mode=None,
 )
 console = Console(stderr=True, highlight=False)
 app.add_typer(sandbox_app, name="sandbox", help="The local emulator of the Sinch calls API.")
@@ -34,6 +66,24 @@ DbOption = Annotated[
         "unused when CALLS_LAKE_URI sets a Delta lake",
     ),
 ]
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Python log records as one unwrapped line each on a Rich console.
+
+    ``WARNING pipeline.sinch: HTTP 429 on window …``; through the console, so a line printed
+    while a progress bar shows goes above it.
+    """
+
+    def __init__(self, target: Console) -> None:
+        super().__init__()
+        self._console = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Print the record (yellow from WARNING, red from ERROR)."""
+        style = "red" if record.levelno >= logging.ERROR else "yellow"
+        text = f"{record.levelname} {record.name}: {record.getMessage()}"
+        self._console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def db_path(db: Path | None) -> Path:

@@ -20,8 +20,15 @@ from pipeline import settings
 from pipeline.cli.common import JOB_FAILED, DbOption, console, db_path, fail, user_errors
 from pipeline.ingest.windows import floor_hour
 
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="one line per window and per analytics table (else a progress bar)"
+    ),
+]
 
-def _quiet_dagster_warnings() -> None:
+
+def quiet_dagster_warnings() -> None:
     """Hide Dagster's preview/beta warnings (imported here: user errors need no Dagster)."""
     import dagster as dg
 
@@ -148,11 +155,13 @@ def demo(
     report_tz: Annotated[
         str | None, typer.Option(help="IANA zone of daily tables [env REPORT_TZ, default UTC]")
     ] = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run the main job: ingest the last DAYS days of calls and build the analytics tables.
 
     Without Sinch credentials in the environment it starts the embedded sandbox on 127.0.0.1;
-    with them it talks to the real API.
+    with them it talks to the real API. The runs are recorded in the Dagster instance
+    (DAGSTER_HOME, default ./.dagster) that `dagster dev` and `pipeline status` read.
     """
     from pipeline.reporting.summary import print_summary
 
@@ -163,8 +172,9 @@ def demo(
         start = end - timedelta(days=days)
         check_ingest_range(start, end, datetime.now(UTC))
         check_api_access()
-        _quiet_dagster_warnings()
+        quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job
+        from pipeline.state.instance import dagster_home, open_instance
 
         source = (
             "the Sinch API"
@@ -172,14 +182,29 @@ def demo(
             else "the embedded sandbox on 127.0.0.1 (no Sinch credentials set)"
         )
         console.print(
-            f"Ingesting calls {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC from {source}"
+            f"Ingesting calls {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC from {source}",
+            soft_wrap=True,
         )
-        ok = run_ingest_job(start, end, db_path=path, report_tz=tz, console=console)
+        with open_instance() as instance:
+            ok = run_ingest_job(
+                start,
+                end,
+                db_path=path,
+                report_tz=tz,
+                console=console,
+                instance=instance,
+                verbose=verbose,
+            )
         if not ok:
             raise fail(JOB_FAILED, code=1)
         print_summary(path, start, end, tz)
         where = settings.lake_uri() or path.resolve()
         console.print(f"Warehouse: [bold]{where}[/] (query it with `pipeline sql`).")
+        console.print(
+            f"Runs recorded in [bold]{dagster_home()}[/] (`pipeline status`; "
+            f"`DAGSTER_HOME={dagster_home()} dagster dev` shows them).",
+            soft_wrap=True,
+        )
 
 
 def ingest(
@@ -187,8 +212,13 @@ def ingest(
     end: Annotated[str, typer.Option(help="end hour (exclusive), UTC")],
     db: DbOption = None,
     analytics: Annotated[bool, typer.Option(help="also rebuild the analytics tables")] = True,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Ingest (or re-ingest) the hours [START, END) through the Dagster job, idempotently."""
+    """Ingest (or re-ingest) the hours [START, END) through the Dagster job, idempotently.
+
+    The runs are recorded in the Dagster instance (DAGSTER_HOME, default ./.dagster) that
+    `dagster dev` and `pipeline status` read.
+    """
     with user_errors():
         first, last = parse_hour(start, "--start"), parse_hour(end, "--end")
         if first >= last:
@@ -196,17 +226,21 @@ def ingest(
         tz = settings.report_tz()
         check_ingest_range(first, last, datetime.now(UTC))
         check_api_access()
-        _quiet_dagster_warnings()
+        quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job
+        from pipeline.state.instance import open_instance
 
-        ok = run_ingest_job(
-            first,
-            last,
-            db_path=db_path(db),
-            report_tz=tz,
-            console=console,
-            analytics=analytics,
-        )
+        with open_instance() as instance:
+            ok = run_ingest_job(
+                first,
+                last,
+                db_path=db_path(db),
+                report_tz=tz,
+                console=console,
+                analytics=analytics,
+                instance=instance,
+                verbose=verbose,
+            )
     if not ok:
         raise fail(JOB_FAILED, code=1)
 

@@ -79,16 +79,47 @@ def report(
         typer.Option(help="IANA zone of the charts [default: the zone the file was built in]"),
     ] = None,
 ) -> None:
-    """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML."""
+    """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML.
+
+    A progress bar (in a terminal) names the report section being computed; the last line is
+    the path of the HTML file.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from pipeline.reporting.notebook import ReportError, render_report
 
-    with user_errors():
+    with (
+        user_errors(),
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description:<40}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("cells"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,  # a pipe or CI log gets the path only
+        ) as progress,
+    ):
+        task = progress.add_task("starting the kernel", total=None)
+
+        def advance(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage[:40], completed=done, total=total)
+
         tz = settings.check_time_zone(report_tz) if report_tz else None
         try:
-            path = render_report(db_path(db), out, report_tz=tz)
+            path = render_report(db_path(db), out, report_tz=tz, progress=advance)
         except ReportError as exc:
             raise fail(str(exc)) from None
-    console.print(f"Report: [bold]{path.resolve()}[/]")
+    console.print(f"Report: [bold]{path.resolve()}[/]", soft_wrap=True)
 
 
 def export(

@@ -89,20 +89,20 @@ def lookback_hours() -> int:
 RUN_EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
-def run_executor() -> dg.ExecutorDefinition | None:
-    """The code location's default executor from ``CALLS_RUN_EXECUTOR``.
+def run_executor() -> dg.ExecutorDefinition:
+    """The code location's executor from ``CALLS_RUN_EXECUTOR`` (default ``in_process``).
 
-    Unset: None (Dagster's default, as before). ``in_process`` for the distributed deploy
-    (docs/deploy.md#running-distributed): a Celery worker runs each run in a daemonic process, which
-    cannot start the multiprocess executor's children. ``ingest_calls`` always runs in-process;
-    this sets the executor of the asset jobs the UI and asset backfills launch.
+    Every job of the location, so the runs and asset backfills launched from ``dagster dev``
+    too, runs its steps in the run's own process, like the ``pipeline`` command: one process
+    writes the DuckDB file, and the writing steps still take turns in the ``duckdb_writer``
+    pool across runs. The distributed deploy (docs/deploy.md#running-distributed) needs it as
+    well: a Celery worker runs each run in a daemonic process, which cannot start the
+    multiprocess executor's children. ``multiprocess`` (a process per step) remains available.
 
     Raises:
         SettingsError: any other value.
     """
-    raw = settings.env("CALLS_RUN_EXECUTOR", "")
-    if not raw:
-        return None
+    raw = settings.env("CALLS_RUN_EXECUTOR", "") or "in_process"
     if raw not in RUN_EXECUTORS:
         msg = f"CALLS_RUN_EXECUTOR must be one of {', '.join(RUN_EXECUTORS)}, not {raw!r}"
         raise settings.SettingsError(msg)

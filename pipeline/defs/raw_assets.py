@@ -13,7 +13,7 @@ import dagster as dg
 
 from pipeline.defs.partitions import RunScope, run_scopes
 from pipeline.defs.resources import CallsApiResource, SandboxCallsResource, WarehouseResource
-from pipeline.ingest.report import IngestReport, window_notes
+from pipeline.ingest.report import WINDOW_EXTRA, IngestReport, window_notes, window_progress
 from pipeline.ingest.runner import ingest_windows
 from pipeline.projects import Project
 
@@ -159,7 +159,8 @@ def _land_project(
         context.log.info(
             f"[{done}/{total}] {prefix}{entry.window.start:%Y-%m-%d %H:%M}Z: "
             f"{entry.records} calls, {entry.rejected} rejected, {entry.fetch.pages} pages, "
-            f"totalItems={entry.api_total_items}" + (f" ({notes})" if notes else "")
+            f"totalItems={entry.api_total_items}" + (f" ({notes})" if notes else ""),
+            extra={WINDOW_EXTRA: window_progress(entry)},
         )
 
     with sinch.open_client(scope.project) as client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from pipeline.sinch.errors import SinchApiError
 from pipeline.sinch.models import Window
 from pipeline.warehouse.ledger import LedgerEntry
 
@@ -118,6 +119,19 @@ def _short(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def short_error(exc: BaseException) -> str:
+    """An error in one short line for a warning: no request URL, no response body.
+
+    An API error reads ``RateLimitedError (HTTP 429): <its message>``; the full text (URL,
+    redacted body) belongs at DEBUG level and in the failed step's error.
+    """
+    if isinstance(exc, SinchApiError):
+        head = str(exc).split(" | ", 1)[0]
+        status = f" (HTTP {exc.status})" if exc.status is not None else ""
+        return _short(f"{type(exc).__name__}{status}: {head}", 160)
+    return _short(str(exc), 160)
+
+
 def window_notes(entry: LedgerEntry) -> str:
     """What was unusual about a committed window, for its progress line ("" when nothing).
 
@@ -137,6 +151,27 @@ def window_notes(entry: LedgerEntry) -> str:
     return "; ".join(notes)
 
 
+#: The attribute of a window's progress log record that holds :func:`window_progress`.
+WINDOW_EXTRA = "pipeline_window"
+
+
+def window_progress(entry: LedgerEntry) -> dict[str, int | bool]:
+    """What a progress display needs of one committed window, for a log record's ``extra``.
+
+    Returns:
+        ``{"calls": int, "rejected": int, "pages": int, "sweeps": int, "reconciled": bool}``:
+        calls landed, records rejected, pages received, passes over the pages (more than one:
+        the window was re-swept), and whether every call the API counted arrived.
+    """
+    return {
+        "calls": entry.records,
+        "rejected": entry.rejected,
+        "pages": entry.fetch.pages,
+        "sweeps": entry.fetch.sweeps,
+        "reconciled": entry.reconciled,
+    }
+
+
 def log_window(entry: LedgerEntry) -> None:
     """Log one committed window in one line, with what was unusual about it."""
     fetch = entry.fetch
@@ -148,4 +183,5 @@ def log_window(entry: LedgerEntry) -> None:
         entry.rejected,
         fetch.pages,
         f" ({notes})" if notes else "",
+        extra={WINDOW_EXTRA: window_progress(entry)},
     )

@@ -39,6 +39,7 @@ from pipeline.ingest.report import (
     WindowFailure,
     hour_label,
     log_window,
+    short_error,
 )
 from pipeline.settings import DEFAULT_DB_MEMORY_LIMIT
 from pipeline.sinch.client import CallsClient
@@ -154,7 +155,8 @@ def refresh_trunks_stage(
         raise
     except SinchApiError as exc:  # e.g. a body without a `trunks` list
         report.trunks_error = str(exc)
-        log.warning("trunks not refreshed, raw.trunks kept: %s", exc)
+        log.warning("trunks not refreshed, raw.trunks kept: %s", short_error(exc))
+        log.debug("trunks not refreshed in full: %s", exc)
 
 
 class WindowWriter:
@@ -193,4 +195,7 @@ class WindowWriter:
         else:
             self._writer.discard_window(message.window)
             self._report.failed.append(WindowFailure(message.window, str(message.error)))
-            log.warning("window %s failed: %s", hour_label(message.window), message.error)
+            log.warning(
+                "window %s failed: %s", hour_label(message.window), short_error(message.error)
+            )
+            log.debug("window %s failed in full: %s", hour_label(message.window), message.error)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from jinja2 import DictLoader
@@ -59,6 +61,29 @@ class ReportError(RuntimeError):
     """The notebook failed to run; the message names the cell's error."""
 
 
+#: Called as the report advances: ``(stage, done, total)``, e.g. ``("Trunk usage", 3, 14)``
+#: before the 4th of 14 code cells runs (stage: the section heading above it), then
+#: ``("writing HTML", 14, 14)``.
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def _cell_stages(nb: nbformat.NotebookNode) -> dict[int, tuple[str, int]]:
+    """For each code cell's index: the markdown heading above it and its rank among code cells."""
+    stages: dict[int, tuple[str, int]] = {}
+    heading = "setting up"
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            titles = [line.lstrip("#").strip() for line in cell.source.splitlines()]
+            heading = next(
+                (t for t, line in zip(titles, cell.source.splitlines(), strict=True)
+                 if line.startswith("#") and t),
+                heading,
+            )  # fmt: skip
+        elif cell.cell_type == "code":
+            stages[index] = (heading, len(stages))
+    return stages
+
+
 def _parameter_cell(db_path: Path, report_tz: str | None) -> nbformat.NotebookNode:
     # json.dumps gives valid Python string literals (and None → null is avoided below).
     source = (
@@ -70,11 +95,15 @@ def _parameter_cell(db_path: Path, report_tz: str | None) -> nbformat.NotebookNo
 
 
 def execute_report(
-    db_path: str | Path, report_tz: str | None = None, notebook: Path = NOTEBOOK
+    db_path: str | Path,
+    report_tz: str | None = None,
+    notebook: Path = NOTEBOOK,
+    progress: ProgressCallback | None = None,
 ) -> nbformat.NotebookNode:
     """Execute the report notebook on ``db_path`` (or the lake) and return it with its outputs.
 
     With ``CALLS_LAKE_URI`` set, the notebook's kernel inherits it and reads the lake.
+    ``progress`` (see :data:`ProgressCallback`) is called before each code cell runs.
 
     Raises:
         FileNotFoundError: ``db_path`` does not exist.
@@ -98,12 +127,20 @@ def execute_report(
         (i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), -1
     )
     nb.cells.insert(index + 1, _parameter_cell(db_path, report_tz))
+    stages = _cell_stages(nb)
+
+    def on_cell_start(cell: Any, cell_index: int) -> None:
+        if progress is not None and cell_index in stages:
+            heading, done = stages[cell_index]
+            progress(heading, done, len(stages))
+
     client = NotebookClient(
         nb,
         kernel_name=KERNEL_NAME,
         timeout=CELL_TIMEOUT_S,
         # The kernel starts in the working folder, like the command (relative paths agree).
         resources={"metadata": {"path": str(Path.cwd())}},
+        on_cell_start=on_cell_start,
     )
     try:
         # The kernel's own stderr (a transport notice) is noise; cell errors come back as
@@ -140,9 +177,30 @@ def to_html(nb: nbformat.NotebookNode) -> str:
     return body
 
 
-def render_report(db_path: str | Path, out: str | Path, report_tz: str | None = None) -> Path:
-    """Execute the notebook on ``db_path`` and write the HTML report to ``out``."""
-    nb = execute_report(db_path, report_tz)
+def render_report(
+    db_path: str | Path,
+    out: str | Path,
+    report_tz: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Execute the notebook on ``db_path`` and write the HTML report to ``out``.
+
+    Args:
+        db_path: the warehouse file (the lake with ``CALLS_LAKE_URI``).
+        out: the HTML file to write (its folder is created).
+        report_tz: IANA zone of the charts (default: the zone the tables were built in).
+        progress: told of each code cell, then of the HTML export (:data:`ProgressCallback`).
+
+    Returns:
+        ``out`` as a path.
+
+    Raises:
+        FileNotFoundError, ReportError: see :func:`execute_report`.
+    """
+    nb = execute_report(db_path, report_tz, progress=progress)
+    if progress is not None:
+        cells = sum(cell.cell_type == "code" for cell in nb.cells)
+        progress("writing HTML", cells, cells)
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(to_html(nb), encoding="utf-8")

@@ -26,6 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -161,7 +162,7 @@ class Transport:
             wait=self._wait,
             retry=retry_if_exception(_is_retryable),
             sleep=self.sleep,
-            before_sleep=self._log_retry,
+            before_sleep=lambda state: self._log_retry(state, request),
             reraise=True,
         )
         body = retrying(attempt)
@@ -171,20 +172,24 @@ class Transport:
         exc = state.outcome.exception() if state.outcome else None
         return self.retry.wait_s(state.attempt_number, getattr(exc, "retry_after", None))
 
-    def _log_retry(self, state: RetryCallState) -> None:
+    def _log_retry(self, state: RetryCallState, request: httpx.Request) -> None:
+        """One short warning (status, window, attempt); the (redacted) body at DEBUG only."""
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        what = type(exc).__name__
+        status = type(exc).__name__
         if isinstance(exc, SinchApiError) and exc.status is not None:
-            what = f"{what} {exc.status}"
-        # One short line: the URL and the body are in the final error if it comes to that.
+            status = f"HTTP {exc.status}"
         logger.warning(
-            "retrying after %s (attempt %d/%d, sleeping %.2f s)",
-            what,
+            "%s on %s, attempt %d/%d: retrying in %.1f s",
+            status,
+            _request_label(request),
             state.attempt_number,
             self.retry.max_attempts,
             delay,
         )
+        if isinstance(exc, SinchApiError) and exc.body:
+            # The error's body is already redacted (pipeline.sinch.redact) and truncated.
+            logger.debug("%s body: %s", status, exc.body)
 
     def _exchange(self, request: httpx.Request) -> bytes:
         """Send one request and read its whole body within ``request_deadline_s``."""
@@ -319,3 +324,18 @@ class Transport:
                 retry_after = None  # fall back to our own backoff rather than a huge sleep
             raise ServerError("server error", retry_after=retry_after, **kw)
         raise (ClientError if 400 <= status < 500 else SinchApiError)("request rejected", **kw)
+
+
+def _request_label(request: httpx.Request) -> str:
+    """``window 2026-11-18T10:00Z`` for a calls request (its ``createTime>`` bound + 1 s).
+
+    Other requests are named by their path (``/v1/projects/…/trunks``).
+    """
+    lower = request.url.params.get("createTime>")
+    if lower:
+        try:
+            start = datetime.fromisoformat(lower) + timedelta(seconds=1)
+        except ValueError:
+            return f"window from {lower}"
+        return f"window {start:%Y-%m-%dT%H:%M}Z"
+    return request.url.path

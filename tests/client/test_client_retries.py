@@ -64,8 +64,34 @@ def test_429_without_retry_after_uses_full_jitter_backoff(caplog: pytest.LogCapt
         assert run(api, clock, backoff_base_s=0.5) == ["a"]
     assert len(api.requests) == 3 and run.stats.attempts == 3  # type: ignore[attr-defined]
     assert 0 <= clock.sleeps[0] <= 0.5 and 0 <= clock.sleeps[1] <= 1.0
-    retry_logs = [r for r in caplog.records if "retrying after RateLimitedError" in r.getMessage()]
-    assert len(retry_logs) == 2 and "attempt 1/5" in retry_logs[0].getMessage()
+    retry_logs = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retry_logs) == 2
+    assert (
+        retry_logs[0].getMessage().startswith("HTTP 429 on window 2025-04-01T10:00Z, attempt 1/5")
+    )
+
+
+def test_a_retry_is_one_short_warning_and_its_body_only_at_debug_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pipeline.sinch.redact import register_secret
+
+    secret = "retry-body-secret-4711"
+    register_secret(secret)
+    body = f'{{"error": "slow down", "echo": "{secret}", "pad": "{"x" * 400}"}}'
+    api, _ = failing_then_ok(httpx.Response(503, text=body))
+    with caplog.at_level(logging.DEBUG, logger="pipeline.sinch"):
+        assert run(api, FakeClock()) == ["a"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "HTTP 503 on window 2025-04-01T10:00Z, attempt 1/5: retrying in "
+        + warnings[0].getMessage().rsplit("retrying in ", 1)[1]
+    ]
+    assert len(warnings[0].getMessage()) < 80 and "slow down" not in warnings[0].getMessage()
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    bodies = [m for m in debug if "slow down" in m]
+    assert len(bodies) == 1 and "***" in bodies[0]
+    assert secret not in caplog.text
 
 
 def test_429_retry_after_seconds_is_honoured() -> None:

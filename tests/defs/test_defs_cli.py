@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,21 @@ def test_sql_with_no_rows_says_why(tmp_path):
     result = runner.invoke(app, ["sql", "answer_rate_7d", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "no rows" in result.output
+
+
+def test_help_shows_every_environment_variable_and_the_options_env_and_defaults():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    config = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"^\| `([A-Z_]+)` \|", config, flags=re.M)
+    assert len(names) > 15
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert top.exit_code == 0, top.output
+    for name in [*names, "DAGSTER_HOME"]:
+        assert name in top.output, name
+    assert "CALLS_DB_PATH = data/calls.duckdb" in top.output
+    demo = runner.invoke(app, ["demo", "--help"])
+    text = " ".join(demo.output.split())  # help wraps long lines
+    # Rich markup used to swallow these bracketed notes
+    assert "[env CALLS_DB_PATH, default data/calls.duckdb]" in text
+    assert "[env REPORT_TZ, default UTC]" in text
+    assert "--verbose" in text

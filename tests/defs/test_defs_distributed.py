@@ -58,16 +58,18 @@ def test_analytics_of_an_hour_read_the_49_raw_hours_before_it(
     assert len(keys) == 50 and all(k.endswith("|acme-us") for k in keys)
 
 
-@pytest.mark.parametrize(("value", "name"), [("in_process", "in_process"), ("", "multi_or_in")])
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [("in_process", "in_process"), ("", "in_process"), ("multiprocess", "multiprocess")],
+)
 def test_the_executor_follows_calls_run_executor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, name: str
 ) -> None:
+    # unset: in-process, so runs and backfills launched from `dagster dev` run in one process
+    # like the CLI's (the pools still order the writers across runs)
     monkeypatch.setenv("CALLS_RUN_EXECUTOR", value)
     job = _defs(tmp_path).resolve_implicit_global_asset_job_def()
-    if value:
-        assert job.executor_def.name == name
-    else:  # unset: Dagster's default, as before
-        assert job.executor_def.name != "in_process"
+    assert job.executor_def.name == name
     assert _defs(tmp_path).resolve_job_def("ingest_calls").executor_def.name == "in_process"
 
 

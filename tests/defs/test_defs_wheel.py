@@ -5,8 +5,9 @@ from uv's cache (``uv sync --frozen --no-dev --no-install-project``, the package
 ``uv sync`` already fetched) and the wheel itself without dependencies, checks that the
 wheel's declared requirements are met (``uv pip check``), then runs the installed ``pipeline``
 command in an empty temporary folder (no ``sql/``, ``notebooks/``, ``.env`` or ``../shared``
-there): ``demo --days 1``, ``sql --list``, one ready query and ``report``. Everything is
-offline (``--offline``: the sandbox serves the calls on loopback). About 40 s on 2 cores.
+there): ``demo --days 1`` (its runs recorded in ``./.dagster``), ``sql --list``, one ready
+query and ``report``. Everything is offline (``--offline``: the sandbox serves the calls on
+loopback). About 40 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "pipeline/_resources/sql/queries/answer_rate_7d.sql",
         "pipeline/_resources/sql/checks/unique_call_ids.sql",
         "pipeline/_resources/notebooks/report.ipynb",
+        "pipeline/_resources/dagster.yaml",
     ):
         assert needed in names, f"{needed} is not in {wheel.name}"
     venv = root / "venv"
@@ -111,6 +113,9 @@ def test_installed_wheel_runs_the_demo_sql_and_report_outside_the_checkout(
     assert "Busiest trunk:" in out
     assert "Daily tables use report time zone UTC." in out
     assert (work / "data" / "calls.duckdb").is_file()
+    # the run is recorded in ./.dagster, set up from the wheel's dagster.yaml
+    instance_yaml = (work / ".dagster" / "dagster.yaml").read_text(encoding="utf-8")
+    assert instance_yaml == (packaged / "dagster.yaml").read_text(encoding="utf-8")
 
     listed = _run([pipeline, "sql", "--list"], work, env)
     assert "answer_rate_7d" in listed

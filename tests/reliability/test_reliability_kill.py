@@ -39,7 +39,7 @@ from tests.conftest import quiet_console
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ARGS = ["ingest", "--start", "2026-11-16T00", "--end", "2026-11-19T00"]
+ARGS = ["ingest", "--verbose", "--start", "2026-11-16T00", "--end", "2026-11-19T00"]
 FAULTS = {"latency_s": 0.15, "malformed_rate": 0.02, "duplicate_rate": 0.3}
 #: Kill the victim right after it reports this many committed windows (of 72).
 KILL_AFTER = 20

@@ -1,0 +1,203 @@
+"""What the ``pipeline`` command shows while the ingestion job runs, and its closing summary.
+
+:class:`RunProgress` is a Dagster logger's handler: it receives the run's log records (the
+assets' messages and Dagster's events) and
+
+- advances a :mod:`rich` progress bar (windows done of all, calls landed, calls/s, ETA) from the
+  structured ``extra`` each committed window's record carries
+  (:data:`pipeline.ingest.report.WINDOW_EXTRA`), never from the text;
+- prints warnings, errors, failed steps, failed checks and a step waiting for its pool (another
+  run writes the warehouse) as they come, and the assets' other messages (one line per window
+  and per analytics table) only when ``verbose``;
+- tallies calls, rejected records, re-swept and unreconciled windows, and check results for
+  :meth:`RunProgress.summary`.
+
+On a console that is not a terminal (a pipe, a CI log) the bar is off, so no control codes are
+written; the summary still is.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from pipeline.ingest.report import WINDOW_EXTRA
+
+
+@dataclass(slots=True)
+class RunTally:
+    """Counts over every execution of one command.
+
+    Attributes:
+        windows: hourly windows committed.
+        calls: calls landed.
+        rejected: records the parser rejected (kept in ``raw.rejected_calls``).
+        reswept: committed windows whose pages were read more than once.
+        unreconciled: committed windows short of the API's count.
+        checks_passed: asset check evaluations that passed.
+        checks_failed: asset check evaluations that failed (any severity).
+        failed_steps: steps that failed.
+    """
+
+    windows: int = 0
+    calls: int = 0
+    rejected: int = 0
+    reswept: int = 0
+    unreconciled: int = 0
+    checks_passed: int = 0
+    checks_failed: int = 0
+    failed_steps: int = 0
+
+
+class RunProgress(logging.Handler):
+    """Progress bar, messages and tally of an ingestion (see the module docstring).
+
+    Use as a context manager around the executions: the bar shows while inside.
+
+    Args:
+        console: where everything goes (the bar only when it is a terminal).
+        total_windows: windows the command will commit (hours × projects), for the ETA.
+        verbose: also print the assets' informational lines (one per window and table).
+    """
+
+    def __init__(self, console: Console, total_windows: int, *, verbose: bool = False) -> None:
+        super().__init__(logging.DEBUG)  # Dagster logs check evaluations at DEBUG
+        self.console = console
+        self.verbose = verbose
+        self.tally = RunTally()
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("windows · {task.fields[calls]:,} calls · {task.fields[rate]:,.0f} calls/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self._task = self._progress.add_task(
+            "fetching", total=total_windows or None, calls=0, rate=0.0
+        )
+        self._started = time.monotonic()
+        self._ended: float | None = None
+        self._blocked: set[str] = set()
+
+    def __enter__(self) -> RunProgress:
+        self._started = time.monotonic()
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+        self._ended = time.monotonic()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Handle one record of the run's log (see the module docstring)."""
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        step = meta.get("step_key") or ""
+        if event is not None:
+            self._event(event, step)
+            return
+        window = getattr(record, WINDOW_EXTRA, None)
+        if window is not None:
+            self._window(window)
+        elif step.startswith("analytics"):
+            self._progress.update(self._task, description="analytics tables")
+        message = meta.get("orig_message") or record.getMessage()
+        if record.levelno >= logging.WARNING:
+            style = "red" if record.levelno >= logging.ERROR else "yellow"
+            self._print(f"{step}: {message}" if step else message, style)
+        elif record.levelno >= logging.INFO and self.verbose:
+            self._print(f"{step}: {message}" if step else message, None)
+
+    def _print(self, text: str, style: str | None) -> None:
+        self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+
+    def _window(self, window: dict[str, Any]) -> None:
+        tally = self.tally
+        tally.windows += 1
+        tally.calls += int(window["calls"])
+        tally.rejected += int(window["rejected"])
+        tally.reswept += int(window["sweeps"]) > 1
+        tally.unreconciled += not window["reconciled"]
+        elapsed = self._progress.tasks[0].elapsed or 0.0
+        self._progress.update(
+            self._task,
+            advance=1,
+            calls=tally.calls,
+            rate=tally.calls / elapsed if elapsed > 0 else 0.0,
+            description="fetching",
+        )
+
+    def _event(self, event: Any, step: str) -> None:  # a dagster DagsterEvent
+        if event.is_step_failure:
+            self.tally.failed_steps += 1
+            error = event.step_failure_data.error
+            cause = error.cause if error and error.cause else error
+            detail = cause.message.strip() if cause else ""
+            self._print(f"{event.step_key} failed: {detail}", "red")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            self._check(event.asset_check_evaluation_data)
+        elif event.event_type_value == "ENGINE_EVENT":
+            metadata = getattr(event.event_specific_data, "metadata", None) or {}
+            pool = metadata.get("pool")
+            if pool is not None and step not in self._blocked:
+                # Another run (a UI backfill, another command) holds the writer's slot.
+                self._blocked.add(step)
+                self._progress.update(self._task, description=f"waiting for pool {pool.value}")
+                self._print(
+                    f"{step} waits for a slot of the pool {pool.value}: another run is writing "
+                    "the warehouse (see `dagster dev` or `pipeline status`)",
+                    "yellow",
+                )
+
+    def _check(self, evaluation: Any) -> None:  # a dagster AssetCheckEvaluation
+        if evaluation.passed:
+            self.tally.checks_passed += 1
+            return
+        self.tally.checks_failed += 1
+        detail = evaluation.metadata.get("detail")
+        failures = evaluation.metadata.get("failures")
+        text = (
+            f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed"
+            f"{f': {failures.value}' if failures else ''}"
+            f"{f' ({detail.value})' if detail and detail.value else ''}"
+        )
+        severity = str(getattr(evaluation.severity, "value", evaluation.severity)).upper()
+        self._print(text, "yellow" if severity == "WARN" else "red")
+
+    def summary(self) -> str:
+        """One line: calls, rejected, windows (re-swept, unreconciled), checks, wall time.
+
+        E.g. ``Landed 474 calls in 24 windows (0 rejected; 0 re-swept, 0 unreconciled);
+        checks: 5 passed, 0 failed; 3.2 s``.
+        """
+        t = self.tally
+        elapsed = (self._ended or time.monotonic()) - self._started
+        return (
+            f"Landed {t.calls:,} calls in {t.windows:,} windows ({t.rejected:,} rejected; "
+            f"{t.reswept:,} re-swept, {t.unreconciled:,} unreconciled); checks: "
+            f"{t.checks_passed} passed, {t.checks_failed} failed; {elapsed:.1f} s"
+        )

@@ -1,0 +1,6 @@
+"""The Dagster instance the ``pipeline`` command records its runs in, and what it holds.
+
+:mod:`pipeline.state.instance` opens the persistent instance (``DAGSTER_HOME``, default
+``.dagster/`` in the working directory) that ``pipeline demo`` / ``ingest`` write and
+``dagster dev`` reads; :mod:`pipeline.state.status` summarises it for ``pipeline status``.
+"""

@@ -1,0 +1,127 @@
+"""What the ingestion shows: a progress bar in a terminal, lines only with ``verbose``, a summary.
+
+The job runs against the sandbox on loopback; the display is fed by the structured ``extra``
+of each window's log record and by Dagster's check events, so the summary's counts must equal
+the warehouse's.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster._core.storage.dagster_run import DagsterRun
+from rich.console import Console
+
+from pipeline.defs.raw_assets import WRITER_POOL
+from pipeline.jobs import run_ingest_job
+from pipeline.state.instance import open_instance, run_tags
+from tests.conftest import api_resource
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 11, 16, 8, tzinfo=UTC)
+END = START + timedelta(hours=4)
+
+
+def _run(sb, db, console: Console, *, verbose: bool, analytics: bool = False) -> str:
+    ok = run_ingest_job(
+        START,
+        END,
+        db_path=db,
+        report_tz="UTC",
+        console=console,
+        analytics=analytics,
+        sinch=api_resource(sb),
+        verbose=verbose,
+    )
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    assert ok, output
+    return output
+
+
+def test_quiet_run_prints_only_the_summary_with_the_warehouse_counts(make_sandbox, tmp_path):
+    db = tmp_path / "quiet.duckdb"
+    with make_sandbox(seed=5, malformed_rate=0.05) as sb:
+        pipe = Console(file=io.StringIO(), width=100)  # not a terminal: no bar
+        output = _run(sb, db, pipe, verbose=False)
+        verbose = _run(sb, tmp_path / "verbose.duckdb", Console(file=io.StringIO()), verbose=True)
+    with duckdb.connect(str(db), read_only=True) as con:
+        (calls,) = con.execute("SELECT count(*) FROM raw.calls").fetchone()
+        (rejected,) = con.execute("SELECT count(*) FROM raw.rejected_calls").fetchone()
+    assert rejected > 0
+    lines = [line for line in output.splitlines() if line.strip()]
+    # the failing no_rejected_records check (a WARN) is the one other line
+    assert len(lines) == 2, output
+    assert "check no_rejected_records on raw/calls failed" in lines[0]
+    assert lines[1].startswith(
+        f"Landed {calls:,} calls in 4 windows ({rejected:,} rejected; 0 re-swept, 0 unreconciled);"
+        " checks: 4 passed, 1 failed;"
+    ), output
+    assert "\x1b[" not in output
+    assert sum("[1/4]" in line or "[4/4]" in line for line in verbose.splitlines()) == 2
+
+
+def test_a_terminal_gets_a_bar_with_windows_calls_and_rate(make_sandbox, tmp_path):
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=160)
+    with make_sandbox(seed=5) as sb:
+        output = _run(sb, tmp_path / "tty.duckdb", terminal, verbose=False, analytics=True)
+    assert "4/4" in output and "windows ·" in output and "calls/s" in output and "ETA" in output
+    assert "analytics tables" in output
+    assert "[1/4]" not in output  # per-window lines only with verbose
+
+
+class _Signal(io.StringIO):
+    """A console file that sets ``seen`` once ``text`` has been written (a readiness signal)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = threading.Event()
+
+    def write(self, s: str) -> int:
+        n = super().write(s)
+        if self.text in self.getvalue():
+            self.seen.set()
+        return n
+
+
+def test_a_run_waiting_for_the_writer_pool_says_so_once_then_lands(make_sandbox, tmp_path):
+    out = _Signal("waits for a slot of the pool duckdb_writer")
+    with make_sandbox(seed=5) as sb, open_instance(tmp_path / "home") as instance:
+        # another live run of this host (a UI backfill, say) holds the writer's only slot
+        holder = DagsterRun(
+            job_name="ingest_calls",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+            tags=run_tags(),
+        )
+        instance.add_run(holder)
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(WRITER_POOL)
+        storage.claim_concurrency_slot(WRITER_POOL, holder.run_id, "raw__calls")
+        with ThreadPoolExecutor(1) as pool:
+            job = pool.submit(
+                run_ingest_job,
+                START,
+                START + timedelta(hours=1),
+                db_path=tmp_path / "waits.duckdb",
+                report_tz="UTC",
+                console=Console(file=out, width=200),
+                analytics=False,
+                sinch=api_resource(sb),
+                instance=instance,
+                verbose=False,
+            )
+            assert out.seen.wait(timeout=240), out.getvalue()  # hang guard only
+            storage.free_concurrency_slots_for_run(holder.run_id)
+            assert job.result(timeout=240), out.getvalue()
+    output = out.getvalue()
+    assert output.count("waits for a slot of the pool duckdb_writer") == 1, output
+    assert "Landed " in output and " in 1 windows" in output
