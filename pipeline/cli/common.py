@@ -40,6 +40,13 @@ ENVIRONMENT = (
     ("REPORT_TZ", settings.DEFAULT_REPORT_TZ),
     ("SANDBOX_SEED", str(settings.DEFAULT_SANDBOX_SEED)),
     ("DAGSTER_HOME", "./.dagster (the Dagster instance runs are recorded in)"),
+    ("CALLS_ALERTS_FILE", "unset: the built-in alert thresholds"),
+    ("ALERT_WEBHOOK_URL", "unset: no webhook (Slack-compatible)"),
+    (
+        "ALERT_SMTP_HOST, ALERT_SMTP_PORT, ALERT_SMTP_SECURITY, ALERT_SMTP_USER, "
+        "ALERT_SMTP_PASSWORD, ALERT_EMAIL_FROM, ALERT_EMAIL_TO",
+        "unset: no e-mail",
+    ),
 )
 #: ``\b`` keeps click from re-wrapping the lines of the paragraph that follows it.
 EPILOG = "\b\nEnvironment (also read from ./.env), with defaults:\n" + "\n".join(
