@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -48,8 +48,9 @@ class RunTally:
         rejected: records the parser rejected (kept in ``raw.rejected_calls``).
         reswept: committed windows whose pages were read more than once.
         unreconciled: committed windows short of the API's count.
-        checks_passed: asset check evaluations that passed.
-        checks_failed: asset check evaluations that failed (any severity).
+        check_failed: each check evaluated (``asset/check``) → True if any of its
+            evaluations in the command failed (any severity). A check evaluated by several
+            runs (a project's run, then the refresh of its stale hours) counts once.
         failed_steps: steps that failed.
     """
 
@@ -58,9 +59,18 @@ class RunTally:
     rejected: int = 0
     reswept: int = 0
     unreconciled: int = 0
-    checks_passed: int = 0
-    checks_failed: int = 0
+    check_failed: dict[str, bool] = field(default_factory=dict)
     failed_steps: int = 0
+
+    @property
+    def checks_passed(self) -> int:
+        """Checks whose every evaluation passed."""
+        return sum(not failed for failed in self.check_failed.values())
+
+    @property
+    def checks_failed(self) -> int:
+        """Checks with a failed evaluation."""
+        return sum(self.check_failed.values())
 
 
 class RunProgress(logging.Handler):
@@ -174,10 +184,11 @@ class RunProgress(logging.Handler):
                 )
 
     def _check(self, evaluation: Any) -> None:  # a dagster AssetCheckEvaluation
+        key = f"{evaluation.asset_key.to_user_string()}/{evaluation.check_name}"
+        failed = self.tally.check_failed.get(key, False)
+        self.tally.check_failed[key] = failed or not evaluation.passed
         if evaluation.passed:
-            self.tally.checks_passed += 1
             return
-        self.tally.checks_failed += 1
         detail = evaluation.metadata.get("detail")
         failures = evaluation.metadata.get("failures")
         text = (
@@ -197,7 +208,13 @@ class RunProgress(logging.Handler):
         t = self.tally
         elapsed = (self._ended or time.monotonic()) - self._started
         return (
-            f"Landed {t.calls:,} calls in {t.windows:,} windows ({t.rejected:,} rejected; "
+            f"Landed {_count(t.calls, 'call')} in {_count(t.windows, 'window')} "
+            f"({t.rejected:,} rejected; "
             f"{t.reswept:,} re-swept, {t.unreconciled:,} unreconciled); checks: "
             f"{t.checks_passed} passed, {t.checks_failed} failed; {elapsed:.1f} s"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 call``, ``2,275 calls``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

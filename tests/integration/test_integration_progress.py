@@ -124,4 +124,4 @@ def test_a_run_waiting_for_the_writer_pool_says_so_once_then_lands(make_sandbox,
             assert job.result(timeout=240), out.getvalue()
     output = out.getvalue()
     assert output.count("waits for a slot of the pool duckdb_writer") == 1, output
-    assert "Landed " in output and " in 1 windows" in output
+    assert "Landed " in output and " in 1 window " in output

@@ -11,6 +11,7 @@ latest evaluation failed is named.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -67,9 +68,9 @@ def test_demo_records_its_runs_where_dagster_dev_looks_and_prints_under_40_lines
     lines = output.splitlines()
     assert len(lines) < 40, output
     assert "\x1b[" not in output  # not a terminal: no progress bar, no control codes
-    assert any(
-        line.startswith("Landed ") and "checks: 5 passed, 0 failed" in line for line in lines
-    )
+    summary = next(line for line in lines if line.startswith("Landed "))
+    passed, failed = map(int, re.findall(r"checks: (\d+) passed, (\d+) failed", summary)[0])
+    assert passed + failed == 5 + 7, summary  # raw/calls checks + alert checks, once each
 
     home = work / ".dagster"
     assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
@@ -110,7 +111,10 @@ def test_demo_records_its_runs_where_dagster_dev_looks_and_prints_under_40_lines
     for key in _asset_keys():
         line = next(x for x in status.stdout.splitlines() if f" {key.to_user_string()} " in x)
         assert "missing none" in line or "missing 1 h" in line, line  # the hour the demo began
-    assert "Checks: 5 passing, 0 failing, 0 never evaluated" in status.stdout
+    # the raw/calls checks pass; the alert checks may fire on the sandbox's bursts (WARN)
+    assert re.search(r"Checks: \d+ passing, \d+ failing, 0 never evaluated", status.stdout)
+    failing = [x for x in status.stdout.splitlines() if "FAILING" in x]
+    assert not [x for x in failing if " on raw/calls " in x], failing
 
 
 def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dagster_home):
@@ -157,7 +161,8 @@ def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dag
     analytics = next(x for x in result.output.splitlines() if " analytics/cost_hourly " in x)
     assert "last never" in analytics and "missing 8 h" in analytics
     # the latest evaluation of each check: records were rejected, so that WARN check fails
-    assert "Checks: 4 passing, 1 failing, 0 never evaluated" in result.output
+    # (the alert checks on the analytics assets never ran: analytics=False)
+    assert "Checks: 4 passing, 1 failing, 7 never evaluated" in result.output
     failing = next(x for x in result.output.splitlines() if "FAILING" in x)
     assert failing.startswith("  FAILING no_rejected_records on raw/calls (WARN, ")
     assert "failures: " in failing
