@@ -123,10 +123,21 @@ def asset_status(
 
 
 def check_status(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> CheckStatus:
-    """The latest evaluation of the check ``key`` recorded in ``instance``."""
-    record = instance.get_latest_asset_check_evaluation_record(key)
+    """The latest completed evaluation of the check ``key`` recorded in ``instance``.
+
+    A run that failed or was interrupted before the check ran leaves a *planned* evaluation
+    as the newest record: it is skipped, so the check shows its last real result.
+    """
+    from dagster._core.storage.asset_check_execution_record import (
+        COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES,
+    )
+
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+    )
+    record = records[0] if records else None
     evaluation = record.evaluation if record else None
-    if record is None or evaluation is None:
+    if record is None or evaluation is None or not hasattr(evaluation, "passed"):
         return CheckStatus(key.asset_key.to_user_string(), key.name, None, "", None, "")
     meta = evaluation.metadata
     parts = [f"{name}: {meta[name].value}" for name in ("failures", "detail") if name in meta]

@@ -166,3 +166,37 @@ def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dag
     failing = next(x for x in result.output.splitlines() if "FAILING" in x)
     assert failing.startswith("  FAILING no_rejected_records on raw/calls (WARN, ")
     assert "failures: " in failing
+
+
+def test_status_after_a_failed_run_shows_the_last_real_check_results(make_sandbox, tmp_path):
+    """A run that fails before its checks leaves *planned* evaluations as the newest records:
+    status used to crash on them (AttributeError on AssetCheckEvaluationPlanned)."""
+    day = datetime(2026, 11, 16, tzinfo=UTC)
+    db = tmp_path / "failed.duckdb"
+    with make_sandbox(seed=3) as sb, open_instance() as instance:
+        assert run_ingest_job(
+            day,
+            day + timedelta(hours=1),
+            db_path=db,
+            report_tz="UTC",
+            console=quiet_console(),
+            analytics=False,
+            sinch=api_resource(sb),
+            instance=instance,
+        )
+        broken = api_resource(sb, auth_url="http://127.0.0.1:9/token", max_attempts=1)
+        assert not run_ingest_job(
+            day,
+            day + timedelta(hours=1),
+            db_path=db,
+            report_tz="UTC",
+            console=quiet_console(),
+            analytics=False,
+            sinch=broken,
+            instance=instance,
+        )
+    result = CliRunner().invoke(
+        app, ["status", "--start", "2026-11-16T00", "--end", "2026-11-16T01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Checks: 5 passing, 0 failing, 7 never evaluated" in result.output
