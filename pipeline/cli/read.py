@@ -76,7 +76,9 @@ def report(
     ),
     report_tz: Annotated[
         str | None,
-        typer.Option(help="IANA zone of the charts [default: the zone the file was built in]"),
+        typer.Option(
+            help="IANA zone of the charts [env REPORT_TZ, default: the zone the file was built in]"
+        ),
     ] = None,
 ) -> None:
     """Execute notebooks/report.ipynb headless on the warehouse and write a self-contained HTML.
@@ -114,6 +116,7 @@ def report(
         def advance(stage: str, done: int, total: int) -> None:
             progress.update(task, description=stage[:40], completed=done, total=total)
 
+        report_tz = report_tz or settings.env("REPORT_TZ", "") or None
         tz = settings.check_time_zone(report_tz) if report_tz else None
         try:
             path = render_report(db_path(db), out, report_tz=tz, progress=advance)

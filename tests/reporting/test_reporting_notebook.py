@@ -123,3 +123,14 @@ def test_report_bad_time_zone_is_one_line(demo_db: Path, tmp_path: Path) -> None
     )
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_report_reads_report_tz_from_the_environment(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REPORT_TZ was ignored by `pipeline report` (a bad zone even exited 0)."""
+    monkeypatch.setenv("REPORT_TZ", "Mars/Base")
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Mars/Base" in result.output and not out.exists()
