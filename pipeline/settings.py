@@ -181,6 +181,34 @@ def db_path(value: str | None = None) -> str:
     return path
 
 
+#: Bytes 8–12 of every DuckDB database file.
+DUCKDB_MAGIC = b"DUCK"
+
+
+def check_writable_db(path: str) -> str:
+    """Return ``path`` if the ingestion can write a DuckDB warehouse there.
+
+    Its folder must exist or be creatable, and an existing file must be a DuckDB database
+    (checked by its header, without opening it: a writer may hold it).
+
+    Raises:
+        SettingsError: the folder cannot be created, or the file is something else.
+    """
+    file = Path(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        msg = f"CALLS_DB_PATH / --db: cannot create the folder of {path} ({exc.strerror})"
+        raise SettingsError(msg) from None
+    if file.is_file() and file.stat().st_size > 0:
+        with file.open("rb") as handle:
+            header = handle.read(12)
+        if header[8:12] != DUCKDB_MAGIC:
+            msg = f"CALLS_DB_PATH / --db: {path} exists and is not a DuckDB warehouse"
+            raise SettingsError(msg)
+    return path
+
+
 def fetch_concurrency() -> int:
     """Windows fetched at once (``CALLS_FETCH_CONCURRENCY``, 1 to 32)."""
     return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)

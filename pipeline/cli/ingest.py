@@ -168,6 +168,8 @@ def demo(
     with user_errors():
         tz = settings.check_time_zone(report_tz) if report_tz else settings.report_tz()
         path = db_path(db)
+        if not settings.lake_uri():
+            settings.check_writable_db(str(path))
         end = floor_hour(datetime.now(UTC))
         start = end - timedelta(days=days)
         check_ingest_range(start, end, datetime.now(UTC))
@@ -225,6 +227,8 @@ def ingest(
             raise settings.SettingsError(f"--start {start} must be before --end {end}")
         tz = settings.report_tz()
         check_ingest_range(first, last, datetime.now(UTC))
+        if not settings.lake_uri():
+            settings.check_writable_db(str(db_path(db)))
         check_api_access()
         quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job

@@ -195,3 +195,21 @@ def test_help_shows_every_environment_variable_and_the_options_env_and_defaults(
     assert "[env CALLS_DB_PATH, default data/calls.duckdb]" in text
     assert "[env REPORT_TZ, default UTC]" in text
     assert "--verbose" in text
+
+
+@pytest.mark.parametrize("command", ["demo", "ingest"])
+def test_a_warehouse_path_that_cannot_be_written_is_one_line(tmp_path, command):
+    """It failed inside the job: step noise, exit 1 and "re-run the range" (wrong advice)."""
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database", encoding="utf-8")
+    args = [command, "--db", str(text)]
+    if command == "ingest":
+        args += ["--start", "2026-11-16T00", "--end", "2026-11-16T01"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "is not a DuckDB warehouse" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert text.read_text(encoding="utf-8") == "not a database"  # untouched
+    under_a_file = tmp_path / "notes.duckdb" / "calls.duckdb"
+    result = runner.invoke(app, [*args[:1], "--db", str(under_a_file), *args[3:]])
+    assert result.exit_code == 2 and "cannot create the folder" in result.output, result.output
