@@ -2,7 +2,9 @@
 
 It reads the persistent instance the ``pipeline`` command records its runs in
 (:mod:`pipeline.state.instance`: ``DAGSTER_HOME``, default ``./.dagster``), the one
-``dagster dev`` shows, never the warehouse. :mod:`pipeline.cli` registers it on the app.
+``dagster dev`` shows; from the warehouse only the number of alerts raised for the range's
+hours (a check's status is its latest evaluation, which may cover other hours).
+:mod:`pipeline.cli` registers it on the app.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ def _range(start: str | None, end: str | None, days: int) -> tuple[datetime, dat
         msg = f"the range {first:%Y-%m-%dT%H} → {last:%Y-%m-%dT%H} holds no hour"
         raise settings.SettingsError(msg)
     return first, last
+
+
+def _open_alerts(first: datetime, last: datetime) -> int:
+    """Alerts stored for buckets in ``[first, last)`` (0 when the warehouse does not exist)."""
+    from pipeline.alerts.store import read_alerts
+    from pipeline.defs.environment import warehouse_resource
+
+    try:
+        alerts = read_alerts(warehouse_resource().backend(), first)
+    except FileNotFoundError:
+        return 0
+    return alerts.filter(alerts["bucket"] < last).height
 
 
 def _spans_text(spans: list) -> str:  # list of pipeline.sinch.models.Window
@@ -102,6 +116,14 @@ def status(
         )
     if never:
         out.print(f"  never evaluated: {', '.join(c.name for c in never)}", markup=False)
+    alerts = _open_alerts(first, last)
+    if alerts:
+        out.print(
+            f"Alerts: {alerts:,} raised for hours in the range (a check shows its latest run "
+            f"only): `pipeline alerts --since {first:%Y-%m-%dT%H}`",
+            style="yellow",
+            markup=False,
+        )
     if not any(a.last_hour for a in assets):
         console.print(
             f"[yellow]nothing materialized in {dagster_home()} yet: run `pipeline demo`, or set "

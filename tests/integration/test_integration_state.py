@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -115,6 +116,17 @@ def test_demo_records_its_runs_where_dagster_dev_looks_and_prints_under_40_lines
     assert re.search(r"Checks: \d+ passing, \d+ failing, 0 never evaluated", status.stdout)
     failing = [x for x in status.stdout.splitlines() if "FAILING" in x]
     assert not [x for x in failing if " on raw/calls " in x], failing
+    # alerts raised for the range's hours are counted from the warehouse, whatever the
+    # latest evaluation of each check says
+    with duckdb.connect(str(work / "data" / "calls.duckdb"), read_only=True) as con:
+        (raised,) = con.execute(
+            "SELECT count(*) FROM analytics.alerts WHERE bucket >= ? AND bucket < ?",
+            [end - timedelta(days=1), end],
+        ).fetchall()[0]
+    if raised:
+        assert f"Alerts: {raised:,} raised for hours in the range" in status.stdout
+    else:
+        assert "Alerts:" not in status.stdout
 
 
 def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dagster_home):
