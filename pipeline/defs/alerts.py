@@ -181,7 +181,7 @@ def build_alert_sensor() -> dg.SensorDefinition:
         except WarehouseBusyError:
             return dg.SkipReason("the warehouse file is busy (an ingestion); next tick")
         for name, error in report.failed.items():
-            context.log.warning(f"alert delivery: {name}: {error}")
+            context.log.warning(f"alert delivery failed, retried next tick: {error}")
         return dg.SkipReason(report.summary())
 
     return alert_delivery
