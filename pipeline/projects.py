@@ -22,14 +22,13 @@ its client, never stored in the file, the run config or Dagster's events.
 from __future__ import annotations
 
 import os
-import tomllib
 import zlib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.settings import SettingsError, env
+from pipeline.settings import SettingsError, env, load_toml_model
 
 PROJECTS_FILE_VAR = "CALLS_PROJECTS_FILE"
 #: Project ids become Dagster partition keys and SQL literals: letters, digits, ``._-`` only.
@@ -115,26 +114,11 @@ def load_projects(path: str | Path) -> list[Project]:
             values, repeats an id, or mixes projects with and without key variables.
     """
     where = f"{PROJECTS_FILE_VAR}={path}"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        msg = f"{where}: cannot read the projects file ({exc.strerror or exc})"
-        raise SettingsError(msg) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{where}: not valid TOML ({exc})"
-        raise SettingsError(msg) from None
-    try:
-        projects = _ProjectsFile.model_validate(data).project
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        msg = f"{where}: {problems} (expected [[project]] tables with id, name, key_id_env, "
-        msg += "key_secret_env, rate_limit_per_s)"
-        raise SettingsError(msg) from None
+    hint = "expected [[project]] tables with id, name, key_id_env, key_secret_env, "
+    hint += "rate_limit_per_s"
+    projects = load_toml_model(
+        path, PROJECTS_FILE_VAR, "projects file", _ProjectsFile, hint
+    ).project
     ids = [p.id for p in projects]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:

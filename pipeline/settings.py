@@ -33,8 +33,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import tomllib
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
 
 DEFAULT_API_URL = "https://elastic-trunking.api.sinch.com"
 DEFAULT_AUTH_URL = "https://auth.sinch.com"
@@ -299,3 +303,43 @@ def check_time_zone(name: str) -> str:
         msg = f"unknown time zone {name!r} (use an IANA name such as Europe/Copenhagen)"
         raise SettingsError(msg) from None
     return name
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def load_toml_model(
+    path: str | Path, variable: str, kind: str, model: type[_Model], hint: str
+) -> _Model:
+    """Read the TOML file ``path`` (named by ``variable``) into the pydantic ``model``.
+
+    Args:
+        path: the file.
+        variable: the environment variable that named it, for messages.
+        kind: what the file is, e.g. ``"projects file"``.
+        model: the pydantic model of the whole file.
+        hint: what the file should hold, appended to a validation error.
+
+    Raises:
+        SettingsError: the file is missing or unreadable, not TOML, or does not fit ``model``
+            (the message lists each problem, ``table.key: why``).
+    """
+    where = f"{variable}={path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"{where}: cannot read the {kind} ({exc.strerror or exc})"
+        raise SettingsError(msg) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{where}: not valid TOML ({exc})"
+        raise SettingsError(msg) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"{where}: {problems} ({hint})") from None

@@ -42,12 +42,11 @@ naming the file and each bad key, as :mod:`pipeline.projects` does.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.settings import SettingsError, env
+from pipeline.settings import env, load_toml_model
 
 ALERTS_FILE_VAR = "CALLS_ALERTS_FILE"
 
@@ -145,26 +144,8 @@ def load_alerts_config(path: str | Path) -> AlertsConfig:
         SettingsError: the file is missing or unreadable, not TOML, names an unknown rule or
             key, or has a value out of range (the message lists each).
     """
-    where = f"{ALERTS_FILE_VAR}={path}"
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        msg = f"{where}: cannot read the alerts file ({exc.strerror or exc})"
-        raise SettingsError(msg) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"{where}: not valid TOML ({exc})"
-        raise SettingsError(msg) from None
-    try:
-        return AlertsConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'file'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        msg = f"{where}: {problems} (tables: {', '.join(RULES)}; see docs/alerts.md)"
-        raise SettingsError(msg) from None
+    hint = f"tables: {', '.join(RULES)}; see docs/alerts.md"
+    return load_toml_model(path, ALERTS_FILE_VAR, "alerts file", AlertsConfig, hint)
 
 
 def configured_alerts() -> AlertsConfig:
