@@ -42,9 +42,24 @@ log = logging.getLogger("pipeline.state")
 
 
 def dagster_home() -> Path:
-    """The instance folder: ``$DAGSTER_HOME`` (made absolute), else ``./.dagster``."""
+    """The instance folder: ``$DAGSTER_HOME``, else ``./.dagster``.
+
+    Raises:
+        SettingsError: ``DAGSTER_HOME`` is a relative path. Dagster itself refuses one
+            (``dagster dev`` would stop), and taken relative to each command's working
+            directory it would silently create a new, empty instance wherever a command runs.
+    """
     raw = os.environ.get("DAGSTER_HOME", "").strip()
-    return Path(raw).expanduser().resolve() if raw else Path.cwd().resolve() / DEFAULT_DIR
+    if not raw:
+        return Path.cwd().resolve() / DEFAULT_DIR
+    home = Path(raw).expanduser()
+    if not home.is_absolute():
+        msg = (
+            f"DAGSTER_HOME={raw} is a relative path; Dagster needs an absolute one "
+            f"(e.g. DAGSTER_HOME={Path.cwd().resolve() / raw})"
+        )
+        raise SettingsError(msg)
+    return home.resolve()
 
 
 def run_tags() -> dict[str, str]:

@@ -100,3 +100,20 @@ def test_an_unusable_instance_folder_is_one_line_exit_2(broken: str, tmp_path: P
     assert f"cannot use the Dagster instance in {home} (DAGSTER_HOME)" in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_relative_dagster_home_is_refused_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative DAGSTER_HOME once created a fresh instance under each working directory."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["status"], env={"DAGSTER_HOME": "relative/home"})
+    assert result.exit_code == 2, result.output
+    assert "DAGSTER_HOME=relative/home is a relative path" in result.output
+    assert str(tmp_path / "relative" / "home") in result.output.replace("\n", "")
+    assert not (tmp_path / "relative").exists()
+    assert "Traceback" not in result.output
