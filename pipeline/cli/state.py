@@ -24,16 +24,18 @@ MAX_SPANS = 4
 
 
 def _range(start: str | None, end: str | None, days: int) -> tuple[datetime, datetime]:
-    from pipeline.cli.ingest import parse_hour
+    from pipeline.cli.ingest import check_ingest_range, parse_hour
     from pipeline.defs.partitions import PARTITION_FORMAT, partitions_start
 
-    last = parse_hour(end, "--end") if end else floor_hour(datetime.now(UTC))
+    now = datetime.now(UTC)
+    last = parse_hour(end, "--end") if end else floor_hour(now)
     first_partition = datetime.strptime(partitions_start(), PARTITION_FORMAT).replace(tzinfo=UTC)
     first = parse_hour(start, "--start") if start else last - timedelta(days=days)
     first = max(first, first_partition)
     if first >= last:
         msg = f"the range {first:%Y-%m-%dT%H} → {last:%Y-%m-%dT%H} holds no hour"
         raise settings.SettingsError(msg)
+    check_ingest_range(first, last, now)  # future hours cannot be ingested, nor missing
     return first, last
 
 

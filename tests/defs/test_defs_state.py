@@ -117,3 +117,18 @@ def test_a_relative_dagster_home_is_refused_not_created(
     assert str(tmp_path / "relative" / "home") in result.output.replace("\n", "")
     assert not (tmp_path / "relative").exists()
     assert "Traceback" not in result.output
+
+
+def test_status_refuses_an_end_in_the_future(dagster_home: Path) -> None:
+    """Status once listed hours not yet begun as "missing", inviting an ingest that refuses them."""
+    from datetime import UTC, datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    future = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H")
+    result = CliRunner().invoke(app, ["status", "--end", future])
+    assert result.exit_code == 2, result.output
+    assert f"--end {future} is in the future" in result.output
+    assert "missing" not in result.output
