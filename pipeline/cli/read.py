@@ -58,15 +58,53 @@ def sql(
             raise settings.SettingsError("give a query name or .sql file, or --list")
         frame = run_query(db_path(db), query)
     if frame.height == 0:
-        console.print(
-            "[yellow]no rows: the warehouse may hold no calls for this question yet "
-            "(run `pipeline demo` or `pipeline ingest`)[/]"
-        )
+        console.print(f"[yellow]{_why_no_rows(db_path(db))}[/]")
     if output is OutputFormat.csv:
         sys.stdout.write(frame.write_csv())
         return
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=400, fmt_str_lengths=60):
-        out.print(str(frame), markup=False)
+    if frame.height:
+        _print_table(frame)
+
+
+def _why_no_rows(path: Path) -> str:
+    """An empty result of a warehouse with calls is an answer; of an empty one, a hint."""
+    from pipeline.reporting.queries import run_sql
+
+    with user_errors():
+        calls = int(run_sql(path, "SELECT count(*) AS n FROM raw.calls").item())
+    if calls:
+        return f"no rows: nothing in the {calls:,} calls of the warehouse matches this query"
+    return "no rows: the warehouse holds no calls yet (run `pipeline demo` or `pipeline ingest`)"
+
+
+def _print_table(frame: pl.DataFrame) -> None:
+    """A result as a terminal table: one header row, numbers right-aligned, NULL blank.
+
+    Printed at its natural width, wider than the terminal if need be (lines then wrap or
+    scroll): no value is cut to an ellipsis.
+    """
+    table = Table(show_edge=False, header_style="bold")
+    cells = [[_cell(v) for v in row] for row in frame.iter_rows()]
+    widths = [len(name) for name in frame.columns]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    for name, dtype in frame.schema.items():
+        table.add_column(name, justify="right" if dtype.is_numeric() else "left", no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    out = Console(highlight=False)
+    out.width = max(out.width, sum(widths) + 3 * len(widths) + 1)
+    out.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
 
 
 def report(

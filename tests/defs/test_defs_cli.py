@@ -176,7 +176,31 @@ def test_sql_with_no_rows_says_why(tmp_path):
         pass
     result = runner.invoke(app, ["sql", "answer_rate_7d", "--db", str(db)])
     assert result.exit_code == 0, result.output
-    assert "no rows" in result.output
+    assert "no rows: the warehouse holds no calls yet" in result.output
+
+
+def test_sql_with_no_matching_rows_does_not_blame_an_empty_warehouse(tmp_path):
+    """A legitimately empty answer once said "run pipeline demo" on a warehouse full of calls."""
+    from pipeline.warehouse.connection import connect
+
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        con.execute(
+            "INSERT INTO raw.calls (call_id, create_time, raw, window_start, window_end, "
+            "fetched_at) VALUES ('c1', TIMESTAMPTZ '2026-11-02 10:00:00+00', '{}', "
+            "TIMESTAMPTZ '2026-11-02 10:00:00+00', TIMESTAMPTZ '2026-11-02 11:00:00+00', now())"
+        )
+    query = tmp_path / "none.sql"
+    query.write_text("SELECT call_id, 1.5 AS x FROM raw.calls WHERE call_id = 'nope'\n")
+    result = runner.invoke(app, ["sql", str(query), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "nothing in the 1 calls of the warehouse matches" in result.output
+    assert "pipeline demo" not in result.output
+    query.write_text("SELECT call_id, 1234.5::DOUBLE AS x, NULL AS n FROM raw.calls\n")
+    result = runner.invoke(app, ["sql", str(query), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "shape:" not in result.output  # a table, not the Polars repr
+    assert "1,234.5" in result.output and "c1" in result.output
 
 
 def test_help_shows_every_environment_variable_and_the_options_env_and_defaults():
