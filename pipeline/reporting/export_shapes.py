@@ -123,3 +123,38 @@ def billing_summary(data: ReportData) -> pl.DataFrame:
             "cost", "expected_cost", "price_mismatch", "currency_mismatch", "increment_observed",
         )
     )  # fmt: skip
+
+
+def trunk_export(data: ReportData) -> pl.DataFrame:
+    """Per trunk over the period: calls, calls with details, true NER, refusals and failures.
+
+    Returns:
+        ``trunk``, ``attempts``, ``details_calls``, ``ner_true`` (Float, null without
+        details), ``cps_refused``, ``network_failures``, ``invalid_number`` (Int, null when the
+        trunk has no details: unknown, not 0); most refusals first.
+    """
+    counts = ["details_calls", "ner_true_numerator", "cps_refused", "network_failures"]
+    counts.append("invalid_number")
+    names = trunk_label(data).select("project_id", "trunk_id", "trunk")
+    known = pl.col("details_calls") > 0
+    return (
+        _period(data.answer, data)
+        .group_by("project_id", "trunk_id")
+        .agg(pl.col("attempts").sum(), *(pl.col(c).fill_null(0).sum() for c in counts))
+        .join(names, on=["project_id", "trunk_id"], how="left")
+        .with_columns(
+            pl.coalesce("trunk", "trunk_id").alias("trunk"),
+            pl.when(known).then(pl.col("ner_true_numerator") / pl.col("details_calls")).alias(
+                "ner_true"
+            ),
+            *(
+                pl.when(known).then(pl.col(c)).alias(c)
+                for c in ("cps_refused", "network_failures", "invalid_number")
+            ),
+        )
+        .sort(["cps_refused", "attempts", "trunk"], descending=[True, True, False], nulls_last=True)
+        .select(
+            "trunk", "attempts", "details_calls", "ner_true", "cps_refused", "network_failures",
+            "invalid_number",
+        )
+    )  # fmt: skip

@@ -160,3 +160,4 @@ def test_with_export_details_the_section_draws_its_charts(export_db: Path, tmp_p
     for title in titles:
         assert f'"text":"{title}"' in figure_json, title
     assert "calls refused over the CPS limit (SIP 603)" in html
+    assert "Per trunk: true NER and calls refused over the CPS limit (period)" in html
