@@ -10,12 +10,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "warehouse"))
 
 from lake_kit import snapshot
 from warehouse_kit import at, hour_window, make_call
 
+from pipeline.cli import app
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse
 from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.lake_tables import table_schemas
@@ -118,3 +120,17 @@ def test_details_of_another_project_are_not_read(both) -> None:
         assert con.sql(
             "SELECT details_calls, ner FROM analytics.answer_rate_hourly"
         ).fetchall() == [(0, None)]
+
+
+@pytest.mark.parametrize("name", ["true_ner", "sip_failure_causes", "mos_quality"])
+def test_export_queries_read_the_lake_views(both, tmp_path: Path, name: str) -> None:
+    """``pipeline sql`` over the lake (registered views) gives the DuckDB file's answer."""
+    duck, lake = both
+    runner = CliRunner()
+    env = {"CALLS_LAKE_URI": lake.location}
+    on_lake = runner.invoke(app, ["sql", name, "--db", str(tmp_path / "none.duckdb")], env=env)
+    on_file = runner.invoke(app, ["sql", name, "--db", duck.location], env={"CALLS_LAKE_URI": ""})
+    assert on_lake.exit_code == 0, on_lake.output
+    assert on_file.exit_code == 0, on_file.output
+    assert on_lake.output == on_file.output
+    assert "T1" in on_lake.output
