@@ -124,7 +124,10 @@ def print_summary(
             "?" if refused is None else f"{refused:,}",
         )
     console.print(table)
-    console.print("CPS refused: calls Sinch answered SIP 603 over the trunk's callsPerSecond")
+    console.print(
+        "CPS refused: failed calls Sinch answered SIP 603 over the trunk's callsPerSecond "
+        "(export details; ? = none for the trunk)"
+    )
     console.print(f"Daily tables use report time zone {report_tz}.")
     rejected, reasons = rejected_in(db_path, start, end)
     if rejected:
