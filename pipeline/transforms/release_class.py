@@ -85,7 +85,7 @@ def release_class(sip: str, cause: str, result: str) -> pl.Expr:
         .then(pl.lit(ANSWERED))
         .when((s == 603) & failed)
         .then(pl.lit(CPS_REFUSED))
-        .when((s == 408) & (r != "NO_ANSWER"))
+        .when((s == 408) & (r != "NO_ANSWER").fill_null(True))
         .then(pl.lit(NETWORK))
         .when(s.is_in(SIP_USER))
         .then(pl.lit(USER))

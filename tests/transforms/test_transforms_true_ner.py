@@ -66,6 +66,14 @@ def test_release_classes_follow_the_documented_table():
     assert by_call == {(s, c, cls) for _r, s, c, cls in CASES}
 
 
+def test_408_without_a_result_is_a_network_timeout():
+    """408 is ring-no-answer only when the result says NO_ANSWER; a NULL result is not that."""
+    calls = make_calls([{"create_time": "2026-01-01 10:00", "call_result": None}])
+    details = make_details([{"call_id": "c0", "sip_response_code": 408}])
+    got = sip_causes(CallData(calls, details=details), HOUR).collect()
+    assert got["release_class"].to_list() == ["network"]
+
+
 def test_true_ner_counts_only_calls_with_details():
     """19 calls with details + 3 FAILED calls without (unknown, in no true-NER count).
 
