@@ -25,8 +25,9 @@ Choices (documented there):
   from Q.850 21 "call rejected"), a user class — except on a FAILED call: Sinch answers 603 to
   calls over the trunk's ``callsPerSecond`` (docs/api-reference.md §5/§6), a capacity failure,
   counted apart as ``cps_refused``;
-* **408 Request Timeout** is ring-no-answer when the result is NO_ANSWER (the callee's timer),
-  a network timeout otherwise (RFC 3398 §8.2.6.1 maps Q.850 102 "recovery on timer expiry");
+* **408 Request Timeout** is ring-no-answer when the result is NO_ANSWER (the callee's timer;
+  RFC 3398 §7.2.4.1 maps Q.850 18 "no user responding" to 408), a network timeout otherwise
+  (RFC 3398 §8.2.6.1 maps 408 to Q.850 102 "recovery on timer expiry");
 * **404/410/484/485/604** and Q.850 **1/22/28** (unallocated, number changed, invalid format)
   are ``invalid``: E.425's effective outcomes are answer, user busy, ring-no-answer and
   terminal reject, so dialling errors are *not* in the numerator; they are counted apart so a
