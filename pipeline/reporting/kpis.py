@@ -2,8 +2,9 @@
 
 Every KPI is re-derived from summed numerators and denominators (docs/kpi-definitions.md, rule
 1): ASR = Σ answered ÷ Σ attempts (ITU-T E.411), NER proxy = Σ (attempts − failed) ÷ Σ attempts,
-ACD = Σ conversation s ÷ Σ answered, minutes of use = Σ conversation s ÷ 60. Cost is summed per
-currency and never across currencies.
+ACD = Σ conversation s ÷ Σ acd_calls (answered calls whose conversation is known: an answered
+call without answerTime is in neither part), minutes of use = Σ conversation s ÷ 60. Cost is
+summed per currency and never across currencies.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Totals:
         cost: per currency (ISO 4217 → amount), exact.
         covered_hours: hours of the period the ingestion covered.
         hours: hours of the period.
+        acd_calls: answered calls with a known conversation (ACD's denominator); None: not
+            known (rows built before the column), ``answered`` is used.
     """
 
     calls: int
@@ -49,6 +52,7 @@ class Totals:
     cost: dict[str, Decimal] = field(default_factory=dict)
     covered_hours: int = 0
     hours: int = 0
+    acd_calls: int | None = None
 
     @property
     def asr(self) -> float | None:
@@ -62,8 +66,9 @@ class Totals:
 
     @property
     def acd_seconds(self) -> float | None:
-        """Average conversation of answered calls (s), None without answers."""
-        return self.conversation_seconds / self.answered if self.answered else None
+        """Average conversation of answered calls with a known conversation (s), or None."""
+        calls = self.answered if self.acd_calls is None else self.acd_calls
+        return self.conversation_seconds / calls if calls else None
 
     @property
     def minutes(self) -> float:
@@ -88,7 +93,8 @@ def totals(
     Args:
         answer: ``analytics.answer_rate_hourly`` rows (``attempts``, ``answered``,
             ``ner_numerator``).
-        usage: ``analytics.trunk_usage_hourly`` rows (``conversation_seconds``).
+        usage: ``analytics.trunk_usage_hourly`` rows (``conversation_seconds``; ``acd_calls``
+            and ``answered`` when there: a row without ``acd_calls`` counts its answered).
         cost: ``analytics.cost_hourly`` rows (``currency``, ``cost``).
         start: period start (inclusive, UTC).
         end: period end (exclusive).
@@ -105,10 +111,18 @@ def totals(
         answered=int(a["answered"].sum()),
         ner_numerator=int(a["ner_numerator"].sum()),
         conversation_seconds=float(u["conversation_seconds"].sum()),
+        acd_calls=_acd_calls(u),
         cost={cur: Decimal(str(amount)) for cur, amount in per_currency.iter_rows() if cur},
         covered_hours=len(in_period),
         hours=round((end - start).total_seconds() / 3600),
     )
+
+
+def _acd_calls(usage: pl.DataFrame) -> int | None:
+    """Σ ``acd_calls`` of the usage rows (``answered`` where NULL), None without the columns."""
+    if "acd_calls" not in usage.columns or "answered" not in usage.columns:
+        return None
+    return int(usage.select(pl.coalesce("acd_calls", "answered").sum()).item() or 0)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,10 @@ class ReportData:
             that have an answerTime).
         countries: outbound calls of the period per ``country`` and ``currency``: ``calls``,
             ``answered``, ``minutes`` (conversation, min), ``cost`` (in the currency).
+        quality: ``analytics.quality_hourly`` rows of the period (from the export).
+        causes: ``analytics.sip_causes_hourly`` rows of the period (from the export).
+        billing: ``analytics.billing_audit_daily`` rows of the local dates the period
+            overlaps (in the report time zone the daily tables were built in).
     """
 
     warehouse: str
@@ -132,6 +136,9 @@ class ReportData:
     cost: pl.DataFrame
     answer_times: pl.DataFrame
     countries: pl.DataFrame
+    quality: pl.DataFrame
+    causes: pl.DataFrame
+    billing: pl.DataFrame
 
 
 def load(
@@ -166,6 +173,7 @@ def load(
         period = report_period(newest, days)
         both = {**params, "start": period.previous_start, "end": period.end}
         current = {**params, "start": period.start, "end": period.end, "tz": tz}
+        current_hours = {**params, "start": period.start, "end": period.end}
         return ReportData(
             warehouse=warehouse_name(db_path),
             tz=tz,
@@ -195,6 +203,15 @@ def load(
             cost=_hourly(con, "analytics.cost_hourly", both),
             answer_times=_frame(con, _ANSWER_TIMES, current),
             countries=_countries(con, {**params, "start": period.start, "end": period.end}),
+            quality=_hourly(con, "analytics.quality_hourly", current_hours),
+            causes=_hourly(con, "analytics.sip_causes_hourly", current_hours),
+            billing=_frame(
+                con,
+                "SELECT * FROM analytics.billing_audit_daily WHERE report_date >= "
+                "CAST(timezone($tz, $start) AS DATE) AND report_date <= "
+                f"CAST(timezone($tz, $end) AS DATE) AND {_PROJECT}",
+                {**current_hours, "tz": file_tz},
+            ),
         )
 
 

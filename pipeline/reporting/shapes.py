@@ -72,7 +72,7 @@ def daily_kpis(data: ReportData, cov: pl.Series) -> pl.DataFrame:
 
     Returns:
         ``local_date``, ``direction``, the sums (``attempts``, ``answered``, ``ner_numerator``,
-        ``conversation_seconds``), ``partial`` and, for each of ``asr``, ``ner``,
+        ``conversation_seconds``, ``acd_calls``), ``partial`` and, for each of ``asr``, ``ner``,
         ``acd_s`` (s), ``tta_median_s`` (s): the value, ``*_ok`` and ``*_note`` (see
         :func:`pipeline.reporting.series.ratio`).
     """
@@ -85,17 +85,19 @@ def daily_kpis(data: ReportData, cov: pl.Series) -> pl.DataFrame:
         ["attempts", "answered", "ner_numerator"],
         by=["direction"],
     )
-    usage = complete_hours(
-        _period(data.usage, data), start, end, cov, ["conversation_seconds"], by=["direction"]
+    # ACD's denominator: answered calls with a known conversation (rows built before
+    # acd_calls existed hold NULL there: their answered calls stand in)
+    usage_rows = _period(data.usage, data).with_columns(
+        pl.coalesce("acd_calls", "answered").alias("acd_calls")
     )
+    sums = ["conversation_seconds", "acd_calls"]
+    usage = complete_hours(usage_rows, start, end, cov, sums, by=["direction"])
     days = daily(answer, data.tz, ["attempts", "answered", "ner_numerator"], by=["direction"])
-    conv = daily(usage, data.tz, ["conversation_seconds"], by=["direction"]).select(
-        "local_date", "direction", "conversation_seconds"
-    )
+    conv = daily(usage, data.tz, sums, by=["direction"]).select("local_date", "direction", *sums)
     frame = days.join(conv, on=["local_date", "direction"], how="left")
     frame = ratio(frame, "asr", "answered", "attempts", "attempts")
     frame = ratio(frame, "ner", "ner_numerator", "attempts", "attempts")
-    frame = ratio(frame, "acd_s", "conversation_seconds", "answered", "answered calls")
+    frame = ratio(frame, "acd_s", "conversation_seconds", "acd_calls", "answered calls")
     tta = data.answer_times.select("local_date", "direction", "timed_answers", "tta_median_s")
     frame = frame.join(tta, on=["local_date", "direction"], how="left").with_columns(
         pl.col("timed_answers").fill_null(0)

@@ -2,7 +2,8 @@
 
 Every builder is a pure function ``builder(data, buckets) -> LazyFrame`` (:data:`Builder`):
 ``data`` is a :class:`.prepare.CallData` (``raw.calls`` rows, ``raw.trunks`` rows, ``as_of``,
-``dedupe``) and ``buckets`` the table's buckets (:mod:`.buckets`):
+``dedupe``, and ``raw.call_details`` rows for the tables with ``needs_details``) and
+``buckets`` the table's buckets (:mod:`.buckets`):
 
 * ``grain == "hour"``: :class:`.buckets.UtcHours` ``(start, end)``, UTC hours; key column
   ``hour_start``;
@@ -31,11 +32,16 @@ from datetime import datetime
 import polars as pl
 
 from pipeline.transforms.answer_rate import answer_rate
+from pipeline.transforms.billing_audit import billing_audit
 from pipeline.transforms.buckets import Buckets, Grain, LocalDays, UtcHours, covering
 from pipeline.transforms.busy_hour import busy_hour
 from pipeline.transforms.cost import cost
 from pipeline.transforms.direction_mix import direction_mix
+from pipeline.transforms.emergency import emergency_calls
 from pipeline.transforms.prepare import CallData
+from pipeline.transforms.quality import quality
+from pipeline.transforms.sip_causes import sip_causes
+from pipeline.transforms.time_to_answer import time_to_answer
 from pipeline.transforms.trunk_usage import trunk_usage
 
 #: ``builder(data, buckets) -> LazyFrame`` of the table's DDL columns.
@@ -53,6 +59,8 @@ class TableSpec:
         grain: ``"hour"`` (UTC hours) or ``"day"`` (local days of the report time zone).
         needs_lookback: True if the table needs calls created up to ``MAX_CALL_DURATION``
             before its buckets (occupancy: Erlangs, concurrency, busy hour).
+        needs_details: True if the builder reads ``raw.call_details`` (``CallData.details``)
+            for the calls created in its buckets.
     """
 
     name: str
@@ -60,6 +68,7 @@ class TableSpec:
     keys: tuple[str, ...]
     grain: Grain
     needs_lookback: bool
+    needs_details: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -87,10 +96,20 @@ class TableSpec:
 
 _SPECS = (
     TableSpec(
-        "answer_rate_hourly", answer_rate, ("hour_start", "trunk_id", "direction"), "hour", False
+        "answer_rate_hourly",
+        answer_rate,
+        ("hour_start", "trunk_id", "direction"),
+        "hour",
+        False,
+        needs_details=True,
     ),
     TableSpec(
-        "answer_rate_daily", answer_rate, ("report_date", "trunk_id", "direction"), "day", False
+        "answer_rate_daily",
+        answer_rate,
+        ("report_date", "trunk_id", "direction"),
+        "day",
+        False,
+        needs_details=True,
     ),
     TableSpec(
         "direction_mix_daily",
@@ -112,6 +131,55 @@ _SPECS = (
         "trunk_usage_daily", trunk_usage, ("report_date", "trunk_id", "direction"), "day", True
     ),
     TableSpec("busy_hour_daily", busy_hour, ("report_date", "trunk_id"), "day", True),
+    # From the export (raw.call_details): calls without a details row are unknown there.
+    TableSpec(
+        "sip_causes_hourly",
+        sip_causes,
+        (
+            "hour_start",
+            "trunk_id",
+            "direction",
+            "sip_response_code",
+            "cause_code",
+            "release_class",
+        ),
+        "hour",
+        False,
+        needs_details=True,
+    ),
+    TableSpec(
+        "quality_hourly",
+        quality,
+        ("hour_start", "trunk_id", "direction"),
+        "hour",
+        False,
+        needs_details=True,
+    ),
+    TableSpec(
+        "quality_daily",
+        quality,
+        ("report_date", "trunk_id", "direction"),
+        "day",
+        False,
+        needs_details=True,
+    ),
+    TableSpec(
+        "emergency_calls_hourly",
+        emergency_calls,
+        ("hour_start", "trunk_id", "direction"),
+        "hour",
+        False,
+        needs_details=True,
+    ),
+    # From the call list alone.
+    TableSpec("time_to_answer_hourly", time_to_answer, ("hour_start", "trunk_id"), "hour", False),
+    TableSpec(
+        "billing_audit_daily",
+        billing_audit,
+        ("report_date", "trunk_id", "direction", "destination_country", "currency"),
+        "day",
+        False,
+    ),
 )
 
 #: table name (without schema) → spec

@@ -7,8 +7,12 @@ Definitions (``docs/kpi-definitions.md``):
 * **MOU** = Σ conversation / 60, conversation ``= end_time − answer_time`` of answered calls
   (never raw ``duration_seconds``); billed minutes = Σ billing_duration_seconds / 60
   (Bandwidth "minutes of use", CGRateS ``*tcd``);
-* **ACD** = Σ conversation ÷ answered (project choice: the *answered* denominator, as CGRateS
-  ``*acd``/Yeti; not CDR-Stats' all-calls denominator). Numerator and denominator are stored;
+* **ACD** = Σ conversation ÷ ``acd_calls`` (project choice: the *answered* denominator, as
+  CGRateS ``*acd``/Yeti; not CDR-Stats' all-calls denominator), where ``acd_calls`` are the
+  answered calls whose conversation is known (``answer_time`` and ``end_time`` present): an
+  answered call without ``answer_time`` is in neither the numerator nor the denominator (it is
+  counted in ``answer_time_mismatch`` and is still answered for ASR). Numerator and denominator
+  are stored;
 * **Erlangs** = Σ (holding ∩ bucket) ÷ bucket length (ITU-T B.18/E.600), holding =
   ``[create_time, end_time)`` clipped to the bucket (see :mod:`.concurrency`), ``end_time``
   capped at ``create_time + MAX_CALL_DURATION`` (:mod:`.prepare`). For a daily bucket the
@@ -48,7 +52,7 @@ conversation_seconds           Float64    Σ conversation (s) of answered calls 
 mou                            Float64    conversation_seconds / 60 (min)
 billed_seconds                 Int64      Σ billing_duration_seconds (s)
 billed_minutes                 Float64    billed_seconds / 60 (min)
-acd_seconds                    Float64    conversation_seconds / answered (s); NULL if 0
+acd_seconds                    Float64    conversation_seconds / acd_calls (s); NULL if 0
 holding_seconds                Float64    Σ occupancy ∩ bucket (s), this direction
 erlangs                        Float64    holding_seconds / bucket_seconds (E)
 peak_concurrent_calls          Int64      max simultaneous calls, this direction
@@ -59,6 +63,7 @@ trunk_peak_concurrent_calls    Int64      max simultaneous calls, whole trunk
 trunk_peak_cps                 Int64      max calls created in one second, whole trunk
 cps_limit                      Int64      trunk calls_per_second (NULL if unknown)
 cps_utilisation                Float64    trunk_peak_cps / cps_limit
+acd_calls                      Int64      answered calls with a known conversation (ACD denominator)
 =============================  =========  ====================================================
 """
 
@@ -98,12 +103,14 @@ COLUMNS = (
     "trunk_peak_cps",
     "cps_limit",
     "cps_utilisation",
+    "acd_calls",
 )
 _DIR_KEYS = ["bucket_idx", "trunk_id", "direction"]
 _TRUNK_KEYS = ["bucket_idx", "trunk_id"]
 _ZERO_INT = (
     "attempts",
     "answered",
+    "acd_calls",
     "in_progress",
     "billed_seconds",
     "peak_concurrent_calls",
@@ -212,8 +219,8 @@ def trunk_usage(data: CallData, buckets: Buckets) -> pl.LazyFrame:
         .with_columns(
             (pl.col("conversation_seconds") / 60).alias("mou"),
             (pl.col("billed_seconds") / 60).alias("billed_minutes"),
-            pl.when(pl.col("answered") > 0)
-            .then(pl.col("conversation_seconds") / pl.col("answered"))
+            pl.when(pl.col("acd_calls") > 0)
+            .then(pl.col("conversation_seconds") / pl.col("acd_calls"))
             .alias("acd_seconds"),
             (pl.col("holding_seconds") / pl.col("bucket_seconds")).alias("erlangs"),
             (pl.col("trunk_holding_seconds") / pl.col("bucket_seconds")).alias("trunk_erlangs"),

@@ -10,7 +10,10 @@ For each table of :data:`pipeline.transforms.ANALYTICS_TABLES` and a range of UT
 2. **Input.** Calls created in the buckets, plus ``MAX_CALL_DURATION`` (24 h) before them for
    the occupancy tables (Erlangs, concurrency, busy hour: calls still up when a bucket
    starts), are read from ``raw.calls`` into Polars with bound parameters; never calls
-   created at or after ``end``.
+   created at or after ``end``. The tables from the export also read the ``raw.call_details``
+   rows of those calls (joined on ``(project_id, call_id)``); a call without one is unknown
+   there. Details that land after the calls' hours were refreshed need a refresh of those
+   hours (``raw_changed=False``) to show.
 3. **Replace.** In one transaction: delete the bucket range, insert the new rows by name.
 4. **Marks.** Calls of re-ingested hours also occupy later hours (up to 24 h), and days
    overlap hours owned by others. Those buckets' owner hours, when already ingested, are
@@ -48,7 +51,7 @@ import polars as pl
 
 from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, CallData, TableSpec
 from pipeline.transforms.buckets import LocalDays, UtcHours
-from pipeline.transforms.prepare import INPUT_COLUMNS
+from pipeline.transforms.prepare import DETAIL_COLUMNS, INPUT_COLUMNS
 from pipeline.warehouse.ownership import ceil_hour, dependent_owners, owned_days
 
 log = logging.getLogger("pipeline.warehouse")
@@ -71,6 +74,20 @@ def _read_calls(
     frame: pl.DataFrame = con.sql(
         f"SELECT {columns} FROM raw.calls WHERE project_id = $project "
         "AND create_time >= $start AND create_time < $end",
+        params={"project": project_id, "start": start, "end": end},
+    ).pl()
+    return frame.lazy()
+
+
+def _read_details(
+    con: duckdb.DuckDBPyConnection, project_id: str, start: datetime, end: datetime
+) -> pl.LazyFrame:
+    """The ``raw.call_details`` rows of the project's calls created in ``[start, end)``."""
+    columns = ", ".join(f"d.{c}" for c in DETAIL_COLUMNS)
+    frame: pl.DataFrame = con.sql(
+        f"SELECT {columns} FROM raw.call_details AS d JOIN raw.calls AS c "
+        "ON c.project_id = d.project_id AND c.call_id = d.call_id "
+        "WHERE c.project_id = $project AND c.create_time >= $start AND c.create_time < $end",
         params={"project": project_id, "start": start, "end": end},
     ).pl()
     return frame.lazy()
@@ -263,7 +280,8 @@ def refresh_table(
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
     lo, hi = buckets.bounds
     calls = _read_calls(con, project_id, lo - lookback, hi)
-    data = CallData(calls, _read_trunks(con, project_id))
+    details = _read_details(con, project_id, lo, hi) if spec.needs_details else None
+    data = CallData(calls, _read_trunks(con, project_id), details=details)
     frame = spec.builder(data, buckets).collect()
     frame = frame.with_columns(pl.lit(project_id, pl.String).alias("project_id"))
     first, last = buckets.key_range

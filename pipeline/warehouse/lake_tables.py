@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from deltalake import Field as DeltaField
 from deltalake.exceptions import CommitFailedError
 
 from pipeline.warehouse.schema import apply_schema
@@ -167,7 +168,12 @@ class Lake:
         return DeltaTable.is_deltatable(self.table_uri("raw.calls"), self.storage_options)
 
     def ensure_tables(self) -> None:
-        """Create every table that does not exist yet, empty (before any writer fans out)."""
+        """Create every table that does not exist yet, empty (before any writer fans out).
+
+        A table that exists but lacks columns ``sql/schema`` added since (``ALTER TABLE ...
+        ADD COLUMN`` there, always at the end) gets them appended, NULL in its old rows, as
+        the DuckDB file does: the column order stays the schema's.
+        """
         for name, schema in table_schemas().items():
             uri = self.table_uri(name)
             if not DeltaTable.is_deltatable(uri, self.storage_options):
@@ -176,6 +182,19 @@ class Lake:
                 write_deltalake(
                     uri, schema.empty_table(), mode="append", storage_options=self.storage_options
                 )
+                continue
+            have = set(self.table(name).schema().to_arrow().names)
+            missing = [field for field in schema if field.name not in have]
+            if missing:
+                self._add_columns(name, [DeltaField.from_arrow(field) for field in missing])
+
+    def _add_columns(self, name: str, fields: list[DeltaField]) -> None:
+        """Append ``fields`` to the table's schema (one commit)."""
+
+        def add(table: DeltaTable) -> None:
+            table.alter.add_columns(fields)
+
+        self.committing(name, add)
 
     def write(self, name: str, rows: pa.Table, predicate: str | None = None) -> None:
         """Replace the rows matching ``predicate`` with ``rows`` (None: append) in one commit.

@@ -30,6 +30,19 @@ def tables() -> list[str]:
     return sorted(table_schemas())
 
 
+def built_tables() -> list[str]:
+    """The analytics tables a sandbox job must fill: not the alerts (may well be empty), not
+    the tables from the export (empty until ``raw.call_details`` is ingested; the export KPIs
+    are compared across backends in ``test_lake_export_kpis.py``)."""
+    from pipeline.transforms import ANALYTICS_TABLES
+
+    return [
+        spec.qualified_name
+        for spec in ANALYTICS_TABLES.values()
+        if not spec.needs_details or spec.name.startswith("answer_rate")
+    ]
+
+
 def rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     """The table's rows without its volatile columns, in a fixed order."""
     drop = VOLATILE.get(table, ())

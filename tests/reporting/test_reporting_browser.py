@@ -1,10 +1,12 @@
 """The rendered report in a real browser: every chart draws, no console errors, nothing fetched.
 
 Renders the report of the demo warehouse (the real ingestion job against the sandbox, see
-``tests/conftest.py``) with ``pipeline report``, opens the HTML from disk in headless Debian
-Chromium over the DevTools protocol (:mod:`tests.reporting.browser`: why not Playwright or
-Selenium is said there) and asks the page what it drew. ``.ci/run`` installs ``chromium``;
-elsewhere the test is skipped with the reason when it is missing (and fails under ``CI``).
+``tests/conftest.py``) with export details added (``export_db``, see
+``tests/reporting/conftest.py``, so the "What the export adds" charts draw too) with
+``pipeline report``, opens the HTML from disk in headless Debian Chromium over the DevTools
+protocol (:mod:`tests.reporting.browser`: why not Playwright or Selenium is said there) and
+asks the page what it drew. ``.ci/run`` installs ``chromium``; elsewhere the test is skipped
+with the reason when it is missing (and fails under ``CI``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 
 from pipeline.cli import app
 from tests.reporting.browser import CHARTS_JS, find_chromium, open_page
-from tests.reporting.test_reporting_notebook import CHART_TITLES
+from tests.reporting.test_reporting_notebook import CHART_TITLES, EXPORT_CHART_TITLES
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +36,14 @@ def chromium() -> str:
 
 
 def test_every_chart_renders_in_chromium_without_console_errors(
-    demo_db: Path, tmp_path: Path, chromium: str
+    export_db: Path, tmp_path: Path, chromium: str
 ) -> None:
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--out", str(out)])
+    result = CliRunner().invoke(app, ["report", "--db", str(export_db), "--out", str(out)])
     assert result.exit_code == 0, result.output
     html = out.read_text(encoding="utf-8")
     figures = html.count("Plotly.newPlot(")
-    assert figures == len(CHART_TITLES)
+    assert figures == len(CHART_TITLES) + len(EXPORT_CHART_TITLES)
 
     with open_page(width=1400, binary=chromium) as page:
         page.send("Network.enable")
@@ -57,7 +59,7 @@ def test_every_chart_renders_in_chromium_without_console_errors(
 
     assert errors == []
     assert len(charts) == figures
-    assert [c["title"] for c in charts] == CHART_TITLES
+    assert [c["title"] for c in charts] == CHART_TITLES + EXPORT_CHART_TITLES
     for chart in charts:
         assert chart["svgs"] >= 1, chart  # .main-svg: plotly drew the chart
         assert chart["traces"] > 0, chart

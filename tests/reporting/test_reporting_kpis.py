@@ -109,3 +109,22 @@ def test_tiles_html_is_escaped_and_has_one_tile_per_kpi() -> None:
     assert "None" not in html and "e+" not in html and "<script" not in html
     table = table_html("a <b>", ["x", "y"], [["<i>", "1,000"]])
     assert "&lt;i&gt;" in table and "a &lt;b&gt;" in table
+
+
+def test_acd_divides_by_the_answered_calls_with_a_known_conversation() -> None:
+    """Two usage hours: 40 answered of which 35 with answer and end time (acd_calls), 4,000 s;
+    30 answered, acd_calls NULL (a row built before the column: its answered stand in),
+    3,000 s. ACD = (4,000 + 3,000) / (35 + 30) = 107.69… s, not 7,000 / 70 = 100 s."""
+    answer, _usage, cost = _frames()
+    usage = pl.DataFrame(
+        {
+            "hour_start": [T0 + 2 * H, T0 + 3 * H],
+            "conversation_seconds": [4000.0, 3000.0],
+            "answered": [40, 30],
+            "acd_calls": [35, None],
+        },
+        schema_overrides={"hour_start": UTC_US, "acd_calls": pl.Int64},
+    )
+    current = totals(answer, usage, cost, T0 + 2 * H, T0 + 4 * H)
+    assert current.acd_calls == 65
+    assert current.acd_seconds == 7000.0 / 65

@@ -24,6 +24,13 @@ CHART_TITLES = [
     "Top destination countries: outbound calls",
     "Cost per day by currency and direction (Europe/Copenhagen; hatched = partial day)",
 ]
+#: The charts of "What the export adds", drawn when calls of the period have export details
+#: (``export_db``); without them the section says the KPIs are unknown and draws none.
+EXPORT_CHART_TITLES = [
+    "True NER from the export vs NER proxy per day (Europe/Copenhagen)",
+    "Why calls fail: top SIP responses and Q.850 causes (export)",
+    "Call quality per day: MOS from the export (Europe/Copenhagen)",
+]
 
 
 def test_committed_notebook_has_no_outputs() -> None:
@@ -134,3 +141,23 @@ def test_report_reads_report_tz_from_the_environment(
     result = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--out", str(out)])
     assert result.exit_code == 2, result.output
     assert "Mars/Base" in result.output and not out.exists()
+
+
+def test_without_export_details_the_section_says_unknown(report_html: str) -> None:
+    assert "What the export adds" in report_html
+    assert "are <strong>unknown</strong> here" in report_html
+    assert "Billing audit per trunk, destination country and currency" in report_html
+
+
+def test_with_export_details_the_section_draws_its_charts(export_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["report", "--db", str(export_db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    titles = CHART_TITLES + EXPORT_CHART_TITLES
+    assert html.count("Plotly.newPlot(") == len(titles)
+    figure_json = html.replace("\\u002f", "/")
+    for title in titles:
+        assert f'"text":"{title}"' in figure_json, title
+    assert "calls refused over the CPS limit (SIP 603)" in html
+    assert "Per trunk: true NER and calls refused over the CPS limit (period)" in html

@@ -93,6 +93,8 @@ def test_answer_rate_hourly_golden():
     answer_time_mismatch = 2: c1 (COMPLETED, no answer_time) and c3 (answer_time, NO_ANSWER).
     ASR = 2/8 = 0.25; NER proxy numerator = 8 − 2 = 6 → 6/8 = 0.75.
     Hour 11 INBOUND ('inbound' normalised): 1 attempt, 1 answered → ASR 1.0, NER 1.0.
+    No call has export details: details_calls = 0, every true-NER count 0 and ``ner`` NULL
+    (unknown, not 0 % and not 100 %).
     """
     got = answer_rate(
         CallData(_calls(), dedupe=True), UtcHours(ts(H10), ts("2026-01-01 12:00"))
@@ -113,8 +115,15 @@ def test_answer_rate_hourly_golden():
             "ner_numerator": [6, 1],
             "asr": [0.25, 1.0],
             "ner_proxy": [0.75, 1.0],
+            "details_calls": [0, 0],
+            "ner_true_numerator": [0, 0],
+            "network_failures": [0, 0],
+            "invalid_number": [0, 0],
+            "cps_refused": [0, 0],
+            "unclassified": [0, 0],
+            "ner": [None, None],
         },
-        schema_overrides={"hour_start": pl.Datetime("us", "UTC")},
+        schema_overrides={"hour_start": pl.Datetime("us", "UTC"), "ner": pl.Float64},
     )
     assert_frame_equal(got, expected)
     # without dedupe the duplicate row of c0 is a 9th attempt and a 3rd answered call
@@ -186,9 +195,10 @@ def test_acd_uses_answered_denominator_and_timestamps():
 
 
 def test_acd_null_without_answered_calls_and_mismatch_conversation():
-    """Only a COMPLETED call without answer_time (mismatch): answered = 1, its conversation
-    time is unknown → 0 s, so ACD = 0 / 1 = 0.0 (visible in answer_time_mismatch, not hidden);
-    and a bucket with only a BUSY call has answered = 0 → ACD NULL (no division by zero)."""
+    """Only a COMPLETED call without answer_time (mismatch): answered = 1, but its conversation
+    is unknown, so it is in neither ACD's numerator nor its denominator: acd_calls = 0 and
+    ACD NULL (not 0 s; kpi-definitions "Choices"); it stays in answer_time_mismatch. A bucket
+    with only a BUSY call has answered = 0 → ACD NULL (no division by zero)."""
     calls = make_calls(
         [
             {"create_time": "2026-01-01 10:00", "end_time": "2026-01-01 10:03"},
@@ -200,9 +210,9 @@ def test_acd_null_without_answered_calls_and_mismatch_conversation():
         ]
     )
     df = trunk_usage(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 12:00"))).collect()
-    assert df.select("answered", "conversation_seconds", "acd_seconds").rows() == [
-        (1, 0.0, 0.0),
-        (0, 0.0, None),
+    assert df.select("answered", "acd_calls", "conversation_seconds", "acd_seconds").rows() == [
+        (1, 0, 0.0, None),
+        (0, 0, 0.0, None),
     ]
     ar = answer_rate(CallData(calls), UtcHours(ts(H10), ts("2026-01-01 11:00"))).collect()
     assert ar["answer_time_mismatch"].to_list() == [1]

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from transforms_testkit import make_calls, make_trunks, ts
+from transforms_testkit import make_calls, make_details, make_trunks, ts
 
 from pipeline.transforms import ANALYTICS_TABLES, CallData, LocalDays, UtcHours
 
@@ -32,6 +32,8 @@ def _calls():
                 "end_time": "2026-10-24 22:20",
                 "price": "0.123456",
                 "price_currency": "USD",
+                "price_per_minute": "0.004115",
+                "price_per_minute_currency": "USD",
                 "billing_duration_seconds": 1800,
             },
             {
@@ -54,8 +56,24 @@ def _calls():
     )
 
 
+def _details():
+    """Details for three of the four calls (the last has none: unknown)."""
+    return make_details(
+        [
+            {"call_id": "c0", "sip_response_code": 200, "cause_code": 16, "mos": 4.2},
+            {"call_id": "c1", "sip_response_code": 200, "mos": 3.1, "is_emergency": True},
+            {"call_id": "c2", "sip_response_code": 486, "cause_code": 17},
+        ]
+    )
+
+
 def _build(spec) -> pl.DataFrame:
-    data = CallData(_calls(), make_trunks({"t1": 2, "t2": None}), as_of=ts("2026-10-25 02:00"))
+    data = CallData(
+        _calls(),
+        make_trunks({"t1": 2, "t2": None}),
+        as_of=ts("2026-10-25 02:00"),
+        details=_details(),
+    )
     if spec.grain == "hour":
         buckets = UtcHours(ts("2026-10-24 20:00"), ts("2026-10-25 04:00"))
     else:

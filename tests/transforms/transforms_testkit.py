@@ -22,6 +22,15 @@ CALL_SCHEMA = {
     "billing_duration_seconds": pl.Int64,
     "price": pl.Decimal(18, 6),
     "price_currency": pl.String,
+    "price_per_minute": pl.Decimal(18, 6),
+    "price_per_minute_currency": pl.String,
+}
+DETAIL_SCHEMA = {
+    "call_id": pl.String,
+    "sip_response_code": pl.Int32,
+    "cause_code": pl.Int32,
+    "mos": pl.Float64,
+    "is_emergency": pl.Boolean,
 }
 TRUNK_SCHEMA = {"trunk_id": pl.String, "name": pl.String, "calls_per_second": pl.Int32}
 
@@ -42,8 +51,9 @@ def make_calls(rows: list[dict]) -> pl.LazyFrame:
         for k in ("create_time", "answer_time", "end_time"):
             if isinstance(r.get(k), str):
                 r[k] = ts(r[k])
-        if isinstance(r.get("price"), str):
-            r["price"] = Decimal(r["price"])
+        for k in ("price", "price_per_minute"):
+            if isinstance(r.get(k), str):
+                r[k] = Decimal(r[k])
         out.append(
             {
                 "call_id": f"c{i}",
@@ -56,6 +66,8 @@ def make_calls(rows: list[dict]) -> pl.LazyFrame:
                 "billing_duration_seconds": 0,
                 "price": None,
                 "price_currency": None,
+                "price_per_minute": None,
+                "price_per_minute_currency": None,
                 "answer_time": None,
                 "end_time": None,
                 **r,
@@ -69,3 +81,9 @@ def make_trunks(limits: dict[str, int | None]) -> pl.LazyFrame:
         [{"trunk_id": k, "name": k, "calls_per_second": v} for k, v in limits.items()],
         schema=TRUNK_SCHEMA,
     ).lazy()
+
+
+def make_details(rows: list[dict]) -> pl.LazyFrame:
+    """``raw.call_details``-shaped rows: ``call_id`` required, other fields NULL unless given."""
+    out = [{k: None for k in DETAIL_SCHEMA} | r for r in rows]
+    return pl.DataFrame(out, schema=DETAIL_SCHEMA).lazy()
