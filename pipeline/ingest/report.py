@@ -153,6 +153,10 @@ def window_notes(entry: LedgerEntry) -> str:
 
 #: The attribute of a window's progress log record that holds :func:`window_progress`.
 WINDOW_EXTRA = "pipeline_window"
+#: The attribute of ``raw/call_details``'s closing log record: ``{"calls", "details",
+#: "rejected", "note"}`` (calls of the run's hours, those with details, rows rejected, why the
+#: export was unavailable or None).
+DETAILS_EXTRA = "pipeline_call_details"
 
 
 def window_progress(entry: LedgerEntry) -> dict[str, int | bool]:
