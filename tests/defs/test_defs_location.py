@@ -35,11 +35,16 @@ def defs(tmp_path) -> dg.Definitions:
 def test_assets_checks_and_schedules(defs):
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"raw/calls"} | {f"analytics/{name}" for name in ANALYTICS_TABLES}
+    assert keys == {"raw/calls", "raw/call_details"} | {
+        f"analytics/{name}" for name in ANALYTICS_TABLES
+    }
     raw = graph.get(dg.AssetKey(["raw", "calls"]))
     assert isinstance(raw.partitions_def, dg.HourlyPartitionsDefinition)
     assert raw.partitions_def.timezone == "UTC"
     assert raw.backfill_policy == dg.BackfillPolicy.multi_run(168)
+    details = graph.get(dg.AssetKey(["raw", "call_details"]))
+    assert details.partitions_def == raw.partitions_def
+    assert details.backfill_policy == raw.backfill_policy and details.pools == raw.pools
     for name in ANALYTICS_TABLES:
         node = graph.get(dg.AssetKey(["analytics", name]))
         assert node.partitions_def == raw.partitions_def
