@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.defs.partitions import RunScope, run_scopes
-from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL
+from pipeline.defs.raw_assets import BACKFILL_POLICY, WRITER_POOL, each_project
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.ingest.details import DetailsReport, ingest_details, record_export_off
 from pipeline.ingest.report import DETAILS_EXTRA
@@ -81,20 +81,12 @@ def land_details(
     """
     scopes = run_scopes(context, projects)
     backend = warehouse.backend()
-    reports: list[tuple[str, RunScope, DetailsReport]] = []
-    errors: list[Exception] = []
-    for scope in scopes:
+
+    def land(scope: RunScope) -> tuple[str, RunScope, DetailsReport]:
         project_id = scope.project.id if scope.project else sinch.default_project_id()
-        try:
-            report = _land_project(context, sinch, backend, scope, project_id)
-            reports.append((project_id, scope, report))
-        except Exception as exc:  # every project gets its turn; the first error is raised
-            if len(scopes) == 1:
-                raise
-            context.log.error(f"project {project_id}: {exc}")
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+        return project_id, scope, _land_project(context, sinch, backend, scope, project_id)
+
+    reports = each_project(context, scopes, land)
     calls = detailed = 0
     with backend.reader() as con:
         for project_id, scope, _report in reports:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from pipeline.ingest.report import WindowFailure, hour_label, short_error
+from pipeline.ingest.report import CommittedTotals, WindowFailure, hour_label, short_error
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.errors import AuthError
 from pipeline.sinch.export import DEFAULT_MAX_PAGES, ExportPage, ExportRun, unavailable_reason
@@ -40,8 +40,10 @@ DetailsProgress = Callable[[DetailsEntry, int, int], None]
 
 
 @dataclass(slots=True)
-class DetailsReport:
+class DetailsReport(CommittedTotals):
     """Outcome of :func:`ingest_details`.
+
+    Totals of the committed windows: ``records``, ``rejected``, ``pages``, ``attempts``.
 
     Attributes:
         committed: ledger entries of the windows landed, in window order.
@@ -56,26 +58,6 @@ class DetailsReport:
     failed: list[WindowFailure] = field(default_factory=list)
     note: str | None = None
     new_columns: tuple[str, ...] = ()
-
-    @property
-    def records(self) -> int:
-        """Distinct calls with details, all committed windows."""
-        return sum(e.records for e in self.committed)
-
-    @property
-    def rejected(self) -> int:
-        """Rows kept in ``raw.rejected_call_details``, all committed windows."""
-        return sum(e.rejected for e in self.committed)
-
-    @property
-    def pages(self) -> int:
-        """CSV pages received."""
-        return sum(e.fetch.pages for e in self.committed)
-
-    @property
-    def attempts(self) -> int:
-        """HTTP requests sent for the committed windows."""
-        return sum(e.fetch.attempts for e in self.committed)
 
     @property
     def status(self) -> str:
