@@ -146,6 +146,8 @@ class RunProgress(logging.Handler):
             self._details(details)
         elif step.startswith("analytics"):
             self._progress.update(self._task, description="analytics tables")
+        elif step.startswith("raw__call_details"):
+            self._progress.update(self._task, description="call details")
         message = meta.get("orig_message") or record.getMessage()
         if record.levelno >= logging.WARNING:
             style = "red" if record.levelno >= logging.ERROR else "yellow"

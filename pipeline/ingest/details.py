@@ -37,6 +37,8 @@ EXPORT_OFF_NOTE = "CALLS_EXPORT=off: the export is not fetched"
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 DetailsProgress = Callable[[DetailsEntry, int, int], None]
+#: Windows being fetched, in window order, with what their fetch will return.
+Pending = deque[tuple[Window, Future[tuple[list[ExportPage], ExportRun]]]]
 
 
 @dataclass(slots=True)
@@ -139,7 +141,7 @@ def ingest_details(
         ThreadPoolExecutor(concurrency, thread_name_prefix="export") as pool,
     ):
         todo = deque(windows)
-        pending: deque[tuple[Window, Future[tuple[list[ExportPage], ExportRun]]]] = deque()
+        pending: Pending = deque()
 
         def submit() -> None:
             while todo and len(pending) < 2 * concurrency:
@@ -147,37 +149,59 @@ def ingest_details(
                 pending.append((window, pool.submit(_fetch, client, window, filters, max_pages)))
 
         submit()
-        while pending:
-            window, future = pending.popleft()
-            try:
-                pages, run = future.result()
-            except Exception as exc:
-                reason = unavailable_reason(exc)
-                if reason is None and isinstance(exc, AuthError):
-                    raise
-                if reason is not None:
-                    rest = [window, *(w for w, _f in pending), *todo]
-                    for _w, f in pending:
-                        f.cancel()
-                    pending.clear()
-                    todo.clear()
-                    report.note = reason
-                    report.unavailable = session.record_unavailable(rest, reason, clock())
-                    log.warning("call details unavailable: %s", reason)
-                    break
-                report.failed.append(WindowFailure(window, short_error(exc)))
-                log.warning("call details of %s failed: %s", hour_label(window), short_error(exc))
-                submit()
-                continue
-            submit()
-            entry = _commit(session, window, pages, run, clock)
-            report.committed.append(entry)
-            report.new_columns = tuple(dict.fromkeys((*report.new_columns, *run.stats.new_columns)))
-            if progress is not None:
-                progress(entry, len(report.committed), len(windows))
+        try:
+            _drain(session, pending, todo, submit, report, len(windows), clock, progress)
+        finally:
+            for _window, future in pending:  # an error or Ctrl-C: send nothing more
+                future.cancel()
     if report.failed:
         raise DetailsError(report)
     return report
+
+
+def _drain(
+    session: DetailsSession,
+    pending: Pending,
+    todo: deque[Window],
+    submit: Callable[[], None],
+    report: DetailsReport,
+    total: int,
+    clock: Callable[[], datetime],
+    progress: DetailsProgress | None,
+) -> None:
+    """Commit fetched windows in order until none is pending; fill ``report``.
+
+    Raises:
+        AuthError: a 401 (not a 403): the credentials are refused.
+    """
+    while pending:
+        window, future = pending.popleft()
+        try:
+            pages, run = future.result()
+        except Exception as exc:
+            reason = unavailable_reason(exc)
+            if reason is None and isinstance(exc, AuthError):
+                raise
+            if reason is not None:
+                rest = [window, *(w for w, _f in pending), *todo]
+                for _w, f in pending:
+                    f.cancel()
+                pending.clear()
+                todo.clear()
+                report.note = reason
+                report.unavailable = session.record_unavailable(rest, reason, clock())
+                log.warning("call details unavailable: %s", reason)
+                break
+            report.failed.append(WindowFailure(window, short_error(exc)))
+            log.warning("call details of %s failed: %s", hour_label(window), short_error(exc))
+            submit()
+            continue
+        submit()
+        entry = _commit(session, window, pages, run, clock)
+        report.committed.append(entry)
+        report.new_columns = tuple(dict.fromkeys((*report.new_columns, *run.stats.new_columns)))
+        if progress is not None:
+            progress(entry, len(report.committed), total)
 
 
 def _fetch(

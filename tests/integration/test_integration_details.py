@@ -165,7 +165,8 @@ def test_an_export_failing_after_retries_fails_the_run_naming_the_windows(sandbo
     ok, output = ingest(db, sinch, end=START + timedelta(hours=2))
     assert not ok
     assert "raw__call_details failed" in output
-    assert "2026-11-09 06:00Z" in output and "2026-11-09 07:00Z" in output
+    assert "2026-11-09T06:00Z: ServerError (HTTP 503)" in output
+    assert "2026-11-09T07:00Z: ServerError (HTTP 503)" in output
     calls = "SELECT count(*) FROM raw.calls"
     assert query(db, calls)[0][0] > 0
     assert query(db, "SELECT count(*) FROM analytics.answer_rate_hourly")[0][0] > 0
