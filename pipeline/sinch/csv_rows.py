@@ -124,6 +124,9 @@ def _records(text: str) -> Iterator[tuple[list[str], str]]:
     """``(fields, record as sent without its line ending)`` for each CSV record of ``text``.
 
     Blank lines are skipped; a quoted field may span lines (its record spans them too).
+
+    Raises:
+        ResponseFormatError: the csv module gave up (a field over its size limit).
     """
     consumed: list[str] = []
 
@@ -133,11 +136,16 @@ def _records(text: str) -> Iterator[tuple[list[str], str]]:
             yield line
 
     reader = csv.reader(lines(), strict=False)
-    for row in reader:
-        raw = "".join(consumed).rstrip("\r\n")
-        consumed.clear()
-        if row:
-            yield row, raw
+    try:
+        for row in reader:
+            raw = "".join(consumed).rstrip("\r\n")
+            consumed.clear()
+            if row:
+                yield row, raw
+    except csv.Error as exc:  # e.g. a field beyond csv.field_size_limit() (128 KiB)
+        raise ResponseFormatError(
+            f"the export's CSV could not be read after {reader.line_num} lines: {exc}", status=200
+        ) from None
 
 
 def parse_export(body: bytes, start: datetime, end: datetime, url: str = "") -> ParsedExport:
@@ -154,7 +162,8 @@ def parse_export(body: bytes, start: datetime, end: datetime, url: str = "") -> 
 
     Raises:
         ResponseFormatError: the body has no header line, or the header lacks ``Timestamp``
-            or ``Call Id`` (the export changed shape: nothing can be keyed or placed in time).
+            or ``Call Id`` (the export changed shape: nothing can be keyed or placed in time),
+            or a field is beyond the csv module's size limit (128 KiB).
     """
     records = _records(decode_body(body))
     first = next(records, None)

@@ -144,6 +144,9 @@ def test_a_header_without_call_id_or_timestamp_is_a_clear_error():
         parse_export(f"{header}\r\n".encode(), WIN.start, WIN.end)
     with pytest.raises(ResponseFormatError, match="empty body"):
         parse_export(b"", WIN.start, WIN.end)
+    huge = csv_body(row("a", Region="x" * 200_000))
+    with pytest.raises(ResponseFormatError, match="could not be read after 2 lines"):
+        parse_export(huge, WIN.start, WIN.end)
 
 
 @pytest.mark.parametrize(
