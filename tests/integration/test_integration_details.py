@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -70,10 +71,19 @@ def sandbox() -> Iterator[SandboxHandle]:
         yield sb
 
 
-def ingest(db: Path, sinch=None, start: datetime = START, end: datetime = END):
+def ingest(db: Path, sinch=None, start: datetime = START, end: datetime = END, instance=None):
     console = quiet_console()
-    ok = run_ingest_job(start, end, db_path=db, report_tz="UTC", console=console, sinch=sinch)
+    ok = run_ingest_job(
+        start, end, db_path=db, report_tz="UTC", console=console, sinch=sinch, instance=instance
+    )
     return ok, console.file.getvalue()
+
+
+def details_metadata(instance: dg.DagsterInstance) -> dict[str, object]:
+    """The metadata of ``raw/call_details``'s latest materialization."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "call_details"]))
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -130,8 +140,12 @@ def test_export_off_leaves_calls_and_analytics_alike_and_says_why(
     for name, value in {**sandbox_env(sandbox), "CALLS_EXPORT": "off"}.items():
         monkeypatch.setenv(name, value)
     db = tmp_path / "off.duckdb"
-    ok, output = ingest(db)  # the resource from the environment, as the CLI builds it
-    assert ok, output
+    with dg.DagsterInstance.ephemeral() as instance:
+        ok, output = ingest(db, instance=instance)  # the resource from the environment
+        assert ok, output
+        metadata = details_metadata(instance)
+    assert metadata["status"] == "unavailable" and metadata["unavailable_windows"] == 6
+    assert metadata["reason"] == "CALLS_EXPORT=off: the export is not fetched"
     assert query(db, CALLS) == query(on_db, CALLS)
     assert query(db, ANSWER_RATE) == query(on_db, ANSWER_RATE)
     assert query(db, "SELECT count(*) FROM raw.call_details") == [(0,)]
@@ -147,8 +161,12 @@ def test_an_export_refused_is_unavailable_not_a_failure(with_export, sandbox, tm
     on_db, _ = with_export
     sinch = ExportRefusingSinch(**api_resource(sandbox).model_dump(), export_status=status)
     db = tmp_path / "refused.duckdb"
-    ok, output = ingest(db, sinch)
-    assert ok, output
+    with dg.DagsterInstance.ephemeral() as instance:
+        ok, output = ingest(db, sinch, instance=instance)
+        assert ok, output
+        metadata = details_metadata(instance)
+    assert metadata["status"] == "unavailable"
+    assert str(metadata["reason"]).startswith(f"the export answered HTTP {status}")
     assert query(db, CALLS) == query(on_db, CALLS)
     assert query(db, ANSWER_RATE) == query(on_db, ANSWER_RATE)
     notes = {(s, n) for _, s, n in query(db, LEDGER)}
