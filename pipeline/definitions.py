@@ -15,6 +15,7 @@ from pipeline.alerts.config import configured_alerts
 from pipeline.defs.alerts import build_alert_checks, build_alert_sensor
 from pipeline.defs.analytics_assets import build_analytics_assets
 from pipeline.defs.checks import RAW_CALLS_CHECKS
+from pipeline.defs.details_assets import build_raw_call_details
 from pipeline.defs.environment import (
     backfill_policy,
     calls_api_resource,
@@ -65,6 +66,7 @@ def build_definitions(
     return dg.Definitions(
         assets=[
             build_raw_calls(partitions, projects, raw_pool, policy),
+            build_raw_call_details(partitions, projects, raw_pool, policy),
             *build_analytics_assets(partitions, projects, analytics_pool, policy),
         ],
         asset_checks=[

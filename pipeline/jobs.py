@@ -26,6 +26,9 @@ from pipeline.progress import RunProgress
 from pipeline.projects import configured_projects
 from pipeline.state.instance import run_tags
 
+#: What a run without analytics materialises: the calls and their export details.
+RAW_ASSETS = [dg.AssetKey(["raw", "calls"]), dg.AssetKey(["raw", "call_details"])]
+
 
 def progress_logger(target: RunProgress | Console) -> dg.LoggerDefinition:
     """A Dagster logger handing every record of the run to a :class:`RunProgress`.
@@ -109,7 +112,7 @@ def run_ingest_job(
                 instance=instance,
                 raise_on_error=False,
                 run_config={"loggers": {"progress": {}}},
-                asset_selection=None if analytics else [dg.AssetKey(["raw", "calls"])],
+                asset_selection=None if analytics else RAW_ASSETS,
             )
             success = success and result.success
             if analytics and result.success:

@@ -35,7 +35,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline.ingest.report import WINDOW_EXTRA
+from pipeline.ingest.report import DETAILS_EXTRA, WINDOW_EXTRA
 
 
 @dataclass(slots=True)
@@ -52,6 +52,10 @@ class RunTally:
             evaluations in the command failed (any severity). A check evaluated by several
             runs (a project's run, then the refresh of its stale hours) counts once.
         failed_steps: steps that failed.
+        details_calls / details / details_rejected: calls of the ``raw/call_details`` runs'
+            hours, those with a details row, export rows rejected (None: the asset never
+            reported, e.g. not selected).
+        details_note: why the export was unavailable, or None.
     """
 
     windows: int = 0
@@ -61,6 +65,10 @@ class RunTally:
     unreconciled: int = 0
     check_failed: dict[str, bool] = field(default_factory=dict)
     failed_steps: int = 0
+    details_calls: int | None = None
+    details: int = 0
+    details_rejected: int = 0
+    details_note: str | None = None
 
     @property
     def checks_passed(self) -> int:
@@ -131,10 +139,15 @@ class RunProgress(logging.Handler):
             self._event(event, step)
             return
         window = getattr(record, WINDOW_EXTRA, None)
+        details = getattr(record, DETAILS_EXTRA, None)
         if window is not None:
             self._window(window)
+        elif details is not None:
+            self._details(details)
         elif step.startswith("analytics"):
             self._progress.update(self._task, description="analytics tables")
+        elif step.startswith("raw__call_details"):
+            self._progress.update(self._task, description="call details")
         message = meta.get("orig_message") or record.getMessage()
         if record.levelno >= logging.WARNING:
             style = "red" if record.levelno >= logging.ERROR else "yellow"
@@ -160,6 +173,13 @@ class RunProgress(logging.Handler):
             rate=tally.calls / elapsed if elapsed > 0 else 0.0,
             description="fetching",
         )
+
+    def _details(self, details: dict[str, Any]) -> None:
+        tally = self.tally
+        tally.details_calls = (tally.details_calls or 0) + int(details["calls"])
+        tally.details += int(details["details"])
+        tally.details_rejected += int(details["rejected"])
+        tally.details_note = details.get("note") or tally.details_note
 
     def _event(self, event: Any, step: str) -> None:  # a dagster DagsterEvent
         if event.is_step_failure:
@@ -203,15 +223,36 @@ class RunProgress(logging.Handler):
         """One line: calls, rejected, windows (re-swept, unreconciled), checks, wall time.
 
         E.g. ``Landed 474 calls in 24 windows (0 rejected; 0 re-swept, 0 unreconciled);
-        checks: 5 passed, 0 failed; 3.2 s``.
+        checks: 5 passed, 0 failed; 3.2 s``, then the call details' line
+        (:meth:`details_summary`) when ``raw/call_details`` ran.
         """
         t = self.tally
         elapsed = (self._ended or time.monotonic()) - self._started
-        return (
+        line = (
             f"Landed {_count(t.calls, 'call')} in {_count(t.windows, 'window')} "
             f"({t.rejected:,} rejected; "
             f"{t.reswept:,} re-swept, {t.unreconciled:,} unreconciled); checks: "
             f"{t.checks_passed} passed, {t.checks_failed} failed; {elapsed:.1f} s"
+        )
+        details = self.details_summary()
+        return f"{line}\n{details}" if details else line
+
+    def details_summary(self) -> str | None:
+        """``call details: 12,345 of 12,400 calls (99.6 %) from /calls/export, 3 rejected``.
+
+        With the export unavailable: ``call details: unavailable (<reason>)``; None when
+        ``raw/call_details`` did not report.
+        """
+        t = self.tally
+        if t.details_calls is None:
+            return None
+        if t.details_note and not t.details:
+            return f"call details: unavailable ({t.details_note})"
+        share = 100.0 * t.details / t.details_calls if t.details_calls else 100.0
+        note = f"; unavailable for some hours: {t.details_note}" if t.details_note else ""
+        return (
+            f"call details: {t.details:,} of {t.details_calls:,} calls ({share:.1f} %) from "
+            f"/calls/export, {t.details_rejected:,} rejected{note}"
         )
 
 

@@ -21,6 +21,7 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``CALLS_PARTITIONS_START`` | ``2026-01-01-00:00`` | first hourly partition (UTC) |
 | ``CALLS_FETCH_CONCURRENCY`` | ``4`` | windows fetched at once |
 | ``CALLS_LOOKBACK_HOURS`` | ``3`` | closed hours re-ingested by the hourly schedule |
+| ``CALLS_EXPORT`` | ``on`` | ``off``: ``raw/call_details`` records ``unavailable``, no export |
 | ``CALLS_DB_MEMORY_LIMIT`` | ``512MB`` | writer's DuckDB memory limit, >= 128MB or none |
 | ``REPORT_TZ`` | ``UTC`` | time zone of daily tables and the busy hour |
 | ``SANDBOX_SEED`` | ``7`` | seed of the embedded sandbox's traffic |
@@ -216,6 +217,26 @@ def check_writable_db(path: str) -> str:
 def fetch_concurrency() -> int:
     """Windows fetched at once (``CALLS_FETCH_CONCURRENCY``, 1 to 32)."""
     return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)
+
+
+#: ``CALLS_EXPORT`` values, and whether each fetches the export.
+EXPORT_SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
+
+
+def calls_export() -> bool:
+    """Whether ``raw/call_details`` fetches ``/calls/export`` (``CALLS_EXPORT``, default on).
+
+    ``off`` records its windows ``unavailable`` in ``raw.details_ledger`` without a request
+    (an account without the export); ``raw/calls`` and the analytics are the same either way.
+
+    Raises:
+        SettingsError: a value other than on/off (true/false, 1/0).
+    """
+    raw = env("CALLS_EXPORT", "on").lower()
+    if raw not in EXPORT_SWITCH:
+        msg = f"CALLS_EXPORT must be 'on' or 'off', not {raw!r}"
+        raise SettingsError(msg)
+    return EXPORT_SWITCH[raw]
 
 
 def lake_uri() -> str | None:

@@ -34,6 +34,7 @@ ENVIRONMENT = (
     ("CALLS_PARTITIONS_START", settings.DEFAULT_PARTITIONS_START),
     ("CALLS_FETCH_CONCURRENCY", str(settings.DEFAULT_CONCURRENCY)),
     ("CALLS_LOOKBACK_HOURS", str(settings.DEFAULT_LOOKBACK_HOURS)),
+    ("CALLS_EXPORT", "on (off: no /calls/export, raw.call_details says unavailable)"),
     ("CALLS_DB_MEMORY_LIMIT", settings.DEFAULT_DB_MEMORY_LIMIT),
     ("CALLS_RUN_EXECUTOR", "in_process"),
     ("CALLS_BACKFILL_HOURS_PER_RUN", "168"),

@@ -39,7 +39,10 @@ def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResourc
     real = projects[0].uses_real_api if projects else settings.uses_real_api()
     if not real:
         return SandboxCallsResource(
-            seed=settings.sandbox_seed(), concurrency=concurrency, page_size=settings.page_size()
+            seed=settings.sandbox_seed(),
+            concurrency=concurrency,
+            page_size=settings.page_size(),
+            export=settings.calls_export(),
         )
     mode = settings.auth_mode()
     credentials: dict[str, Any] = (
@@ -63,6 +66,7 @@ def calls_api_resource(projects: list[Project] | None = None) -> CallsApiResourc
         concurrency=concurrency,
         max_result_window=settings.max_result_window(),
         page_size=settings.page_size(),
+        export=settings.calls_export(),
     )
 
 

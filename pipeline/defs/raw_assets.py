@@ -7,7 +7,8 @@
 from ``CALLS_PARTITIONS_START``), so importing this module reads no setting.
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -106,18 +107,11 @@ def land_calls(
     scopes = run_scopes(context, projects)
     if isinstance(sinch, SandboxCallsResource):
         context.log.info("No Sinch credentials set: fetching from the embedded sandbox.")
-    reports: list[IngestReport] = []
-    errors: list[Exception] = []
-    for scope in scopes:
-        try:
-            reports.append(_land_project(context, sinch, warehouse, scope, len(scopes) > 1))
-        except Exception as exc:  # every project gets its turn; the first error is raised
-            if len(scopes) == 1:
-                raise
-            context.log.error(f"project {_name(scope)}: {exc}")
-            errors.append(exc)
-    if errors:
-        raise errors[0]
+    reports = each_project(
+        context,
+        scopes,
+        lambda scope: _land_project(context, sinch, warehouse, scope, len(scopes) > 1),
+    )
     committed = [e for report in reports for e in report.committed]
     new_fields = sorted({f for e in committed for f in e.fetch.new_fields})
     if new_fields:
@@ -138,6 +132,36 @@ def land_calls(
             "trunks": sum(r.trunks or 0 for r in reports),
         }
     )
+
+
+T = TypeVar("T")
+
+
+def each_project(
+    context: dg.AssetExecutionContext, scopes: list[RunScope], land: Callable[[RunScope], T]
+) -> list[T]:
+    """``land(scope)`` for every project of the run, in order; every project gets its turn.
+
+    Returns:
+        The results, in scope order.
+
+    Raises:
+        Exception: the first error of a project, after every project ran (each error is
+            logged with its project); with one project, its error at once.
+    """
+    results: list[T] = []
+    errors: list[Exception] = []
+    for scope in scopes:
+        try:
+            results.append(land(scope))
+        except Exception as exc:
+            if len(scopes) == 1:
+                raise
+            context.log.error(f"project {_name(scope)}: {exc}")
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _name(scope: RunScope) -> str:

@@ -42,6 +42,11 @@ class CallsApiResource(dg.ConfigurableResource):
         ge=1,
         description="deepest offset (page x size) the API serves; denser windows are split",
     )
+    export: bool = Field(
+        default=True,
+        description="fetch /calls/export into raw.call_details (CALLS_EXPORT); off: the "
+        "details asset records its hours 'unavailable' without a request",
+    )
 
     @contextmanager
     def open_client(self, project: Project | None = None) -> Iterator[CallsClient]:

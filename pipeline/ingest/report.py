@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.sinch.errors import SinchApiError
 from pipeline.sinch.models import Window
@@ -26,8 +27,38 @@ class WindowFailure:
     error: str
 
 
+class CommittedTotals:
+    """Totals over the ``committed`` entries of a report (calls or call details).
+
+    Each entry has ``records``, ``rejected`` and a ``fetch`` with ``pages`` and ``attempts``.
+    """
+
+    __slots__ = ()
+    committed: list[Any]
+
+    @property
+    def records(self) -> int:
+        """Distinct calls landed, all windows."""
+        return sum(e.records for e in self.committed)
+
+    @property
+    def rejected(self) -> int:
+        """Records rejected by the parser (kept in ``raw.rejected_*``), all windows."""
+        return sum(e.rejected for e in self.committed)
+
+    @property
+    def pages(self) -> int:
+        """Pages received, all windows (and sweeps)."""
+        return sum(e.fetch.pages for e in self.committed)
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests sent, retries included."""
+        return sum(e.fetch.attempts for e in self.committed)
+
+
 @dataclass(slots=True)
-class IngestReport:
+class IngestReport(CommittedTotals):
     """Outcome of :func:`~pipeline.ingest.runner.ingest_windows`.
 
     Attributes:
@@ -51,26 +82,6 @@ class IngestReport:
     def complete(self) -> bool:
         """Every window landed and reconciled, and the trunks were read."""
         return not (self.failed or self.unreconciled or self.trunks_error)
-
-    @property
-    def records(self) -> int:
-        """Distinct calls landed, all windows."""
-        return sum(e.records for e in self.committed)
-
-    @property
-    def rejected(self) -> int:
-        """Records rejected by the parser (kept in ``raw.rejected_calls``), all windows."""
-        return sum(e.rejected for e in self.committed)
-
-    @property
-    def pages(self) -> int:
-        """Pages received, all windows and sweeps."""
-        return sum(e.fetch.pages for e in self.committed)
-
-    @property
-    def attempts(self) -> int:
-        """HTTP requests sent for calls, retries included."""
-        return sum(e.fetch.attempts for e in self.committed)
 
 
 class IngestError(RuntimeError):
@@ -153,6 +164,10 @@ def window_notes(entry: LedgerEntry) -> str:
 
 #: The attribute of a window's progress log record that holds :func:`window_progress`.
 WINDOW_EXTRA = "pipeline_window"
+#: The attribute of ``raw/call_details``'s closing log record: ``{"calls", "details",
+#: "rejected", "note"}`` (calls of the run's hours, those with details, rows rejected, why the
+#: export was unavailable or None).
+DETAILS_EXTRA = "pipeline_call_details"
 
 
 def window_progress(entry: LedgerEntry) -> dict[str, int | bool]:

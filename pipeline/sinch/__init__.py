@@ -3,7 +3,8 @@
 Data flow: :mod:`.windows` (window → query) → :mod:`.transport` (one bounded, retried GET) →
 :mod:`.paging` (pages and stop rules) → :mod:`.sweep` (a window, split and re-swept until it
 reconciles) → :mod:`.pages` / :mod:`.parsing` (JSON → Arrow rows / :class:`RejectedRecord`);
-:mod:`.client` is the facade. See ``docs/client.md``.
+:mod:`.client` is the facade. The CSV export (``/calls/export``) is read by :mod:`.export`
+through the same transport and parsed by :mod:`.csv_rows`. See ``docs/client.md``.
 """
 
 from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
@@ -31,6 +32,7 @@ from pipeline.sinch.errors import (
     SinchApiError,
     TransportError,
 )
+from pipeline.sinch.export import ExportPage, ExportRun, ExportStats, export_window
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.parsing import parse_call
 from pipeline.sinch.windows import CallFilters, window_params
@@ -45,6 +47,9 @@ __all__ = [
     "ClientError",
     "DeadlineExceeded",
     "DriftEvent",
+    "ExportPage",
+    "ExportRun",
+    "ExportStats",
     "OAuth2ClientCredentials",
     "Page",
     "PaginationError",
@@ -63,6 +68,7 @@ __all__ = [
     "Trunk",
     "Window",
     "WindowSweep",
+    "export_window",
     "parse_call",
     "window_params",
 ]

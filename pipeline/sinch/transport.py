@@ -73,11 +73,16 @@ def _is_retryable(exc: BaseException) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The body of a 2xx answer, how many attempts it took and the URL asked."""
+    """The body of a 2xx answer, how many attempts it took, the URL asked and its headers.
+
+    ``headers``: the response headers (e.g. ``Content-Disposition`` of the CSV export); never
+    logged, since they are the server's.
+    """
 
     body: bytes
     attempts: int
     url: str
+    headers: httpx.Headers | None = None
 
 
 class Transport:
@@ -139,8 +144,16 @@ class Transport:
         """Close the connection pool."""
         self.http.close()
 
-    def get(self, path: str, params: list[tuple[str, str]]) -> Reply:
+    def get(
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         """GET ``path`` with retries and return the 2xx body.
+
+        ``headers`` replace the client's defaults for this request (the export sends
+        ``Accept: text/plain``).
 
         Raises:
             AuthError, RateLimitedError, RetryAfterTooLong, ServerError, RequestTimeoutError,
@@ -148,14 +161,15 @@ class Transport:
             :mod:`pipeline.sinch.errors`.
         """
         attempts = 0
-        request = self.http.build_request("GET", path, params=tuple(params))
+        request = self.http.build_request("GET", path, params=tuple(params), headers=headers)
+        received: list[httpx.Headers] = []
 
         def attempt() -> bytes:
             nonlocal attempts
             attempts += 1
             if self.rate_limiter is not None:
                 self.rate_limiter.acquire()
-            return self._exchange(request)
+            return self._exchange(request, received)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -166,7 +180,7 @@ class Transport:
             reraise=True,
         )
         body = retrying(attempt)
-        return Reply(body, attempts, str(request.url))
+        return Reply(body, attempts, str(request.url), received[-1] if received else None)
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -191,8 +205,11 @@ class Transport:
             # The error's body is already redacted (pipeline.sinch.redact) and truncated.
             logger.debug("%s body: %s", status, exc.body)
 
-    def _exchange(self, request: httpx.Request) -> bytes:
-        """Send one request and read its whole body within ``request_deadline_s``."""
+    def _exchange(self, request: httpx.Request, received: list[httpx.Headers]) -> bytes:
+        """Send one request and read its whole body within ``request_deadline_s``.
+
+        The headers of a 2xx answer are appended to ``received``.
+        """
         method, url = request.method, str(request.url)
         deadline = self.clock() + self.request_deadline_s
         set_deadline(self.request_deadline_s)
@@ -212,6 +229,7 @@ class Transport:
         finally:
             set_deadline(None)
         if 200 <= response.status_code < 300:
+            received.append(response.headers)
             return body
         self._raise_for_status(response, body, method, url)
         raise AssertionError("unreachable")  # pragma: no cover

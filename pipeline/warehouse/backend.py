@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -29,6 +29,11 @@ from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.warehouse.analytics import TableRefresh, refresh_all
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S, connect, tune_for_bulk_writes
 from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
+from pipeline.warehouse.raw_call_details import (
+    DetailsEntry,
+    DetailsFetch,
+    duckdb_details_session,
+)
 from pipeline.warehouse.raw_calls import RawCallsWriter, replace_trunks
 from pipeline.warehouse.schema import adopt_unscoped_rows
 
@@ -57,6 +62,32 @@ class IngestSession(Protocol):
         """Replace the window in ``raw.*`` and append its ledger row (idempotent)."""
 
 
+class DetailsSession(Protocol):
+    """What one run of the export ingestion writes through (one writer thread)."""
+
+    def stage_page(
+        self,
+        window: Window,
+        details: pa.Table,
+        rejected: Sequence[RejectedRecord],
+        fetched_at: datetime,
+    ) -> None:
+        """Stage one export page of a window."""
+
+    def discard_window(self, window: Window) -> None:
+        """Forget what was staged for a window whose fetch failed."""
+
+    def commit_window(
+        self, window: Window, fetch: DetailsFetch, fetched_at: datetime
+    ) -> DetailsEntry:
+        """Replace the window in ``raw.call_details`` and append its ledger row."""
+
+    def record_unavailable(
+        self, windows: Sequence[Window], note: str, fetched_at: datetime
+    ) -> list[DetailsEntry]:
+        """Append ``unavailable`` ledger rows with ``note`` (the windows' rows stay)."""
+
+
 class Warehouse(Protocol):
     """A warehouse backend: where ``raw.*`` and ``analytics.*`` live."""
 
@@ -66,6 +97,11 @@ class Warehouse(Protocol):
 
     def ingest_session(self, run_id: str, project_id: str) -> AbstractContextManager[IngestSession]:
         """Open the run's writer for one project; ``run_id`` goes to the ledger."""
+
+    def details_session(
+        self, run_id: str, project_id: str
+    ) -> AbstractContextManager[DetailsSession]:
+        """Open the export ingestion's writer for one project (``raw.call_details``)."""
 
     def refresh_analytics(
         self,
@@ -156,6 +192,20 @@ class DuckDBWarehouse:
         with connect(self.path, lock_wait_s=self.lock_wait_s) as con:
             tune_for_bulk_writes(con, self.memory_limit)
             yield DuckDBSession(con, run_id, project_id)
+
+    def details_session(self, run_id: str, project_id: str) -> AbstractContextManager[Any]:
+        """Open the file for writing; yields a :class:`DetailsSession`.
+
+        It is a :class:`~pipeline.warehouse.raw_call_details.DetailsWriter`: one transaction
+        per window.
+        """
+        return duckdb_details_session(
+            self.path,
+            run_id,
+            project_id,
+            memory_limit=self.memory_limit,
+            lock_wait_s=self.lock_wait_s,
+        )
 
     def refresh_analytics(
         self,

@@ -24,7 +24,7 @@ through DuckDB and writing each table's bucket range with one predicate overwrit
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -342,6 +342,15 @@ class LakeWarehouse:
             yield session
         finally:
             session.close()
+
+    def details_session(self, run_id: str, project_id: str) -> AbstractContextManager[Any]:
+        """The export ingestion's writer over the lake (``raw/call_details``).
+
+        A :class:`~pipeline.warehouse.lake_details.LakeDetailsSession`.
+        """
+        from pipeline.warehouse.lake_details import lake_details_session
+
+        return lake_details_session(self.lake, run_id, project_id)
 
     def refresh_analytics(
         self,

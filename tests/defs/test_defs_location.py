@@ -35,11 +35,16 @@ def defs(tmp_path) -> dg.Definitions:
 def test_assets_checks_and_schedules(defs):
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == {"raw/calls"} | {f"analytics/{name}" for name in ANALYTICS_TABLES}
+    assert keys == {"raw/calls", "raw/call_details"} | {
+        f"analytics/{name}" for name in ANALYTICS_TABLES
+    }
     raw = graph.get(dg.AssetKey(["raw", "calls"]))
     assert isinstance(raw.partitions_def, dg.HourlyPartitionsDefinition)
     assert raw.partitions_def.timezone == "UTC"
     assert raw.backfill_policy == dg.BackfillPolicy.multi_run(168)
+    details = graph.get(dg.AssetKey(["raw", "call_details"]))
+    assert details.partitions_def == raw.partitions_def
+    assert details.backfill_policy == raw.backfill_policy and details.pools == raw.pools
     for name in ANALYTICS_TABLES:
         node = graph.get(dg.AssetKey(["analytics", name]))
         assert node.partitions_def == raw.partitions_def
@@ -69,6 +74,7 @@ def test_the_module_level_definitions_load(monkeypatch):
 BAD_SETTINGS = {
     "CALLS_PARTITIONS_START": "not-a-time",
     "CALLS_LOOKBACK_HOURS": "soon",
+    "CALLS_EXPORT": "maybe",
     "SINCH_PROJECT_ID": "only-the-project",
     "REPORT_TZ": "Mars/Olympus",
     "CALLS_DB_MEMORY_LIMIT": "lots",
@@ -148,3 +154,22 @@ def test_lookback_setting(monkeypatch):
     monkeypatch.setenv("CALLS_LOOKBACK_HOURS", "-1")
     with pytest.raises(SettingsError, match="whole number"):
         lookback_hours()
+
+
+@pytest.mark.parametrize(
+    ("value", "export"), [("", True), ("on", True), ("OFF", False), ("false", False), ("0", False)]
+)
+def test_calls_export_switches_the_resources_export(monkeypatch, value, export):
+    from pipeline.defs.environment import calls_api_resource
+
+    monkeypatch.setenv("CALLS_EXPORT", value)
+    assert calls_api_resource().export is export
+
+
+def test_a_bad_calls_export_is_refused_naming_it(monkeypatch):
+    from pipeline.defs.environment import calls_api_resource
+    from pipeline.settings import SettingsError
+
+    monkeypatch.setenv("CALLS_EXPORT", "maybe")
+    with pytest.raises(SettingsError, match="CALLS_EXPORT must be 'on' or 'off', not 'maybe'"):
+        calls_api_resource()

@@ -57,13 +57,17 @@ def test_quiet_run_prints_only_the_summary_with_the_warehouse_counts(make_sandbo
         (rejected,) = con.execute("SELECT count(*) FROM raw.rejected_calls").fetchone()
     assert rejected > 0
     lines = [line for line in output.splitlines() if line.strip()]
-    # the failing no_rejected_records check (a WARN) is the one other line
-    assert len(lines) == 2, output
+    # the failing no_rejected_records check (a WARN) is the one other line; the call details'
+    # line follows the summary
+    assert len(lines) == 3, output
     assert "check no_rejected_records on raw/calls failed" in lines[0]
     assert lines[1].startswith(
         f"Landed {calls:,} calls in 4 windows ({rejected:,} rejected; 0 re-swept, 0 unreconciled);"
         " checks: 4 passed, 1 failed;"
     ), output
+    assert lines[2] == (
+        f"call details: {calls:,} of {calls:,} calls (100.0 %) from /calls/export, 0 rejected"
+    )
     assert "\x1b[" not in output
     assert sum("[1/4]" in line or "[4/4]" in line for line in verbose.splitlines()) == 2
 

@@ -82,7 +82,11 @@ def test_lake_equals_duckdb_row_for_row(runs: Runs) -> None:
 def test_rerun_leaves_the_lake_unchanged(runs: Runs) -> None:
     first, second = dict(runs.first), dict(runs.second)
     ledger_first, ledger_second = first.pop("raw.ingest_ledger"), second.pop("raw.ingest_ledger")
+    details_first = first.pop("raw.details_ledger")
+    details_second = second.pop("raw.details_ledger")
     assert second == first
+    # raw.details_ledger is append-only too: one row per window fetch of the export.
+    assert len(details_second) == 2 * len(details_first) == 16
     # The ledger gains one row per window fetch, now settled (same count as the first fetch).
     assert len(ledger_second) == 2 * len(ledger_first) == 16
     with runs.lake.reader() as con:

@@ -1,0 +1,266 @@
+"""The export client: CSV quirks, paging and its guards, 403/404, retries (httpx MockTransport).
+
+docs/api-reference.md §4 and pitfall 18: every field quoted, ``""`` empty, ``"null"``, money
+as ``"0.0000 USD"``, CRLF or LF, a file name in ``Content-Disposition``; rows the parser
+cannot read are rejected with a reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from client_fakes import FakeClock, make_client, qdict
+
+from pipeline.sinch.csv_rows import EXPORT_COLUMNS, parse_export
+from pipeline.sinch.errors import (
+    AuthError,
+    ClientError,
+    PaginationError,
+    ResponseFormatError,
+    ResponseTooLarge,
+    ServerError,
+)
+from pipeline.sinch.export import ExportRun, content_disposition_name, unavailable_reason
+from pipeline.sinch.models import Window
+
+WIN = Window(datetime(2026, 11, 2, 10, tzinfo=UTC), datetime(2026, 11, 2, 11, tzinfo=UTC))
+HEADER = ",".join(f'"{c}"' for c in EXPORT_COLUMNS)
+
+
+def row(call_id: str, ts: str = "2026-11-02T10:00:13.000Z", **values: str) -> str:
+    """One quoted export row; ``values`` by column name (spaces as underscores)."""
+    fields = dict.fromkeys(EXPORT_COLUMNS, "")
+    fields |= {"Timestamp": ts, "Call Id": call_id, "Project Id": "proj-1"}
+    for key, value in values.items():
+        fields[key.replace("_", " ")] = value
+    return ",".join('"' + v.replace('"', '""') + '"' for v in fields.values())
+
+
+def csv_body(*rows: str, eol: str = "\r\n", trailing: bool = True) -> bytes:
+    return (eol.join([HEADER, *rows]) + (eol if trailing else "")).encode()
+
+
+def csv_response(body: bytes, disposition: str | None = 'attachment; filename="x.csv"'):
+    headers = {"Content-Type": "text/csv"}
+    if disposition:
+        headers["Content-Disposition"] = disposition
+    return httpx.Response(200, content=body, headers=headers)
+
+
+def paged(rows: list[str], seen: list[httpx.Request], **kw) -> httpx.MockTransport:
+    """An export endpoint serving ``rows`` in 1-based pages of ``size`` (header on each)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        q = qdict(request)
+        page, size = int(q["page"]), int(q["size"])
+        return csv_response(csv_body(*rows[(page - 1) * size : page * size], **kw))
+
+    return handler
+
+
+def test_quirks_quoted_empty_null_money_and_mos_zero():
+    body = csv_body(
+        row("a", SIP_Response_Code="486", Cause_Code="17", MOS="0.0", Cost="0.0000 USD",
+            Is_Emergency_Call="false", Has_Children="TRUE", Port="5060", Region="us-west"),
+        row("b", SIP_Response_Code="null", Cause_Code="", MOS="4.3", Transport="null",
+            Trunk_Name='Main, "HQ"\nfloor 2', Group_Id="g-1"),
+    )  # fmt: skip
+    parsed = parse_export(body, WIN.start, WIN.end)
+    assert parsed.rejected == [] and parsed.rows == 2
+    a, b = parsed.details.to_pylist()
+    assert (a["sip_response_code"], a["cause_code"], a["mos"], a["port"]) == (486, 17, None, 5060)
+    assert (a["is_emergency"], a["has_children"], a["region"]) == (False, True, "us-west")
+    assert (b["sip_response_code"], b["cause_code"], b["mos"], b["transport"]) == (
+        None, None, 4.3, None,
+    )  # fmt: skip
+    assert b["trunk_name"] == 'Main, "HQ"\nfloor 2'  # comma, doubled quote, line break
+    assert b["raw_line"] == row("b", SIP_Response_Code="null", Cause_Code="", MOS="4.3",
+                                Transport="null", Trunk_Name='Main, "HQ"\nfloor 2',
+                                Group_Id="g-1")  # fmt: skip
+    assert a["create_time"] == datetime(2026, 11, 2, 10, 0, 13, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("eol", ["\r\n", "\n"])
+@pytest.mark.parametrize("trailing", [True, False])
+def test_crlf_lf_and_trailing_newline_read_alike(eol, trailing):
+    body = csv_body(row("a"), row("b"), eol=eol, trailing=trailing)
+    parsed = parse_export(b"\xef\xbb\xbf" + body, WIN.start, WIN.end)  # a BOM too
+    assert parsed.details.column("call_id").to_pylist() == ["a", "b"]
+    assert parsed.details.column("raw_line").to_pylist() == [row("a"), row("b")]
+
+
+def test_odd_unquoted_row_is_rejected_with_a_reason_not_dropped():
+    odd = (
+        "2026-11-02T10:05:00Z,odd-1,inbound,+4520000001,+4520000002,COMPLETED,12,DK,DK,x,y,z,1,2,3"
+    )
+    parsed = parse_export(csv_body(row("a"), odd), WIN.start, WIN.end)
+    assert parsed.details.column("call_id").to_pylist() == ["a"]
+    [bad] = parsed.rejected
+    assert bad.reason == "field count 15, header has 26"
+    assert bad.raw == odd and bad.call_id is None
+
+
+def test_bad_values_reject_the_row_naming_the_column():
+    body = csv_body(
+        row("t", ts="yesterday"), row("s", SIP_Response_Code="abc"), row("m", MOS="nan"),
+        row("e", Is_Emergency_Call="maybe"), row("", ts="2026-11-02T10:00:00Z"),
+    )  # fmt: skip
+    reasons = {r.call_id: r.reason for r in parse_export(body, WIN.start, WIN.end).rejected}
+    assert reasons["t"].startswith("Timestamp: unparseable 'yesterday'")
+    assert reasons["s"] == "SIP Response Code: 'abc' is not an integer"
+    assert reasons["m"].startswith("MOS: 'nan'")
+    assert reasons["e"] == "Is Emergency Call: 'maybe' is not true or false"
+    assert reasons[None] == "Call Id: missing"
+
+
+def test_rows_outside_the_window_are_counted_not_landed():
+    body = csv_body(
+        row("before", ts="2026-11-02T09:59:59.000Z"), row("in"),
+        row("end", ts="2026-11-02T11:00:00.000Z"),
+        row("bad-end", ts="2026-11-02T11:00:00.000Z", MOS="x"),  # the next window rejects it
+    )  # fmt: skip
+    parsed = parse_export(body, WIN.start, WIN.end)
+    assert parsed.details.column("call_id").to_pylist() == ["in"]
+    assert parsed.outside_window == 3 and parsed.rejected == []
+
+
+def test_unknown_and_missing_header_columns_are_noted_not_fatal():
+    header = HEADER.replace('"MOS"', '"Mean Opinion Score"') + ',"Carrier"'
+    line = row("a", MOS="4.1") + ',"telia"'
+    parsed = parse_export(f"{header}\r\n{line}\r\n".encode(), WIN.start, WIN.end)
+    assert parsed.new_columns == ("Mean Opinion Score", "Carrier")
+    assert parsed.missing_columns == ("MOS",)
+    assert parsed.details.column("mos").to_pylist() == [None]
+    assert parsed.details.column("raw_line").to_pylist() == [line]
+
+
+def test_a_header_without_call_id_or_timestamp_is_a_clear_error():
+    header = HEADER.replace('"Call Id"', '"Call ID"')
+    with pytest.raises(ResponseFormatError, match="header lacks 'Call Id'"):
+        parse_export(f"{header}\r\n".encode(), WIN.start, WIN.end)
+    with pytest.raises(ResponseFormatError, match="empty body"):
+        parse_export(b"", WIN.start, WIN.end)
+    huge = csv_body(row("a", Region="x" * 200_000))
+    with pytest.raises(ResponseFormatError, match="could not be read after 2 lines"):
+        parse_export(huge, WIN.start, WIN.end)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ('attachment; filename="EST_call_records.csv"', "EST_call_records.csv"),
+        ("attachment; filename=EST_call_records.csv", "EST_call_records.csv"),
+        ("attachment;filename=a.csv; size=3", "a.csv"),
+        (
+            "attachment; filename=\"x.csv\"; filename*=UTF-8''calls%20n%C3%B8rd.csv",
+            "calls nørd.csv",
+        ),
+        ("attachment", None),
+        (None, None),
+    ],
+)
+def test_content_disposition_file_name(header, name):
+    assert content_disposition_name(header) == name
+
+
+def test_pages_until_a_short_page_with_the_calls_window_and_accept_text():
+    seen: list[httpx.Request] = []
+    client = make_client(paged([row(f"c{i}") for i in range(5)], seen), page_size=2)
+    run = ExportRun(client, WIN)
+    ids = [i for page in run for i in page.details.column("call_id").to_pylist()]
+    assert ids == ["c0", "c1", "c2", "c3", "c4"]
+    assert [qdict(r)["page"] for r in seen] == ["1", "2", "3"]
+    first = qdict(seen[0])
+    assert first["createTime>"] == "2026-11-02T09:59:59Z"
+    assert first["createTime<"] == "2026-11-02T11:00:00Z"
+    assert seen[0].url.path == "/v1/projects/proj-1/calls/export"
+    assert seen[0].headers["accept"] == "text/plain"
+    assert (run.stats.pages, run.stats.rows, run.stats.file_name) == (3, 5, "x.csv")
+
+
+def test_a_multiple_of_the_page_size_ends_on_an_empty_page():
+    seen: list[httpx.Request] = []
+    client = make_client(paged([row(f"c{i}") for i in range(4)], seen), page_size=2)
+    assert sum(p.details.num_rows for p in ExportRun(client, WIN)) == 4
+    assert len(seen) == 3  # the third page holds only the header
+
+
+def test_an_empty_body_after_full_pages_ends_the_run():
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(qdict(request)["page"])
+        return csv_response(csv_body(row(f"p{page}a"), row(f"p{page}b")) if page == 1 else b"")
+
+    run = ExportRun(make_client(handler, page_size=2), WIN)
+    assert sum(p.details.num_rows for p in run) == 2 and run.stats.pages == 2
+
+
+def test_a_page_repeating_the_previous_one_raises():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return csv_response(csv_body(row("a"), row("b")))  # ignores `page`
+
+    with pytest.raises(PaginationError, match="repeats page 1"):
+        list(ExportRun(make_client(handler, page_size=2), WIN))
+
+
+def test_pages_that_never_end_stop_at_max_pages():
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(qdict(request)["page"])
+        return csv_response(csv_body(row(f"{page}a"), row(f"{page}b")))
+
+    with pytest.raises(PaginationError, match="max_pages=5"):
+        list(ExportRun(make_client(handler, page_size=2), WIN, max_pages=5))
+
+
+@pytest.mark.parametrize(("status", "error"), [(403, AuthError), (404, ClientError)])
+def test_403_and_404_mean_unavailable(status, error):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"message": "export not enabled for this account"})
+
+    with pytest.raises(error) as caught:
+        list(ExportRun(make_client(handler), WIN))
+    reason = unavailable_reason(caught.value)
+    assert reason is not None and reason.startswith(f"the export answered HTTP {status}")
+    assert "export not enabled" in reason
+
+
+def test_401_is_not_unavailable():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"message": "bad key"})
+
+    with pytest.raises(AuthError) as caught:
+        list(ExportRun(make_client(handler), WIN))
+    assert unavailable_reason(caught.value) is None
+
+
+def test_503_is_retried_then_the_page_lands():
+    answers = [httpx.Response(503), httpx.Response(503)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0) if answers else csv_response(csv_body(row("a")))
+
+    clock = FakeClock()
+    run = ExportRun(make_client(handler, clock), WIN)
+    assert sum(p.details.num_rows for p in run) == 1
+    assert run.stats.attempts == 3 and len(clock.sleeps) == 2
+
+
+def test_503_after_the_last_attempt_fails():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    with pytest.raises(ServerError):
+        list(ExportRun(make_client(handler, max_attempts=2), WIN))
+
+
+def test_a_gzip_bomb_stops_at_the_body_cap():
+    bomb = gzip.compress(b"," * 5_000_000)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=bomb, headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(ResponseTooLarge):
+        list(ExportRun(make_client(handler, max_body_bytes=100_000), WIN))
