@@ -30,6 +30,14 @@ RAW_CALL_DETAILS_DESCRIPTION = (
 )
 
 
+#: Step priority (Dagster's ``dagster/priority`` tag): among the steps ready after
+#: ``raw/calls`` the details go first, so a run's analytics read its hours' details. The
+#: analytics do not depend on this asset (an export outage must not hold back the calls'
+#: KPIs); details that land after their hours were built mark them stale instead
+#: (:data:`pipeline.warehouse.raw_call_details.MARK_REFRESHED_HOURS`).
+DETAILS_PRIORITY = "10"
+
+
 def build_raw_call_details(
     partitions_def: dg.PartitionsDefinition,
     projects: list[Project] | None = None,
@@ -52,6 +60,7 @@ def build_raw_call_details(
         group_name="raw",
         kinds={"api", "duckdb"},
         description=RAW_CALL_DETAILS_DESCRIPTION,
+        op_tags={"dagster/priority": DETAILS_PRIORITY},
     )
     def raw_call_details(
         context: dg.AssetExecutionContext, sinch: CallsApiResource, warehouse: WarehouseResource

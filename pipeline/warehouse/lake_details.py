@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
 
+from pipeline.ingest.windows import HOUR
 from pipeline.sinch.models import Window
+from pipeline.warehouse.lake import merge_stale
 from pipeline.warehouse.lake_tables import Lake, between, in_lists, of_project
 from pipeline.warehouse.raw_call_details import (
     INSERT_LEDGER,
@@ -80,10 +82,22 @@ class LakeDetailsSession(DetailsWriter):
         for chunk in in_lists("call_id", sorted(set(known))):
             lake.delete("raw.rejected_call_details", f"{mine} AND {chunk} AND NOT ({by_start})")
         lake.write("raw.rejected_call_details", rejected, predicate=f"{mine} AND {by_start}")
+        self._mark_refreshed_hours(window, fetched_at)
         entry = DetailsEntry(window, "landed", rows.num_rows, rejected.num_rows, fetch)
         self._append_ledger([entry], fetched_at)
         self.discard_window(window)
         return entry
+
+    def _mark_refreshed_hours(self, window: Window, marked_at: datetime) -> None:
+        """The lake's :data:`~pipeline.warehouse.raw_call_details.MARK_REFRESHED_HOURS`."""
+        built = self._lake.query(
+            "analytics.answer_rate_hourly",
+            f"SELECT DISTINCT hour_start FROM t WHERE {self._mine} AND "
+            f"{between('hour_start', window.start, window.end)}",
+        )
+        hours = [h.astimezone(UTC) for h in built.column("hour_start").to_pylist()]
+        if hours:
+            merge_stale(self._lake, self.project_id, {h: h + HOUR for h in hours}, marked_at)
 
     def record_unavailable(
         self, windows: Sequence[Window], note: str, fetched_at: datetime

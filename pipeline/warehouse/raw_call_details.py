@@ -105,6 +105,24 @@ def ledger_row(
     )  # fmt: skip
 
 
+#: Details that land after their hours' analytics were built change those rows (true NER, SIP
+#: causes, MOS): mark the hours that have analytics rows in ``raw.stale_hours``, with
+#: ``occupied_until`` = the hour's end (no export table reads occupancy), so the
+#: ``stale_analytics`` sensor or the CLI's follow-up refresh rebuilds them and their local
+#: day's owner (:func:`pipeline.warehouse.ownership.dependent_owners`). In a run that lands
+#: details before its analytics step (``raw/call_details`` has a higher step priority) the
+#: hours have no rows yet on a first ingest, and nothing is marked.
+#: Parameters: ``marked_at, project_id, window start, window end``.
+MARK_REFRESHED_HOURS = (
+    "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
+    "SELECT DISTINCT project_id, hour_start, hour_start + INTERVAL 1 HOUR, $1::TIMESTAMPTZ "
+    "FROM analytics.answer_rate_hourly WHERE project_id = $2 AND hour_start >= $3 "
+    "AND hour_start < $4 ON CONFLICT (project_id, hour_start) DO UPDATE SET "
+    "occupied_until = greatest(occupied_until, excluded.occupied_until), "
+    "marked_at = excluded.marked_at"
+)
+
+
 class DetailsWriter:
     """Stages export pages of one project and commits whole windows (one writer thread).
 
@@ -172,7 +190,9 @@ class DetailsWriter:
     ) -> DetailsEntry:
         """Replace ``window``'s rows and append its ledger row (status ``landed``).
 
-        ``raw.call_details`` and ``raw.rejected_call_details`` in one transaction.
+        ``raw.call_details`` and ``raw.rejected_call_details`` in one transaction, which also
+        marks in ``raw.stale_hours`` the window's hours whose analytics were already built
+        (:data:`MARK_REFRESHED_HOURS`).
 
         Raises:
             duckdb.Error: the write failed; rolled back, the window stays staged.
@@ -195,6 +215,7 @@ class DetailsWriter:
                 [*mine, start, start],
             )
             con.execute(f"INSERT INTO raw.rejected_call_details {STAGED_REJECTED}", [start])
+            con.execute(MARK_REFRESHED_HOURS, [fetched_at, *mine])
             entry = DetailsEntry(window, "landed", *self._counts(window), fetch)
             con.execute(INSERT_LEDGER, ledger_row(self.project_id, self.run_id, entry, fetched_at))
             con.execute("COMMIT")

@@ -92,7 +92,11 @@ def query(db: Path, sql: str) -> list[tuple]:
 
 
 CALLS = "SELECT * EXCLUDE (fetched_at) FROM raw.calls ORDER BY call_id"
-ANSWER_RATE = "SELECT * FROM analytics.answer_rate_hourly ORDER BY ALL"
+#: The answer-rate columns of the call list alone (the export adds ner, details_calls…).
+ANSWER_RATE = (
+    "SELECT * EXCLUDE (details_calls, ner_true_numerator, network_failures, invalid_number, "
+    "cps_refused, unclassified, ner) FROM analytics.answer_rate_hourly ORDER BY ALL"
+)
 DETAILS = "SELECT * EXCLUDE (fetched_at) FROM raw.call_details ORDER BY call_id"
 LEDGER = "SELECT window_start, status, note FROM raw.details_ledger ORDER BY fetched_at, 1"
 
@@ -122,6 +126,50 @@ def test_details_land_for_the_calls_and_the_summary_says_so(with_export):
     )
     assert sip_codes == detailed and 0 < measured < detailed  # MOS 0.0 (no media) is NULL
     assert f"call details: {detailed:,} of {calls:,} calls (100.0 %) from /calls/export" in output
+
+
+def test_a_runs_analytics_read_the_details_it_landed(with_export):
+    """raw/call_details runs before the analytics of its run (step priority): every hour's
+    true NER is built from details, with no follow-up refresh and no mark left."""
+    db, output = with_export
+    [(hours, without_ner, details_calls)] = query(
+        db,
+        "SELECT count(DISTINCT hour_start), count(*) FILTER (WHERE ner IS NULL), "
+        "sum(details_calls) FROM analytics.answer_rate_hourly",
+    )
+    [(detailed,)] = query(db, "SELECT count(*) FROM raw.call_details")
+    assert hours == 6 and without_ner == 0 and details_calls == detailed
+    assert query(db, "SELECT count(*) FROM raw.stale_hours") == [(0,)]
+    assert "marked stale" not in output
+
+
+def test_details_landing_after_the_analytics_mark_their_hours_stale(sandbox, tmp_path, monkeypatch):
+    """Details fetched in a run without analytics, after the hours' analytics were built
+    (export off, then a raw-only run with it on), once left the true NER unknown until the
+    hours were re-ingested; the commit now marks them for the stale_analytics sensor and the
+    CLI's follow-up refresh (tests/integration/test_integration_stale_refresh.py)."""
+    db = tmp_path / "late.duckdb"
+    for name, value in {**sandbox_env(sandbox), "CALLS_EXPORT": "off"}.items():
+        monkeypatch.setenv(name, value)
+    ok, output = ingest(db)
+    assert ok, output
+    assert query(db, "SELECT count(ner) FROM analytics.answer_rate_hourly") == [(0,)]
+    monkeypatch.setenv("CALLS_EXPORT", "on")
+    console = quiet_console()
+    assert run_ingest_job(
+        START, END, db_path=db, report_tz="UTC", console=console, analytics=False
+    ), console.file.getvalue()
+    marked = query(db, "SELECT hour_start, occupied_until - hour_start FROM raw.stale_hours")
+    built = query(db, "SELECT DISTINCT hour_start FROM analytics.answer_rate_hourly")
+    assert sorted(h for h, _ in marked) == sorted(h for (h,) in built) and len(built) == 6
+    assert {span for _, span in marked} == {timedelta(hours=1)}
+    ok, output = ingest(db)  # a run with analytics refreshes the hours and drops their marks
+    assert ok, output
+    [(rows, without_ner)] = query(
+        db, "SELECT count(*), count(*) FILTER (WHERE ner IS NULL) FROM analytics.answer_rate_hourly"
+    )
+    assert rows > 0 and without_ner == 0
+    assert query(db, "SELECT count(*) FROM raw.stale_hours") == [(0,)]
 
 
 def test_rerunning_leaves_the_same_details(with_export, sandbox):

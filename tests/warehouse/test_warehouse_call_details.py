@@ -154,3 +154,18 @@ def test_coverage_counts_calls_with_a_details_row(tmp_path, backend):
     with warehouse.reader() as con:
         assert details_coverage(con, "P", A.start, A.end) == (3, 2)
         assert details_coverage(con, "other", A.start, A.end) == (0, 0)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_details_of_an_hour_already_built_mark_it_stale(tmp_path, backend):
+    """Details landing after their hour's analytics were built once left its true NER unknown
+    until the hour was re-ingested; an hour not built yet needs no mark."""
+    warehouse = BACKENDS[backend](tmp_path)
+    commit_via(warehouse, "P", A, [make_call("x", at("2026-03-01 10:05"))])
+    commit_via(warehouse, "P", B, [make_call("z", at("2026-03-01 12:05"))])
+    warehouse.refresh_analytics(A.start, A.end, "UTC", "P")
+    before = rows_of(warehouse, "SELECT hour_start FROM raw.stale_hours")
+    land(warehouse, A, [detail("x", at("2026-03-01 10:05"))])
+    land(warehouse, B, [detail("z", at("2026-03-01 12:05"))])
+    marks = rows_of(warehouse, "SELECT project_id, hour_start, occupied_until FROM raw.stale_hours")
+    assert sorted(set(marks) - {("P", h, None) for (h,) in before}) == [("P", A.start, A.end)]
