@@ -15,11 +15,11 @@ from lake_kit import column_types, snapshot, tables
 from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, settle_warehouse
 
 from pipeline import settings
-from pipeline.defs.checks import _run_check
 from pipeline.defs.resources import WarehouseResource
 from pipeline.sinch.models import RejectedRecord, Window
 from pipeline.warehouse import lake_tables
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse, open_warehouse
+from pipeline.warehouse.checks import run_checks
 from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.lake_tables import in_lists
 from pipeline.warehouse.ledger import WindowFetch
@@ -125,13 +125,13 @@ def test_checks_over_the_lake_see_a_duplicate(both) -> None:
     _duck, lake = both
     history(lake)
     resource = WarehouseResource(path="unused.duckdb", lake_uri=lake.location)
-    assert _run_check(resource, "unique_call_ids")[0] == 0
+    assert run_checks(resource.backend(), names=["unique_call_ids"])[0].passed
     with lake.reader() as con:
         row = con.sql("SELECT * FROM raw.calls WHERE call_id = 'X'").to_arrow_table()
     lake.lake.write("raw.calls", row)  # the same call twice, as a half-done commit could leave
-    failures, detail = _run_check(resource, "unique_call_ids")
-    assert failures == 1
-    assert "X" in detail
+    (outcome,) = run_checks(resource.backend(), names=["unique_call_ids"])
+    assert outcome.failures == 1
+    assert "X" in outcome.detail
 
 
 def test_lake_uri_setting(monkeypatch: pytest.MonkeyPatch) -> None:
