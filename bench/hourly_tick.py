@@ -214,6 +214,27 @@ def tick(db: Path, base: str) -> dict:
     }
 
 
+def audit(db: Path) -> dict:
+    """Every raw/calls check over the whole file (``pipeline audit``): what a run's checks
+    cost before they were scoped to its hours. Writer's memory limit (512MB)."""
+    from pipeline.warehouse.backend import DuckDBWarehouse
+    from pipeline.warehouse.checks import run_checks
+
+    t0 = time.perf_counter()
+    outcomes = run_checks(DuckDBWarehouse(db), memory_limit="512MB")
+    seconds = time.perf_counter() - t0
+    hwm = next(
+        int(line.split()[1]) / 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
+    return {
+        "audit_s": seconds,
+        "hwm_mb": hwm,
+        "failed": [o.spec.name for o in outcomes if not o.passed],
+    }
+
+
 def worker(args: list[str]) -> dict:
     """Run ``--worker build|tick`` in a fresh subprocess; its JSON result, wall time added."""
     t0 = time.perf_counter()
@@ -239,12 +260,15 @@ def main() -> None:
     ap.add_argument("--calls-per-hour", type=float, default=1_200.0, help="sandbox, per trunk")
     ap.add_argument("--ids", choices=("ulid", "random"), default="ulid")
     ap.add_argument("--dir", type=Path, help="keep the warehouses here (default: a temp dir)")
+    ap.add_argument("--audit", action="store_true", help="also time pipeline audit per size")
     ap.add_argument("--worker", nargs="+")
     args = ap.parse_args()
     if args.worker:
         kind, db, *rest = args.worker
         if kind == "build":
             result = build(Path(db), int(rest[0]), int(rest[1]), rest[2])
+        elif kind == "audit":
+            result = audit(Path(db))
         else:
             result = tick(Path(db), rest[0])
         print(json.dumps(result))
@@ -272,6 +296,14 @@ def main() -> None:
                 for days, db in dbs.items():
                     r = worker(["tick", str(db), base])
                     r["peak_mb"] = r["hwm_mb"] + r["child_mb"]
+                    if args.audit:
+                        a = worker(["audit", str(db)])
+                        r["audit_s"], r["audit_mb"] = a["audit_s"], a["hwm_mb"]
+                        print(
+                            f"  audit {days:>3} days: {a['audit_s']:.2f} s, VmHWM "
+                            f"{a['hwm_mb']:.0f} MB, failed: {a['failed']}",
+                            flush=True,
+                        )
                     results[days].append(r)
                     print(
                         f"run {run + 1} {days:>3} days: job {r['job_s']:6.2f} s (raw/calls "
@@ -300,6 +332,14 @@ def main() -> None:
             f"{m['raw_s']:.2f} | {m['checks_s']:.2f} | {m['wall_s']:.2f} | {m['peak_mb']:.0f} | "
             f"{m['peak_mb'] / med[base_days]['peak_mb']:.2f} |"
         )
+    if args.audit:
+        for d, rs in results.items():
+            audits = [r["audit_s"] for r in rs]
+            peaks = [r["audit_mb"] for r in rs]
+            print(
+                f"pipeline audit, {d} days: median {statistics.median(audits):.2f} s, "
+                f"VmHWM {statistics.median(peaks):.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ def check_scopes(
         partitions_def: the assets' partitions, to read project × hour keys; None (or hourly):
             one span of hours, every project (the file holds one).
     """
-    if not context.has_partition_key_range:
+    # a range run (the schedules, backfills) or a one-partition run (the UI, a backfill of one
+    # hour per run): Dagster tags them differently
+    if not (context.has_partition_key_range or context.has_partition_key):
         return [EVERYTHING]
     if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
         window = context.partition_time_window

@@ -85,8 +85,11 @@ def test_a_scope_does_not_read_other_windows(damaged: Path) -> None:
     assert outcomes(damaged, CheckScope(MID.start, B.end))["ledger_reconciles"][0] == 0
 
 
-def checks_only_run(db: Path, first: str, last: str) -> dict[str, dg.AssetCheckEvaluation]:
-    """The raw/calls checks of ``ingest_calls`` alone, in a run over partitions first..last."""
+def checks_only_run(
+    db: Path, first: str, last: str | None = None
+) -> dict[str, dg.AssetCheckEvaluation]:
+    """The raw/calls checks of ``ingest_calls`` alone, in a run over partitions first..last
+    (a range run, as the schedules launch), or of the one partition ``first``."""
     defs = build_definitions(warehouse=WarehouseResource(path=str(db)))
     job = defs.resolve_job_def("ingest_calls")
     checks = {
@@ -95,7 +98,8 @@ def checks_only_run(db: Path, first: str, last: str) -> dict[str, dg.AssetCheckE
     subset = job.get_subset(asset_selection=set(), asset_check_selection=checks)
     with dg.DagsterInstance.ephemeral() as instance:
         result = subset.execute_in_process(
-            tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+            tags={RANGE_START_TAG: first, RANGE_END_TAG: last} if last else None,
+            partition_key=None if last else first,
             instance=instance,
             raise_on_error=False,
         )
@@ -116,6 +120,12 @@ def test_the_run_s_checks_read_its_hours(damaged: Path) -> None:
     assert over_b["no_negative_durations"].passed
     scope = over_b["no_negative_durations"].metadata["scope"]
     assert scope.value == "[2026-03-01 12:00, 2026-03-01 13:00)Z"
+    # a run of one partition (from the UI, or a backfill of one hour per run) reads that hour
+    over_mid = checks_only_run(damaged, partition_key(MID.start))
+    assert over_mid["no_negative_durations"].passed
+    assert over_mid["unique_call_ids"].passed
+    scope = over_mid["unique_call_ids"].metadata["scope"]
+    assert scope.value == "[2026-03-01 11:00, 2026-03-01 12:00)Z"
     over_a_mid = checks_only_run(damaged, partition_key(A.start), partition_key(MID.start))
     assert not over_a_mid["no_negative_durations"].passed
     assert over_a_mid["no_negative_durations"].metadata["detail"].value == "Y"
@@ -158,5 +168,5 @@ def test_scopes_of_a_project_x_hour_run() -> None:
         "acme: [2026-03-01 13:00, 2026-03-01 14:00)Z",
         "beta: [2026-03-01 10:00, 2026-03-01 11:00)Z",
     ]
-    unpartitioned = SimpleNamespace(has_partition_key_range=False)
+    unpartitioned = SimpleNamespace(has_partition_key_range=False, has_partition_key=False)
     assert check_scopes(unpartitioned, partitions) == [EVERYTHING]  # type: ignore[arg-type]
