@@ -209,6 +209,7 @@ def tick(db: Path, base: str) -> dict:
         "job_s": seconds,
         "checks_s": checks,
         "raw_s": steps.get("raw__calls", 0.0),
+        "steps": steps,
         "hwm_mb": hwm,
         "child_mb": children,
     }
@@ -332,6 +333,17 @@ def main() -> None:
             f"{m['raw_s']:.2f} | {m['checks_s']:.2f} | {m['wall_s']:.2f} | {m['peak_mb']:.0f} | "
             f"{m['peak_mb'] / med[base_days]['peak_mb']:.2f} |"
         )
+    # the steps whose median moved most between the smallest and the largest history
+    last = sizes[-1]
+    names = {k for r in results[base_days] + results[last] for k in r["steps"]}
+    step_med = {
+        d: {k: statistics.median(r["steps"].get(k, 0.0) for r in results[d]) for k in names}
+        for d in (base_days, last)
+    }
+    moved = sorted(names, key=lambda k: step_med[base_days][k] - step_med[last][k])[:6]
+    print(f"\nsteps (median s): {base_days} d → {last} d")
+    for k in moved:
+        print(f"  {k:45s} {step_med[base_days][k]:6.2f} → {step_med[last][k]:6.2f}")
     if args.audit:
         for d, rs in results.items():
             audits = [r["audit_s"] for r in rs]
