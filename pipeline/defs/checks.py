@@ -1,12 +1,12 @@
 """Asset checks on ``raw.calls``: the promises the ingestion makes, verified on what a run wrote.
 
 A check in a partitioned run reads the run's hours only: per project, each span of the run's
-hourly windows (:func:`check_scopes`, from the run's partition key range, the way the
+hourly windows (:func:`check_scopes`, from the run's partition key or key range, as the
 ``alert_rules`` check reads it), so the hourly tick does not grow with the table's history.
-``unique_call_ids`` still looks the run's ids up in the whole table. A check run on its own
-(no partitions: from the UI, or the ``audit_raw_calls`` job of the weekly ``full_audit``
-schedule) reads everything, as ``pipeline audit`` does; so does a run of other hours, which
-catches damage done outside a run's hours only there.
+``unique_call_ids`` still looks the run's ids up in the whole table. Damage outside a run's
+hours (rows written by hand, a restored file) is found by a check run without partitions: from
+the UI, the ``audit_raw_calls`` job of the weekly ``full_audit`` schedule, or ``pipeline
+audit``, which read every window.
 
 The checks are plain asset checks, not partitioned ones (Dagster 1.13's ``partitions_def`` on
 ``@asset_check``): a partitioned check would record a result per hour and change what ``pipeline
