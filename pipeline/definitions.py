@@ -14,7 +14,7 @@ import dagster as dg
 from pipeline.alerts.config import configured_alerts
 from pipeline.defs.alerts import build_alert_checks, build_alert_sensor
 from pipeline.defs.analytics_assets import build_analytics_assets
-from pipeline.defs.checks import RAW_CALLS_CHECKS
+from pipeline.defs.checks import audit_job, build_raw_calls_checks
 from pipeline.defs.details_assets import build_raw_call_details
 from pipeline.defs.environment import (
     backfill_policy,
@@ -26,7 +26,7 @@ from pipeline.defs.environment import (
 from pipeline.defs.partitions import ingestion_partitions
 from pipeline.defs.raw_assets import build_raw_calls, writer_pools
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
-from pipeline.defs.schedules import build_schedules, ingest_calls_job
+from pipeline.defs.schedules import build_audit_schedule, build_schedules, ingest_calls_job
 from pipeline.defs.sensors import build_stale_analytics_sensor, refresh_analytics_job
 from pipeline.projects import configured_projects
 
@@ -70,11 +70,11 @@ def build_definitions(
             *build_analytics_assets(partitions, projects, analytics_pool, policy),
         ],
         asset_checks=[
-            *RAW_CALLS_CHECKS,
+            *build_raw_calls_checks(partitions),
             *build_alert_checks(configured_alerts(), projects, partitions),
         ],
-        jobs=[ingest_calls_job, refresh_analytics_job],
-        schedules=build_schedules(lookback_hours(), partitions),
+        jobs=[ingest_calls_job, refresh_analytics_job, audit_job],
+        schedules=[*build_schedules(lookback_hours(), partitions), build_audit_schedule()],
         sensors=[build_stale_analytics_sensor(projects), build_alert_sensor()],
         resources={
             "sinch": sinch or calls_api_resource(projects),

@@ -6,7 +6,7 @@ options; a bad setting stops with one line on stderr and exit code 2, never a tr
 The commands live by what they do: :mod:`pipeline.cli.ingest` (demo, ingest, migrate: they
 write), :mod:`pipeline.cli.state` (status: the Dagster instance's view),
 :mod:`pipeline.cli.read` (sql, report, export, shell: they read), :mod:`pipeline.cli.alerts`
-(alerts), and
+(alerts), :mod:`pipeline.cli.audit` (audit: every check over the whole warehouse), and
 :mod:`pipeline.cli.common` (the app, the console, ``--db``, error handling). They are
 registered here, in the order ``pipeline --help`` lists them.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import typer
 
 from pipeline.cli import alerts as _alerts
+from pipeline.cli import audit as _audit
 from pipeline.cli import ingest as _ingest
 from pipeline.cli import read as _read
 from pipeline.cli import state as _state
@@ -58,6 +59,7 @@ for _command in (
     _read.export,
     _read.shell,
     _alerts.alerts,
+    _audit.audit,
     _ingest.migrate,
 ):
     app.command()(_command)

@@ -1,75 +1,116 @@
-"""Asset checks on ``raw.calls``: the promises the ingestion makes, verified on the table.
+"""Asset checks on ``raw.calls``: the promises the ingestion makes, verified on what a run wrote.
 
-They look at the whole table (cheap aggregate queries), so they also catch damage done by
-earlier runs. SQL lives in ``sql/checks/*.sql``, one file per check, each returning one row
-``(failures BIGINT, detail VARCHAR)``. Over the Delta lake the same SQL runs in DuckDB on the
-tables' Arrow datasets, registered under the same names (:mod:`pipeline.warehouse.lake_tables`).
+A check in a partitioned run reads the run's hours only: per project, each span of the run's
+hourly windows (:func:`check_scopes`, from the run's partition key or key range, as the
+``alert_rules`` check reads it), so the hourly tick does not grow with the table's history.
+``unique_call_ids`` still looks the run's ids up in the whole table. Damage outside a run's
+hours (rows written by hand, a restored file) is found by a check run without partitions: from
+the UI, the ``audit_raw_calls`` job of the weekly ``full_audit`` schedule, or ``pipeline
+audit``, which read every window.
+
+The checks are plain asset checks, not partitioned ones (Dagster 1.13's ``partitions_def`` on
+``@asset_check``): a partitioned check would record a result per hour and change what ``pipeline
+status`` and the UI show; the SQL and its scoping live in :mod:`pipeline.warehouse.checks`.
 """
+
+from collections import defaultdict
+from datetime import UTC, datetime
 
 import dagster as dg
 
+from pipeline.defs.partitions import HOUR_DIMENSION, PARTITION_FORMAT, PROJECT_DIMENSION, _spans
 from pipeline.defs.resources import WarehouseResource
-from pipeline.resources import sql_dir
+from pipeline.warehouse.checks import (
+    CHECKS,
+    CHECKS_DIR,
+    EVERYTHING,
+    CheckScope,
+    CheckSpec,
+    run_checks,
+)
 
-#: ``sql/checks`` of the checkout or of the installed wheel (:mod:`pipeline.resources`).
-CHECKS_DIR = sql_dir("checks")
+__all__ = ["CHECKS_DIR", "RAW_CALLS", "RAW_CALLS_CHECKS", "audit_job", "check_scopes"]
+
 RAW_CALLS = dg.AssetKey(["raw", "calls"])
 
 
-def _run_check(warehouse: WarehouseResource, name: str) -> tuple[int, str | None]:
-    sql = (CHECKS_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    with warehouse.backend().reader() as con:
-        failures, detail = con.execute(sql).fetchall()[0]
-    return int(failures or 0), detail
+def check_scopes(
+    context: dg.AssetCheckExecutionContext, partitions_def: dg.PartitionsDefinition | None
+) -> list[CheckScope]:
+    """The windows the run wrote, per project and span of hours; everything without partitions.
+
+    Args:
+        context: the check's context (its run may target a partition or a range of them).
+        partitions_def: the assets' partitions, to read project × hour keys; None (or hourly):
+            one span of hours, every project (the file holds one).
+    """
+    # a range run (the schedules, backfills) or a one-partition run (the UI, a backfill of one
+    # hour per run): Dagster tags them differently
+    if not (context.has_partition_key_range or context.has_partition_key):
+        return [EVERYTHING]
+    if not isinstance(partitions_def, dg.MultiPartitionsDefinition):
+        window = context.partition_time_window
+        return [CheckScope(window.start, window.end)]
+    hours: dict[str, list[datetime]] = defaultdict(list)
+    for key in context.partition_keys:
+        dims = partitions_def.get_partition_key_from_str(key).keys_by_dimension
+        hour = datetime.strptime(dims[HOUR_DIMENSION], PARTITION_FORMAT).replace(tzinfo=UTC)
+        hours[dims[PROJECT_DIMENSION]].append(hour)
+    return [
+        CheckScope(span.start, span.end, project_id)
+        for project_id in sorted(hours)
+        for span in _spans(hours[project_id])
+    ]
+
+
+def _severity(spec: CheckSpec) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.WARN if spec.severity == "WARN" else dg.AssetCheckSeverity.ERROR
 
 
 def _check(
-    name: str,
-    description: str,
-    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
-    *,
-    blocking: bool = False,
+    spec: CheckSpec, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=RAW_CALLS, name=name, description=description, blocking=blocking)
-    def _asset_check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        failures, detail = _run_check(warehouse, name)
+    @dg.asset_check(
+        asset=RAW_CALLS, name=spec.name, description=spec.description, blocking=spec.blocking
+    )
+    def _asset_check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        scopes = check_scopes(context, partitions_def)
+        (outcome,) = run_checks(
+            warehouse.backend(), scopes, memory_limit=warehouse.memory_limit, names=[spec.name]
+        )
         return dg.AssetCheckResult(
-            passed=failures == 0,
-            severity=severity,
-            metadata={"failures": failures, "detail": detail or ""},
+            passed=outcome.passed,
+            severity=_severity(spec),
+            metadata={
+                "failures": outcome.failures,
+                "detail": outcome.detail,
+                "scope": "; ".join(scope.label() for scope in scopes),
+            },
         )
 
     return _asset_check
 
 
-RAW_CALLS_CHECKS = [
-    _check(
-        "unique_call_ids",
-        "Every call_id appears once in raw.calls (edges of windows land once; a call the API "
-        "lists in another window moves there). A failure names the windows holding each id: "
-        "re-ingest one of them (re-running the failed run does not help).",
-        blocking=True,
-    ),
-    _check(
-        "create_time_in_window",
-        "Every call's create_time lies in its [window_start, window_end).",
-        blocking=True,
-    ),
-    _check(
-        "ledger_reconciles",
-        "For each window's latest fetch: it reconciled (no calls counted by the API but "
-        "unseen, on any slice); for a window swept whole, calls landed + rejected + outside "
-        "the window = the API's totalItems; and the ledger's count equals the rows in "
-        "raw.calls (fewer: calls moved to another window since).",
-        dg.AssetCheckSeverity.WARN,
-    ),
-    _check(
-        "no_negative_durations",
-        "No negative durationSeconds / billingDurationSeconds, and no end before create/answer.",
-    ),
-    _check(
-        "no_rejected_records",
-        "Records the parser rejected (kept in raw.rejected_calls with their reason).",
-        dg.AssetCheckSeverity.WARN,
-    ),
-]
+def build_raw_calls_checks(
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> list[dg.AssetChecksDefinition]:
+    """The checks of :data:`pipeline.warehouse.checks.CHECKS` on ``raw/calls``.
+
+    Args:
+        partitions_def: the assets' partitions (project × hour with a projects file).
+    """
+    return [_check(spec, partitions_def) for spec in CHECKS]
+
+
+#: The checks over hourly partitions (one project); tests and tools that need no projects file.
+RAW_CALLS_CHECKS = build_raw_calls_checks()
+
+#: Runs the ``raw/calls`` checks alone, unpartitioned: over every window (the weekly audit).
+audit_job = dg.define_asset_job(
+    "audit_raw_calls",
+    selection=dg.AssetSelection.checks_for_assets(RAW_CALLS),
+    executor_def=dg.in_process_executor,
+    description="Every raw/calls check over the whole warehouse (as `pipeline audit`).",
+)

@@ -6,7 +6,9 @@ Calls arrive late (a call is listed when it ends, prices settle later), so:
   before it (default 3, ``CALLS_LOOKBACK_HOURS``) as one partition-range run;
 - ``daily_reingest`` runs at 01:30 UTC and re-ingests the previous UTC day (24 partitions).
 
-Both target ``ingest_calls``: raw calls then the analytics tables of the same hours. Writes
+Both target ``ingest_calls``: raw calls then the analytics tables of the same hours (their
+checks read those hours only); ``full_audit`` (Sundays 03:00 UTC) runs every ``raw/calls``
+check over the whole warehouse (``audit_raw_calls``). Writes
 are idempotent, so the overlap costs only API requests. With many projects a tick asks for
 one run per project, tagged ``sinch/project`` (deploy/dagster.yaml limits runs per value of
 that tag, so one project's API rate limit holds across workers).
@@ -105,3 +107,21 @@ def build_schedules(
         return range_run_requests(partitions_def, start, end, f"daily-{end:%Y-%m-%d}")
 
     return [hourly_ingest, daily_reingest]
+
+
+def build_audit_schedule() -> dg.ScheduleDefinition:
+    """``full_audit``: Sundays 03:00 UTC, every ``raw/calls`` check over the whole warehouse.
+
+    A run's checks read only the hours it wrote (:mod:`pipeline.defs.checks`); this catches
+    damage elsewhere (rows written by hand, a restored file), as ``pipeline audit`` does.
+    Stopped by default, like the others.
+    """
+    from pipeline.defs.checks import audit_job
+
+    return dg.ScheduleDefinition(
+        name="full_audit",
+        cron_schedule="0 3 * * 0",
+        job=audit_job,
+        execution_timezone="UTC",
+        description="Sundays 03:00 UTC: every raw/calls check over every window (a full scan).",
+    )

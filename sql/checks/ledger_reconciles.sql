@@ -7,15 +7,25 @@
 --   * the ledger's record count equals the rows now in raw.calls for that window. Fewer rows
 --     than records means calls moved since to a later fetch of another window (the API lists
 --     them there now; latest fetch wins): re-ingest this window to see where the API puts them.
+-- Scope: windows $start <= window_start < $end of project $project (NULL = unbounded; see
+-- create_time_in_window.sql), in the ledger and in raw.calls alike.
 WITH latest AS (
     SELECT *
     FROM raw.ingest_ledger
+    WHERE ($start IS NULL OR window_start >= $start)
+      AND ($end IS NULL OR window_start < $end)
+      AND ($project IS NULL OR project_id = $project)
     QUALIFY row_number() OVER (
         PARTITION BY project_id, window_start, window_end ORDER BY fetched_at DESC
     ) = 1
 ),
 landed AS (
-    SELECT project_id, window_start, count(*) AS n FROM raw.calls GROUP BY ALL
+    SELECT project_id, window_start, count(*) AS n
+    FROM raw.calls
+    WHERE ($start IS NULL OR window_start >= $start)
+      AND ($end IS NULL OR window_start < $end)
+      AND ($project IS NULL OR project_id = $project)
+    GROUP BY ALL
 ),
 mismatch AS (
     SELECT l.project_id, l.window_start, l.records, l.rejected, l.outside_window, l.api_total_items,

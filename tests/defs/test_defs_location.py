@@ -58,9 +58,12 @@ def test_assets_checks_and_schedules(defs):
         "no_rejected_records",
         *RULES,  # the alert rules (pipeline/defs/alerts.py)
     }
-    assert {s.name for s in defs.schedules} == {"hourly_ingest", "daily_reingest"}
+    assert {s.name for s in defs.schedules} == {"hourly_ingest", "daily_reingest", "full_audit"}
     assert {s.name for s in defs.sensors} == {"stale_analytics", "alert_delivery"}
     defs.resolve_job_def("ingest_calls")
+    # the weekly audit runs the raw/calls checks alone, unpartitioned: over every window
+    audit = defs.resolve_job_def("audit_raw_calls")
+    assert audit.partitions_def is None
 
 
 def test_the_module_level_definitions_load(monkeypatch):

@@ -24,13 +24,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.defs.checks import CHECKS_DIR
 from pipeline.defs.resources import SinchCallsResource
 from pipeline.jobs import run_ingest_job
 from pipeline.projects import Project
 from pipeline.sinch.auth import OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.transforms import ANALYTICS_TABLES
+from pipeline.warehouse.checks import check_on
 from pipeline.warehouse.connection import connect
 from tests.conftest import REPO, api_resource, quiet_console, sandbox_env
 
@@ -157,7 +157,7 @@ def test_faults_lose_nothing_and_double_nothing(make_sandbox, tmp_path):
             "count(*) FILTER (WHERE api_total_items > 250) FROM raw.ingest_ledger"
         ).fetchall()[0]
         checks = {
-            name: con.execute((CHECKS_DIR / f"{name}.sql").read_text()).fetchall()[0][0]
+            name: check_on(con, name)[0]
             for name in ("unique_call_ids", "create_time_in_window", "ledger_reconciles")
         }
     assert {call_id for call_id, _ in rejected} == malformed

@@ -15,11 +15,11 @@ from lake_kit import column_types, snapshot, tables
 from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, settle_warehouse
 
 from pipeline import settings
-from pipeline.defs.checks import _run_check
 from pipeline.defs.resources import WarehouseResource
 from pipeline.sinch.models import RejectedRecord, Window
 from pipeline.warehouse import lake_tables
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse, open_warehouse
+from pipeline.warehouse.checks import EVERYTHING, CheckScope, run_checks
 from pipeline.warehouse.lake import LakeWarehouse
 from pipeline.warehouse.lake_tables import in_lists
 from pipeline.warehouse.ledger import WindowFetch
@@ -125,13 +125,37 @@ def test_checks_over_the_lake_see_a_duplicate(both) -> None:
     _duck, lake = both
     history(lake)
     resource = WarehouseResource(path="unused.duckdb", lake_uri=lake.location)
-    assert _run_check(resource, "unique_call_ids")[0] == 0
+    assert run_checks(resource.backend(), names=["unique_call_ids"])[0].passed
     with lake.reader() as con:
         row = con.sql("SELECT * FROM raw.calls WHERE call_id = 'X'").to_arrow_table()
     lake.lake.write("raw.calls", row)  # the same call twice, as a half-done commit could leave
-    failures, detail = _run_check(resource, "unique_call_ids")
-    assert failures == 1
-    assert "X" in detail
+    (outcome,) = run_checks(resource.backend(), names=["unique_call_ids"])
+    assert outcome.failures == 1
+    assert "X" in outcome.detail
+
+
+def test_scoped_checks_over_the_lake(both) -> None:
+    """A run's checks read its windows of the lake's Arrow datasets, and nothing else."""
+    _duck, lake = both
+    history(lake)
+    with lake.reader() as con:
+        y = con.sql(
+            "SELECT * REPLACE (-5::BIGINT AS duration_seconds) FROM raw.calls WHERE call_id = 'Y'"
+        ).to_arrow_table()
+        x = con.sql("SELECT * FROM raw.calls WHERE call_id = 'X'").to_arrow_table()
+    lake.lake.write("raw.calls", y, predicate="call_id = 'Y'")  # damage in A
+    lake.lake.write("raw.calls", x)  # X twice, both in B
+
+    def failures(scope: CheckScope) -> dict[str, int]:
+        return {o.spec.name: o.failures for o in run_checks(lake, [scope], memory_limit="256MB")}
+
+    over_b = failures(CheckScope(B.start, B.end, "P"))
+    assert (over_b["unique_call_ids"], over_b["no_negative_durations"]) == (1, 0)
+    over_a = failures(CheckScope(A.start, A.end, "P"))
+    assert (over_a["unique_call_ids"], over_a["no_negative_durations"]) == (0, 1)
+    assert failures(CheckScope(A.start, A.end, "Q"))["no_negative_durations"] == 0
+    everything = failures(EVERYTHING)
+    assert (everything["unique_call_ids"], everything["no_negative_durations"]) == (1, 1)
 
 
 def test_lake_uri_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from warehouse_kit import at, hour_window, land, make_call, scalar, settle
 
-from pipeline.defs.checks import CHECKS_DIR
 from pipeline.transforms import MAX_CALL_DURATION
 from pipeline.warehouse.analytics import refresh_all
+from pipeline.warehouse.checks import check_on
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
@@ -118,5 +118,4 @@ def test_end_before_answer_or_creation_is_zero_length(tmp_path):
         assert totals(con, "trunk_usage_hourly", "TC") == (0, 0, 0, 1)
         assert totals(con, "trunk_usage_hourly", "TA") == (120, 0, 1, 1)
         assert scalar(con, "SELECT sum(attempts) FROM analytics.answer_rate_hourly") == 2
-        check = (CHECKS_DIR / "no_negative_durations.sql").read_text()
-        assert con.execute(check).fetchall()[0][0] == 2
+        assert check_on(con, "no_negative_durations")[0] == 2

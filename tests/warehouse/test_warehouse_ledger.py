@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from warehouse_kit import at, hour_window, land, make_call
 
-from pipeline.defs.checks import CHECKS_DIR
+from pipeline.warehouse.checks import check_on
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.ledger import WindowFetch
 from pipeline.warehouse.raw_calls import RawCallsWriter
@@ -88,14 +88,10 @@ def test_split_window_short_then_reconciled(tmp_path):
         ]
         # The check names the window that did not reconcile (its slices overlap at edges,
         # so landed + rejected + outside is not compared with the total of a split window).
-        failures, detail = con.execute(
-            (CHECKS_DIR / "ledger_reconciles.sql").read_text()
-        ).fetchall()[0]
+        failures, detail = check_on(con, "ledger_reconciles")
         assert failures == 0  # the latest fetch reconciled
         con.execute("DELETE FROM raw.ingest_ledger WHERE reconciled")
-        failures, detail = con.execute(
-            (CHECKS_DIR / "ledger_reconciles.sql").read_text()
-        ).fetchall()[0]
+        failures, detail = check_on(con, "ledger_reconciles")
         assert failures == 1
         assert "NOT reconciled: 3 calls counted by the API but not seen over 2 slice(s)" in detail
 
@@ -133,5 +129,5 @@ def test_existing_file_migrates(tmp_path):
         projects = con.execute("SELECT DISTINCT project_id FROM raw.ingest_ledger").fetchall()
         assert projects == [("P",)]
         # NULL reconciled (old rows) reads as reconciled in the check
-        failures, _ = con.execute((CHECKS_DIR / "ledger_reconciles.sql").read_text()).fetchall()[0]
+        failures, _ = check_on(con, "ledger_reconciles")
         assert failures == 0

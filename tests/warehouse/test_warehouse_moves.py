@@ -28,9 +28,9 @@ from warehouse_kit import (
     settle,
 )
 
-from pipeline.defs.checks import CHECKS_DIR
 from pipeline.sinch.models import RejectedRecord
 from pipeline.warehouse.analytics import pending_hours, refresh_all
+from pipeline.warehouse.checks import check_on
 from pipeline.warehouse.connection import connect
 from pipeline.warehouse.raw_calls import RawCallsWriter
 
@@ -38,7 +38,7 @@ DAY_END = hour_window("2026-03-01 23:00")
 
 
 def check(con, name: str) -> tuple[int, str | None]:
-    return con.execute((CHECKS_DIR / f"{name}.sql").read_text()).fetchall()[0]
+    return check_on(con, name)
 
 
 def attempts(con, hour: str) -> int | None:
