@@ -32,7 +32,6 @@ from pipeline.sandbox.traffic import (
     _CROCKFORD,
     HOUR_MS,
     MAX_CALL_MS,
-    TRUNKS,
     CallOutcome,
     TrafficGenerator,
     TrunkSpec,
@@ -85,11 +84,12 @@ class SandboxState(GroundTruth, TokenIssuer):
                 burst_probability=settings.burst_probability,
                 variant_rate=settings.variant_rate,
                 hour_calls=settings.busy_hour_calls,
+                odd_completed_rate=settings.odd_completed_rate,
             )
             self.max_call_ms = MAX_CALL_MS
             self.trunks = [
                 self._trunk_json(t.id, t.name, t.calls_per_second, t.create_time, t.host_name)
-                for t in TRUNKS
+                for t in self.generator.trunks
             ]
         self.history_start_ms = 0 if self.replay is not None else _ms(settings.history_start)
         self._hours: LRU[int, list[StoredCall]] = LRU(max(16, settings.block_cache_size // 5))
@@ -164,10 +164,9 @@ class SandboxState(GroundTruth, TokenIssuer):
             return hit
         assert self.generator is not None
         calls: list[StoredCall] = []
+        blocks = self.generator.hour(hour_ms)
         for t in self.generator.trunks:
-            calls.extend(
-                self._stored(degrade(self.settings, o), t) for o in self.generator.block(t, hour_ms)
-            )
+            calls.extend(self._stored(degrade(self.settings, o), t) for o in blocks[t.id])
         calls.sort(key=lambda c: c.sort_key)
         with self._lock:
             self._hours.put(hour_ms, calls)
