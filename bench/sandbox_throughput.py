@@ -7,6 +7,14 @@ Run by hand (not a test):
 
 ``--live`` sweeps the last 14 days up to now instead (never cached: filtered per request).
 
+``--generate`` measures the generator instead, in this process, no HTTP: each run builds a
+fresh generator (empty caches, its own seed) and draws the same two weeks hour by hour
+(``TrafficGenerator.hour``: the model's calls with the trunks' CPS and channel limits
+enforced), then does the same through a fresh ``SandboxState`` (``_hour``: model plus
+rendering to the served JSON bytes, what a first request of a never-seen window pays).
+
+    uv run python bench/sandbox_throughput.py --generate --runs 5
+
 It starts the sandbox, warms a two-week historical window (first pass generates and caches
 it), then times ``--runs`` full sweeps of that window with ``size=1000`` (one keep-alive
 httpx client, each page's JSON parsed with orjson to count calls) and prints the median.
@@ -39,6 +47,33 @@ def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
         page += 1
 
 
+def generate(runs: int) -> None:
+    from pipeline.sandbox.settings import SandboxSettings
+    from pipeline.sandbox.state import SandboxState
+    from pipeline.sandbox.traffic import HOUR_MS, TrafficGenerator
+
+    start = int(datetime(2026, 10, 5, tzinfo=UTC).timestamp() * 1000)
+    hours = [start + h * HOUR_MS for h in range(14 * 24)]
+    model, full = [], []
+    for run in range(runs):
+        gen = TrafficGenerator(
+            seed=run, calls_per_hour=None, burst_probability=0.01, variant_rate=0.05
+        )
+        t = time.perf_counter()
+        n = sum(len(block) for h in hours for block in gen.hour(h).values())
+        model.append(n / (time.perf_counter() - t))
+        state = SandboxState(SandboxSettings(seed=run))
+        t = time.perf_counter()
+        m = sum(len(state._hour(h)) for h in hours)
+        full.append(m / (time.perf_counter() - t))
+    print(f"model runs: {', '.join(f'{r:,.0f}' for r in model)} calls/s ({n} calls)")
+    print(f"model + rendering runs: {', '.join(f'{r:,.0f}' for r in full)} calls/s ({m} calls)")
+    print(
+        f"median: model {statistics.median(model):,.0f} calls/s, model + rendering "
+        f"{statistics.median(full):,.0f} calls/s, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
@@ -48,7 +83,11 @@ def main() -> None:
         action="store_true",
         help="sweep the last 14 days up to now (a live window: filtered on every request)",
     )
+    ap.add_argument("--generate", action="store_true", help="time the generator, no HTTP")
     args = ap.parse_args()
+    if args.generate:
+        generate(args.runs)
+        return
     window = WINDOW
     if args.live:
         start = datetime.now(UTC) - timedelta(days=14)
