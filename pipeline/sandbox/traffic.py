@@ -61,12 +61,12 @@ from pipeline.sandbox import traffic_model as tm
 from pipeline.sandbox.capacity import channel_admitted
 from pipeline.sandbox.draws import HourDraw, Layout, draw_hour, layout, seed_int
 from pipeline.sandbox.numbering import _CROCKFORD as _CROCKFORD  # re-exported
-from pipeline.sandbox.numbering import _PAIRS, number_pool
 from pipeline.sandbox.numbering import COUNTRY_OF_NUMBER as COUNTRY_OF_NUMBER
 from pipeline.sandbox.numbering import FOREIGN_MIX as FOREIGN_MIX
 from pipeline.sandbox.numbering import PPM_INBOUND as PPM_INBOUND
 from pipeline.sandbox.numbering import PPM_OUTBOUND as PPM_OUTBOUND
 from pipeline.sandbox.numbering import SIX_SECOND_COUNTRIES as SIX_SECOND_COUNTRIES
+from pipeline.sandbox.numbering import number_pool, ulids
 from pipeline.sandbox.numbering import ulid as ulid
 from pipeline.sandbox.trunks import TRUNK_BY_ID as TRUNK_BY_ID
 from pipeline.sandbox.trunks import TRUNKS, TrunkSpec
@@ -263,26 +263,21 @@ class TrafficGenerator:
         price = (lay.ppm_units[raw.rate] * billed * 2 + 60) // 120  # round half up, 1e-4 USD
         columns = zip(
             raw.create_ms.tolist(),
+            ulids(raw.create_ms, raw.hi, raw.lo),
             np.where(answered, raw.create_ms + raw.ring * 1000, -1).tolist(),
             (raw.create_ms + hold_s * 1000).tolist(),
-            raw.hi.tolist(), raw.lo.tolist(), raw.trunk.tolist(), raw.inbound.tolist(),
+            raw.trunk.tolist(), raw.inbound.tolist(),
             result.tolist(), raw.did.tolist(), raw.other.tolist(), raw.rate.tolist(),
             billed.tolist(), price.tolist(), np.where(raw.inbound, hold_s, conv).tolist(),
             raw.variant.tolist(), sip.tolist(), cause.tolist(),
             np.where(answered, raw.mos, 0.0).tolist(),
             strict=True,
         )  # fmt: skip
-        dids, numbers, ppm, p = lay.dids, lay.numbers, lay.ppm, _PAIRS
+        dids, numbers, ppm = lay.dids, lay.numbers, lay.ppm
         tids = [t.id for t in self.trunks]
         out = []
-        for (c, a, e, hi, lo, ti, inb, r, did, other, ri, billed_s, q, dur, var, s, k,
+        for (c, call_id, a, e, ti, inb, r, did, other, ri, billed_s, q, dur, var, s, k,
              mos) in columns:  # fmt: skip
-            # ULID: the 48-bit ms time and 80 random bits (hi, lo), 2 characters per 10 bits
-            call_id = (f"{p[c >> 40]}{p[(c >> 30) & 1023]}{p[(c >> 20) & 1023]}"
-                       f"{p[(c >> 10) & 1023]}{p[c & 1023]}"
-                       f"{p[hi >> 30]}{p[(hi >> 20) & 1023]}{p[(hi >> 10) & 1023]}"
-                       f"{p[hi & 1023]}{p[lo >> 30]}{p[(lo >> 20) & 1023]}"
-                       f"{p[(lo >> 10) & 1023]}{p[lo & 1023]}")  # fmt: skip
             frm, to = (numbers[other], dids[did]) if inb else (dids[did], numbers[other])
             out.append(CallOutcome(
                 c, a if a >= 0 else None, e, call_id, tids[ti], "INBOUND" if inb else "OUTBOUND",
