@@ -14,13 +14,16 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
+import numpy as np
 import phonenumbers
 import pytest
 from conftest import NOW, client_for
 
+from pipeline.sandbox.capacity import channel_admitted, cps_admitted
 from pipeline.sandbox.records import EXPORT_COLUMNS, parse_instant_ms
 from pipeline.sandbox.testing import FakeClock, sandbox_server
 from pipeline.sandbox.traffic import TRUNKS
+from pipeline.sandbox.traffic_model import erlang_b_channels
 from pipeline.transforms.erlang import channels_for_grade_of_service
 
 WEEK = "createTime>=2026-10-19&createTime<2026-10-25T23:59:59Z"
@@ -163,3 +166,30 @@ def test_trunks_serve_their_cps_and_capacity_truth(bursty):
     for t in TRUNKS:
         assert capacity[t.id]["callsPerSecond"] == t.calls_per_second
         assert capacity[t.id]["channels"] >= 6
+
+
+def test_cps_admits_the_first_calls_of_each_second_per_trunk_key():
+    seconds = np.array([5, 5, 5, 6, 7, 7, 7, 7])
+    assert cps_admitted(seconds, 2).tolist() == [1, 1, 0, 1, 1, 1, 0, 0]
+    per_call_limit = np.array([1, 1, 1, 1, 3, 3, 3, 3])
+    assert cps_admitted(seconds, per_call_limit).tolist() == [1, 0, 0, 1, 1, 1, 1, 0]
+
+
+def test_channels_refuse_while_full_and_free_at_end_time():
+    create = [0, 0, 1000, 2000, 3000]
+    end = [2000, 5000, 1000, 4000, 3500]  # the third call is 0 s long
+    admitted = [True, True, True, True, True]
+    # 2 channels: both busy at 1000 (a 0 s call needs none, but is refused while full), the first
+    # frees its channel at 2000 exactly, the fourth takes it; at 3000 both are up again.
+    assert channel_admitted(create, end, admitted, [], 2) == [True, True, False, True, False]
+    # a call carried over from the previous hour holds a channel until its end (1500): the
+    # second and third calls find both channels up; by 2000 both have freed again
+    assert channel_admitted(create, end, admitted, [1500], 2) == [True, False, False, True, True]
+    # a CPS refusal takes no channel: the 0 s call gets one; at 3000 both are up (till 4000, 5000)
+    refused_first = [False, True, True, True, True]
+    assert channel_admitted(create, end, refused_first, [], 2) == [False, True, True, True, False]
+
+
+@pytest.mark.parametrize("erlangs", [0.1, 1.5, 2.5, 6.0, 10.0, 37.2])
+def test_the_sandbox_sizes_channels_like_the_analytics(erlangs):
+    assert erlang_b_channels(erlangs) == channels_for_grade_of_service(erlangs, 0.01)
