@@ -8,10 +8,11 @@ Run by hand (not a test):
 ``--live`` sweeps the last 14 days up to now instead (never cached: filtered per request).
 
 ``--generate`` measures the generator instead, in this process, no HTTP: each run builds a
-fresh generator (empty caches, its own seed) and draws the same two weeks hour by hour
-(``TrafficGenerator.hour``: the model's calls with the trunks' CPS and channel limits
-enforced), then does the same through a fresh ``SandboxState`` (``_hour``: model plus
-rendering to the served JSON bytes, what a first request of a never-seen window pays).
+fresh generator (empty caches, its own seed) and draws the same two weeks in batches of 48
+hours, as the sandbox does (``TrafficGenerator.hours``: the model's calls with the trunks'
+CPS and channel limits enforced), then the same two weeks through a fresh ``SandboxState``
+(``_base_created``: model plus rendering to the served JSON bytes, what a first request of a
+never-seen window pays).
 
     uv run python bench/sandbox_throughput.py --generate --runs 5
 
@@ -50,7 +51,7 @@ def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
 def generate(runs: int) -> None:
     from pipeline.sandbox.settings import SandboxSettings
     from pipeline.sandbox.state import SandboxState
-    from pipeline.sandbox.traffic import HOUR_MS, TrafficGenerator
+    from pipeline.sandbox.traffic import BATCH_HOURS, HOUR_MS, TrafficGenerator
 
     start = int(datetime(2026, 10, 5, tzinfo=UTC).timestamp() * 1000)
     hours = [start + h * HOUR_MS for h in range(14 * 24)]
@@ -60,11 +61,16 @@ def generate(runs: int) -> None:
             seed=run, calls_per_hour=None, burst_probability=0.01, variant_rate=0.05
         )
         t = time.perf_counter()
-        n = sum(len(block) for h in hours for block in gen.hour(h).values())
+        n = sum(
+            len(block)
+            for i in range(0, len(hours), BATCH_HOURS)
+            for blocks in gen.hours(hours[i : i + BATCH_HOURS])
+            for block in blocks.values()
+        )
         model.append(n / (time.perf_counter() - t))
         state = SandboxState(SandboxSettings(seed=run))
         t = time.perf_counter()
-        m = sum(len(state._hour(h)) for h in hours)
+        m = len(state._base_created(hours[0], hours[-1] + HOUR_MS))
         full.append(m / (time.perf_counter() - t))
     print(f"model runs: {', '.join(f'{r:,.0f}' for r in model)} calls/s ({n} calls)")
     print(f"model + rendering runs: {', '.join(f'{r:,.0f}' for r in full)} calls/s ({m} calls)")

@@ -35,7 +35,7 @@ from pipeline.sandbox.trunks import TrunkSpec
  _KIND, _TIMES, _NORMALS) = (*range(13), 15)  # fmt: skip
 _ROWS = _NORMALS + 4  # 3 rows for times_from, 4 uniforms → 4 normals (Box–Muller)
 
-Arrivals = Callable[[np.random.Generator, TrunkSpec], np.ndarray]
+Arrivals = Callable[[np.random.Generator, TrunkSpec, int], np.ndarray]
 
 
 def seed_int(*parts: object) -> int:
@@ -69,6 +69,16 @@ class Layout:
     six: np.ndarray
     inbound_share: np.ndarray
     cps: np.ndarray
+    numbers_obj: np.ndarray  # the same as object arrays, for vectorised look-ups
+    dids_obj: np.ndarray
+    ppm_obj: np.ndarray
+    trunk_ids_obj: np.ndarray
+
+
+def _objects(values: tuple[str, ...] | list[str]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def layout(trunks: tuple[TrunkSpec, ...], dids: dict[str, tuple[str, ...]]) -> Layout:
@@ -98,6 +108,10 @@ def layout(trunks: tuple[TrunkSpec, ...], dids: dict[str, tuple[str, ...]]) -> L
         ),
         inbound_share=np.array([t.inbound_share for t in trunks]),
         cps=np.array([t.calls_per_second for t in trunks]),
+        numbers_obj=_objects([n for pool in pools for n in pool]),
+        dids_obj=_objects([d for ds in did_lists for d in ds]),
+        ppm_obj=_objects(ppm),
+        trunk_ids_obj=_objects([t.id for t in trunks]),
     )
 
 
@@ -141,34 +155,39 @@ def _normals(u: np.ndarray) -> np.ndarray:
     return out
 
 
-def draw_hour(
+def draw_hours(
     seed: int,
     lay: Layout,
-    hour_ms: int,
+    hours: list[int],
     arrivals: Arrivals,
     *,
     odd_rate: float,
     variant_rate: float,
-) -> HourDraw:
-    """Draw every trunk's block of the hour and turn the draws into call fields (module doc).
+) -> list[HourDraw]:
+    """Draw every trunk's block of each hour and turn the draws into call fields (module doc).
 
-    ``arrivals(rng, trunk)`` gives a block's arrival second offsets (a burst's coded as
-    ``-1 - offset``: forced outbound); it is the first use of the block's generator.
+    ``arrivals(rng, trunk, hour_ms)`` gives a block's arrival second offsets (a burst's coded
+    as ``-1 - offset``: forced outbound); it is the first use of the block's generator.  The
+    hours are transformed together (fewer numpy calls per call); each block's values depend on
+    its own seed only, so an hour is the same whichever hours are drawn with it.
     """
     coded, uniforms, bits = [], [], []
-    for trunk in lay.trunks:
-        rng = np.random.default_rng(seed_int(seed, trunk.id, hour_ms))
-        c = arrivals(rng, trunk)
-        coded.append(c)
-        uniforms.append(rng.random((_ROWS, c.size)))
-        bits.append(rng.integers(0, 1 << 40, (2, c.size)))
+    for hour_ms in hours:
+        for trunk in lay.trunks:
+            rng = np.random.Generator(np.random.PCG64(seed_int(seed, trunk.id, hour_ms)))
+            c = arrivals(rng, trunk, hour_ms)
+            coded.append(c)
+            uniforms.append(rng.random((_ROWS, c.size)))
+            bits.append(rng.integers(0, 1 << 40, (2, c.size)))
     counts = [c.size for c in coded]
-    tix = np.repeat(np.arange(len(lay.trunks)), counts)
+    n_trunks = len(lay.trunks)
+    block = np.repeat(np.arange(len(counts)), counts)
     codes, u, ids = np.concatenate(coded), np.hstack(uniforms), np.hstack(bits)
     forced = codes < 0
     offset_s = np.where(forced, -1 - codes, codes)
-    order = np.lexsort((ids[1], ids[0], offset_s, tix))
+    order = np.lexsort((ids[1], ids[0], offset_s, block))  # block order is unchanged
     u, ids, offset_s, forced = u[:, order], ids[:, order], offset_s[order], forced[order]
+    tix = block % n_trunks
     inbound = (u[_IN] < lay.inbound_share[tix]) & ~forced
     result = tm.results_from(u[_RESULT], inbound)
     z = _normals(u[_NORMALS:])
@@ -177,25 +196,46 @@ def draw_hour(
     domestic = u[_DOMESTIC] < np.where(inbound, 0.85, 0.70)
     pick = np.searchsorted(lay.foreign_cum, u[_FOREIGN], side="right")
     country = np.where(domestic, lay.home[tix], lay.foreign[np.minimum(pick, len(FOREIGN_MIX) - 1)])
-    create_ms = hour_ms + offset_s * 1000
-    return HourDraw(
-        bounds=(0, *np.cumsum(counts).tolist()),
-        trunk=tix,
-        create_ms=create_ms,
-        end_ms=create_ms + (ring + conv) * 1000,
-        cps_ok=cps_admitted(tix * 3600 + offset_s, lay.cps[tix]),
-        inbound=inbound,
-        result=result,
-        ring=ring,
-        conv=conv,
-        sip=sip,
-        cause=cause,
-        mos=tm.mos_from(z[3], u[_MOS_TAIL], u[_MOS]),
-        odd=(u[_ODD] < odd_rate) & (result == tm.COMPLETED),
-        rate=np.where(inbound, len(lay.countries) + tix, country),
-        other=lay.offset[country] + (u[_NUMBER] * lay.size[country]).astype(np.int64),
-        did=lay.did_base[tix] + (u[_DID] * lay.did_count[tix]).astype(np.int64),
-        hi=ids[0],
-        lo=ids[1],
-        variant=np.where(u[_VARIANT] < variant_rate, (u[_KIND] * 7).astype(np.int64), -1),
-    )
+    create_ms = np.array(hours, dtype=np.int64)[block // n_trunks] + offset_s * 1000
+    fields = {
+        "trunk": tix,
+        "create_ms": create_ms,
+        "end_ms": create_ms + (ring + conv) * 1000,
+        "cps_ok": cps_admitted(block * 3600 + offset_s, lay.cps[tix]),
+        "inbound": inbound,
+        "result": result,
+        "ring": ring,
+        "conv": conv,
+        "sip": sip,
+        "cause": cause,
+        "mos": tm.mos_from(z[3], u[_MOS_TAIL], u[_MOS]),
+        "odd": (u[_ODD] < odd_rate) & (result == tm.COMPLETED),
+        "rate": np.where(inbound, len(lay.countries) + tix, country),
+        "other": lay.offset[country] + (u[_NUMBER] * lay.size[country]).astype(np.int64),
+        "did": lay.did_base[tix] + (u[_DID] * lay.did_count[tix]).astype(np.int64),
+        "hi": ids[0],
+        "lo": ids[1],
+        "variant": np.where(u[_VARIANT] < variant_rate, (u[_KIND] * 7).astype(np.int64), -1),
+    }
+    edges = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    out = []
+    for i in range(len(hours)):
+        first, last = edges[i * n_trunks], edges[(i + 1) * n_trunks]
+        bounds = tuple(e - first for e in edges[i * n_trunks : (i + 1) * n_trunks + 1])
+        out.append(HourDraw(bounds=bounds, **{k: v[first:last] for k, v in fields.items()}))
+    return out
+
+
+def concat(draws: list[HourDraw]) -> HourDraw:
+    """Several hours' draws as one (``bounds`` then index the trunks of every hour in turn)."""
+    if len(draws) == 1:
+        return draws[0]
+    edges = [0]
+    for d in draws:
+        edges += [edges[-1] + b for b in d.bounds[1:]]
+    arrays = {
+        name: np.concatenate([getattr(d, name) for d in draws])
+        for name in HourDraw.__dataclass_fields__
+        if name != "bounds"
+    }
+    return HourDraw(bounds=tuple(edges), **arrays)

@@ -41,7 +41,7 @@ import threading
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -294,8 +294,7 @@ def degrade(s: SandboxSettings, o: CallOutcome) -> CallOutcome:
         return o
     end_s = int(fault_roll(s.fault_seed, "degrade-end", o.call_id) * 4)
     end_ms = min(o.end_ms, o.create_ms + end_s * 1000)
-    return replace(
-        o,
+    return o._replace(
         result="FAILED",
         answer_ms=None,
         end_ms=end_ms,
