@@ -48,36 +48,50 @@ def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
         page += 1
 
 
+def _rates(label: str, calls: int, walls: list[float], cpus: list[float]) -> str:
+    wall = [calls / w for w in walls]
+    cpu = [calls / c for c in cpus]
+    print(f"{label} runs (wall): {', '.join(f'{r:,.0f}' for r in wall)} calls/s ({calls} calls)")
+    print(f"{label} runs (CPU):  {', '.join(f'{r:,.0f}' for r in cpu)} calls per CPU-second")
+    return (
+        f"{label} {statistics.median(wall):,.0f} calls/s wall, "
+        f"{statistics.median(cpu):,.0f} per CPU-second"
+    )
+
+
 def generate(runs: int) -> None:
+    """Generator speed, wall clock and CPU time (``time.process_time``: this process only, so
+    other jobs on shared cores slow the wall figure but not the CPU one)."""
     from pipeline.sandbox.settings import SandboxSettings
     from pipeline.sandbox.state import SandboxState
     from pipeline.sandbox.traffic import BATCH_HOURS, HOUR_MS, TrafficGenerator
 
     start = int(datetime(2026, 10, 5, tzinfo=UTC).timestamp() * 1000)
     hours = [start + h * HOUR_MS for h in range(14 * 24)]
-    model, full = [], []
+    walls: dict[str, list[float]] = {"model": [], "full": []}
+    cpus: dict[str, list[float]] = {"model": [], "full": []}
+    n = m = 0
     for run in range(runs):
         gen = TrafficGenerator(
             seed=run, calls_per_hour=None, burst_probability=0.01, variant_rate=0.05
         )
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         n = sum(
             len(block)
             for i in range(0, len(hours), BATCH_HOURS)
             for blocks in gen.hours(hours[i : i + BATCH_HOURS])
             for block in blocks.values()
         )
-        model.append(n / (time.perf_counter() - t))
+        walls["model"].append(time.perf_counter() - t)
+        cpus["model"].append(time.process_time() - c)
         state = SandboxState(SandboxSettings(seed=run))
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         m = len(state._base_created(hours[0], hours[-1] + HOUR_MS))
-        full.append(m / (time.perf_counter() - t))
-    print(f"model runs: {', '.join(f'{r:,.0f}' for r in model)} calls/s ({n} calls)")
-    print(f"model + rendering runs: {', '.join(f'{r:,.0f}' for r in full)} calls/s ({m} calls)")
-    print(
-        f"median: model {statistics.median(model):,.0f} calls/s, model + rendering "
-        f"{statistics.median(full):,.0f} calls/s, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
+        walls["full"].append(time.perf_counter() - t)
+        cpus["full"].append(time.process_time() - c)
+    model = _rates("model", n, walls["model"], cpus["model"])
+    full = _rates("model + rendering", m, walls["full"], cpus["full"])
+    print(f"median of {runs}: {model}; {full}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
 
 def main() -> None:
