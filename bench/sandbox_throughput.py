@@ -7,6 +7,15 @@ Run by hand (not a test):
 
 ``--live`` sweeps the last 14 days up to now instead (never cached: filtered per request).
 
+``--generate`` measures the generator instead, in this process, no HTTP: each run builds a
+fresh generator (empty caches, its own seed) and draws the same two weeks in batches of 48
+hours, as the sandbox does (``TrafficGenerator.hours``: the model's calls with the trunks'
+CPS and channel limits enforced), then the same two weeks through a fresh ``SandboxState``
+(``_base_created``: model plus rendering to the served JSON bytes, what a first request of a
+never-seen window pays).
+
+    uv run python bench/sandbox_throughput.py --generate --runs 5
+
 It starts the sandbox, warms a two-week historical window (first pass generates and caches
 it), then times ``--runs`` full sweeps of that window with ``size=1000`` (one keep-alive
 httpx client, each page's JSON parsed with orjson to count calls) and prints the median.
@@ -39,6 +48,52 @@ def sweep(client: httpx.Client, calls_url: str, window: str = WINDOW) -> int:
         page += 1
 
 
+def _rates(label: str, calls: int, walls: list[float], cpus: list[float]) -> str:
+    wall = [calls / w for w in walls]
+    cpu = [calls / c for c in cpus]
+    print(f"{label} runs (wall): {', '.join(f'{r:,.0f}' for r in wall)} calls/s ({calls} calls)")
+    print(f"{label} runs (CPU):  {', '.join(f'{r:,.0f}' for r in cpu)} calls per CPU-second")
+    return (
+        f"{label} {statistics.median(wall):,.0f} calls/s wall, "
+        f"{statistics.median(cpu):,.0f} per CPU-second"
+    )
+
+
+def generate(runs: int) -> None:
+    """Generator speed, wall clock and CPU time (``time.process_time``: this process only, so
+    other jobs on shared cores slow the wall figure but not the CPU one)."""
+    from pipeline.sandbox.settings import SandboxSettings
+    from pipeline.sandbox.state import SandboxState
+    from pipeline.sandbox.traffic import BATCH_HOURS, HOUR_MS, TrafficGenerator
+
+    start = int(datetime(2026, 10, 5, tzinfo=UTC).timestamp() * 1000)
+    hours = [start + h * HOUR_MS for h in range(14 * 24)]
+    walls: dict[str, list[float]] = {"model": [], "full": []}
+    cpus: dict[str, list[float]] = {"model": [], "full": []}
+    n = m = 0
+    for run in range(runs):
+        gen = TrafficGenerator(
+            seed=run, calls_per_hour=None, burst_probability=0.01, variant_rate=0.05
+        )
+        t, c = time.perf_counter(), time.process_time()
+        n = sum(
+            len(block)
+            for i in range(0, len(hours), BATCH_HOURS)
+            for blocks in gen.hours(hours[i : i + BATCH_HOURS])
+            for block in blocks.values()
+        )
+        walls["model"].append(time.perf_counter() - t)
+        cpus["model"].append(time.process_time() - c)
+        state = SandboxState(SandboxSettings(seed=run))
+        t, c = time.perf_counter(), time.process_time()
+        m = len(state._base_created(hours[0], hours[-1] + HOUR_MS))
+        walls["full"].append(time.perf_counter() - t)
+        cpus["full"].append(time.process_time() - c)
+    model = _rates("model", n, walls["model"], cpus["model"])
+    full = _rates("model + rendering", m, walls["full"], cpus["full"])
+    print(f"median of {runs}: {model}; {full}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
@@ -48,7 +103,11 @@ def main() -> None:
         action="store_true",
         help="sweep the last 14 days up to now (a live window: filtered on every request)",
     )
+    ap.add_argument("--generate", action="store_true", help="time the generator, no HTTP")
     args = ap.parse_args()
+    if args.generate:
+        generate(args.runs)
+        return
     window = WINDOW
     if args.live:
         start = datetime.now(UTC) - timedelta(days=14)

@@ -44,7 +44,10 @@ def serve(
     replay: Annotated[
         Path | None, typer.Option(help="serve an export CSV or .jsonl instead of generated calls")
     ] = None,
-    calls_per_hour: Annotated[float, typer.Option(help="peak-hour calls per trunk")] = 60.0,
+    calls_per_hour: Annotated[
+        float | None,
+        typer.Option(help="weekday 10:00 calls of a weight-1 trunk (default: sized by erlangs)"),
+    ] = None,
     variant_rate: Annotated[float, typer.Option(help="share of calls in a format variant")] = 0.05,
     token_lifetime: Annotated[float, typer.Option(help="OAuth token lifetime, seconds")] = 3600.0,
     rate_429: Annotated[float, typer.Option(help="fault: share of 429 responses")] = 0.0,

@@ -41,7 +41,7 @@ import threading
 import zlib
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -276,26 +276,34 @@ def degrade(s: SandboxSettings, o: CallOutcome) -> CallOutcome:
 
     A call of ``degraded_trunk_id`` (any trunk if None) created in the UTC hour
     ``degraded_hour`` fails with probability ``degraded_failed_share``, decided per callId:
-    unanswered, ending 0-3 s after createTime, billed 0 s, price 0 at the same rate. Its
-    callId, numbers and createTime stay, so only the outcome of that hour changes.
+    unanswered, ending 0-3 s after createTime (never later than it ended), billed 0 s, price 0
+    at the same rate, SIP 500 / Q.850 41 (temporary failure) in the export. Its callId,
+    numbers and createTime stay, so only the outcome of that hour changes. A call that already
+    failed stays as it is (a 603 refused over the CPS limit keeps its code), and no call gets
+    longer, so the trunk's capacity limits (``capacity.py``) still hold.
     """
     hour = s.degraded_hour
     if hour is None or o.create_ms // HOUR_MS != int(hour.timestamp()) * 1000 // HOUR_MS:
         return o
-    if s.degraded_trunk_id is not None and o.trunk_id != s.degraded_trunk_id:
+    if o.result == "FAILED" or (
+        s.degraded_trunk_id is not None and o.trunk_id != s.degraded_trunk_id
+    ):
         return o
     roll = fault_roll(s.fault_seed, "degrade", o.call_id)
     if roll >= s.degraded_failed_share:
         return o
     end_s = int(fault_roll(s.fault_seed, "degrade-end", o.call_id) * 4)
-    return replace(
-        o,
+    end_ms = min(o.end_ms, o.create_ms + end_s * 1000)
+    return o._replace(
         result="FAILED",
         answer_ms=None,
-        end_ms=o.create_ms + end_s * 1000,
+        end_ms=end_ms,
         billed_s=0,
         price="0.0000",
-        duration_s=end_s if o.direction == "INBOUND" else 0,
+        duration_s=(end_ms - o.create_ms) // 1000 if o.direction == "INBOUND" else 0,
+        sip_code=500,
+        cause_code=41,
+        mos=0.0,
     )
 
 

@@ -60,6 +60,8 @@ class StoredCall:
         export_row: the 26 export-CSV fields, or None for generated calls (computed on demand;
             use :meth:`export_fields`).
         malformed: True when ``final_json`` was deliberately corrupted (fault).
+        codes: generated calls: (Q.850 Cause Code, SIP Response Code, MOS) for the export
+            (``traffic_model``); None for replayed calls, whose ``export_row`` is given.
     """
 
     create_ms: int
@@ -76,6 +78,7 @@ class StoredCall:
     progress_json: bytes | None
     export_row: tuple[str, ...] | None
     malformed: bool = False
+    codes: tuple[str, str, str] | None = None
     sort_key: tuple[int, str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,12 +98,17 @@ class StoredCall:
 
 
 def export_row_for(c: StoredCall) -> tuple[str, ...]:
-    """The 26 export-CSV fields of a generated call (canonical values, not format variants)."""
-    from pipeline.sandbox.traffic import CAUSE_SIP, COUNTRY_OF_NUMBER, TRUNK_BY_ID  # cycle
+    """The 26 export-CSV fields of a generated call (canonical values, not format variants).
+
+    Cause Code, SIP Response Code and MOS are the call's own (``StoredCall.codes``, drawn by
+    the model: 200/16 answered, 603/21 refused over the CPS limit …); the countries are the
+    numbers' (``COUNTRY_OF_NUMBER``), the region the trunk's.
+    """
+    from pipeline.sandbox.traffic import COUNTRY_OF_NUMBER, TRUNK_BY_ID  # cycle
 
     g = c.canonical_dict()
     trunk = TRUNK_BY_ID[c.trunk_id]
-    cause, sip = CAUSE_SIP[c.call_result]
+    cause, sip, mos = c.codes if c.codes is not None else ("", "", "")
     ppm = f"{g['pricePerMinute']['amount']:.4f} USD"
     price = f"{g['price']['amount']:.4f} USD"
     return (
@@ -123,7 +131,7 @@ def export_row_for(c: StoredCall) -> tuple[str, ...]:
         cause,
         sip,
         trunk.region,
-        "4.3" if c.call_result == "COMPLETED" else "0.0",
+        mos,
         "udp",
         "5060",
         str(g["projectId"]),
@@ -223,4 +231,5 @@ def shifted(c: StoredCall, delta_ms: int) -> StoredCall:
         ),
         export_row=row,
         malformed=c.malformed,
+        codes=c.codes,
     )

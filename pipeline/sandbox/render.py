@@ -104,4 +104,5 @@ def stored_call(
         progress_json=dumps(in_progress_form(served)) if in_progress else None,
         export_row=None,
         malformed=malformed,
+        codes=(str(o.cause_code), str(o.sip_code), f"{o.mos:.2f}" if o.mos else "0.0"),
     )

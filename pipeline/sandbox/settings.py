@@ -79,8 +79,14 @@ class SandboxSettings:
     Traffic (generator)
         seed: master seed; every (hour, trunk) block is derived from it.
         history_start: no generated calls before this instant (CHOICE: 2026-01-01T00:00Z).
-        calls_per_hour: mean calls per trunk in a peak weekday hour (scaled per trunk).
-        burst_probability: chance that a (hour, trunk) block contains a burst.
+        calls_per_hour: None (default) = each trunk's volume is sized from its offered
+            busy-hour erlangs (``traffic_model``); a number = the mean calls of a weekday
+            10:00 hour of a trunk of weight 1 (Copenhagen), the others scaled by their load.
+            Each trunk's channels follow its load (Erlang B, 1 %; ``capacity.py``).
+        burst_probability: chance that a business-hour (hour, trunk) block contains a burst
+            (a dialler campaign; the CPS limit refuses its excess with 603).
+        odd_completed_rate: share of answered calls served like Sinch's own fixture:
+            ``COMPLETED`` with SIP 404 and no answerTime (``traffic_model``).
         variant_rate: share of calls served with a real-API format variant (lower-case
             direction, ``+0000`` offsets, fraction digits, SIP URIs / user@host:port, amounts as
             strings, bare digits).  Values are the same; only the spelling differs.
@@ -185,8 +191,9 @@ class SandboxSettings:
 
     seed: int = 20260101
     history_start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    calls_per_hour: float = 60.0
+    calls_per_hour: float | None = None
     burst_probability: float = 0.01
+    odd_completed_rate: float = 0.002
     variant_rate: float = 0.05
     block_cache_size: int = 20_000
 
@@ -249,6 +256,8 @@ class SandboxSettings:
             "gzip_bomb_rate",
             "duplicate_across_windows_rate",
             "degraded_failed_share",
+            "odd_completed_rate",
+            "burst_probability",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"{name} must be in [0, 1]"

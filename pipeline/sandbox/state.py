@@ -30,9 +30,9 @@ from pipeline.sandbox.store import LRU, CallQuery, _ms
 from pipeline.sandbox.tokens import TokenIssuer
 from pipeline.sandbox.traffic import (
     _CROCKFORD,
+    BATCH_HOURS,
     HOUR_MS,
     MAX_CALL_MS,
-    TRUNKS,
     CallOutcome,
     TrafficGenerator,
     TrunkSpec,
@@ -85,11 +85,12 @@ class SandboxState(GroundTruth, TokenIssuer):
                 burst_probability=settings.burst_probability,
                 variant_rate=settings.variant_rate,
                 hour_calls=settings.busy_hour_calls,
+                odd_completed_rate=settings.odd_completed_rate,
             )
             self.max_call_ms = MAX_CALL_MS
             self.trunks = [
                 self._trunk_json(t.id, t.name, t.calls_per_second, t.create_time, t.host_name)
-                for t in TRUNKS
+                for t in self.generator.trunks
             ]
         self.history_start_ms = 0 if self.replay is not None else _ms(settings.history_start)
         self._hours: LRU[int, list[StoredCall]] = LRU(max(16, settings.block_cache_size // 5))
@@ -162,16 +163,34 @@ class SandboxState(GroundTruth, TokenIssuer):
             hit = self._hours.get(hour_ms)
         if hit is not None:
             return hit
+        return self._generate([hour_ms])[0]
+
+    def _generate(self, hours: list[int]) -> list[list[StoredCall]]:
+        """Generate, render and cache ``hours`` (drawn together: faster than one by one)."""
         assert self.generator is not None
-        calls: list[StoredCall] = []
-        for t in self.generator.trunks:
-            calls.extend(
-                self._stored(degrade(self.settings, o), t) for o in self.generator.block(t, hour_ms)
-            )
-        calls.sort(key=lambda c: c.sort_key)
+        out = []
+        for h, blocks in zip(hours, self.generator.hours(hours), strict=True):
+            calls: list[StoredCall] = []
+            for t in self.generator.trunks:
+                calls.extend(self._stored(degrade(self.settings, o), t) for o in blocks[t.id])
+            calls.sort(key=lambda c: c.sort_key)
+            with self._lock:
+                self._hours.put(h, calls)
+            out.append(calls)
+        return out
+
+    def _prefetch(self, lo_ms: int, hi_ms: int) -> None:
+        """Generate the uncached hours of ``[lo_ms, hi_ms)`` in batches of BATCH_HOURS."""
+        h = lo_ms - lo_ms % HOUR_MS
+        missing = []
         with self._lock:
-            self._hours.put(hour_ms, calls)
-        return calls
+            while h < hi_ms:
+                if self._hours.get(h) is None:
+                    missing.append(h)
+                h += HOUR_MS
+        if len(missing) > 1 and len(missing) <= self._hours.size:
+            for i in range(0, len(missing), BATCH_HOURS):
+                self._generate(missing[i : i + BATCH_HOURS])
 
     def _stored(self, o: CallOutcome, trunk: TrunkSpec) -> StoredCall:
         """A generated call as served: rendered, in its format variant, maybe malformed."""
@@ -199,6 +218,7 @@ class SandboxState(GroundTruth, TokenIssuer):
         lo_ms = max(lo_ms, _ms(self.settings.history_start))
         if hi_ms <= lo_ms:
             return []
+        self._prefetch(lo_ms, hi_ms)
         out: list[StoredCall] = []
         h = lo_ms - lo_ms % HOUR_MS
         while h < hi_ms:

@@ -21,6 +21,10 @@ from pipeline.sandbox.store import _ms
 if TYPE_CHECKING:
     from pipeline.sandbox.records import StoredCall
     from pipeline.sandbox.settings import SandboxSettings
+    from pipeline.sandbox.traffic import TrafficGenerator
+
+CPS_REFUSED_SIP = "603"  # traffic_model.CPS_REFUSED
+CHANNELS_FULL_SIP = "503"  # traffic_model.CHANNELS_FULL
 
 
 class _HasBounds(Protocol):
@@ -55,6 +59,9 @@ class GroundTruth:
 
         def now_ms(self) -> int:
             """The injectable clock, in epoch ms."""
+
+        trunks: list[dict[str, Any]]
+        generator: TrafficGenerator | None
 
     def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Canonical dicts of every call created in ``[start, end)``.
@@ -123,3 +130,41 @@ class GroundTruth:
         lo, hi = _ms(start), _ms(end)
         kinds = self._extreme_kinds(lo, hi) if self.settings.extreme_times else {}
         return {cid: f for (cid, ms), f in kinds.items() if lo <= ms < hi}
+
+    def trunk_capacity(self) -> dict[str, dict[str, float]]:
+        """Per trunk id: ``callsPerSecond``, ``channels`` and ``busyHourErlangs`` (offered).
+
+        Channels and erlangs are the generator's (``capacity.py``); a replay has only the
+        served ``callsPerSecond`` (channels 0, erlangs 0.0).
+        """
+        gen = self.generator
+        out: dict[str, dict[str, float]] = {}
+        for t in self.trunks:
+            spec = next((s for s in gen.trunks if s.id == t["id"]), None) if gen else None
+            out[t["id"]] = {
+                "callsPerSecond": t["callsPerSecond"],
+                "channels": gen.channels[t["id"]] if gen and spec else 0,
+                "busyHourErlangs": gen.offered_erlangs(spec) if gen and spec else 0.0,
+            }
+        return out
+
+    def capacity_refusals_between(
+        self, start: datetime, end: datetime
+    ) -> dict[str, dict[str, int]]:
+        """Per trunk id, the calls created in ``[start, end)`` its capacity refused.
+
+        ``{"cps": n, "channels": m}``: ``cps`` = FAILED with SIP 603 (over callsPerSecond),
+        ``channels`` = BUSY with SIP 503 (every channel up).  Every served trunk is a key.
+        """
+        out = {t["id"]: {"cps": 0, "channels": 0} for t in self.trunks}
+        for c in self.truth_created(_ms(start), _ms(end)):
+            sip = c.codes[1] if c.codes is not None else ""
+            if sip == CPS_REFUSED_SIP and c.call_result == "FAILED":
+                out.setdefault(c.trunk_id, {"cps": 0, "channels": 0})["cps"] += 1
+            elif sip == CHANNELS_FULL_SIP and c.call_result == "BUSY":
+                out.setdefault(c.trunk_id, {"cps": 0, "channels": 0})["channels"] += 1
+        return out
+
+    def cps_refused_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Per trunk id, the calls created in ``[start, end)`` refused over its CPS limit (603)."""
+        return {k: v["cps"] for k, v in self.capacity_refusals_between(start, end).items()}

@@ -27,11 +27,13 @@ from pipeline.sandbox.testing import sandbox_server
 
 pytestmark = pytest.mark.integration
 
-#: Call 01M7NRC9R0BK0KRSFVSB0X8Q8H (seed 20260101) is created at exactly 2026-11-17T22:00:00Z,
+#: Call 01M7JZ3VG08GVVVSN6BJDCS72W (seed 20260101) is created at exactly 2026-11-16T20:00:00Z,
 #: the boundary second of two hourly windows; these fault seeds make it malformed in each way.
-BOUNDARY_CALL = "01M7NRC9R0BK0KRSFVSB0X8Q8H"
-BOUNDARY_SEEDS = {"impossible-endTime": 29, "missing-createTime": 31, "garbage-createTime": 90}
-START = datetime(2026, 11, 17, 21, tzinfo=UTC)
+#: (Found again when the sandbox's traffic model changed, issue 14 item 3: the old boundary call
+#: 01M7NRC9R0BK0KRSFVSB0X8Q8H no longer exists.)
+BOUNDARY_CALL = "01M7JZ3VG08GVVVSN6BJDCS72W"
+BOUNDARY_SEEDS = {"impossible-endTime": 4, "missing-createTime": 54, "garbage-createTime": 66}
+START = datetime(2026, 11, 16, 19, tzinfo=UTC)
 END = START + timedelta(hours=2)
 
 

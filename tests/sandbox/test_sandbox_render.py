@@ -21,7 +21,7 @@ HOUR = int(datetime(2026, 10, 20, 10, tzinfo=UTC).timestamp() * 1000)  # a busy 
 
 
 def outcomes(variant_rate: float = 0.3):
-    gen = TrafficGenerator(seed=7, calls_per_hour=60.0, burst_probability=0.0,
+    gen = TrafficGenerator(seed=7, calls_per_hour=None, burst_probability=0.0,
                            variant_rate=variant_rate)  # fmt: skip
     return [o for t in TRUNKS for o in gen.block(t, HOUR)]
 
