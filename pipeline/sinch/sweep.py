@@ -90,6 +90,12 @@ class _SweepEnd:
     nameless: int = 0
     outside: int = 0
     last: int = 0
+    overlaps: int = 0  # pages that repeated the previous page's last record as an extra one
+
+    @property
+    def received(self) -> int:
+        """Records received by the sweep, not counting overlapping repeats."""
+        return self.run.received - self.overlaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +253,9 @@ class WindowSweep:
         if reading.short or not reading.splittable:
             return None
         run, size = end.run, self._client.page_size
-        if end.total is not None and run.received > max(end.total, size):
+        if end.total is not None and end.received > max(end.total, size):
             return (
-                f"totalItems {end.total} is below the {run.received} records received: the count "
+                f"totalItems {end.total} is below the {end.received} records received: the count "
                 "cannot prove the list complete"
             )
         if run.ran_dry and run.received >= max(2 * size, self._client.min_hidden_window):
@@ -263,6 +269,7 @@ class WindowSweep:
         sweep = stats.sweeps
         run = self._client.page_run(reading.params, splittable=reading.splittable)
         end = _SweepEnd(run)
+        previous_last: str | None = None
         for raw in run:
             end.last = raw.number
             if raw.total_items is not None:
@@ -275,8 +282,11 @@ class WindowSweep:
                         end.total, raw.total_items, raw.number, sweep, window_label(reading.piece),
                     )  # fmt: skip
                 end.total = raw.total_items
-            for item in raw.items:
-                key = call_id_key(item)
+            keys = [call_id_key(item) for item in raw.items]
+            if self._overlaps(raw.number, keys, previous_last, end.total):
+                end.overlaps += 1
+            previous_last = keys[-1] if keys else None
+            for key in keys:
                 if key is None:
                     end.nameless += 1
                 else:
@@ -287,6 +297,22 @@ class WindowSweep:
         stats.pages += run.pages
         stats.attempts += run.attempts
         return end
+
+    def _overlaps(
+        self, number: int, keys: list[str | None], previous_last: str | None, total: int | None
+    ) -> bool:
+        """Whether page ``number`` repeats the previous page's last record as an EXTRA record.
+
+        Some servers start a page with the last record of the one before (an inclusive cursor):
+        the page then holds one record more than its offsets leave room for,
+        ``min(size, totalItems - offset)``. That repeat skips nothing and must not count as a
+        received record. A repeat within that length is the other case, an unstable order of
+        ties, where the repeat took the place of a record the sweep then missed.
+        """
+        if previous_last is None or not keys or keys[0] != previous_last or total is None:
+            return False
+        size = self._client.page_size
+        return len(keys) > min(size, max(total - (number - 1) * size, 0))
 
     def _deep_outcome(self, reading: _SliceReading, end: _SweepEnd) -> _Split | None:
         """A split for a slice too deep to page, None otherwise.
@@ -318,7 +344,7 @@ class WindowSweep:
         # A record received twice in one sweep (an unstable order of ties) means another was
         # skipped, since the pages cover each offset once: counting received records catches
         # that even when totalItems is capped or missing.
-        reading.received_max = max(reading.received_max, end.run.received)
+        reading.received_max = max(reading.received_max, end.received)
         reading.expected = max(end.total or 0, reading.received_max)
         reading.short = reading.seen < reading.expected
         self.stats.sweep_totals.append(end.total)

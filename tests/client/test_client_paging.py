@@ -325,3 +325,51 @@ def test_zero_based_page_number_is_reported_but_paging_uses_own_counter(
         assert ids(list(client.sweep_window(WIN))) == ["p1", "p2"]
     warnings = [r.getMessage() for r in caplog.records if "reported pageNumber" in r.getMessage()]
     assert warnings == [warnings[0]] and "requested page 1" in warnings[0]
+
+
+def test_a_page_repeating_the_previous_pages_last_record_as_an_extra_one_skips_nothing() -> None:
+    """Pages that start with the previous page's last record (an inclusive cursor) hold one
+    record more than their offsets leave room for. Counted as received, the repeat made
+    "received" exceed the distinct calls, so a dense slice stayed short forever and the window
+    was reported unreconciled (45 calls in one second cannot be split smaller)."""
+    calls = [call(f"c{i:02d}", f"2025-04-01T10:30:00.{i:03d}Z") for i in range(45)]
+    api = FakeCallsApi(calls)
+
+    def overlapping(request: httpx.Request, _n: int) -> httpx.Response | None:
+        q = qdict(request)
+        page, size = int(q.get("page", "1")), int(q.get("size", "100"))
+        lo, hi = q["createTime>"], q["createTime<"]
+        if not (lo <= "2025-04-01T10:30:00Z" <= hi) or page == 1:
+            return None
+        start = (page - 1) * size
+        return page_json(calls[start - 1 : start + size], len(calls), page, size)
+
+    api.hook = overlapping
+    with make_client(api.handler, page_size=20) as client:
+        sweep = client.sweep_window(WIN)
+        pages = list(sweep)
+    assert sorted(set(ids(pages))) == [c["callId"] for c in calls]
+    assert sweep.stats.reconciled and sweep.stats.unreconciled == []
+    assert sweep.stats.sweeps == 1  # nothing re-swept or split: no record was missed
+
+
+def test_a_repeat_that_took_a_records_place_still_means_one_was_skipped() -> None:
+    """The other case, an unstable order of ties: page 2 starts with page 1's last record but
+    holds no extra record, so one record was skipped; it must be re-swept and found."""
+    calls = [call(f"c{i:02d}", f"2025-04-01T10:30:00.{i:03d}Z") for i in range(25)]
+    api = FakeCallsApi(calls)
+    served = {"shuffled": 0}
+
+    def swapped_once(request: httpx.Request, _n: int) -> httpx.Response | None:
+        q = qdict(request)
+        if q.get("page") != "2" or served["shuffled"]:
+            return None
+        served["shuffled"] += 1
+        return page_json([calls[19], *calls[21:25]], len(calls), 2, 20)  # c20 skipped
+
+    api.hook = swapped_once
+    with make_client(api.handler, page_size=20) as client:
+        sweep = client.sweep_window(WIN)
+        pages = list(sweep)
+    assert sorted(set(ids(pages))) == [c["callId"] for c in calls]
+    assert sweep.stats.sweeps >= 2
