@@ -8,7 +8,7 @@ calls), read by :mod:`pipeline.alerts.store`:
   ``end_time - answer_time``, lasted less than ``max_seconds``);
 - ``destinations``: OUTBOUND calls per project, trunk, UTC hour and ``head`` (the first four
   digits of ``to_e164`` without ``+``), over the evaluated hours and ``lookback_days`` before;
-- ``first_calls``: per project and trunk, the ``create_time`` of its first call.
+- ``first_calls``: per project and trunk, the UTC hour of its first call (``first_call``).
 
 Short calls (Twilio Voice Insights' "short duration calls", a fraud / bad-route signal; see
 ``sql/queries/short_duration_ratio.sql``): an hour with at least ``min_answered`` answered
@@ -94,7 +94,7 @@ def new_countries(
     Args:
         destinations: OUTBOUND calls per hour and number head (module docstring), covering
             ``lookback_days`` before the scope.
-        first_calls: each trunk's first call (``first_call``, UTC).
+        first_calls: the hour of each trunk's first call (``first_call``, UTC hour start).
         scope: the evaluated hours.
         config: ``lookback_days`` and ``min_history_days``.
 

@@ -34,7 +34,7 @@ class RuleInputs:
         short: answered / short calls per project, trunk, direction and hour (scope's hours).
         destinations: OUTBOUND calls per project, trunk, hour and number head (scope's hours
             and the new-countries lookback).
-        first_calls: each trunk's first ``create_time``.
+        first_calls: the UTC hour of each trunk's first call (``analytics.answer_rate_hourly``).
         trunk_names: each trunk's name (``raw.trunks``, newest fetch), for messages.
     """
 
@@ -137,9 +137,12 @@ def load_inputs(con: duckdb.DuckDBPyConnection, scope: Scope, config: AlertsConf
         [countries_from, end],
         _DESTINATIONS,
     )
+    # The hourly table, not raw.calls: min(create_time) over every call scanned all history on
+    # every hourly tick (1.6 s at 16 M calls, growing); the hour of the first call is enough
+    # for "the trunk has min_history_days of history", and one row per trunk-hour is small.
     first_calls = _frame(
         con,
-        "SELECT project_id, coalesce(trunk_id, 'UNKNOWN'), min(create_time) FROM raw.calls "
+        "SELECT project_id, trunk_id, min(hour_start) FROM analytics.answer_rate_hourly "
         f"WHERE {where} GROUP BY ALL",
         [],
         _FIRST,
