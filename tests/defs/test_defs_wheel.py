@@ -127,5 +127,6 @@ def test_installed_wheel_runs_the_demo_sql_and_report_outside_the_checkout(
 
     _run([pipeline, "report", "--out", "out/report.html"], work, env)
     html = (work / "out" / "report.html").read_text(encoding="utf-8")
-    assert html.count("Plotly.newPlot(") == 8  # the charts, plotly.js from the wheel's plotly
+    # 8 charts of the calls, 3 of "What the export adds" (the demo lands export details)
+    assert html.count("Plotly.newPlot(") == 11  # plotly.js from the wheel's plotly
     assert "<title>Trunk report — " in html
