@@ -232,29 +232,28 @@ def _inferred(values: list[Any]) -> pa.Array | None:
         return None
 
 
-def _plain_number(value: Any) -> bool:
-    """None, a float, or an int a float holds exactly (not a bool)."""
-    return value is None or type(value) is float or (type(value) is int and abs(value) < 2**53)
-
-
 def _money(values: list[Any], bad: np.ndarray) -> tuple[pl.Series, pl.Series]:
-    """``{"amount": number, "currencyCode": letters}`` or null → (``decimal(18, 6)``, currency)."""
-    amounts = [v.get("amount") if type(v) is dict else None for v in values]
-    bad |= np.array([v is not None and type(v) is not dict for v in values], dtype=bool)
-    currency, wrong = _strings([v.get("currencyCode") if type(v) is dict else None for v in values])
+    """``{"amount": number, "currencyCode": letters}`` or null → (``decimal(18, 6)``, currency).
+
+    Only JSON floats (and null) are typed here; an amount sent as an int, text or anything
+    else, and money that is not an object, is odd (``parse_call`` reads it).
+    """
+    if all(type(v) is dict for v in values):
+        amounts = [v.get("amount") for v in values]
+        codes = [v.get("currencyCode") for v in values]
+    else:
+        bad |= np.array([v is not None and type(v) is not dict for v in values], dtype=bool)
+        amounts = [v.get("amount") if type(v) is dict else None for v in values]
+        codes = [v.get("currencyCode") if type(v) is dict else None for v in values]
+    currency, wrong = _strings(codes)
     bad |= wrong
-    array = _inferred(amounts)
-    if array is None or not (
-        pa.types.is_floating(array.type)
-        or pa.types.is_int64(array.type)
-        or pa.types.is_null(array.type)
-    ):
-        ok = [_plain_number(v) for v in amounts]
-        bad |= ~np.array(ok, dtype=bool)
-        cleaned = [
-            float(v) if o and v is not None else None for v, o in zip(amounts, ok, strict=True)
-        ]
-        array = pa.array(cleaned, pa.float64())
+    try:  # the usual page: floats and nulls only (a bool, an int or text raises)
+        array = pa.array(amounts, pa.float64(), from_pandas=False)
+        if any(type(v) is not float for v in amounts if v is not None):
+            raise TypeError
+    except (pa.ArrowException, OverflowError, TypeError):
+        bad |= np.array([v is not None and type(v) is not float for v in amounts], dtype=bool)
+        array = pa.array([v if type(v) is float else None for v in amounts], pa.float64())
     present = array.is_valid().to_numpy(zero_copy_only=False)
     floats = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore", over="ignore"):

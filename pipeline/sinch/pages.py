@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.sinch.columnar import MONEY, UTC_TS, raw_texts, type_page
 from pipeline.sinch.models import CallRecord, RejectedRecord
@@ -116,13 +116,15 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
     positions = fast.positions
     outside = 0
     frame = fast.calls
-    if frame.height:
-        created = frame.get_column("create_time")
-        inside = ((created >= start) & (created < end)).to_numpy()
+    typed = frame.to_arrow() if frame.height else None
+    if typed is not None:
+        created = typed.column("create_time")
+        inside_arrow = pc.and_(pc.greater_equal(created, start), pc.less(created, end))
+        inside = inside_arrow.to_numpy()
         outside = int(inside.size - inside.sum())
         if outside:
-            frame, positions = frame.filter(pl.Series(inside)), positions[inside]
-    fast_table = _fast_table(frame, [items[i] for i in positions])
+            typed, positions = typed.filter(inside_arrow), positions[inside]
+    fast_table = _fast_table(typed, [items[i] for i in positions])
     records: list[CallRecord] = []
     rejected: list[RejectedRecord] = []
     slow_items = [items[i] for i in fast.fallback]
@@ -144,16 +146,12 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
     )
 
 
-def _fast_table(frame: pl.DataFrame, items: list[Any]) -> pa.Table:
+def _fast_table(typed: pa.Table | None, items: list[Any]) -> pa.Table:
     """The fast path's typed rows plus each record's ``raw`` text, as ``raw.calls`` columns."""
-    if not items:
+    if typed is None or not items:
         return CALLS_ARROW_SCHEMA.empty_table()
-    arrays = [frame.get_column(name).to_arrow() for name in CALLS_ARROW_SCHEMA.names[:-1]]
-    arrays.append(raw_texts(items))
-    return pa.Table.from_arrays(
-        [a.cast(f.type) for a, f in zip(arrays, CALLS_ARROW_SCHEMA, strict=True)],
-        schema=CALLS_ARROW_SCHEMA,
-    )
+    arrays = [typed.column(f.name).cast(f.type) for f in list(CALLS_ARROW_SCHEMA)[:-1]]
+    return pa.Table.from_arrays([*arrays, raw_texts(items)], schema=CALLS_ARROW_SCHEMA)
 
 
 def parse_page_per_record(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
