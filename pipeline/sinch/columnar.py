@@ -54,13 +54,14 @@ class FastRows(NamedTuple):
     """What the fast path typed, and what it left to ``parse_call``.
 
     Attributes:
-        calls: the typed calls (``raw.calls`` columns, ``raw`` excluded), in page order.
+        calls: the typed calls (``raw.calls`` columns, ``raw`` excluded; Polars' Arrow
+            types, cast them to the schema), in page order.
         positions: each row's index in the page (``int64``, same length as ``calls``).
         fallback: page indexes the fast path could not type exactly, ascending.
         unknown_fields: keys outside ``CALL_FIELDS`` seen on any object of the page.
     """
 
-    calls: pl.DataFrame
+    calls: pa.Table
     positions: np.ndarray
     fallback: list[int]
     unknown_fields: frozenset[str]
@@ -80,7 +81,7 @@ def type_page(items: Sequence[Any]) -> FastRows:
     dicts = [items[i] for i in positions] if len(positions) < len(items) else list(items)
     unknown = frozenset(set().union(*[d.keys() for d in dicts]) - KNOWN_FIELDS)
     if not dicts:
-        return FastRows(pl.DataFrame(), np.empty(0, np.int64), list(range(len(items))), unknown)
+        return FastRows(pa.table({}), np.empty(0, np.int64), list(range(len(items))), unknown)
     bad = np.zeros(len(dicts), dtype=bool)
     source: dict[str, pl.Series] = {}
     for key in _TEXT_FIELDS:
@@ -97,7 +98,10 @@ def type_page(items: Sequence[Any]) -> FastRows:
     keep = ~bad
     at = np.asarray(positions, dtype=np.int64)
     fallback = sorted(set(range(len(items))).difference(positions).union(at[bad].tolist()))
-    return FastRows(frame.drop("_odd").filter(pl.Series(keep)), at[keep], fallback, unknown)
+    typed = frame.to_arrow().drop_columns(["_odd"])
+    if not keep.all():
+        typed = typed.filter(pa.array(keep))
+    return FastRows(typed, at[keep], fallback, unknown)
 
 
 def raw_texts(items: Sequence[Any]) -> pa.Array:

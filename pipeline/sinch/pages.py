@@ -115,8 +115,7 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
     fast = type_page(items)
     positions = fast.positions
     outside = 0
-    frame = fast.calls
-    typed = frame.to_arrow() if frame.height else None
+    typed = fast.calls if fast.calls.num_rows else None
     if typed is not None:
         created = typed.column("create_time")
         inside_arrow = pc.and_(pc.greater_equal(created, start), pc.less(created, end))
