@@ -9,14 +9,14 @@ The fast path accepts only values whose result it can compute *exactly as parse_
 
 * strings of printable ASCII (other text goes to the fallback: Python's ``strip``/``isspace``
   and Rust's differ outside ASCII); ``""``/``"null"``/``"NULL"``/``"None"`` → null as there;
-* timestamps ``YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±HH[[:]MM]]`` with years 1900-2199 and in-range
-  fields (a date the calendar lacks, e.g. ``02-30``, falls back); the fraction is truncated to
-  microseconds, a missing offset means UTC;
+* timestamps ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH[[:]MM])`` with years 1900-2199 and
+  in-range fields (a date the calendar lacks, e.g. ``02-30``, and text without an offset fall
+  back); the fraction is truncated to microseconds;
 * ``direction``/``callResult`` of ASCII letters and ``_`` (upper-cased; ``"NULL"`` is kept, as
   ``parse_call``'s hot path keeps it);
-* whole seconds as JSON integers; money as ``{"amount": <number>, "currencyCode": <letters>}``
-  or null, where the number is within ±1e9 and has at most 6 decimals (so the decimal the
-  float spells is exact: no rounding to count).
+* whole seconds as JSON integers; money as ``{"amount": <float>, "currencyCode": <letters>}``
+  or null, where the float is within ±1e9 and its shortest decimal has at most 6 places (so
+  that decimal is exact: no rounding to count).
 
 Every other record — non-objects, missing ``callId``/``createTime``, numbers as strings, money
 as text, float noise, SIP-style odd values, anything rejected — is returned as a *fallback*
