@@ -76,6 +76,9 @@ def worker_bare(base: str, days: int, concurrency: int, _tmp: Path) -> int:
     client = httpx.Client(
         headers={"Authorization": f"Bearer {token}"},
         limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        # The warming sweep generates each hour on the server: on shared, loaded cores that
+        # can take longer than httpx's 5 s default.
+        timeout=120.0,
     )
     lock = threading.Lock()
     counted = [0]

@@ -6,6 +6,10 @@ does not compete with HTTP and DuckDB for the GIL (see :mod:`pipeline.ingest.run
 
 The table has the columns and types of ``raw.calls`` (:data:`CALLS_ARROW_SCHEMA`): UTC
 ``timestamp[us]``, exact ``decimal128(18, 6)`` money, whole-second ``int64`` durations.
+
+:func:`parse_page` types the page with column expressions (:mod:`pipeline.sinch.columnar`)
+and parses only the records that path cannot type exactly with ``parse_call``;
+:func:`parse_page_per_record` is the per-record reference it is tested against.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from pipeline.sinch.columnar import MONEY, UTC_TS, raw_texts, type_page
 from pipeline.sinch.models import CallRecord, RejectedRecord
 from pipeline.sinch.parsing import (
     FieldError,
@@ -25,9 +32,6 @@ from pipeline.sinch.parsing import (
     rounded_amounts,
     unknown_fields,
 )
-
-UTC_TS = pa.timestamp("us", tz="UTC")
-MONEY = pa.decimal128(18, 6)
 
 #: Arrow schema of parsed calls; names and order follow ``raw.calls`` in ``sql/schema/raw.sql``.
 CALLS_ARROW_SCHEMA = pa.schema(
@@ -100,20 +104,94 @@ class ParsedPage(NamedTuple):
 
 
 def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
-    """Parse a page's ``calls`` array with :func:`~pipeline.sinch.parsing.parse_call`.
+    """Parse a page's ``calls`` array: vectorised, with ``parse_call`` for the odd records.
 
+    :func:`pipeline.sinch.columnar.type_page` types the records it can type exactly with
+    column expressions; the rest go through :func:`parse_page_per_record`'s loop. The result
+    is identical to :func:`parse_page_per_record` (same rows in page order, same rejections).
     Never raises for bad records: they come back in ``rejected`` with their reason.
+    """
+    rounded_amounts(reset=True)
+    fast = type_page(items)
+    positions = fast.positions
+    outside = 0
+    typed = fast.calls if fast.calls.num_rows else None
+    if typed is not None:
+        created = typed.column("create_time")
+        inside_arrow = pc.and_(pc.greater_equal(created, start), pc.less(created, end))
+        inside = inside_arrow.to_numpy()
+        outside = int(inside.size - inside.sum())
+        if outside:
+            typed, positions = typed.filter(inside_arrow), positions[inside]
+    fast_table = _fast_table(typed, [items[i] for i in positions])
+    records: list[CallRecord] = []
+    rejected: list[RejectedRecord] = []
+    slow_items = [items[i] for i in fast.fallback]
+    outside_slow, slow_kept = _parse_records(slow_items, start, end, records, rejected)
+    if not records:
+        table = fast_table
+    else:
+        slow_table, kept = _to_arrow_keeping_all(records, rejected)
+        slow_positions = np.asarray([fast.fallback[slow_kept[k]] for k in kept], np.int64)
+        table = pa.concat_tables([fast_table, slow_table])
+        order = np.argsort(np.concatenate([positions, slow_positions]), kind="stable")
+        table = table.take(pa.array(order))
+    return ParsedPage(
+        table,
+        rejected,
+        outside + outside_slow,
+        fast.unknown_fields,
+        rounded_amounts(reset=True),
+    )
+
+
+def _fast_table(typed: pa.Table | None, items: list[Any]) -> pa.Table:
+    """The fast path's typed rows plus each record's ``raw`` text, as ``raw.calls`` columns."""
+    if typed is None or not items:
+        return CALLS_ARROW_SCHEMA.empty_table()
+    arrays = [typed.column(f.name).cast(f.type) for f in list(CALLS_ARROW_SCHEMA)[:-1]]
+    return pa.Table.from_arrays([*arrays, raw_texts(items)], schema=CALLS_ARROW_SCHEMA)
+
+
+def parse_page_per_record(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
+    """:func:`parse_page` one record at a time with :func:`~pipeline.sinch.parsing.parse_call`.
+
+    The reference the vectorised path is checked against (and the fallback it uses).
     """
     records: list[CallRecord] = []
     rejected: list[RejectedRecord] = []
-    outside = 0
-    unknown: set[str] = set()
     rounded_amounts(reset=True)
+    outside, _kept = _parse_records(items, start, end, records, rejected)
+    unknown: set[str] = set()
     for item in items:
+        extra = unknown_fields(item)
+        if extra:
+            unknown |= extra
+    table, _ = _to_arrow_keeping_all(records, rejected)
+    return ParsedPage(table, rejected, outside, frozenset(unknown), rounded_amounts(reset=True))
+
+
+def _parse_records(
+    items: Sequence[Any],
+    start: datetime,
+    end: datetime,
+    records: list[CallRecord],
+    rejected: list[RejectedRecord],
+) -> tuple[int, list[int]]:
+    """``parse_call`` each item; append calls in ``[start, end)`` and rejections in order.
+
+    Returns:
+        The count of calls outside the window, and the index in ``items`` of each record
+        appended to ``records``.
+    """
+    outside = 0
+    kept: list[int] = []
+    for index, item in enumerate(items):
         parsed = parse_call(item)
         if isinstance(parsed, CallRecord):
             if start <= parsed.create_time < end:
                 records.append(parsed)
+                kept.append(index)
             else:
                 outside += 1
         elif _created_outside(item, start, end):
@@ -123,40 +201,36 @@ def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPa
             outside += 1
         else:
             rejected.append(parsed)
-        extra = unknown_fields(item)
-        if extra:
-            unknown |= extra
-    return ParsedPage(
-        _to_arrow_keeping_all(records, rejected),
-        rejected,
-        outside,
-        frozenset(unknown),
-        rounded_amounts(reset=True),
-    )
+    return outside, kept
 
 
-def _to_arrow_keeping_all(records: list[CallRecord], rejected: list[RejectedRecord]) -> pa.Table:
+def _to_arrow_keeping_all(
+    records: list[CallRecord], rejected: list[RejectedRecord]
+) -> tuple[pa.Table, list[int]]:
     """:func:`records_to_arrow`, but a record Arrow cannot hold is rejected, not the page.
 
     Such a record is appended to ``rejected`` with the reason.
 
     ``parse_call`` keeps values within the column types; this is the safety net that keeps a
     value it did not foresee from failing the whole page, and the window, on every re-run.
+
+    Returns:
+        The table, and the index in ``records`` of each of its rows.
     """
     try:
-        return records_to_arrow(records)
+        return records_to_arrow(records), list(range(len(records)))
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         pass
-    kept: list[CallRecord] = []
-    for record in records:
+    kept: list[int] = []
+    for index, record in enumerate(records):
         try:
             records_to_arrow([record])
         except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
             reason = f"record: a value does not fit raw.calls ({exc})"[:200]
             rejected.append(RejectedRecord(reason=reason, raw=record.raw, call_id=record.call_id))
         else:
-            kept.append(record)
-    return records_to_arrow(kept)
+            kept.append(index)
+    return records_to_arrow([records[i] for i in kept]), kept
 
 
 def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:

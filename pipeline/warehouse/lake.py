@@ -44,13 +44,11 @@ from pipeline.warehouse.raw_calls import RawCallsWriter, replace_trunks
 from pipeline.warehouse.schema import apply_schema
 
 _CALL_COLUMNS = ", ".join([*CALLS_ARROW_SCHEMA.names, "window_start", "window_end", "fetched_at"])
-_STAGED_CALLS = (
-    f"SELECT {_CALL_COLUMNS} FROM staged_calls WHERE window_start = ? "
-    "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY seq DESC) = 1"
-)
+# ``{calls}``: the window's staged calls, one row per call_id (RawCallsWriter.window_calls).
+_STAGED_CALLS = f"SELECT {_CALL_COLUMNS} FROM {{calls}} WHERE window_start = ?"
 _STAGED_REJECTED = (
     "SELECT * FROM staged_rejected r WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM "
-    "staged_calls c WHERE c.window_start = r.window_start AND c.call_id = r.call_id) "
+    "{calls} c WHERE c.call_id = r.call_id) "
     "QUALIFY row_number() OVER (PARTITION BY coalesce(call_id, raw) ORDER BY fetched_at DESC) = 1"
 )
 
@@ -107,8 +105,9 @@ class LakeSession(StagingSession):
                 re-run of it completes the tables.
         """
         local = self._local
-        calls = _arrow(local, _STAGED_CALLS, window.start)
-        rejected = _arrow(local, _STAGED_REJECTED, window.start)
+        with self._writer.window_calls(window) as staged:
+            calls = _arrow(local, _STAGED_CALLS.format(calls=staged), window.start)
+            rejected = _arrow(local, _STAGED_REJECTED.format(calls=staged), window.start)
         moved, stale_rejected, previous = self._inspect(window, calls, rejected)
         mine = self._mine
         in_window = between("create_time", window.start, window.end)

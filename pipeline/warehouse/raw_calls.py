@@ -2,9 +2,12 @@
 
 How a window is written (one writer connection; see :mod:`pipeline.warehouse.connection`):
 
-1. Pages stream into a TEMP staging table as they arrive (memory is bounded by a page in
-   Python; DuckDB spills the staging table if a window is huge). A window that was swept twice
-   (the API's ``totalItems`` drifted) simply stages some calls twice.
+1. Pages are held as the parser's Arrow tables until their window commits
+   (:class:`~pipeline.warehouse.staged_windows.StagedWindows`: one INSERT per window instead
+   of a staging copy per page; a window past ``SPILL_ROWS`` rows goes to a TEMP table that
+   DuckDB spills, so memory stays bounded). A window that was swept twice (the API's
+   ``totalItems`` drifted) simply stages some calls twice; rejected records go to the TEMP
+   table ``staged_rejected``.
 2. :meth:`RawCallsWriter.commit_window` then, in ONE transaction: deletes the window's rows from
    ``raw.calls`` and ``raw.rejected_calls`` (by ``create_time`` in ``[start, end)``); *moves*
    staged calls that still have a row in another window (deletes that row and any
@@ -15,7 +18,7 @@ How a window is written (one writer connection; see :mod:`pipeline.warehouse.con
 
 So re-running a window ends in exactly the same table, a call that changed (late ``endTime``,
 late price) replaces its older version, and a run killed half-way leaves the previous committed
-state (the staging table is per connection and vanishes with it).
+state (what was staged lives in the process and its connection, and vanishes with them).
 
 ``raw.calls`` holds one row per ``call_id`` across the whole table, and the latest fetch wins
 everywhere: a call the API lists in another window than before (its ``createTime`` was
@@ -26,7 +29,8 @@ first window while the API still lists the call there moves it back. Either way
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 import duckdb
@@ -38,6 +42,7 @@ from pipeline.sinch.pages import CALLS_ARROW_SCHEMA, records_to_arrow
 from pipeline.transforms.calendar import MAX_CALL_DURATION
 from pipeline.warehouse.ledger import INSERT_LEDGER, LedgerEntry, WindowFetch, ledger_values
 from pipeline.warehouse.schema import adopt_unscoped_rows
+from pipeline.warehouse.staged_windows import SPILL_ROWS, WINDOW_CALLS, StagedWindows
 
 _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
@@ -64,19 +69,22 @@ class RawCallsWriter:
         project_id: the Sinch project the pages were fetched from. Rows of a file from before
             ``project_id`` (NULL there) are adopted by it first
             (:func:`~pipeline.warehouse.schema.adopt_unscoped_rows`).
+        spill_rows: rows of one window held in memory before its pages go to a TEMP table
+            (:class:`~pipeline.warehouse.staged_windows.StagedWindows`).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, project_id: str) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run_id: str,
+        project_id: str,
+        spill_rows: int = SPILL_ROWS,
+    ) -> None:
         adopt_unscoped_rows(con, project_id)
         self._con = con
         self._run_id = run_id
         self._project_id = project_id
-        self._seq = 0
-        con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staged_calls AS "
-            f"SELECT {_CALL_COLUMNS}, window_start, window_end, fetched_at, "
-            "0::BIGINT AS seq FROM raw.calls WITH NO DATA"
-        )
+        self._staged = StagedWindows(con, spill_rows)
         con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_rejected AS "
             "SELECT * FROM raw.rejected_calls WITH NO DATA"
@@ -116,13 +124,8 @@ class RawCallsWriter:
             _check_in_window(page, window)
             page, foreign = own_project(page, self._project_id)
             rejected = [*rejected, *foreign]
-        self._seq += 1
         if page.num_rows:
-            self._con.execute(
-                f"INSERT INTO staged_calls SELECT {_CALL_COLUMNS}, ?::TIMESTAMPTZ, "
-                "?::TIMESTAMPTZ, ?::TIMESTAMPTZ, ? FROM page",
-                [window.start, window.end, fetched_at, self._seq],
-            )
+            self._staged.add(window.start, page, fetched_at)
         if rejected:
             self._con.executemany(
                 "INSERT INTO staged_rejected (window_start, window_end, call_id, reason, raw, "
@@ -136,8 +139,24 @@ class RawCallsWriter:
 
     def discard_window(self, window: Window) -> None:
         """Forget what was staged for a window whose fetch failed."""
-        for table in ("staged_calls", "staged_rejected"):
-            self._con.execute(f"DELETE FROM {table} WHERE window_start = ?", [window.start])
+        self._staged.discard(window.start)
+        self._con.execute("DELETE FROM staged_rejected WHERE window_start = ?", [window.start])
+
+    @contextmanager
+    def window_calls(self, window: Window) -> Iterator[str]:
+        """Expose the window's staged calls, one row per ``call_id``, under a SQL name.
+
+        The latest staged version of a call wins (:class:`StagedWindows`). The name (a view
+        or a TEMP table with ``raw.calls``' columns) is valid inside the block.
+
+        Yields:
+            The SQL name, ``window_calls``.
+        """
+        self._staged.prepare(window.start, window.end)
+        try:
+            yield WINDOW_CALLS
+        finally:
+            self._staged.release()
 
     def commit_window(
         self, window: Window, fetch: WindowFetch, fetched_at: datetime
@@ -160,6 +179,11 @@ class RawCallsWriter:
             duckdb.Error: the write failed; the transaction is rolled back and the window
                 stays staged.
         """
+        with self.window_calls(window):
+            return self._commit(window, fetch, fetched_at)
+
+    def _commit(self, window: Window, fetch: WindowFetch, fetched_at: datetime) -> LedgerEntry:
+        """:meth:`commit_window`'s transaction, the window's calls in ``window_calls``."""
         con = self._con
         bounds = [self._project_id, window.start, window.end]
         in_window = "project_id = ? AND {0} >= ? AND {0} < ?"
@@ -168,14 +192,13 @@ class RawCallsWriter:
         if not fetch.reconciled:
             # A short fetch replaces what it saw and keeps what it did not: the API counted
             # calls it did not list this time, and the ones landed before may be those.
-            staged = "SELECT call_id FROM staged_calls WHERE window_start = ?"
+            staged = f"SELECT call_id FROM {WINDOW_CALLS}"
             calls_scope += f" AND call_id IN ({staged})"
-            calls_args = [*bounds, window.start]
             rejected_scope += (
                 f" AND (call_id IN ({staged}) OR coalesce(call_id, raw) IN (SELECT "
                 "coalesce(call_id, raw) FROM staged_rejected WHERE window_start = ?))"
             )
-            rejected_args = [*bounds, window.start, window.start]
+            rejected_args = [*bounds, window.start]
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(f"DELETE FROM raw.calls WHERE {calls_scope}", calls_args)
@@ -183,9 +206,7 @@ class RawCallsWriter:
             moved_in = self._move_from_other_windows(window, fetched_at)
             con.execute(
                 f"INSERT INTO raw.calls SELECT {_CALL_COLUMNS}, window_start, window_end, "
-                "fetched_at FROM staged_calls WHERE window_start = ? "
-                "QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY seq DESC) = 1",
-                [window.start],
+                f"fetched_at FROM {WINDOW_CALLS}"
             )
             (records,) = con.execute(
                 f"SELECT count(*) FROM raw.calls WHERE {in_window.format('create_time')}", bounds
@@ -200,8 +221,8 @@ class RawCallsWriter:
             )
             con.execute(
                 "INSERT INTO raw.rejected_calls BY NAME SELECT * FROM staged_rejected r "
-                "WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM staged_calls c WHERE "
-                "c.window_start = r.window_start AND c.call_id = r.call_id) "
+                f"WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM {WINDOW_CALLS} c WHERE "
+                "c.call_id = r.call_id) "
                 "QUALIFY row_number() OVER "
                 "(PARTITION BY coalesce(call_id, raw) ORDER BY fetched_at DESC) = 1",
                 [
@@ -268,8 +289,8 @@ class RawCallsWriter:
             The number of distinct calls moved in.
         """
         con = self._con
-        staged_ids = "SELECT call_id FROM staged_calls WHERE window_start = $start"
-        project = {"start": window.start, "project": self._project_id}
+        staged_ids = f"SELECT call_id FROM {WINDOW_CALLS}"
+        project = {"project": self._project_id}
         moved = con.execute(
             "SELECT call_id, date_trunc('hour', create_time), "
             # not least(): it skips NULL, and a call without end_time occupies nothing here

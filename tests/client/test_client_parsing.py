@@ -266,7 +266,8 @@ def test_a_value_arrow_cannot_hold_rejects_the_record_not_the_page(monkeypatch) 
 
     monkeypatch.setattr(pages, "parse_call", parse_with_a_gap)
     start, end = datetime(2021, 11, 1, 23, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC)
-    items = [base(callId="ok"), base(callId="bad"), base(callId="ok2")]
+    # Seconds as text: every record takes parse_page's per-record fallback.
+    items = [base(callId=i, durationSeconds="45") for i in ("ok", "bad", "ok2")]
     parsed = pages.parse_page(items, start, end)
     assert parsed.calls.column("call_id").to_pylist() == ["ok", "ok2"]
     (bad,) = parsed.rejected
