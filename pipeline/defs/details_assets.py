@@ -31,10 +31,11 @@ RAW_CALL_DETAILS_DESCRIPTION = (
 
 
 #: Step priority (Dagster's ``dagster/priority`` tag): among the steps ready after
-#: ``raw/calls`` the details go first, so a run's analytics read its hours' details. The
-#: analytics do not depend on this asset (an export outage must not hold back the calls'
-#: KPIs); details that land after their hours were built mark them stale instead
-#: (:data:`pipeline.warehouse.raw_call_details.MARK_REFRESHED_HOURS`).
+#: ``raw/calls`` the details go first, so a run's analytics (in-process) read its hours'
+#: details. The analytics do not depend on this asset (an export outage must not hold back the
+#: calls' KPIs); the details commit marks its hours stale, and a refresh that did not read them
+#: leaves the mark for a follow-up
+#: (:data:`pipeline.warehouse.raw_call_details.MARK_DETAILS_HOURS`).
 DETAILS_PRIORITY = "10"
 
 

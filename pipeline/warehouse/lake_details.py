@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -82,22 +82,23 @@ class LakeDetailsSession(DetailsWriter):
         for chunk in in_lists("call_id", sorted(set(known))):
             lake.delete("raw.rejected_call_details", f"{mine} AND {chunk} AND NOT ({by_start})")
         lake.write("raw.rejected_call_details", rejected, predicate=f"{mine} AND {by_start}")
-        self._mark_refreshed_hours(window, fetched_at)
+        self._mark_details_hours(window, fetched_at)
         entry = DetailsEntry(window, "landed", rows.num_rows, rejected.num_rows, fetch)
         self._append_ledger([entry], fetched_at)
         self.discard_window(window)
         return entry
 
-    def _mark_refreshed_hours(self, window: Window, marked_at: datetime) -> None:
-        """The lake's :data:`~pipeline.warehouse.raw_call_details.MARK_REFRESHED_HOURS`."""
-        built = self._lake.query(
-            "analytics.answer_rate_hourly",
-            f"SELECT DISTINCT hour_start FROM t WHERE {self._mine} AND "
-            f"{between('hour_start', window.start, window.end)}",
-        )
-        hours = [h.astimezone(UTC) for h in built.column("hour_start").to_pylist()]
-        if hours:
-            merge_stale(self._lake, self.project_id, {h: h + HOUR for h in hours}, marked_at)
+    def _mark_details_hours(self, window: Window, marked_at: datetime) -> None:
+        """The lake's :data:`~pipeline.warehouse.raw_call_details.MARK_DETAILS_HOURS`.
+
+        Written after the rows: a reader that sees the mark sees the rows too.
+        """
+        hours: dict[datetime, datetime | None] = {}
+        hour = window.start
+        while hour < window.end:
+            hours[hour] = hour + HOUR
+            hour += HOUR
+        merge_stale(self._lake, self.project_id, hours, marked_at)
 
     def record_unavailable(
         self, windows: Sequence[Window], note: str, fetched_at: datetime

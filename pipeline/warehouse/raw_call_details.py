@@ -105,19 +105,20 @@ def ledger_row(
     )  # fmt: skip
 
 
-#: Details that land after their hours' analytics were built change those rows (true NER, SIP
-#: causes, MOS): mark the hours that have analytics rows in ``raw.stale_hours``, with
-#: ``occupied_until`` = the hour's end (no export table reads occupancy), so the
-#: ``stale_analytics`` sensor or the CLI's follow-up refresh rebuilds them and their local
-#: day's owner (:func:`pipeline.warehouse.ownership.dependent_owners`). In a run that lands
-#: details before its analytics step (``raw/call_details`` has a higher step priority) the
-#: hours have no rows yet on a first ingest, and nothing is marked.
+#: Details change the analytics of their hours (true NER, SIP causes, MOS): the commit marks the
+#: window's hours in ``raw.stale_hours`` (``occupied_until`` = the hour's end: no export table
+#: reads occupancy), in the same transaction as the rows. A refresh drops only the marks it read
+#: before reading the details, so every order is safe: the run's own analytics step (after
+#: ``raw/call_details`` by step priority, or at the same time on a multi-process executor)
+#: either reads the details and drops the mark, or leaves the mark for the ``stale_analytics``
+#: sensor / the CLI's follow-up refresh (which also rebuilds the local day's owner,
+#: :func:`pipeline.warehouse.ownership.dependent_owners`).
 #: Parameters: ``marked_at, project_id, window start, window end``.
-MARK_REFRESHED_HOURS = (
+MARK_DETAILS_HOURS = (
     "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
-    "SELECT DISTINCT project_id, hour_start, hour_start + INTERVAL 1 HOUR, $1::TIMESTAMPTZ "
-    "FROM analytics.answer_rate_hourly WHERE project_id = $2 AND hour_start >= $3 "
-    "AND hour_start < $4 ON CONFLICT (project_id, hour_start) DO UPDATE SET "
+    "SELECT $2, h, h + INTERVAL 1 HOUR, $1::TIMESTAMPTZ "
+    "FROM unnest(generate_series($3::TIMESTAMPTZ, $4::TIMESTAMPTZ - INTERVAL 1 HOUR, "
+    "INTERVAL 1 HOUR)) AS t(h) ON CONFLICT (project_id, hour_start) DO UPDATE SET "
     "occupied_until = greatest(occupied_until, excluded.occupied_until), "
     "marked_at = excluded.marked_at"
 )
@@ -191,8 +192,7 @@ class DetailsWriter:
         """Replace ``window``'s rows and append its ledger row (status ``landed``).
 
         ``raw.call_details`` and ``raw.rejected_call_details`` in one transaction, which also
-        marks in ``raw.stale_hours`` the window's hours whose analytics were already built
-        (:data:`MARK_REFRESHED_HOURS`).
+        marks the window's hours in ``raw.stale_hours`` (:data:`MARK_DETAILS_HOURS`).
 
         Raises:
             duckdb.Error: the write failed; rolled back, the window stays staged.
@@ -215,7 +215,7 @@ class DetailsWriter:
                 [*mine, start, start],
             )
             con.execute(f"INSERT INTO raw.rejected_call_details {STAGED_REJECTED}", [start])
-            con.execute(MARK_REFRESHED_HOURS, [fetched_at, *mine])
+            con.execute(MARK_DETAILS_HOURS, [fetched_at, *mine])
             entry = DetailsEntry(window, "landed", *self._counts(window), fetch)
             con.execute(INSERT_LEDGER, ledger_row(self.project_id, self.run_id, entry, fetched_at))
             con.execute("COMMIT")

@@ -157,15 +157,21 @@ def test_coverage_counts_calls_with_a_details_row(tmp_path, backend):
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_details_of_an_hour_already_built_mark_it_stale(tmp_path, backend):
+def test_details_mark_their_hours_for_the_analytics(tmp_path, backend):
     """Details landing after their hour's analytics were built once left its true NER unknown
-    until the hour was re-ingested; an hour not built yet needs no mark."""
+    until the hour was re-ingested: each window's commit marks its hours (occupied_until = the
+    hour's end), and a refresh of the hour drops the mark."""
     warehouse = BACKENDS[backend](tmp_path)
     commit_via(warehouse, "P", A, [make_call("x", at("2026-03-01 10:05"))])
-    commit_via(warehouse, "P", B, [make_call("z", at("2026-03-01 12:05"))])
     warehouse.refresh_analytics(A.start, A.end, "UTC", "P")
-    before = rows_of(warehouse, "SELECT hour_start FROM raw.stale_hours")
+    before = set(rows_of(warehouse, "SELECT hour_start FROM raw.stale_hours"))
     land(warehouse, A, [detail("x", at("2026-03-01 10:05"))])
     land(warehouse, B, [detail("z", at("2026-03-01 12:05"))])
-    marks = rows_of(warehouse, "SELECT project_id, hour_start, occupied_until FROM raw.stale_hours")
-    assert sorted(set(marks) - {("P", h, None) for (h,) in before}) == [("P", A.start, A.end)]
+    marks = rows_of(
+        warehouse, "SELECT project_id, hour_start, occupied_until FROM raw.stale_hours"
+    )
+    new = sorted(m for m in marks if (m[1],) not in before)
+    assert new == [("P", A.start, A.end), ("P", B.start, B.end)]
+    warehouse.refresh_analytics(A.start, A.end, "UTC", "P", raw_changed=False)
+    left = rows_of(warehouse, "SELECT hour_start FROM raw.stale_hours")
+    assert (A.start,) not in left and (B.start,) in left
