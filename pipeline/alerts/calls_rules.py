@@ -15,7 +15,7 @@ Short calls (Twilio Voice Insights' "short duration calls", a fraud / bad-route 
 calls alerts when ``short / answered > max_ratio``.
 
 New countries: the country of a number is its longest E.164 prefix in
-:func:`pipeline.reporting.countries.country_code_rows` (the ``country_codes`` view's table: +1
+:func:`pipeline.transforms.countries.country_code_rows` (the ``country_codes`` view's table: +1
 split by area code). A country called in hour H is new when the trunk made no OUTBOUND call
 to it in ``[H - lookback_days, H)``; a trunk whose first call is younger than
 ``min_history_days`` at H raises nothing (everything is new to a new trunk). One alert per
@@ -32,7 +32,7 @@ import polars as pl
 
 from pipeline.alerts.config import NewCountries, ShortCalls
 from pipeline.alerts.frames import Scope, alerts_from, empty_alerts, where
-from pipeline.reporting.countries import country_code_rows
+from pipeline.transforms.countries import country_code_rows
 
 
 def short_calls(short: pl.DataFrame, scope: Scope, config: ShortCalls) -> pl.DataFrame:

@@ -1,7 +1,7 @@
 """Country of a dialled number: longest E.164 calling-code prefix → ISO 3166-1 alpha-2.
 
 The same table and rules as ``sql/views/country_codes.sql`` (generated from ``phonenumbers``
-by :mod:`pipeline.reporting.countries`: each calling code → its main region, NANP split by
+by :mod:`pipeline.transforms.countries`: each calling code → its main region, NANP split by
 area code, ``'001'`` non-geographic), so a transform and the SQL views agree. A number without
 digits or with an unknown prefix gives ``'UNKNOWN'``.
 """
@@ -12,7 +12,7 @@ from functools import cache
 
 import polars as pl
 
-from pipeline.reporting.countries import country_code_rows
+from pipeline.transforms.countries import country_code_rows
 from pipeline.transforms.prepare import UNKNOWN
 
 

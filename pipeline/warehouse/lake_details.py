@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
-from pipeline.ingest.windows import HOUR
 from pipeline.sinch.models import Window
 from pipeline.warehouse.lake import merge_stale
 from pipeline.warehouse.lake_tables import Lake, between, in_lists, of_project
@@ -37,6 +36,8 @@ from pipeline.warehouse.raw_call_details import (
     ledger_row,
 )
 from pipeline.warehouse.schema import apply_schema
+
+_HOUR = timedelta(hours=1)
 
 
 class LakeDetailsSession(DetailsWriter):
@@ -96,8 +97,8 @@ class LakeDetailsSession(DetailsWriter):
         hours: dict[datetime, datetime | None] = {}
         hour = window.start
         while hour < window.end:
-            hours[hour] = hour + HOUR
-            hour += HOUR
+            hours[hour] = hour + _HOUR
+            hour += _HOUR
         merge_stale(self._lake, self.project_id, hours, marked_at)
 
     def record_unavailable(

@@ -134,7 +134,7 @@ def test_report_renders_from_the_lake(runs: Runs, tmp_path: Path) -> None:
         mp.setenv("CALLS_LAKE_URI", runs.lake.location)
         out = render_report(tmp_path / "none.duckdb", tmp_path / "report.html")
     html = out.read_text(encoding="utf-8")
-    assert html.count("Plotly.newPlot(") == 8  # every chart, read from the lake
+    assert html.count("Plotly.newPlot(") == 11  # every chart (3 from export details), from the lake
     assert runs.lake.location in html
 
 

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "transforms": set(),
     "reporting": {"warehouse", "transforms", "settings", "resources"},
     # Alert rules, store and delivery: Dagster-free (pipeline.defs.alerts wires them); redact
-    # comes from the client package, the country prefixes from reporting.
+    # comes from the client package.
     "alerts": {"sinch", "warehouse", "transforms", "reporting", "settings"},
 }
 

@@ -277,9 +277,9 @@ def test_cli_sql_missing_db_is_one_line(tmp_path: Path) -> None:
 
 
 def test_country_codes_sql_is_current() -> None:
-    from pipeline.reporting.countries import render_sql
     from pipeline.reporting.views import VIEWS_DIR
+    from pipeline.transforms.countries import render_sql
 
     assert (VIEWS_DIR / "country_codes.sql").read_text() == render_sql(), (
-        "regenerate: uv run python -m pipeline.reporting.countries > sql/views/country_codes.sql"
+        "regenerate: uv run python -m pipeline.transforms.countries > sql/views/country_codes.sql"
     )

@@ -167,9 +167,7 @@ def test_details_mark_their_hours_for_the_analytics(tmp_path, backend):
     before = set(rows_of(warehouse, "SELECT hour_start FROM raw.stale_hours"))
     land(warehouse, A, [detail("x", at("2026-03-01 10:05"))])
     land(warehouse, B, [detail("z", at("2026-03-01 12:05"))])
-    marks = rows_of(
-        warehouse, "SELECT project_id, hour_start, occupied_until FROM raw.stale_hours"
-    )
+    marks = rows_of(warehouse, "SELECT project_id, hour_start, occupied_until FROM raw.stale_hours")
     new = sorted(m for m in marks if (m[1],) not in before)
     assert new == [("P", A.start, A.end), ("P", B.start, B.end)]
     warehouse.refresh_analytics(A.start, A.end, "UTC", "P", raw_changed=False)
