@@ -1,4 +1,4 @@
-"""Asset checks on ``raw.calls``: the promises the ingestion makes, verified on what a run wrote.
+"""Asset checks on ``raw.calls`` and ``raw.call_details``: the promises of the ingestion.
 
 A check in a partitioned run reads the run's hours only: per project, each span of the run's
 hourly windows (:func:`check_scopes`, from the run's partition key or key range, as the
@@ -32,6 +32,7 @@ from pipeline.warehouse.checks import (
 __all__ = ["CHECKS_DIR", "RAW_CALLS", "RAW_CALLS_CHECKS", "audit_job", "check_scopes"]
 
 RAW_CALLS = dg.AssetKey(["raw", "calls"])
+RAW_CALL_DETAILS = dg.AssetKey(["raw", "call_details"])
 
 
 def check_scopes(
@@ -71,7 +72,10 @@ def _check(
     spec: CheckSpec, partitions_def: dg.PartitionsDefinition | None
 ) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=RAW_CALLS, name=spec.name, description=spec.description, blocking=spec.blocking
+        asset=dg.AssetKey(list(spec.asset)),
+        name=spec.name,
+        description=spec.description,
+        blocking=spec.blocking,
     )
     def _asset_check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
@@ -110,7 +114,7 @@ RAW_CALLS_CHECKS = build_raw_calls_checks()
 #: Runs the ``raw/calls`` checks alone, unpartitioned: over every window (the weekly audit).
 audit_job = dg.define_asset_job(
     "audit_raw_calls",
-    selection=dg.AssetSelection.checks_for_assets(RAW_CALLS),
+    selection=dg.AssetSelection.checks_for_assets(RAW_CALLS, RAW_CALL_DETAILS),
     executor_def=dg.in_process_executor,
-    description="Every raw/calls check over the whole warehouse (as `pipeline audit`).",
+    description="Every raw check over the whole warehouse (as `pipeline audit`).",
 )

@@ -41,12 +41,14 @@ class CheckSpec:
         description: what it verifies (the Dagster UI and ``pipeline audit`` show it).
         severity: ``ERROR`` or ``WARN``.
         blocking: in Dagster, an ERROR failure stops the analytics of the run.
+        asset: the asset it is attached to in Dagster (its table is what the SQL reads).
     """
 
     name: str
     description: str
     severity: Severity = "ERROR"
     blocking: bool = False
+    asset: tuple[str, str] = ("raw", "calls")
 
 
 CHECKS: tuple[CheckSpec, ...] = (
@@ -79,6 +81,13 @@ CHECKS: tuple[CheckSpec, ...] = (
         "no_rejected_records",
         "Records the parser rejected (kept in raw.rejected_calls with their reason).",
         "WARN",
+    ),
+    CheckSpec(
+        "no_rejected_call_details",
+        "Export rows the CSV parser rejected (kept in raw.rejected_call_details with their "
+        "reason): their calls have no SIP code or MOS, so the true NER leaves them out.",
+        "WARN",
+        asset=("raw", "call_details"),
     ),
 )
 

@@ -142,7 +142,18 @@ def test_pipeline_audit_reads_every_window(damaged: Path, tmp_path: Path) -> Non
         land(RawCallsWriter(con, "r", "P"), MID, [Z])
     result = CliRunner().invoke(app, ["audit", "--db", str(clean)])
     assert result.exit_code == 0, result.output
-    assert "audit passed: 5 checks over every window" in result.output
+    assert "audit passed: 6 checks over every window" in result.output
+    with connect(clean) as con:  # an export row the CSV parser could not read
+        con.execute(
+            "INSERT INTO raw.rejected_call_details (project_id, window_start, window_end, "
+            "call_id, reason, raw_line, fetched_at) VALUES ('P', ?, ?, NULL, "
+            "'field count 15, header has 26', 'x', now())",
+            [MID.start, MID.end],
+        )
+    result = CliRunner().invoke(app, ["audit", "--db", str(clean)])
+    assert result.exit_code == 1, result.output  # like no_rejected_records: named, exit 1
+    assert "audit failed: no_rejected_call_details" in " ".join(result.output.split())
+    assert "field count 15, header has 26" in " ".join(result.output.split())
     missing = CliRunner().invoke(app, ["audit", "--db", str(tmp_path / "none.duckdb")])
     assert missing.exit_code == 2
 

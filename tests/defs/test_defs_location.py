@@ -56,6 +56,7 @@ def test_assets_checks_and_schedules(defs):
         "ledger_reconciles",
         "no_negative_durations",
         "no_rejected_records",
+        "no_rejected_call_details",
         *RULES,  # the alert rules (pipeline/defs/alerts.py)
     }
     assert {s.name for s in defs.schedules} == {"hourly_ingest", "daily_reingest", "full_audit"}
