@@ -7,13 +7,18 @@ For each table of :data:`pipeline.transforms.ANALYTICS_TABLES` and a range of UT
    zone) whose last hour lies in the range (:mod:`pipeline.warehouse.ownership`): every bucket
    has one owner hour, so refreshes of different ranges never write the same rows and may run
    at once. A local day appears once its last hour is refreshed.
-2. **Input.** Calls created in the buckets, plus ``MAX_CALL_DURATION`` (24 h) before them for
-   the occupancy tables (Erlangs, concurrency, busy hour: calls still up when a bucket
-   starts), are read from ``raw.calls`` into Polars with bound parameters; never calls
-   created at or after ``end``. The tables from the export also read the ``raw.call_details``
-   rows of those calls (joined on ``(project_id, call_id)``); a call without one is unknown
-   there. Details that land after the calls' hours were refreshed need a refresh of those
-   hours (``raw_changed=False``) to show.
+2. **Input, chunk by chunk.** The buckets are cut into chunks of whole buckets
+   (:func:`pipeline.warehouse.chunks.bucket_chunks`, ``CHUNK_DAYS`` days each) and built one
+   chunk at a time, so memory follows the chunk, not the range (a backfill, the time-zone
+   rebuild over all history). For a chunk, calls created in its buckets, plus
+   ``MAX_CALL_DURATION`` (24 h) before them for the occupancy tables (Erlangs, concurrency,
+   busy hour: calls still up when a bucket starts), are read from ``raw.calls`` into Polars
+   with bound parameters (a ``create_time`` range: DuckDB's zonemaps, or the lake's Arrow
+   dataset filter); never calls created at or after ``end``. The chunks' rows are
+   concatenated (they are aggregates: small) and written in one replace. The tables from the
+   export also read the ``raw.call_details`` rows of those calls (joined on
+   ``(project_id, call_id)``); a call without one is unknown there. Details that land after
+   the calls' hours were refreshed need a refresh of those hours (``raw_changed=False``).
 3. **Replace.** In one transaction: delete the bucket range, insert the new rows by name.
 4. **Marks.** Calls of re-ingested hours also occupy later hours (up to 24 h), and days
    overlap hours owned by others. Those buckets' owner hours, when already ingested, are
@@ -52,6 +57,7 @@ import polars as pl
 from pipeline.transforms import ANALYTICS_TABLES, MAX_CALL_DURATION, CallData, TableSpec
 from pipeline.transforms.buckets import LocalDays, UtcHours
 from pipeline.transforms.prepare import DETAIL_COLUMNS, INPUT_COLUMNS
+from pipeline.warehouse.chunks import bucket_chunks
 from pipeline.warehouse.ownership import ceil_hour, dependent_owners, owned_days
 
 log = logging.getLogger("pipeline.warehouse")
@@ -254,7 +260,9 @@ def refresh_table(
     Hourly tables: the hours ``[start, end)``. Daily tables: the local days whose last instant
     lies in ``[start, end)`` (:func:`~pipeline.warehouse.ownership.owned_days`). Occupancy
     tables read calls created up to ``MAX_CALL_DURATION`` before the buckets; no table reads
-    calls created at or after ``end``.
+    calls created at or after ``end``. The buckets are built in chunks of whole buckets
+    (:func:`~pipeline.warehouse.chunks.bucket_chunks`), each reading only its own calls and
+    lookback, then written in one replace: memory follows the chunk, not the range.
 
     Args:
         con: a write connection (or, with ``sink``, any connection reading the warehouse).
@@ -278,11 +286,15 @@ def refresh_table(
             return None
         buckets = LocalDays(*days, report_tz)
     lookback = MAX_CALL_DURATION if spec.needs_lookback else timedelta(0)
-    lo, hi = buckets.bounds
-    calls = _read_calls(con, project_id, lo - lookback, hi)
-    details = _read_details(con, project_id, lo, hi) if spec.needs_details else None
-    data = CallData(calls, _read_trunks(con, project_id), details=details)
-    frame = spec.builder(data, buckets).collect()
+    trunks = _read_trunks(con, project_id)
+    parts = []
+    for chunk in bucket_chunks(buckets):  # one chunk's calls in memory at a time
+        lo, hi = chunk.bounds
+        calls = _read_calls(con, project_id, lo - lookback, hi)
+        details = _read_details(con, project_id, lo, hi) if spec.needs_details else None
+        parts.append(spec.builder(CallData(calls, trunks, details=details), chunk).collect())
+        del calls, details
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
     frame = frame.with_columns(pl.lit(project_id, pl.String).alias("project_id"))
     first, last = buckets.key_range
     (sink or DuckDBSink(con, project_id)).replace(spec, frame, first, last)
