@@ -51,3 +51,20 @@ def export_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         for project in projects:
             refresh_all(con, DEMO_START, DEMO_END, DEMO_TZ, project, raw_changed=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def no_export_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``demo_db`` as a project without the export (``CALLS_EXPORT=off``, or 403)
+    leaves it: no ``raw.call_details``, analytics refreshed without them."""
+    path = tmp_path_factory.mktemp("no_export") / "no_export.duckdb"
+    shutil.copyfile(demo_db, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone='UTC'")
+        con.execute("DELETE FROM raw.call_details")
+        projects = [
+            p for (p,) in con.execute("SELECT DISTINCT project_id FROM raw.calls").fetchall()
+        ]
+        for project in projects:
+            refresh_all(con, DEMO_START, DEMO_END, DEMO_TZ, project, raw_changed=False)
+    return path

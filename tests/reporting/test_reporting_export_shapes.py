@@ -39,8 +39,8 @@ def test_per_trunk_refusals_and_causes_match_raw(export_db: Path) -> None:
     assert days["details_calls"].sum() == export_shapes.details_calls(data)
 
 
-def test_without_export_everything_from_it_is_unknown(demo_db: Path) -> None:
-    data = load(demo_db)
+def test_without_export_everything_from_it_is_unknown(no_export_db: Path) -> None:
+    data = load(no_export_db)
     assert not export_shapes.has_export(data)
     per_trunk = export_shapes.trunk_export(data)
     assert per_trunk.height > 0

@@ -45,9 +45,10 @@ def test_committed_notebook_has_no_outputs() -> None:
 
 
 @pytest.fixture(scope="module")
-def report_html(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+def report_html(no_export_db: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The report of the demo's calls without export details (the charts of the call list)."""
     out = tmp_path_factory.mktemp("report") / "sub" / "report.html"
-    result = CliRunner().invoke(app, ["report", "--db", str(demo_db), "--out", str(out)])
+    result = CliRunner().invoke(app, ["report", "--db", str(no_export_db), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.is_file()
     return out.read_text(encoding="utf-8")

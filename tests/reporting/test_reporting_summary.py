@@ -38,11 +38,11 @@ def test_summary_counts_cps_refusals_per_trunk(export_db: Path) -> None:
     assert f"{details:,} calls with export details" in text
 
 
-def test_summary_without_details_says_unknown(demo_db: Path) -> None:
-    with duckdb.connect(str(demo_db), read_only=True) as con:
+def test_summary_without_details_says_unknown(no_export_db: Path) -> None:
+    with duckdb.connect(str(no_export_db), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.call_details").fetchall() == [(0,)]
-    rows = summary_rows(demo_db, DEMO_START, DEMO_END)
+    rows = summary_rows(no_export_db, DEMO_START, DEMO_END)
     assert {row[12] for row in rows} == {None}  # unknown, not 0
-    text = _printed(demo_db)
+    text = _printed(no_export_db)
     assert "True NER unknown" in text
     assert len(text.splitlines()) < 40
