@@ -56,6 +56,7 @@ class RunTally:
             hours, those with a details row, export rows rejected (None: the asset never
             reported, e.g. not selected).
         details_note: why the export was unavailable, or None.
+        details_missing: known export columns its header lacked (NULL in every row).
     """
 
     windows: int = 0
@@ -69,6 +70,7 @@ class RunTally:
     details: int = 0
     details_rejected: int = 0
     details_note: str | None = None
+    details_missing: tuple[str, ...] = ()
 
     @property
     def checks_passed(self) -> int:
@@ -180,6 +182,9 @@ class RunProgress(logging.Handler):
         tally.details += int(details["details"])
         tally.details_rejected += int(details["rejected"])
         tally.details_note = details.get("note") or tally.details_note
+        tally.details_missing = tuple(
+            dict.fromkeys((*tally.details_missing, *details.get("missing_columns", ())))
+        )
 
     def _event(self, event: Any, step: str) -> None:  # a dagster DagsterEvent
         if event.is_step_failure:
@@ -250,6 +255,8 @@ class RunProgress(logging.Handler):
             return f"call details: unavailable ({t.details_note})"
         share = 100.0 * t.details / t.details_calls if t.details_calls else 100.0
         note = f"; unavailable for some hours: {t.details_note}" if t.details_note else ""
+        if t.details_missing:
+            note += f"; the export lacks the columns {', '.join(t.details_missing)} (NULL)"
         return (
             f"call details: {t.details:,} of {t.details_calls:,} calls ({share:.1f} %) from "
             f"/calls/export, {t.details_rejected:,} rejected{note}"

@@ -87,7 +87,7 @@ def land_details(
     Returns:
         Metadata: ``status`` (landed, unavailable or partial), ``reason``, ``windows``,
         ``details``, ``calls`` (of the hours in ``raw.calls``), ``coverage_pct``,
-        ``rejected``, ``pages``, ``requests``, ``new_columns``.
+        ``rejected``, ``pages``, ``requests``, ``new_columns``, ``missing_columns``.
     """
     scopes = run_scopes(context, projects)
     backend = warehouse.backend()
@@ -111,8 +111,14 @@ def land_details(
     new_columns = sorted({c for _p, _s, r in reports for c in r.new_columns})
     if notes:
         context.log.warning(f"call details unavailable: {'; '.join(notes)}")
+    missing = sorted({c for _p, _s, r in reports for c in r.missing_columns})
     if new_columns:
         context.log.warning(f"the export sent columns this client does not know: {new_columns}")
+    if missing:
+        context.log.warning(
+            f"the export lacks the columns {missing}: NULL in raw.call_details, so the KPIs "
+            "read from them (true NER, SIP causes, MOS…) are unknown for these calls"
+        )
     coverage = 100.0 * detailed / calls if calls else 100.0
     context.log.info(
         f"call details: {detailed:,} of {calls:,} calls ({coverage:.1f} %), {rejected:,} rejected",
@@ -122,6 +128,7 @@ def land_details(
                 "details": detailed,
                 "rejected": rejected,
                 "note": "; ".join(notes) or None,
+                "missing_columns": missing,
             }
         },
     )
@@ -138,6 +145,7 @@ def land_details(
             "pages": sum(r.pages for _p, _s, r in reports),
             "requests": sum(r.attempts for _p, _s, r in reports),
             "new_columns": ", ".join(new_columns) or "none",
+            "missing_columns": ", ".join(missing) or "none",
         }
     )
 

@@ -53,6 +53,7 @@ class DetailsReport(CommittedTotals):
         failed: windows whose fetch failed; re-run them.
         note: why the export was unavailable (None when it was not).
         new_columns: header names the parser did not know (kept in ``raw_line``).
+        missing_columns: known columns the export's header lacked (NULL in every row).
     """
 
     committed: list[DetailsEntry] = field(default_factory=list)
@@ -60,6 +61,7 @@ class DetailsReport(CommittedTotals):
     failed: list[WindowFailure] = field(default_factory=list)
     note: str | None = None
     new_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
 
     @property
     def status(self) -> str:
@@ -200,6 +202,9 @@ def _drain(
         entry = _commit(session, window, pages, run, clock)
         report.committed.append(entry)
         report.new_columns = tuple(dict.fromkeys((*report.new_columns, *run.stats.new_columns)))
+        report.missing_columns = tuple(
+            dict.fromkeys((*report.missing_columns, *run.stats.missing_columns))
+        )
         if progress is not None:
             progress(entry, len(report.committed), total)
 

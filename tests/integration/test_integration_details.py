@@ -297,3 +297,44 @@ def test_the_copenhagen_export_fills_details_from_its_own_columns(tmp_path):
     )
     assert calls == len(rows) and detailed >= 0.99 * calls
     assert query(db, "SELECT count(*) FROM raw.rejected_call_details") == [(0,)]
+
+
+class RenamedExportColumn(httpx.BaseTransport):
+    """The real network, except that the export's header calls "SIP Response Code" otherwise."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if not request.url.path.endswith("/calls/export"):
+            return response
+        body = response.read().replace(b'"SIP Response Code"', b'"Sip Response"')
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(response.status_code, headers=headers, content=body)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class RenamingSinch(SinchCallsResource):
+    """The production resource whose export renames a known column."""
+
+    def client_for(self, api_url, project_id, auth, **options):  # type: ignore[no-untyped-def]
+        return super().client_for(
+            api_url, project_id, auth, transport=RenamedExportColumn(), **options
+        )
+
+
+def test_a_known_export_column_missing_is_said_not_silent(sandbox, tmp_path):
+    """A renamed "SIP Response Code" once landed 100 % of the calls with no SIP code and only
+    a note about an unknown column: the summary now names the missing one."""
+    db = tmp_path / "renamed.duckdb"
+    sinch = RenamingSinch(**api_resource(sandbox).model_dump())
+    with dg.DagsterInstance.ephemeral() as instance:
+        ok, output = ingest(db, sinch, instance=instance)
+        metadata = details_metadata(instance)
+    assert ok, output
+    assert metadata["missing_columns"] == "SIP Response Code"
+    assert "the export lacks the columns SIP Response Code (NULL)" in " ".join(output.split())
+    assert query(db, "SELECT count(sip_response_code) FROM raw.call_details") == [(0,)]
