@@ -63,8 +63,9 @@ def cps_over_limit(usage: pl.DataFrame, scope: Scope, config: CpsOverLimit) -> p
 
     def message(row: dict[str, Any]) -> str:
         return (
-            f"peak {row['trunk_peak_cps']} calls in one second over the trunk's limit of "
-            f"{row['cps_limit']} calls/s (alert above {row['limit']:g}); {where(row)}"
+            f"peak {row['trunk_peak_cps']} call attempts in one second over the trunk's limit of "
+            f"{row['cps_limit']} calls/s (alert above {row['limit']:g}; Sinch refuses the excess "
+            f"with SIP 603); {where(row)}"
         )
 
     return alerts_from(
