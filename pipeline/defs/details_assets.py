@@ -34,8 +34,7 @@ RAW_CALL_DETAILS_DESCRIPTION = (
 #: ``raw/calls`` the details go first, so a run's analytics (in-process) read its hours'
 #: details. The analytics do not depend on this asset (an export outage must not hold back the
 #: calls' KPIs); the details commit marks its hours stale, and a refresh that did not read them
-#: leaves the mark for a follow-up
-#: (:data:`pipeline.warehouse.raw_call_details.MARK_DETAILS_HOURS`).
+#: leaves the mark for a follow-up (:mod:`pipeline.warehouse.stale_hours`).
 DETAILS_PRIORITY = "10"
 
 

@@ -59,6 +59,7 @@ from pipeline.transforms.buckets import LocalDays, UtcHours
 from pipeline.transforms.prepare import DETAIL_COLUMNS, INPUT_COLUMNS
 from pipeline.warehouse.chunks import bucket_chunks
 from pipeline.warehouse.ownership import ceil_hour, dependent_owners, owned_days
+from pipeline.warehouse.stale_hours import mark_stale_hours
 
 log = logging.getLogger("pipeline.warehouse")
 
@@ -209,12 +210,7 @@ class DuckDBSink:
 
     def mark_stale(self, hours: list[datetime], marked_at: datetime) -> None:
         """Insert or re-date the marks of ``hours`` (one statement)."""
-        self._con.executemany(
-            "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
-            "VALUES (?, ?, NULL, ?) ON CONFLICT (project_id, hour_start) "
-            "DO UPDATE SET marked_at = excluded.marked_at",
-            [(self._project_id, hour, marked_at) for hour in hours],
-        )
+        mark_stale_hours(self._con, self._project_id, dict.fromkeys(hours), marked_at)
 
 
 def _replace(

@@ -9,7 +9,9 @@ de-duplication is the same SQL) and commits a window as a short series of Delta 
    call moved);
 2. ``raw/calls``: the window replaced in one commit (``mode="overwrite"`` with the predicate
    ``create_time`` in the window), rows de-duplicated by ``call_id``, the latest staged wins;
-3. the moved calls' rows in other windows deleted (only when a call moved);
+3. the moved calls' rows in other windows deleted and their hours marked again with a later
+   ``marked_at`` (only when a call moved: the first mark survives a crash, the second a
+   refresh that read the marks between steps 1 and 3);
 4. ``raw/rejected_calls``: rows of the staged ids deleted, then the window replaced;
 5. ``raw/ingest_ledger``: one row appended, the same fields as the DuckDB ledger.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -45,6 +47,7 @@ from pipeline.warehouse.schema import apply_schema
 
 _CALL_COLUMNS = ", ".join([*CALLS_ARROW_SCHEMA.names, "window_start", "window_end", "fetched_at"])
 # ``{calls}``: the window's staged calls, one row per call_id (RawCallsWriter.window_calls).
+_MICROSECOND = timedelta(microseconds=1)
 _STAGED_CALLS = f"SELECT {_CALL_COLUMNS} FROM {{calls}} WHERE window_start = ?"
 _STAGED_REJECTED = (
     "SELECT * FROM staged_rejected r WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM "
@@ -121,6 +124,10 @@ class LakeSession(StagingSession):
         moved_ids = sorted({call_id for call_id, _hour, _until in moved})
         for ids in in_lists("call_id", moved_ids):
             self._lake.delete("raw.calls", f"{mine} AND {ids} AND NOT ({in_window})")
+        if moved:
+            # Marked again, later, now that the rows left: a refresh that read the first mark
+            # before this commit's rows keeps this one (Lake.snapshot_order).
+            self._mark_stale(moved, max(datetime.now(UTC), fetched_at + _MICROSECOND))
         for ids in in_lists("call_id", stale_rejected):
             self._lake.delete("raw.rejected_calls", f"{mine} AND {ids}")
         if fetch.reconciled:

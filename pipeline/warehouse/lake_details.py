@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
@@ -36,8 +36,7 @@ from pipeline.warehouse.raw_call_details import (
     ledger_row,
 )
 from pipeline.warehouse.schema import apply_schema
-
-_HOUR = timedelta(hours=1)
+from pipeline.warehouse.stale_hours import window_hours
 
 
 class LakeDetailsSession(DetailsWriter):
@@ -90,16 +89,13 @@ class LakeDetailsSession(DetailsWriter):
         return entry
 
     def _mark_details_hours(self, window: Window, marked_at: datetime) -> None:
-        """The lake's :data:`~pipeline.warehouse.raw_call_details.MARK_DETAILS_HOURS`.
+        """Mark the window's hours (:func:`~pipeline.warehouse.stale_hours.window_hours`).
 
-        Written after the rows: a reader that sees the mark sees the rows too.
+        Written after the rows, and a reader takes its snapshot of ``raw/stale_hours`` before
+        the other tables' (:meth:`~pipeline.warehouse.lake_tables.Lake.connect`): a reader that
+        sees the mark sees the rows too.
         """
-        hours: dict[datetime, datetime | None] = {}
-        hour = window.start
-        while hour < window.end:
-            hours[hour] = hour + _HOUR
-            hour += _HOUR
-        merge_stale(self._lake, self.project_id, hours, marked_at)
+        merge_stale(self._lake, self.project_id, window_hours(window), marked_at)
 
     def record_unavailable(
         self, windows: Sequence[Window], note: str, fetched_at: datetime

@@ -52,6 +52,23 @@ def table_schemas() -> dict[str, pa.Schema]:
         con.close()
 
 
+#: The table whose snapshot a reader takes before any other.
+FIRST_SNAPSHOT = "raw.stale_hours"
+
+
+def snapshot_order(names: Iterable[str]) -> list[str]:
+    """``names`` with ``raw.stale_hours`` first, the others in their order.
+
+    Writers commit a window's rows before the marks of the hours they change (the export, and
+    the raw/calls commit's second mark of the hours calls moved out of), and a refresh deletes
+    the marks it read once it has rebuilt their hours. Reading the marks' snapshot before the
+    rows' means a mark the refresh sees always comes with its rows: a commit landing between
+    the two snapshots leaves a mark the refresh did not read, for the next refresh.
+    """
+    names = list(names)
+    return sorted(names, key=lambda name: name != FIRST_SNAPSHOT)
+
+
 def _plain(field: pa.Field) -> pa.Field:
     """The field without extension metadata (JSON is a string), lists as ``list<string>``."""
     kind = field.type
@@ -239,6 +256,9 @@ class Lake:
     def connect(self, names: Iterable[str] | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection reading the tables' current snapshots.
 
+        Each table's snapshot is its version when registered, ``raw.stale_hours`` first
+        (:func:`snapshot_order`).
+
         Args:
             names: the tables to expose (default: all), as ``raw.calls``...
 
@@ -255,7 +275,7 @@ class Lake:
         try:
             con.execute("SET TimeZone='UTC'")
             con.execute("CREATE SCHEMA IF NOT EXISTS raw; CREATE SCHEMA IF NOT EXISTS analytics")
-            for name in names or table_schemas():
+            for name in snapshot_order(names or table_schemas()):
                 alias = ALIAS_PREFIX + name.replace(".", "_")
                 con.register(alias, self.table(name).to_pyarrow_dataset())
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM {alias}")

@@ -32,6 +32,7 @@ from pipeline.sinch.csv_rows import DETAILS_ARROW_SCHEMA
 from pipeline.sinch.models import RejectedRecord, Window
 from pipeline.warehouse.connection import connect, tune_for_bulk_writes
 from pipeline.warehouse.schema import adopt_unscoped_rows
+from pipeline.warehouse.stale_hours import mark_stale_hours, window_hours
 
 _COLUMNS = ", ".join(DETAILS_ARROW_SCHEMA.names)
 #: The window's staged rows, one per ``call_id`` (the latest page wins).
@@ -105,23 +106,14 @@ def ledger_row(
     )  # fmt: skip
 
 
-#: Details change the analytics of their hours (true NER, SIP causes, MOS): the commit marks the
-#: window's hours in ``raw.stale_hours`` (``occupied_until`` = the hour's end: no export table
-#: reads occupancy), in the same transaction as the rows. A refresh drops only the marks it read
-#: before reading the details, so every order is safe: the run's own analytics step (after
-#: ``raw/call_details`` by step priority, or at the same time on a multi-process executor)
-#: either reads the details and drops the mark, or leaves the mark for the ``stale_analytics``
-#: sensor / the CLI's follow-up refresh (which also rebuilds the local day's owner,
-#: :func:`pipeline.warehouse.ownership.dependent_owners`).
-#: Parameters: ``marked_at, project_id, window start, window end``.
-MARK_DETAILS_HOURS = (
-    "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
-    "SELECT $2, h, h + INTERVAL 1 HOUR, $1::TIMESTAMPTZ "
-    "FROM unnest(generate_series($3::TIMESTAMPTZ, $4::TIMESTAMPTZ - INTERVAL 1 HOUR, "
-    "INTERVAL 1 HOUR)) AS t(h) ON CONFLICT (project_id, hour_start) DO UPDATE SET "
-    "occupied_until = greatest(occupied_until, excluded.occupied_until), "
-    "marked_at = excluded.marked_at"
-)
+# Details change the analytics of their hours (true NER, SIP causes, MOS): the commit marks the
+# window's hours in ``raw.stale_hours`` (:func:`~pipeline.warehouse.stale_hours.window_hours`:
+# occupied until each hour's end, no export table reads occupancy), in the same transaction as
+# the rows. A refresh drops only the marks it read before reading the details, so every order
+# is safe: the run's own analytics step (after ``raw/call_details`` by step priority, or at the
+# same time on a multi-process executor) either reads the details and drops the mark, or leaves
+# the mark for the ``stale_analytics`` sensor / the CLI's follow-up refresh (which also
+# rebuilds the local day's owner, :func:`pipeline.warehouse.ownership.dependent_owners`).
 
 
 class DetailsWriter:
@@ -192,7 +184,7 @@ class DetailsWriter:
         """Replace ``window``'s rows and append its ledger row (status ``landed``).
 
         ``raw.call_details`` and ``raw.rejected_call_details`` in one transaction, which also
-        marks the window's hours in ``raw.stale_hours`` (:data:`MARK_DETAILS_HOURS`).
+        marks the window's hours in ``raw.stale_hours``.
 
         Raises:
             duckdb.Error: the write failed; rolled back, the window stays staged.
@@ -215,7 +207,7 @@ class DetailsWriter:
                 [*mine, start, start],
             )
             con.execute(f"INSERT INTO raw.rejected_call_details {STAGED_REJECTED}", [start])
-            con.execute(MARK_DETAILS_HOURS, [fetched_at, *mine])
+            mark_stale_hours(con, self.project_id, window_hours(window), fetched_at)
             entry = DetailsEntry(window, "landed", *self._counts(window), fetch)
             con.execute(INSERT_LEDGER, ledger_row(self.project_id, self.run_id, entry, fetched_at))
             con.execute("COMMIT")

@@ -43,17 +43,10 @@ from pipeline.transforms.calendar import MAX_CALL_DURATION
 from pipeline.warehouse.ledger import INSERT_LEDGER, LedgerEntry, WindowFetch, ledger_values
 from pipeline.warehouse.schema import adopt_unscoped_rows
 from pipeline.warehouse.staged_windows import SPILL_ROWS, WINDOW_CALLS, StagedWindows
+from pipeline.warehouse.stale_hours import mark_stale_hours
 
 _RECORD_FIELDS = tuple(CALLS_ARROW_SCHEMA.names)
 _CALL_COLUMNS = ", ".join(_RECORD_FIELDS)
-
-
-_MARK_STALE = (
-    "INSERT INTO raw.stale_hours (project_id, hour_start, occupied_until, marked_at) "
-    "VALUES (?, ?, ?, ?) ON CONFLICT (project_id, hour_start) DO UPDATE SET "
-    "occupied_until = greatest(occupied_until, excluded.occupied_until), "
-    "marked_at = excluded.marked_at"
-)
 
 
 class RawCallsWriter:
@@ -309,10 +302,7 @@ class RawCallsWriter:
         for _call_id, hour, occupied_until in moved:
             known = hours.get(hour)
             hours[hour] = occupied_until if known is None else max(known, occupied_until or known)
-        con.executemany(
-            _MARK_STALE,
-            [(self._project_id, h, until, marked_at) for h, until in hours.items()],
-        )
+        mark_stale_hours(con, self._project_id, hours, marked_at)
         ids = sorted({call_id for call_id, _hour, _until in moved})
         con.execute(
             "DELETE FROM raw.calls WHERE project_id = ? "
