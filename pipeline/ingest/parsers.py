@@ -10,8 +10,8 @@ Arrow table: the result is identical, only where the work runs changes.
 Small runs (the hourly schedule: a few windows) parse in the fetching threads: starting a
 process costs about a second. The workers are started with ``spawn`` (safe next to threads)
 and all at once, with the caller's ``__main__`` hidden, so they never re-run the caller's
-script (an unguarded script, a notebook or Dagster's process all work); if they cannot start,
-parsing falls back to threads with a warning.
+script (an unguarded script, a notebook or Dagster's process all work), and with Polars on one
+thread each; if they cannot start, parsing falls back to threads with a warning.
 """
 
 from __future__ import annotations
@@ -85,14 +85,32 @@ def _ready() -> bool:
     return True
 
 
+#: Polars threads in each worker (``POLARS_MAX_THREADS``, read once when Polars is imported),
+#: unless the user's environment sets it. A page is ~1,000 rows: Polars' parallel steps gain
+#: nothing at that size, and on shared cores they wait for descheduled threads (the bimodal
+#: runs of ``bench/ingest_floor.py``, bench/README.md "Ingest floor").
+WORKER_POLARS_THREADS = "1"
+
+
 @contextmanager
-def _caller_main_hidden() -> Iterator[None]:
-    """Replace ``sys.modules["__main__"]`` by an empty module while workers are spawned."""
+def _spawning_workers() -> Iterator[None]:
+    """The state the workers are spawned in, restored afterwards.
+
+    ``sys.modules["__main__"]`` is an empty module (spawn would otherwise import the caller's
+    script again in each worker, running an unguarded script twice; the workers only need this
+    package), and ``POLARS_MAX_THREADS`` is :data:`WORKER_POLARS_THREADS` in the environment
+    they inherit (when the caller has not set it).
+    """
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
+    pinned = "POLARS_MAX_THREADS" not in os.environ
+    if pinned:
+        os.environ["POLARS_MAX_THREADS"] = WORKER_POLARS_THREADS
     try:
         yield
     finally:
+        if pinned:
+            os.environ.pop("POLARS_MAX_THREADS", None)
         if main is not None:
             sys.modules["__main__"] = main
 
@@ -121,10 +139,8 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
     )
     try:
         try:
-            # Start every worker now, while the caller's __main__ is hidden: spawn would
-            # otherwise import the caller's script again in each worker (running an unguarded
-            # script twice); the workers only need this package.
-            with _caller_main_hidden():
+            # Start every worker now, in the state they must start in (_spawning_workers).
+            with _spawning_workers():
                 started = [pool.submit(_ready) for _ in range(processes)]
             for future in started:
                 future.result(timeout=120)

@@ -49,6 +49,29 @@ def test_negative_processes_are_refused():
         pass
 
 
+def _workers_environment() -> list[dict[str, str]]:
+    """The environment of each running child process (``/proc/<pid>/environ``)."""
+    found = []
+    for child in multiprocessing.active_children():
+        raw = Path(f"/proc/{child.pid}/environ").read_bytes()
+        found.append(dict(e.split("=", 1) for e in raw.decode().split("\0") if "=" in e))
+    return found
+
+
+@pytest.mark.parametrize(("ours", "workers"), [(None, "1"), ("2", "2")])
+def test_workers_run_polars_on_one_thread_unless_told(monkeypatch, ours, workers):
+    if ours is None:
+        monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("POLARS_MAX_THREADS", ours)
+    with page_parsers(2) as parse:
+        assert parse is not None
+        environments = _workers_environment()
+        assert len(environments) == 2
+        assert [e.get("POLARS_MAX_THREADS") for e in environments] == [workers, workers]
+    assert os.environ.get("POLARS_MAX_THREADS") == ours  # the caller's own is unchanged
+
+
 def landed(db):
     with connect(db, read_only=True) as con:
         calls = con.execute(
