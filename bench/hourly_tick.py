@@ -11,7 +11,9 @@ Run by hand (not a test); results go to ``bench/README.md``:
   sandbox serves) or random 32-hex ids (``--ids random``, opaque tokens), a compact raw JSON,
   and one reconciled ``raw.ingest_ledger`` row per hourly window. ``analytics.report_settings``
   is set to the run's zone, as an earlier run would have left it (else the first run rebuilds
-  the daily tables over all history). The analytics tables of the history are not built.
+  the daily tables over all history). Of the history's analytics only
+  ``analytics.answer_rate_hourly`` is built (its counts, by SQL): the alert rules read it
+  (trunks' first calls, the week before), so its size grows with history as in production.
 * The tick is what ``hourly_ingest`` launches at 2026-11-30 00:10 UTC: ``ingest_calls`` over the
   last closed hour plus 3 h of lookback (2026-11-29 20:00 … 2026-11-30 00:00), run in-process
   as the CLI does (:func:`pipeline.jobs.run_ingest_job`: the raw/calls step, the analytics, the
@@ -120,6 +122,22 @@ FROM raw.calls
 GROUP BY window_start, window_end
 """
 
+#: The history's ``analytics.answer_rate_hourly`` rows (the columns the alert rules read).
+ANSWER_RATE_SQL = """
+INSERT INTO analytics.answer_rate_hourly BY NAME
+SELECT
+    project_id, date_trunc('hour', create_time) AS hour_start, trunk_id, direction,
+    count(*) AS attempts,
+    count(*) FILTER (call_result = 'COMPLETED') AS answered,
+    count(*) FILTER (call_result = 'BUSY') AS busy,
+    count(*) FILTER (call_result = 'NO_ANSWER') AS no_answer,
+    count(*) FILTER (call_result = 'CANCEL') AS cancel,
+    0 AS failed, 0 AS other, 0 AS answer_time_mismatch, count(*) AS ner_numerator,
+    answered / attempts AS asr, 1.0 AS ner_proxy
+FROM raw.calls
+GROUP BY ALL
+"""
+
 
 def build(db: Path, days: int, calls_per_day: int, ids: str) -> dict:
     """Write ``days`` of synthetic history before the tick's hours into a new file ``db``."""
@@ -146,6 +164,7 @@ def build(db: Path, days: int, calls_per_day: int, ids: str) -> dict:
         con.execute("SET memory_limit = '4GB'")
         con.execute(HISTORY_SQL.format(call_id=call_id), params)
         con.execute(LEDGER_SQL, {"project": DEFAULT_PROJECT_ID})
+        con.execute(ANSWER_RATE_SQL)
         con.execute(
             "INSERT INTO analytics.report_settings (report_tz, project_id) VALUES (?, ?)",
             [REPORT_TZ, DEFAULT_PROJECT_ID],
