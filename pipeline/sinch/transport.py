@@ -345,15 +345,18 @@ class Transport:
 
 
 def _request_label(request: httpx.Request) -> str:
-    """``window 2026-11-18T10:00Z`` for a calls request (its ``createTime>`` bound + 1 s).
+    """How a retry line names a request: its window, or its path.
 
-    Other requests are named by their path (``/v1/projects/…/trunks``).
+    ``window 2026-11-18T10:00Z`` for a calls request (its ``createTime>`` bound + 1 s),
+    ``export window 2026-11-18T10:00Z`` for the same window of ``/calls/export``. Other
+    requests are named by their path (``/v1/projects/…/trunks``).
     """
     lower = request.url.params.get("createTime>")
     if lower:
+        what = "export window" if request.url.path.endswith("/export") else "window"
         try:
             start = datetime.fromisoformat(lower) + timedelta(seconds=1)
         except ValueError:
-            return f"window from {lower}"
-        return f"window {start:%Y-%m-%dT%H:%M}Z"
+            return f"{what} from {lower}"
+        return f"{what} {start:%Y-%m-%dT%H:%M}Z"
     return request.url.path

@@ -8,6 +8,7 @@ cannot read are rejected with a reason, never dropped.
 from __future__ import annotations
 
 import gzip
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -236,7 +237,7 @@ def test_401_is_not_unavailable():
     assert unavailable_reason(caught.value) is None
 
 
-def test_503_is_retried_then_the_page_lands():
+def test_503_is_retried_then_the_page_lands(caplog: pytest.LogCaptureFixture):
     answers = [httpx.Response(503), httpx.Response(503)]
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -244,8 +245,12 @@ def test_503_is_retried_then_the_page_lands():
 
     clock = FakeClock()
     run = ExportRun(make_client(handler, clock), WIN)
-    assert sum(p.details.num_rows for p in run) == 1
+    with caplog.at_level(logging.WARNING, logger="pipeline.sinch"):
+        assert sum(p.details.num_rows for p in run) == 1
     assert run.stats.attempts == 3 and len(clock.sleeps) == 2
+    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    # The retry line names the export, not just the window the calls sweep also fetches.
+    assert [m.split(",")[0] for m in retries] == ["HTTP 503 on export window 2026-11-02T10:00Z"] * 2
 
 
 def test_503_after_the_last_attempt_fails():
