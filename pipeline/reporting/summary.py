@@ -126,7 +126,7 @@ def print_summary(
     console.print(table)
     console.print(
         "CPS refused: failed calls Sinch answered SIP 603 over the trunk's callsPerSecond "
-        "(export details; ? = none for the trunk)"
+        "(from the export; ? = unknown: none of the trunk's calls has export details)"
     )
     console.print(f"Daily tables use report time zone {report_tz}.")
     rejected, reasons = rejected_in(db_path, start, end)
