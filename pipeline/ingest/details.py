@@ -2,29 +2,39 @@
 
 ``concurrency`` threads each read one window of ``/calls/export`` at a time
 (:class:`~pipeline.sinch.export.ExportRun`) with the shared client (rate limit, retries,
-guards); the calling thread, the only writer, stages and commits each window in window order.
-At most ``2 × concurrency`` windows are fetched ahead, so memory is bounded by a few windows.
+guards) onto the bounded queue of :class:`~pipeline.ingest.fetchers.FetchStage`; the calling
+thread, the only writer, stages every page as it arrives (staging is keyed by window, several
+windows are staged at once) and commits a window when its fetch ends, so windows are committed
+in the order their fetches end, not in window order. Memory is bounded by pages (the queue's
+``2 × concurrency`` plus one per thread), never by a window: an export that never ends is
+staged page by page until ``max_pages`` stops it.
 
 Outcomes per window: ``landed`` (a ledger row, the window replaced), ``unavailable`` (the
-export answered 403/404: the same for every window, so the rest of the run is recorded
-unavailable with that reason and no more requests are sent), or failed (any other error after
-the client's retries: nothing of it is committed, the other windows still land, and
-:class:`DetailsError` names every failed window at the end).
+export answered 403/404: the same for every window, so no more requests are sent and every
+window not yet committed or failed is recorded unavailable with that reason, its staging
+discarded), or failed (any other error after the client's retries, :class:`PaginationError`
+included: its staging is discarded, nothing of it is committed, the other windows still land,
+and :class:`DetailsError` names every failed window at the end). A 401 stops the run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pipeline.ingest.fetchers import FetchStage, Message, PageArrived, WindowFetched
 from pipeline.ingest.report import CommittedTotals, WindowFailure, hour_label, short_error
 from pipeline.sinch.client import CallsClient
-from pipeline.sinch.errors import AuthError
-from pipeline.sinch.export import DEFAULT_MAX_PAGES, ExportPage, ExportRun, unavailable_reason
+from pipeline.sinch.errors import AuthError, SinchApiError
+from pipeline.sinch.export import (
+    DEFAULT_MAX_PAGES,
+    ExportPage,
+    ExportRun,
+    ExportStats,
+    unavailable_reason,
+)
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.backend import DetailsSession, Warehouse
@@ -37,8 +47,32 @@ EXPORT_OFF_NOTE = "CALLS_EXPORT=off: the export is not fetched"
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 DetailsProgress = Callable[[DetailsEntry, int, int], None]
-#: Windows being fetched, in window order, with what their fetch will return.
-Pending = deque[tuple[Window, Future[tuple[list[ExportPage], ExportRun]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFetch:
+    """What a finished :class:`ExportRun` tells the writer.
+
+    Attributes:
+        fetch: the ledger's view (``raw.details_ledger``).
+        new_columns / missing_columns: header names unknown to the parser / known names the
+            header lacked.
+    """
+
+    fetch: DetailsFetch
+    new_columns: tuple[str, ...] = ()
+    missing_columns: tuple[str, ...] = ()
+
+
+def export_fetch(s: ExportStats) -> ExportFetch:
+    """The writer's view of a finished :class:`ExportRun` (its ``stats``)."""
+    fetch = DetailsFetch(s.pages, s.attempts, s.seconds, s.outside_window, s.file_name)
+    return ExportFetch(fetch, s.new_columns, s.missing_columns)
+
+
+def stops_the_export(exc: BaseException) -> bool:
+    """Whether ``exc`` is the same for every window: a 401/403 or a 404 (not other errors)."""
+    return isinstance(exc, AuthError) or unavailable_reason(exc) is not None
 
 
 @dataclass(slots=True)
@@ -48,7 +82,8 @@ class DetailsReport(CommittedTotals):
     Totals of the committed windows: ``records``, ``rejected``, ``pages``, ``attempts``.
 
     Attributes:
-        committed: ledger entries of the windows landed, in window order.
+        committed: ledger entries of the windows landed, in the order their fetches ended
+            (not window order: sort by ``entry.window.start`` when it matters).
         unavailable: ledger entries of the windows recorded ``unavailable``.
         failed: windows whose fetch failed; re-run them.
         note: why the export was unavailable (None when it was not).
@@ -138,98 +173,85 @@ def ingest_details(
         msg = "concurrency must be >= 1"
         raise ValueError(msg)
     report = DetailsReport()
-    with (
-        warehouse.details_session(run_id, client.project_id) as session,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="export") as pool,
-    ):
-        todo = deque(windows)
-        pending: Pending = deque()
 
-        def submit() -> None:
-            while todo and len(pending) < 2 * concurrency:
-                window = todo.popleft()
-                pending.append((window, pool.submit(_fetch, client, window, filters, max_pages)))
+    def open_run(window: Window) -> ExportRun:
+        return ExportRun(client, window, filters, max_pages=max_pages)
 
-        submit()
+    with warehouse.details_session(run_id, client.project_id) as session:
+        writer = _Writer(session, report, clock, progress, len(windows))
+        stage = FetchStage(open_run, export_fetch, concurrency, fatal=stops_the_export)
         try:
-            _drain(session, pending, todo, submit, report, len(windows), clock, progress)
-        finally:
-            for _window, future in pending:  # an error or Ctrl-C: send nothing more
-                future.cancel()
+            with stage as fetchers:  # on leaving, the fetch threads have stopped
+                for message in fetchers.messages(windows):
+                    writer.handle(message)
+        except SinchApiError as exc:  # fatal for the stage: a 401/403/404
+            reason = unavailable_reason(exc)
+            if reason is None:
+                raise
+            writer.unavailable(windows, reason)
     if report.failed:
         raise DetailsError(report)
     return report
 
 
-def _drain(
-    session: DetailsSession,
-    pending: Pending,
-    todo: deque[Window],
-    submit: Callable[[], None],
-    report: DetailsReport,
-    total: int,
-    clock: Callable[[], datetime],
-    progress: DetailsProgress | None,
-) -> None:
-    """Commit fetched windows in order until none is pending; fill ``report``.
+class _Writer:
+    """The write stage: stages pages, commits or discards windows, fills the report."""
 
-    Raises:
-        AuthError: a 401 (not a 403): the credentials are refused.
-    """
-    while pending:
-        window, future = pending.popleft()
-        try:
-            pages, run = future.result()
-        except Exception as exc:
-            reason = unavailable_reason(exc)
-            if reason is None and isinstance(exc, AuthError):
-                raise
-            if reason is not None:
-                rest = [window, *(w for w, _f in pending), *todo]
-                for _w, f in pending:
-                    f.cancel()
-                pending.clear()
-                todo.clear()
-                report.note = reason
-                report.unavailable = session.record_unavailable(rest, reason, clock())
-                log.warning("call details unavailable: %s", reason)
-                break
-            report.failed.append(WindowFailure(window, short_error(exc)))
-            log.warning("call details of %s failed: %s", hour_label(window), short_error(exc))
-            submit()
-            continue
-        submit()
-        entry = _commit(session, window, pages, run, clock)
-        report.committed.append(entry)
-        report.new_columns = tuple(dict.fromkeys((*report.new_columns, *run.stats.new_columns)))
-        report.missing_columns = tuple(
-            dict.fromkeys((*report.missing_columns, *run.stats.missing_columns))
-        )
-        if progress is not None:
-            progress(entry, len(report.committed), total)
+    def __init__(
+        self,
+        session: DetailsSession,
+        report: DetailsReport,
+        clock: Callable[[], datetime],
+        progress: DetailsProgress | None,
+        total: int,
+    ) -> None:
+        self._session = session
+        self._report = report
+        self._clock = clock
+        self._progress = progress
+        self._total = total
+        self._open: set[Window] = set()  # windows with pages staged, not yet ended
 
+    def handle(self, message: Message[ExportPage, ExportFetch]) -> None:
+        """Apply one message of the fetch stage.
 
-def _fetch(
-    client: CallsClient, window: Window, filters: CallFilters | None, max_pages: int
-) -> tuple[list[ExportPage], ExportRun]:
-    run = ExportRun(client, window, filters, max_pages=max_pages)
-    return list(run), run
+        Raises:
+            duckdb.Error | DeltaError: a write failed (a failed commit rolls back).
+        """
+        window, report = message.window, self._report
+        if isinstance(message, PageArrived):
+            page = message.page
+            self._open.add(window)
+            self._session.stage_page(window, page.details, page.rejected, self._clock())
+        elif isinstance(message, WindowFetched):
+            done = message.fetch
+            entry = self._session.commit_window(window, done.fetch, self._clock())
+            self._open.discard(window)
+            report.committed.append(entry)
+            report.new_columns = tuple(dict.fromkeys((*report.new_columns, *done.new_columns)))
+            report.missing_columns = tuple(
+                dict.fromkeys((*report.missing_columns, *done.missing_columns))
+            )
+            if self._progress is not None:
+                self._progress(entry, len(report.committed), self._total)
+        else:
+            self._discard(window)
+            report.failed.append(WindowFailure(window, short_error(message.error)))
+            log.warning(
+                "call details of %s failed: %s", hour_label(window), short_error(message.error)
+            )
 
+    def unavailable(self, windows: Sequence[Window], reason: str) -> None:
+        """Record every window not committed nor failed ``unavailable`` with ``reason``."""
+        report = self._report
+        ended = {e.window for e in report.committed} | {f.window for f in report.failed}
+        for window in list(self._open):
+            self._discard(window)
+        rest = [w for w in windows if w not in ended]
+        report.note = reason
+        report.unavailable = self._session.record_unavailable(rest, reason, self._clock())
+        log.warning("call details unavailable: %s", reason)
 
-def _commit(
-    session: DetailsSession,
-    window: Window,
-    pages: list[ExportPage],
-    run: ExportRun,
-    clock: Callable[[], datetime],
-) -> DetailsEntry:
-    """Stage a window's pages and commit it (a failed write discards the staging)."""
-    s = run.stats
-    fetch = DetailsFetch(s.pages, s.attempts, s.seconds, s.outside_window, s.file_name)
-    try:
-        for page in pages:
-            session.stage_page(window, page.details, page.rejected, clock())
-        return session.commit_window(window, fetch, clock())
-    except BaseException:
-        session.discard_window(window)
-        raise
+    def _discard(self, window: Window) -> None:
+        self._open.discard(window)
+        self._session.discard_window(window)

@@ -1,16 +1,20 @@
-"""The fetch stage of an ingestion: sweep windows concurrently onto one bounded queue.
+"""The fetch stage of an ingestion: read windows concurrently onto one bounded queue.
 
-``concurrency`` threads each sweep one window at a time with the shared client (which applies
-the rate limit and retries) and put what they get on a queue of ``2 × concurrency`` messages,
-so memory is bounded by pages, never by a window or a backfill. The writer (the caller's
-thread) reads :meth:`FetchStage.messages`:
+``concurrency`` threads each read one window at a time from a *page source* (an iterable of
+pages with ``stats``, :class:`PageSource`: the calls' :class:`~pipeline.sinch.client.WindowSweep`
+or the export's :class:`~pipeline.sinch.export.ExportRun`, both fetching lazily through the
+shared client, which applies the rate limit and retries) and put what they get on a queue of
+``2 × concurrency`` messages, so memory is bounded by pages, never by a window or a backfill:
+a thread holds at most one page while the queue is full and asks for no other until it is
+taken. The writer (the caller's thread) reads :meth:`FetchStage.messages`:
 
-- :class:`PageArrived`: one parsed page of a window;
-- :class:`WindowFetched`: the window's sweep ended; its ledger view (:class:`WindowFetch`);
+- :class:`PageArrived`: one page of a window, as the source yielded it;
+- :class:`WindowFetched`: the window's source ended; its summary for the ledger (what the
+  stage's ``summarise`` made of the source's stats: :func:`window_fetch` for the calls);
 - :class:`WindowFailed`: the window's fetch raised; nothing of it should be committed.
 
-An error that would be the same for every window (:data:`FATAL_ERRORS`) stops the stage and is
-raised from :meth:`FetchStage.messages` at once.
+An error that would be the same for every window (``fatal``; for the calls
+:data:`FATAL_ERRORS`) stops the stage and is raised from :meth:`FetchStage.messages` at once.
 """
 
 from __future__ import annotations
@@ -18,37 +22,54 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeAlias, TypeVar
 
 from pipeline.ingest.parsers import ParserCrashed
-from pipeline.sinch.client import CallsClient, Page, PageParser, SweepStats
+from pipeline.sinch.client import SweepStats
 from pipeline.sinch.errors import AuthError, ClientError
 from pipeline.sinch.models import Window
-from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.ledger import WindowFetch
 
 #: Errors that would be the same for every window (bad credentials, a 4xx such as an unknown
-#: project or a rejected parameter, a parser process that died): the run stops at the first
-#: one instead of trying them all.
+#: project or a rejected parameter, a parser process that died): the calls run stops at the
+#: first one instead of trying them all.
 FATAL_ERRORS = (AuthError, ClientError, ParserCrashed)
+
+P = TypeVar("P")  # a page
+S = TypeVar("S")  # a source's stats
+F = TypeVar("F")  # a finished window's summary for the ledger
+P_co = TypeVar("P_co", covariant=True)
+S_co = TypeVar("S_co", covariant=True)
+
+
+class PageSource(Protocol[P_co, S_co]):
+    """One window's pages, fetched as they are iterated (once); ``stats`` final at the end."""
+
+    @property
+    def stats(self) -> S_co:
+        """What fetching the window took (complete once iteration has ended)."""
+        ...
+
+    def __iter__(self) -> Iterator[P_co]: ...
 
 
 @dataclass(frozen=True, slots=True)
-class PageArrived:
+class PageArrived(Generic[P]):
     """One page of ``window``."""
 
     window: Window
-    page: Page
+    page: P
 
 
 @dataclass(frozen=True, slots=True)
-class WindowFetched:
-    """The sweep of ``window`` ended; ``fetch`` is what the ledger records of it."""
+class WindowFetched(Generic[F]):
+    """The fetch of ``window`` ended; ``fetch`` is what the ledger records of it."""
 
     window: Window
-    fetch: WindowFetch
+    fetch: F
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +80,17 @@ class WindowFailed:
     error: BaseException
 
 
-Message = PageArrived | WindowFetched | WindowFailed
+#: What the writer receives: ``Message[page type, summary type]``.
+Message: TypeAlias = PageArrived[P] | WindowFetched[F] | WindowFailed
 
 
 class _Stopped(Exception):
     """The stage stopped; fetchers abandon their window."""
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` stops a calls run (:data:`FATAL_ERRORS`)."""
+    return isinstance(exc, FATAL_ERRORS)
 
 
 def window_fetch(stats: SweepStats) -> WindowFetch:
@@ -83,43 +110,58 @@ def window_fetch(stats: SweepStats) -> WindowFetch:
     )
 
 
-class FetchStage:
-    """Threads sweeping windows onto a bounded queue; use as a context manager.
+class FetchStage(Generic[P, S, F]):
+    """Threads reading windows onto a bounded queue; use as a context manager.
 
     Args:
-        client: the shared, thread-safe client.
-        filters: API filters for every window.
-        concurrency: windows swept at the same time (>= 1).
-        parser: parses page bodies (e.g. in worker processes), or None for the fetch threads.
+        open_window: opens a window's :class:`PageSource` (lazy: nothing is sent until it is
+            iterated, in a fetch thread), e.g. ``lambda w: client.sweep_window(w, filters)``.
+        summarise: turns a finished source's ``stats`` into the window's summary (the
+            ``fetch`` of :class:`WindowFetched`), e.g. :func:`window_fetch`.
+        concurrency: windows read at the same time (>= 1).
+        fatal: whether an error stops the whole stage (raised from :meth:`messages`) rather
+            than failing its window (:class:`WindowFailed`); default :func:`is_fatal`.
+
+    Raises:
+        ValueError: ``concurrency < 1``.
     """
 
     def __init__(
         self,
-        client: CallsClient,
-        filters: CallFilters,
+        open_window: Callable[[Window], PageSource[P, S]],
+        summarise: Callable[[S], F],
         concurrency: int,
-        parser: PageParser | None,
+        *,
+        fatal: Callable[[BaseException], bool] = is_fatal,
     ) -> None:
-        self._client = client
-        self._filters = filters
-        self._parser = parser
-        self._queue: queue.Queue[Message] = queue.Queue(maxsize=2 * concurrency)
+        if concurrency < 1:
+            msg = "concurrency must be >= 1"
+            raise ValueError(msg)
+        self._open = open_window
+        self._summarise = summarise
+        self._is_fatal = fatal
+        self._queue: queue.Queue[Message[P, F]] = queue.Queue(maxsize=2 * concurrency)
         self._stop = threading.Event()
         self._fatal: list[BaseException] = []
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch")
 
-    def __enter__(self) -> FetchStage:
+    def __enter__(self) -> FetchStage[P, S, F]:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def messages(self, windows: Sequence[Window]) -> Iterator[Message]:
-        """Start sweeping ``windows``; yield messages until each window ended or failed.
+    def messages(self, windows: Sequence[Window]) -> Iterator[Message[P, F]]:
+        """Start reading ``windows``; yield messages until each window ended or failed.
+
+        Pages of different windows interleave; a window's pages come in its source's order,
+        then its :class:`WindowFetched` (or :class:`WindowFailed`, possibly after pages).
 
         Raises:
-            AuthError | ClientError | ParserCrashed: at once, from any window.
+            BaseException: the first error ``fatal`` accepted (for the calls: AuthError |
+                ClientError | ParserCrashed), at once, from any window; messages still queued
+                are dropped and no thread sends another request once it notices.
         """
         for window in windows:
             self._pool.submit(self._fetch, window)
@@ -135,7 +177,7 @@ class FetchStage:
                 remaining -= 1
             yield message
 
-    def _put(self, message: Message) -> None:
+    def _put(self, message: Message[P, F]) -> None:
         # Never block forever on a full queue: the writer may have stopped (error, Ctrl-C).
         while not self._stop.is_set():
             try:
@@ -149,15 +191,16 @@ class FetchStage:
         try:
             if self._stop.is_set():
                 return
-            sweep = self._client.sweep_window(window, self._filters, page_parser=self._parser)
-            for page in sweep:
+            source = self._open(window)
+            for page in source:
                 self._put(PageArrived(window, page))
-            self._put(WindowFetched(window, window_fetch(sweep.stats)))
+            self._put(WindowFetched(window, self._summarise(source.stats)))
         except _Stopped:
             return
-        except FATAL_ERRORS as exc:  # the same for every window: stop the run
-            self._fatal.append(exc)
-            self._stop.set()
-        except Exception as exc:  # reported per window, the run goes on
-            with contextlib.suppress(_Stopped):
+        except Exception as exc:
+            if self._is_fatal(exc):  # the same for every window: stop the run
+                self._fatal.append(exc)
+                self._stop.set()
+                return
+            with contextlib.suppress(_Stopped):  # reported per window, the run goes on
                 self._put(WindowFailed(window, exc))

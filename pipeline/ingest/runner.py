@@ -31,6 +31,7 @@ from pipeline.ingest.fetchers import (
     Message,
     PageArrived,
     WindowFetched,
+    window_fetch,
 )
 from pipeline.ingest.parsers import auto_parse_processes, page_parsers
 from pipeline.ingest.report import (
@@ -42,12 +43,12 @@ from pipeline.ingest.report import (
     short_error,
 )
 from pipeline.settings import DEFAULT_DB_MEMORY_LIMIT
-from pipeline.sinch.client import CallsClient
+from pipeline.sinch.client import CallsClient, Page, WindowSweep
 from pipeline.sinch.errors import SinchApiError
 from pipeline.sinch.models import Window
 from pipeline.sinch.windows import CallFilters
 from pipeline.warehouse.backend import DuckDBWarehouse, IngestSession, Warehouse
-from pipeline.warehouse.ledger import LedgerEntry
+from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -127,7 +128,11 @@ def ingest_windows(
             if refresh_trunks:
                 refresh_trunks_stage(client, session, clock, report)
             writer = WindowWriter(session, report, clock, progress)
-            with FetchStage(client, filters, concurrency, parser) as fetchers:
+
+            def open_sweep(window: Window) -> WindowSweep:
+                return client.sweep_window(window, filters, page_parser=parser)
+
+            with FetchStage(open_sweep, window_fetch, concurrency) as fetchers:
                 for message in fetchers.messages(windows):
                     writer.handle(message, len(windows))
     finally:
@@ -181,7 +186,7 @@ class WindowWriter:
         self._clock = clock
         self._progress = progress
 
-    def handle(self, message: Message, total: int) -> None:
+    def handle(self, message: Message[Page, WindowFetch], total: int) -> None:
         """Apply one message of the fetch stage (``total``: windows in the run)."""
         if isinstance(message, PageArrived):
             page = message.page

@@ -1,10 +1,12 @@
-"""ingest_details: windows fetched concurrently, committed in order; 403/404 and failures.
+"""ingest_details: windows fetched concurrently, staged page by page; 403/404 and failures.
 
 The export is an httpx ``MockTransport``; the warehouse a real DuckDB file.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -12,12 +14,14 @@ import httpx
 import pytest
 
 from pipeline.ingest.details import DetailsError, ingest_details, record_export_off
+from pipeline.ingest.report import hour_label
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.csv_rows import EXPORT_COLUMNS
 from pipeline.sinch.errors import AuthError
 from pipeline.sinch.models import Window
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.connection import connect
+from pipeline.warehouse.raw_call_details import DetailsWriter
 
 HOURS = [
     Window(datetime(2026, 11, 2, h, tzinfo=UTC), datetime(2026, 11, 2, h + 1, tzinfo=UTC))
@@ -62,7 +66,7 @@ def ledger(db) -> list[tuple]:
         ).fetchall()
 
 
-def test_every_window_lands_in_order(tmp_path):
+def test_every_window_lands(tmp_path):
     db = tmp_path / "w.duckdb"
     seen = []
     report = ingest_details(
@@ -70,7 +74,10 @@ def test_every_window_lands_in_order(tmp_path):
         progress=lambda entry, done, total: seen.append((entry.window, done, total)),
     )  # fmt: skip
     assert (report.status, report.records, report.pages) == ("landed", 8, 4)
-    assert seen == [(w, i + 1, 4) for i, w in enumerate(HOURS)]
+    # Committed as their fetches end: every window once, the count rising to the total.
+    assert [(done, total) for _w, done, total in seen] == [(i + 1, 4) for i in range(4)]
+    assert sorted(w.start for w, _d, _t in seen) == [w.start for w in HOURS]
+    assert sorted(e.window.start for e in report.committed) == [w.start for w in HOURS]
     assert [row[:3] for row in ledger(db)] == [(f"{h:02d}", "landed", 2) for h in range(8, 12)]
 
 
@@ -106,3 +113,135 @@ def test_export_off_records_every_window_without_a_request(tmp_path):
     assert {(s, note) for _h, s, _n, note in ledger(db)} == {
         ("unavailable", "CALLS_EXPORT=off: the export is not fetched")
     }
+
+
+def long_export(
+    long: str, size: int, asked: dict[str, int], pages: int = 0, refuse: Callable | None = None
+) -> CallsClient:
+    """A client whose export of hour ``long`` sends full pages of ``size`` new calls each.
+
+    Its page ``pages`` is empty (the end); ``pages=0``: it never ends. The other hours answer
+    two calls, or ``refuse(hour)`` when it returns a status. ``asked[hour]`` is the highest
+    page the server has been asked for.
+    """
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = dict(parse_qsl(request.url.query.decode()))
+        start = datetime.fromisoformat(query["createTime>"]) + timedelta(seconds=1)
+        hour, page = start.strftime("%H"), int(query["page"])
+        asked[hour] = max(asked.get(hour, 0), page)
+        status = refuse(hour) if refuse is not None else None
+        if status is not None:
+            return httpx.Response(status, json={"message": "export not enabled"})
+        if hour != long:
+            return httpx.Response(200, content=csv_rows(query["createTime>"]))
+        lines = [HEADER]
+        for i in range(size if page != pages else 0):
+            fields = dict.fromkeys(EXPORT_COLUMNS, "")
+            when = start + timedelta(seconds=(page * size + i) % 3600)
+            fields |= {"Timestamp": when.isoformat(), "Call Id": f"e{page}-{i}"}
+            lines.append(",".join(f'"{v}"' for v in fields.values()))
+        return httpx.Response(200, content=("\r\n".join(lines) + "\r\n").encode())
+
+    return CallsClient(
+        "https://est.test", "P", None, transport=httpx.MockTransport(handler),
+        page_size=size, max_attempts=1, sleep=lambda _s: None,
+    )  # fmt: skip
+
+
+class Staging:
+    """Spies on the details writer: pages staged per hour and how far the server was ahead.
+
+    ``lags[hour]``: for each page of ``hour`` as it is staged, how many pages beyond it the
+    server had already been asked for.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, asked: dict[str, int]) -> None:
+        self.staged: dict[str, int] = {}
+        self.lags: dict[str, list[int]] = {}
+        self.discarded: list[str] = []
+        self.any_staged = threading.Event()
+        stage, discard = DetailsWriter.stage_page, DetailsWriter.discard_window
+
+        def spy_stage(writer, window, details, rejected, fetched_at):
+            hour = f"{window.start:%H}"
+            self.staged[hour] = self.staged.get(hour, 0) + 1
+            self.lags.setdefault(hour, []).append(asked[hour] - self.staged[hour])
+            stage(writer, window, details, rejected, fetched_at)
+            self.any_staged.set()
+
+        def spy_discard(writer, window):
+            self.discarded.append(f"{window.start:%H}")
+            discard(writer, window)
+
+        monkeypatch.setattr(DetailsWriter, "stage_page", spy_stage)
+        monkeypatch.setattr(DetailsWriter, "discard_window", spy_discard)
+
+
+# Each fetch thread blocks once the queue (2 × concurrency messages) is full, so when the writer
+# stages page k of a window the server cannot have been asked beyond page k + 2 × concurrency
+# + 1 (the queue, plus the page a blocked thread holds): memory is bounded by pages.
+CONCURRENCY = 2
+MOST_AHEAD = 2 * CONCURRENCY + 1
+
+
+def test_a_long_window_is_staged_page_by_page_as_it_arrives(tmp_path, monkeypatch):
+    db, asked = tmp_path / "w.duckdb", {}
+    staging = Staging(monkeypatch, asked)
+    report = ingest_details(
+        long_export("09", 5, asked, pages=31), DuckDBWarehouse(db), HOURS, concurrency=CONCURRENCY
+    )
+    lags = staging.lags.get("09", [])
+    assert lags and max(lags) <= MOST_AHEAD, f"page 1 staged once page {1 + lags[0]} was asked"
+    assert (staging.staged["09"], report.records, report.status) == (31, 150 + 6, "landed")
+
+
+def test_an_endless_export_is_staged_page_by_page_and_fails_alone(tmp_path, monkeypatch):
+    """The server sends full pages of new calls forever: pages never pile up behind it."""
+    db, asked, max_pages = tmp_path / "w.duckdb", {}, 40
+    staging = Staging(monkeypatch, asked)
+    with pytest.raises(DetailsError) as caught:
+        ingest_details(
+            long_export("09", 5, asked), DuckDBWarehouse(db), HOURS,
+            concurrency=CONCURRENCY, max_pages=max_pages,
+        )  # fmt: skip
+    lags = staging.lags.get("09")
+    assert lags, f"no page of the endless window staged before page {asked['09']} was asked"
+    assert lags[0] <= MOST_AHEAD < max_pages and max(lags) <= MOST_AHEAD, lags
+    assert (staging.staged["09"], asked["09"]) == (max_pages, max_pages)
+    # The guard still ends the window: named, its staging discarded, the others landed.
+    report = caught.value.report
+    assert [hour_label(f.window) for f in report.failed] == ["2026-11-02T09:00Z"]
+    assert "PaginationError" in str(caught.value) and f"max_pages={max_pages}" in str(caught.value)
+    assert "09" in staging.discarded
+    assert [row[:2] for row in ledger(db)] == [("08", "landed"), ("10", "landed"), ("11", "landed")]
+    with connect(db, read_only=True) as con:
+        hours = con.execute("SELECT DISTINCT strftime(create_time, '%H') FROM raw.call_details")
+        assert sorted(h for (h,) in hours.fetchall()) == ["08", "10", "11"]
+
+
+def test_a_refusal_mid_run_discards_the_staged_windows_and_stops_requests(tmp_path, monkeypatch):
+    """08 is endless and staged page by page; 09 answers 403 once 08 has a page staged."""
+    db, asked = tmp_path / "w.duckdb", {}
+    staging = Staging(monkeypatch, asked)
+
+    def refuse(hour: str) -> int | None:
+        if hour != "09":
+            return None
+        assert staging.any_staged.wait(timeout=30)  # 08 is half-way through the writer
+        return 403
+
+    report = ingest_details(
+        long_export("08", 5, asked, refuse=refuse), DuckDBWarehouse(db), HOURS,
+        concurrency=CONCURRENCY,
+    )  # fmt: skip
+    assert (report.status, report.committed, report.failed) == ("unavailable", [], [])
+    assert [(h, s) for h, s, _n, _note in ledger(db)] == [
+        (f"{h:02d}", "unavailable") for h in range(8, 12)
+    ]
+    assert report.note is not None and report.note.startswith("the export answered HTTP 403")
+    assert staging.discarded == ["08"] and staging.staged["08"] >= 1
+    assert sorted(asked) == ["08", "09"]  # 10 and 11 never asked for
+    assert asked["08"] <= staging.staged["08"] + MOST_AHEAD + 1  # at most a page more once stopped
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.call_details").fetchone() == (0,)
