@@ -12,7 +12,7 @@ source reports a Spring-style ``VALIDATION_FAILED``), so it says so in ``sandbox
 
 Handlers are module-level functions that find their :class:`SandboxState` in
 ``request.app.state.sandbox``; what to inject (faults, hostile behaviours) is decided in
-``faults.py``, and this module only routes and renders.
+``faults.py`` (the export's in ``export_faults.py``), and this module only routes and renders.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from pipeline.sandbox import faults
-from pipeline.sandbox.records import EXPORT_COLUMNS, csv_line
+from pipeline.sandbox import export_faults, faults
+from pipeline.sandbox.records import csv_line
 from pipeline.sandbox.state import SandboxState
 from pipeline.sandbox.store import (
     SIZE_KEYS,
@@ -277,6 +277,9 @@ async def export(request: Request) -> Response:
     early, d = await guard(request)
     if early is not None:
         return early
+    refused = export_faults.refusal(state, request.url.path + "?" + request.url.query, d.attempt)
+    if refused is not None:
+        return fail(request, *refused)
     pairs = _pairs(request)
     now_ms = state.now_ms()
     given = dict(pairs)
@@ -286,10 +289,8 @@ async def export(request: Request) -> Response:
         pr = _page(state, pairs, 10**9) if any(k in given for k in paging_keys) else None
     except BadRequest as exc:
         return fail(request, 400, "VALIDATION_FAILED", str(exc))
-    rows = state.select_calls(q, now_ms)
-    if pr is not None:
-        rows = rows[(pr.page - 1) * pr.size : pr.page * pr.size]
-    text = csv_line(EXPORT_COLUMNS) + "".join(csv_line(c.export_fields()) for c in rows)
+    rows = export_faults.rows(state, state.select_calls(q, now_ms), pr)
+    text = csv_line(export_faults.header(state)) + "".join(map(csv_line, rows))
     name = re.sub(r"[^A-Za-z0-9._-]", "_", given.get("fileName", "") or "EST_call_records.csv")
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return send(request, text.encode(), "text/csv; charset=utf-8", d.drip, headers)

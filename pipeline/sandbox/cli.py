@@ -14,6 +14,7 @@ from rich.console import Console
 from pipeline.sandbox.server import run_sandbox
 from pipeline.sandbox.settings import (
     EnvelopeFault,
+    ExportFault,
     PageSizeKey,
     ResultWindowMode,
     SandboxSettings,
@@ -107,6 +108,16 @@ def serve(
     duplicate_across_windows_rate: Annotated[
         float, typer.Option(help="hostile: share of calls listed again an hour later")
     ] = 0.0,
+    export_fault: Annotated[
+        str | None,
+        typer.Option(
+            help="hostile: the export is forbidden, not-found, endless, ignores-page, "
+            "short-rows or renamed-header"
+        ),
+    ] = None,
+    export_fault_rate: Annotated[
+        float, typer.Option(help="share of export requests refused, or of rows cut short")
+    ] = 1.0,
     header_drip: Annotated[
         float, typer.Option(help="hostile: seconds per byte of /calls and token headers")
     ] = 0.0,
@@ -154,6 +165,8 @@ def serve(
                 gzip_bomb_rate=gzip_bomb_rate,
                 extreme_times=extreme_times,
                 duplicate_across_windows_rate=duplicate_across_windows_rate,
+                export_fault=cast(ExportFault, export_fault),
+                export_fault_rate=export_fault_rate,
                 header_drip_s=header_drip,
                 degraded_hour=_utc_hour(degraded_hour),
                 degraded_trunk_id=degraded_trunk,

@@ -25,7 +25,8 @@ or double calls): the result window (``max_result_window``), ``unstable_order``,
 ``total_items_cap``, envelope faults, the gzip bomb, ``float_money``, ``extreme_times``,
 cross-window duplicates and ``echo_authorization``.  ``strict_lower_bound`` and
 ``page_size_key`` live in ``store.py`` (query semantics); ``busy_hour_calls`` in
-``traffic.py``; the header drip in ``slow_headers.py``.  See ``docs/sandbox.md``.
+``traffic.py``; the header drip in ``slow_headers.py``; the export's (``export_fault``) in
+``export_faults.py``.  See ``docs/sandbox.md``.
 
 A degraded hour (``degraded_hour``, :func:`degrade`) is neither: it changes what the calls of
 one trunk and hour *are* (mostly ``FAILED``), the signal the alert rules exist for.

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 ResultWindowMode = Literal["empty", "error"]
 PageSizeKey = Literal["size", "pageSize", "both"]
 EnvelopeFault = Literal[None, "no-calls", "calls-null", "calls-not-list", "status-ok"]
+ExportFault = Literal[
+    None, "forbidden", "not-found", "endless", "ignores-page", "short-rows", "renamed-header"
+]
 
 DEFAULT_PROJECT_ID = "7d1e4c52-5a0f-4b8e-9a53-0c6f2b9e4a11"
 DEFAULT_KEY_ID = "sandbox-key-id"
@@ -32,6 +35,7 @@ _CHOICES: dict[str, tuple[object, ...]] = {
     "result_window_mode": ("empty", "error"),
     "page_size_key": ("size", "pageSize", "both"),
     "envelope_fault": (None, "no-calls", "calls-null", "calls-not-list", "status-ok"),
+    "export_fault": get_args(ExportFault),
 }
 
 
@@ -158,6 +162,16 @@ class SandboxSettings:
         duplicate_across_windows_rate: share of calls (per callId) also listed in the next hour
             with every time + 1 h (same callId; the later one is the corrected version, and the
             one the ground-truth helpers return).
+        export_fault: ``GET /calls/export`` misbehaves (``export_faults.py``): ``"forbidden"`` /
+            ``"not-found"`` (403 / 404 in the error shape: the project or key cannot use the
+            export), ``"endless"`` (a paged request always gets a full page: past the last
+            row the calls start over with Call Ids suffixed ``-lap<n>``, so paging never
+            ends), ``"ignores-page"`` (every page is page 1), ``"short-rows"`` (rows lose
+            their last 1-24 fields: a wrong field count), ``"renamed-header"`` (the header
+            says ``Timestamp (UTC)`` / ``Call ID``).  None = off.
+        export_fault_rate: share of export requests refused (``"forbidden"``, ``"not-found"``;
+            not streak-bounded) or of rows cut (``"short-rows"``, per callId); unused by the
+            other kinds.
         header_drip_s: > 0 puts a raw-socket front (``slow_headers.py``) before the server that
             sends the status line and headers of ``/calls`` and ``/oauth2/token`` answers one
             byte every ``header_drip_s`` seconds; the handle's URLs point at the front.
@@ -232,6 +246,8 @@ class SandboxSettings:
     gzip_bomb_rate: float = 1.0
     extreme_times: bool = False
     duplicate_across_windows_rate: float = 0.0
+    export_fault: ExportFault = None
+    export_fault_rate: float = 1.0
     header_drip_s: float = 0.0
 
     degraded_hour: datetime | None = None
@@ -253,6 +269,7 @@ class SandboxSettings:
             "malformed_rate",
             "duplicate_rate",
             "envelope_fault_rate",
+            "export_fault_rate",
             "gzip_bomb_rate",
             "duplicate_across_windows_rate",
             "degraded_failed_share",

@@ -2,8 +2,9 @@
 
 - a demo-like run lands details for (at least 99 % of) the calls, says so in the summary,
   and a re-run leaves the same rows;
-- ``CALLS_EXPORT=off`` and an export answering 403 leave the calls and the analytics exactly
-  as with the export, and ``raw.details_ledger`` says why the details are missing;
+- ``CALLS_EXPORT=off`` and an export answering 403 (a test transport, or the sandbox's own
+  ``export_fault``) leave the calls and the analytics exactly as with the export, and
+  ``raw.details_ledger`` says why the details are missing;
 - an export failing with 5xx after the retries fails the run (non-zero), naming the windows,
   while the calls and analytics still land;
 - the Copenhagen export replayed through the sandbox fills ``raw.call_details`` from the
@@ -222,6 +223,37 @@ def test_an_export_refused_is_unavailable_not_a_failure(with_export, sandbox, tm
     [(state, note)] = notes
     assert state == "unavailable" and note.startswith(f"the export answered HTTP {status}")
     assert f"call details: unavailable (the export answered HTTP {status}" in output
+
+
+def test_the_sandbox_refusing_its_export_leaves_the_windows_unavailable(tmp_path):
+    """The same over the wire: the sandbox's own ``export_fault="forbidden"`` (no test
+    transport) answers 403; the run succeeds, every window is ``unavailable`` and every call the
+    sandbox lists lands with its analytics."""
+    end = START + timedelta(hours=2)
+    db = tmp_path / "forbidden.duckdb"
+    with (
+        sandbox_server(seed=SEED, export_fault="forbidden") as sb,
+        dg.DagsterInstance.ephemeral() as instance,
+    ):
+        ok, output = ingest(db, api_resource(sb), end=end, instance=instance)
+        metadata = details_metadata(instance)
+        refused = sb.app_state.stats["export_faults"]
+        truth = set(sb.app_state.call_ids_between(START, end))
+    assert ok, output
+    assert metadata["status"] == "unavailable" and refused >= 1
+    ledger = query(db, LEDGER)
+    assert [status for _, status, _ in ledger] == ["unavailable"] * 2
+    assert all(note.startswith("the export answered HTTP 403: ") for _, _, note in ledger)
+    assert "FORBIDDEN" in ledger[0][2]
+    calls = [call_id for (call_id,) in query(db, "SELECT call_id FROM raw.calls")]
+    assert len(calls) == len(truth) > 100 and set(calls) == truth
+    assert query(db, "SELECT count(*) FROM raw.call_details") == [(0,)]
+    [(hours, attempts, with_ner)] = query(
+        db,
+        "SELECT count(DISTINCT hour_start), sum(attempts), count(ner) "
+        "FROM analytics.answer_rate_hourly",
+    )
+    assert (hours, attempts, with_ner) == (2, len(truth), 0)  # no true NER without details
 
 
 def test_an_export_failing_after_retries_fails_the_run_naming_the_windows(sandbox, tmp_path):

@@ -53,6 +53,8 @@ def test_default_window_setting(make_sandbox, clock):
         {"page_size_key": "limit"},
         {"envelope_fault": "calls-missing"},
         {"envelope_fault_rate": 1.5},
+        {"export_fault": "teapot"},
+        {"export_fault_rate": -0.5},
         {"gzip_bomb_rate": -0.1},
         {"duplicate_across_windows_rate": 2.0},
         {"total_items_cap": -1},
@@ -75,3 +77,4 @@ def test_hostile_settings_are_off_by_default():
     assert not (s.unstable_order or s.strict_lower_bound or s.float_money or s.extreme_times)
     assert not (s.trunks_envelope_fault or s.echo_authorization or s.gzip_bomb)
     assert s.duplicate_across_windows_rate == 0.0 and s.header_drip_s == 0.0
+    assert (s.export_fault, s.export_fault_rate) == (None, 1.0)

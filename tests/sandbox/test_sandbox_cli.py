@@ -59,7 +59,7 @@ def test_serve_options_reach_the_settings(monkeypatch):
         "--envelope-fault-rate", "0.5", "--trunks-envelope-fault", "--total-items-cap", "1000",
         "--echo-authorization", "--gzip-bomb", "--gzip-bomb-rate", "0.25", "--extreme-times",
         "--duplicate-across-windows-rate", "0.1", "--header-drip", "0.5",
-        "--token-lifetime", "30",
+        "--token-lifetime", "30", "--export-fault", "short-rows", "--export-fault-rate", "0.2",
     ]  # fmt: skip
     result = CliRunner().invoke(cli.sandbox_app, args)
     assert result.exit_code == 2 and "stop here" in result.output
@@ -72,10 +72,12 @@ def test_serve_options_reach_the_settings(monkeypatch):
     assert s.trunks_envelope_fault and s.echo_authorization
     assert (s.gzip_bomb, s.gzip_bomb_rate) == (True, 0.25)
     assert (s.duplicate_across_windows_rate, s.header_drip_s) == (0.1, 0.5)
+    assert (s.export_fault, s.export_fault_rate) == ("short-rows", 0.2)
     defaults = CliRunner().invoke(cli.sandbox_app, ["serve"])
     assert defaults.exit_code == 2
     d = seen[1]
     assert d.max_result_window is None and d.envelope_fault is None and d.header_drip_s == 0
+    assert d.export_fault is None
     assert not (d.unstable_order or d.float_money or d.gzip_bomb or d.echo_authorization)
 
 
@@ -84,6 +86,8 @@ def test_serve_rejects_a_bad_choice():
 
     result = CliRunner().invoke(sandbox_app, ["serve", "--page-size-key", "limit"])
     assert result.exit_code == 2 and "page_size_key must be one of" in result.output
+    result = CliRunner().invoke(sandbox_app, ["serve", "--export-fault", "teapot"])
+    assert result.exit_code == 2 and "export_fault must be one of" in result.output
 
 
 def test_serve_degrades_an_hour(monkeypatch):
