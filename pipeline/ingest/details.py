@@ -250,7 +250,8 @@ class _Writer:
         rest = [w for w in windows if w not in ended]
         report.note = reason
         report.unavailable = self._session.record_unavailable(rest, reason, self._clock())
-        log.warning("call details unavailable: %s", reason)
+        # INFO: the asset warns once, with every project's reason (details_assets.py)
+        log.info("call details unavailable: %s", reason)
 
     def _discard(self, window: Window) -> None:
         self._open.discard(window)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+import orjson
 import pyarrow as pa
 
 from pipeline.sinch.client import CallsClient
@@ -69,12 +70,29 @@ def content_disposition_name(header: str | None) -> str | None:
 def unavailable_reason(exc: BaseException) -> str | None:
     """Why the export is unavailable when ``exc`` is a 403/404 from it, else None.
 
-    The reason names the status and the start of the (redacted) body, never a header.
+    The reason names the status and what the (redacted) body says: a JSON error's
+    ``message`` (and ``error`` code) when it has one, else the start of the body; never a
+    header. E.g. ``the export answered HTTP 403: the call records export is not enabled for
+    this key (FORBIDDEN)``.
     """
     if not isinstance(exc, SinchApiError) or exc.status not in UNAVAILABLE_STATUSES:
         return None
-    body = " ".join((exc.body or "").split())[:160]
-    return f"the export answered HTTP {exc.status}" + (f": {body}" if body else "")
+    said = _error_message(exc.body or "") or " ".join((exc.body or "").split())
+    said = said[:160]
+    return f"the export answered HTTP {exc.status}" + (f": {said}" if said else "")
+
+
+def _error_message(body: str) -> str | None:
+    """``message (error)`` of a JSON error body, or None when it has no string ``message``."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("message"), str):
+        return None
+    message = " ".join(payload["message"].split())
+    code = payload.get("error")
+    return f"{message} ({code})" if isinstance(code, str) and code else message
 
 
 @dataclass(frozen=True, slots=True)

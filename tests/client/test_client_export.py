@@ -228,6 +228,26 @@ def test_403_and_404_mean_unavailable(status, error):
     assert "export not enabled" in reason
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (  # the API's error shape: its message and code, not the JSON (the path cut short)
+            b'{"status":403,"error":"FORBIDDEN","message":"export not enabled","path":"/v1/x"}',
+            "the export answered HTTP 403: export not enabled (FORBIDDEN)",
+        ),
+        (b"<html>Forbidden</html>", "the export answered HTTP 403: <html>Forbidden</html>"),
+        (b"", "the export answered HTTP 403"),
+    ],
+)
+def test_the_unavailable_reason_says_what_the_error_says(body, said):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, content=body)
+
+    with pytest.raises(AuthError) as caught:
+        list(ExportRun(make_client(handler), WIN))
+    assert unavailable_reason(caught.value) == said
+
+
 def test_401_is_not_unavailable():
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"message": "bad key"})
