@@ -46,8 +46,8 @@ from pipeline.warehouse.raw_calls import RawCallsWriter, replace_trunks
 from pipeline.warehouse.schema import apply_schema
 
 _CALL_COLUMNS = ", ".join([*CALLS_ARROW_SCHEMA.names, "window_start", "window_end", "fetched_at"])
-# ``{calls}``: the window's staged calls, one row per call_id (RawCallsWriter.window_calls).
 _MICROSECOND = timedelta(microseconds=1)
+# ``{calls}``: the window's staged calls, one row per call_id (RawCallsWriter.window_calls).
 _STAGED_CALLS = f"SELECT {_CALL_COLUMNS} FROM {{calls}} WHERE window_start = ?"
 _STAGED_REJECTED = (
     "SELECT * FROM staged_rejected r WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM "

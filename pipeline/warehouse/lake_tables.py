@@ -65,7 +65,6 @@ def snapshot_order(names: Iterable[str]) -> list[str]:
     rows' means a mark the refresh sees always comes with its rows: a commit landing between
     the two snapshots leaves a mark the refresh did not read, for the next refresh.
     """
-    names = list(names)
     return sorted(names, key=lambda name: name != FIRST_SNAPSHOT)
 
 
