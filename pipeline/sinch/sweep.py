@@ -8,8 +8,11 @@ another was skipped, since the pages cover each offset once). What happens other
 
 * ``totalItems`` above the pageable depth (``max_result_window``, the API's result window), a
   deep page refused (400/416/422) or cut (the run reached the depth), or the list running dry
-  on a deep page before ``totalItems`` records: the slice is **split** in halves (whole
-  seconds) and each half is swept; page 1 of a slice that is too deep is not yielded.
+  on a deep page before ``totalItems`` records: the slice is **split** (whole seconds) and
+  each piece is swept; page 1 of a slice that is too deep is not yielded. A slice whose
+  page 1 counts more than the depth is cut at once into as many equal pieces as its count
+  needs at :data:`SPLIT_FILL` of the depth (one request wasted per too-deep slice, where
+  halving a window 2.4× too deep wasted three); every other split is in halves.
 * fewer distinct callIds than ``totalItems`` (records skipped by an unstable order between
   pages, or the end of the list cut short), or ``totalItems`` moving while it is read (live
   data): the slice is **swept again**, up to ``max_sweeps``; the callIds of all its sweeps
@@ -31,10 +34,12 @@ overlap, so a call is yielded by one slice only in each sweep.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from pipeline.sinch.errors import PaginationError
@@ -55,6 +60,10 @@ SECOND = timedelta(seconds=1)
 #: records across; beyond that, splitting a server whose count never matches only costs
 #: requests.
 MAX_SHORT_SPLITS = 6
+#: A slice too deep to page is cut into pieces that would each hold this share of the pageable
+#: depth if calls were spread evenly over it: room for uneven traffic, so a piece is rarely
+#: too deep again (it is then split once more).
+SPLIT_FILL = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,7 @@ class _SweepEnd:
 class _Split:
     reason: str
     short: bool = False  # split because the slice stayed short (not because it was too deep)
+    pieces: int = 2
 
 
 def call_id_key(item: Any) -> str | None:
@@ -118,11 +128,24 @@ def window_label(window: Window) -> str:
     return f"[{window.start.isoformat()}, {window.end.isoformat()})"
 
 
-def halves(window: Window) -> tuple[Window, Window]:
-    """Split a window at its middle, rounded down to a whole second after ``start``."""
-    half = (window.end - window.start) / 2
-    middle = window.start + timedelta(seconds=max(1, int(half.total_seconds())))
-    return Window(window.start, middle), Window(middle, window.end)
+def pieces(window: Window, n: int) -> list[Window]:
+    """``window`` cut into ``n`` consecutive windows of (nearly) equal length.
+
+    Cuts fall on whole seconds after ``start`` (rounded down, at least ``i`` seconds after it
+    for the ``i``-th cut), so every piece is non-empty; a window shorter than ``n`` seconds
+    gives one piece per started second.
+
+    Raises:
+        ValueError: ``n < 1``.
+    """
+    if n < 1:
+        msg = "a window is cut into at least one piece"
+        raise ValueError(msg)
+    seconds = (window.end - window.start).total_seconds()
+    n = max(1, min(n, math.ceil(seconds)))
+    cuts = [window.start + timedelta(seconds=max(i, int(seconds * i / n))) for i in range(1, n)]
+    bounds = [window.start, *cuts, window.end]
+    return [Window(a, b) for a, b in pairwise(bounds)]
 
 
 class WindowSweep:
@@ -165,11 +188,13 @@ class WindowSweep:
                 piece, short_splits = todo.popleft()
                 outcome = yield from self._sweep_slice(piece, short_splits < MAX_SHORT_SPLITS)
                 if isinstance(outcome, _Split):
-                    first, second = halves(piece)
-                    logger.info("splitting %s: %s", window_label(piece), outcome.reason)
-                    stats.splits += 1
+                    parts = pieces(piece, outcome.pieces)
+                    logger.info(
+                        "splitting %s in %d: %s", window_label(piece), len(parts), outcome.reason
+                    )
+                    stats.splits += len(parts) - 1
                     depth = short_splits + outcome.short
-                    todo.extendleft(((second, depth), (first, depth)))
+                    todo.extendleft((part, depth) for part in reversed(parts))
                     continue
                 stats.slices.append(piece)
                 stats.outside_window += outcome.outside
@@ -196,6 +221,19 @@ class WindowSweep:
         if piece.end - piece.start <= SECOND:
             return "one second is too dense to split further"
         return f"the window is already split into max_slices={self._client.max_slices} slices"
+
+    def _pieces_for(self, total: int, piece: Window) -> int:
+        """How many pieces a slice counting ``total`` calls is cut into (>= 2).
+
+        As many as hold ``total`` at :data:`SPLIT_FILL` of the pageable depth, within the
+        slices left (``max_slices``) and the seconds of the slice.
+        """
+        client = self._client
+        per_piece = max(1, int(max(client.max_result_window, client.page_size) * SPLIT_FILL))
+        wanted = -(-total // per_piece)  # ceil
+        left = client.max_slices - self.stats.splits
+        seconds = math.ceil((piece.end - piece.start).total_seconds())
+        return max(2, min(wanted, left, seconds))
 
     def _can_split(self, piece: Window) -> bool:
         """Longer than a second, and the window stays within ``max_slices`` slices."""
@@ -322,7 +360,10 @@ class WindowSweep:
         """
         run = end.run
         if run.end == "too_deep":
-            return _Split(f"totalItems {run.total} exceeds the pageable depth")
+            return _Split(
+                f"totalItems {run.total} exceeds the pageable depth",
+                pieces=self._pieces_for(run.total or 0, reading.piece),
+            )
         if run.end != "truncated":
             return None
         why = f"refused: {run.refusal}" if run.refusal else "the pageable depth was reached"

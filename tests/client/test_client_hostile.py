@@ -47,6 +47,23 @@ def test_a_window_deeper_than_the_result_window_is_split_until_every_call_lands(
     assert all(a.end == b.start for a, b in zip(stats.slices, stats.slices[1:], strict=False))
 
 
+def test_a_window_counted_too_deep_is_cut_in_one_go_into_the_pieces_it_needs() -> None:
+    # 120 calls, one every 30 s, and a result window of 50: page 1 counts 2.4x the depth.
+    # Halving wasted three requests (the hour, then both halves, each still too deep); cut
+    # into ceil(120 / (0.8 * 50)) = 3 pieces of 40 calls, only the hour's page 1 is wasted.
+    calls = calls_in_hour(120, H10, spacing_s=30)
+    api = HostileCallsApi(calls, max_result_window=50, window_mode="error")
+    with make_client(api.handler, page_size=10, max_result_window=50) as client:
+        ids, stats = landed(client)
+    assert ids == sorted(c["callId"] for c in calls)
+    assert (
+        stats.splits == 2
+        and [(s.end - s.start) for s in stats.slices] == [timedelta(minutes=20)] * 3
+    )
+    # the hour's page 1, then per piece 4 full pages and the empty page that ends a full one
+    assert api.api_requests() == stats.attempts == 1 + 3 * 5
+
+
 def test_a_server_refusing_deep_pages_with_400_is_split_not_failed() -> None:
     # The cap unknown to the client (it believes 10,000): the 400 on a deep page splits.
     calls = calls_in_hour(120, H10)
