@@ -5,7 +5,9 @@ and in one process it holds the GIL that the fetcher threads and the DuckDB writ
 measured on 2 cores, the threads then mostly waited on each other (bench/README.md). For a
 backfill, :func:`page_parsers` starts worker processes that each receive a page *body* (bytes),
 decode and parse it with the same :func:`~pipeline.sinch.pages.parse_page`, and send back the
-Arrow table: the result is identical, only where the work runs changes.
+Arrow table with the envelope and the call ids the stop rules need
+(:func:`~pipeline.sinch.pages.decode_calls_page`), so the fetching process never decodes a
+page: the result is identical, only where the work runs changes.
 
 Small runs (the hourly schedule: a few windows) parse in the fetching threads: starting a
 process costs about a second. The workers are started with ``spawn`` (safe next to threads)
@@ -32,7 +34,8 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from pipeline.sinch.client import PageParser
-from pipeline.sinch.pages import ParsedPage, parse_page_body
+from pipeline.sinch.pages import decode_calls_page
+from pipeline.sinch.paging import DecodedPage
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -153,8 +156,10 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
             yield None
             return
 
-        def parse(body: bytes, data_key: str, start: datetime, end: datetime) -> ParsedPage:
-            return pool.submit(parse_page_body, body, data_key, start, end).result()
+        def parse(
+            body: bytes, start: datetime, end: datetime, unused_above: int | None
+        ) -> DecodedPage | None:
+            return pool.submit(decode_calls_page, body, start, end, unused_above).result()
 
         yield parse
     finally:

@@ -25,10 +25,11 @@ from urllib.parse import quote
 import httpx
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
-from pipeline.sinch.paging import PageRun
+from pipeline.sinch.pages import call_id_key
+from pipeline.sinch.paging import PageDecoder, PageRun
 from pipeline.sinch.parsing import dump_raw, parse_int
 from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
-from pipeline.sinch.sweep import WindowSweep, call_id_key
+from pipeline.sinch.sweep import WindowSweep
 from pipeline.sinch.transport import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TIMEOUT,
@@ -202,10 +203,10 @@ class CallsClient:
         Args:
             window: the half-open UTC window.
             filters: API filters; None fetches every call.
-            page_parser: parses a page from its body, e.g. in a worker process (called as
-                ``page_parser(body, "calls", start, end)``, returns a
-                :class:`~pipeline.sinch.pages.ParsedPage`); None parses in this thread with
-                :func:`~pipeline.sinch.pages.parse_page`.
+            page_parser: decodes and parses a page from its body, e.g. in a worker process
+                (:data:`~pipeline.sinch.results.PageParser`, such as
+                :func:`~pipeline.sinch.pages.decode_calls_page`); None decodes and parses in
+                the fetching thread.
         """
         return WindowSweep(self, window, filters, page_parser)
 
@@ -255,11 +256,18 @@ class CallsClient:
                     trunks.append(trunk)
         return trunks
 
-    def page_run(self, params: list[tuple[str, str]], *, splittable: bool = False) -> PageRun:
+    def page_run(
+        self,
+        params: list[tuple[str, str]],
+        *,
+        splittable: bool = False,
+        decode: PageDecoder | None = None,
+    ) -> PageRun:
         """A :class:`PageRun` over ``/calls`` with ``params`` (window and filters).
 
         ``splittable``: stop after page 1 when ``totalItems`` exceeds ``max_result_window``
-        (the caller will split the window instead of paging it).
+        (the caller will split the window instead of paging it). ``decode``: how pages are
+        decoded (None: :func:`~pipeline.sinch.paging.decode_list` in the fetching thread).
         """
         return PageRun(
             self.transport,
@@ -272,6 +280,7 @@ class CallsClient:
             stop_if_too_deep=splittable,
             key=call_id_key,
             prefetch=self.prefetch,
+            decode=decode,
         )
 
     def _path(self, resource: str) -> str:

@@ -91,9 +91,16 @@ def type_page(items: Sequence[Any]) -> FastRows:
         source[name] = _seconds([d.get(key) for d in dicts], bad)
     for key, name in _MONEY_FIELDS:
         source[name], source[f"{key}.currencyCode"] = _money([d.get(key) for d in dicts], bad)
-    # Two steps: the flags read the typed columns instead of computing them again.
-    typed = pl.DataFrame(source).with_columns(*_TYPED)
-    frame = typed.select(*_TYPED_NAMES, _FLAGGED.alias("_odd"))
+    # Two steps: the flags read the typed columns instead of computing them again. One plan,
+    # not optimised: on ~1000 rows Polars' optimiser cost more than it saved (a page 5.1 ->
+    # 3.9 ms, bench/README.md "Page parsing"); the expressions are already what should run.
+    frame = (
+        pl.DataFrame(source)
+        .lazy()
+        .with_columns(*_TYPED)
+        .select(*_TYPED_NAMES, _FLAGGED.alias("_odd"))
+        .collect(optimizations=_AS_WRITTEN)
+    )
     bad |= frame.get_column("_odd").to_numpy()
     keep = ~bad
     at = np.asarray(positions, dtype=np.int64)
@@ -209,6 +216,7 @@ _SECONDS_FIELDS = (
 _MONEY_FIELDS = (("pricePerMinute", "price_per_minute"), ("price", "price"))
 _TYPED, _FLAGGED = _typed_columns()
 _TYPED_NAMES = [e.meta.output_name() for e in _TYPED]
+_AS_WRITTEN = pl.QueryOptFlags.none()
 
 
 def _seconds(values: list[Any], bad: np.ndarray) -> pl.Series:

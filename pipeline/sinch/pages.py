@@ -1,8 +1,9 @@
 """Parse one page of call objects into an Arrow table cut to a window.
 
 The same function runs in the fetching thread (:func:`parse_page`) or, for large backfills, in
-a worker process that decodes the page body itself (:func:`parse_page_body`), so the parsing
-does not compete with HTTP and DuckDB for the GIL (see :mod:`pipeline.ingest.runner`).
+a worker process that decodes the page body itself (:func:`decode_calls_page`: the envelope,
+the call ids for the stop rules and the parsed page), so neither decoding nor parsing competes
+with HTTP and DuckDB for the GIL (see :mod:`pipeline.ingest.parsers`).
 
 The table has the columns and types of ``raw.calls`` (:data:`CALLS_ARROW_SCHEMA`): UTC
 ``timestamp[us]``, exact ``decimal128(18, 6)`` money, whole-second ``int64`` durations.
@@ -24,7 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.sinch.columnar import MONEY, UTC_TS, raw_texts, type_page
+from pipeline.sinch.errors import ResponseFormatError
 from pipeline.sinch.models import CallRecord, RejectedRecord
+from pipeline.sinch.paging import DecodedPage, decode_list
 from pipeline.sinch.parsing import (
     FieldError,
     parse_call,
@@ -240,6 +243,40 @@ def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) 
         msg = f"`{data_key}` is not a list"
         raise TypeError(msg)
     return parse_page(items, start, end)
+
+
+def call_id_key(item: Any) -> str | None:
+    """A call object's ``callId`` when it is a string (for distinct counts)."""
+    if type(item) is dict:
+        value = item.get("callId")
+        if type(value) is str:
+            return value
+    return None
+
+
+def decode_calls_page(
+    body: bytes, start: datetime, end: datetime, unused_above: int | None
+) -> DecodedPage | None:
+    """A ``/calls`` answer decoded and parsed at once (what a worker process runs).
+
+    Returns the :class:`~pipeline.sinch.paging.DecodedPage` without ``items`` (the caller
+    needs only the keys and the envelope): ``keys`` are the call ids, ``sameness`` the keys
+    when every item has one (else the page's compact JSON), ``parsed`` the
+    :class:`ParsedPage` cut to ``[start, end)``, or None when ``totalItems`` is above
+    ``unused_above`` (the page will not be used). Returns None when the body is not a valid
+    list answer: the caller decodes it again to raise the error with its URL.
+    """
+    try:
+        page = decode_list(body, "", "calls", call_id_key)
+    except ResponseFormatError:
+        return None
+    items = page.items or []
+    keys = page.keys
+    sameness = keys if None not in keys else orjson.dumps(items)
+    total = page.total_items
+    unused = unused_above is not None and total is not None and total > unused_above
+    parsed = None if unused else parse_page(items, start, end)
+    return DecodedPage(None, keys, total, page.reported_page_number, sameness, parsed)
 
 
 def _created_outside(item: Any, start: datetime, end: datetime) -> bool:

@@ -16,6 +16,10 @@ Stop rules (:class:`PageRun`), chosen so that no single lying field can end a sw
   server that refuses deep pages). The sweep then splits the window (:mod:`~pipeline.sinch.sweep`).
 * guards: a page equal to the previous one (a server ignoring ``page``) and more than
   ``max_pages`` pages raise :class:`PaginationError`.
+
+A page is decoded by a :data:`PageDecoder`: :func:`decode_list` in the fetching thread by
+default; the calls' sweep may decode (and parse) pages in a worker process instead, which sends
+back only what these rules need (:class:`DecodedPage`: the count, the keys, the envelope).
 """
 
 from __future__ import annotations
@@ -44,16 +48,58 @@ ItemKey = Callable[[Any], str | None]
 
 
 @dataclass(frozen=True, slots=True)
+class DecodedPage:
+    """What the stop rules need of one list answer, and what its decoder made of it.
+
+    Attributes:
+        items: the list under the data key as decoded JSON, or None when it was decoded in
+            another process (which sent back the rest).
+        keys: each item's key (:data:`ItemKey`; None for an item without one), in page order.
+        total_items / reported_page_number: ``totalItems`` / ``pageNumber`` as ints, or None.
+        sameness: equal for two pages exactly when they list the same items (the items
+            themselves, or their keys when every item has one): the repeated-page guard.
+        parsed: what the decoder made of the items besides (a worker's parsed calls), or None.
+    """
+
+    items: list[Any] | None
+    keys: list[str | None]
+    total_items: int | None
+    reported_page_number: int | None
+    sameness: object
+    parsed: Any = None
+
+
+#: ``(body, url, unused_above) -> DecodedPage``, raising ResponseFormatError for a body that is
+#: not a list answer. ``unused_above``: when not None, a page whose ``totalItems`` is above it
+#: will not be used (page 1 of a slice too deep to page), so it need not be parsed.
+PageDecoder = Callable[[bytes, str, int | None], DecodedPage]
+
+
+def decode_list(body: bytes, url: str, data_key: str, key: ItemKey | None) -> DecodedPage:
+    """:func:`read_envelope`, with each item's ``key`` (all None without ``key``).
+
+    Raises:
+        ResponseFormatError: as :func:`read_envelope`.
+    """
+    items, total, reported = read_envelope(body, data_key, url)
+    keys: list[str | None] = [key(i) for i in items] if key is not None else [None] * len(items)
+    return DecodedPage(items, keys, total, reported, items)
+
+
+@dataclass(frozen=True, slots=True)
 class RawPage:
     """One decoded page of any EST list endpoint.
 
     Attributes:
         number: the ``page`` requested (1-based).
-        items: the list under the data key (``calls``/``trunks``), as decoded JSON.
+        items: the list under the data key (``calls``/``trunks``), as decoded JSON; empty
+            when the page was decoded in another process (``parsed`` holds what it made).
         total_items: ``totalItems`` coerced to int, or None when absent.
         reported_page_number: ``pageNumber`` coerced to int, or None.
         attempts: HTTP requests it took (1 + retries).
-        body: the response body as received (a worker process can decode it again).
+        body: the response body as received.
+        keys: each item's key (see :class:`DecodedPage`); ``len(keys)`` items were received.
+        parsed: what the run's decoder made of the items besides, or None.
     """
 
     number: int
@@ -62,6 +108,13 @@ class RawPage:
     reported_page_number: int | None
     attempts: int
     body: bytes = b""
+    keys: list[str | None] | None = None
+    parsed: Any = None
+
+    @property
+    def received(self) -> int:
+        """Items on the page."""
+        return len(self.keys) if self.keys is not None else len(self.items)
 
 
 def read_envelope(body: bytes, data_key: str, url: str) -> tuple[list[Any], int | None, int | None]:
@@ -139,6 +192,7 @@ class PageRun:
         stop_if_too_deep: bool = False,
         key: ItemKey | None = None,
         prefetch: bool = True,
+        decode: PageDecoder | None = None,
     ) -> None:
         self._transport = transport
         self._path = path
@@ -150,6 +204,7 @@ class PageRun:
         self._stop_if_too_deep = stop_if_too_deep
         self._key = key
         self._prefetch = prefetch
+        self._decode = decode
         self.end = ""
         self.total: int | None = None
         self.received = 0
@@ -163,13 +218,24 @@ class PageRun:
     def _fetch(self, number: int) -> Reply:
         return self._transport.get(self._path, page_params(self._params, number, self._size))
 
+    def _decode_page(self, reply: Reply, number: int) -> DecodedPage:
+        if self._decode is None:
+            return decode_list(reply.body, reply.url, self._data_key, self._key)
+        return self._decode(reply.body, reply.url, self._unused_above(number))
+
+    def _unused_above(self, number: int) -> int | None:
+        """The count above which page ``number`` ends the run as ``too_deep`` (or None)."""
+        if number != 1 or not self._stop_if_too_deep or self._max_depth is None:
+            return None
+        return max(self._max_depth, self._size)  # one page gets all, else
+
     def _beyond_depth(self, number: int) -> bool:
         return self._max_depth is not None and number * self._size > self._max_depth
 
     def __iter__(self) -> Iterator[RawPage]:
         """Request pages 1..n, yielding each; set ``end`` and the counts as it goes."""
         seen: set[str] = set()
-        previous: list[Any] | None = None
+        previous: object = None
         number = 1
         executor = ThreadPoolExecutor(max_workers=1) if self._prefetch else None
         pending: Future[Reply] | None = None
@@ -179,20 +245,25 @@ class PageRun:
                 pending = None
                 if reply is None:
                     return  # a deep page refused: truncated
-                items, total, reported = read_envelope(reply.body, self._data_key, reply.url)
+                page = self._decode_page(reply, number)
+                total, count = page.total_items, len(page.keys)
                 if self._first_page_too_deep(number, total):
                     return
-                self._check_page(number, reported, items, previous, reply.url)
-                self._count(items, seen)
-                more = self._next_page_wanted(number, items, total, reply.url)
+                self._check_page(number, page, previous, reply.url)
+                self._count(page.keys, seen)
+                more = self._next_page_wanted(number, count, total, reply.url)
                 if more and executor is not None:
                     # Download page n+1 while the caller parses page n (at most one in flight).
                     pending = executor.submit(self._fetch, number + 1)
-                yield RawPage(number, items, total, reported, reply.attempts, reply.body)
+                items = page.items if page.items is not None else []
+                yield RawPage(
+                    number, items, total, page.reported_page_number, reply.attempts,
+                    reply.body, page.keys, page.parsed,
+                )  # fmt: skip
                 if not more:
-                    self._finish(number, items)
+                    self._finish(number, count)
                     return
-                previous = items
+                previous = page.sameness
                 number += 1
         finally:
             if executor is not None:
@@ -218,36 +289,25 @@ class PageRun:
         """Record ``total``; True (end ``too_deep``) when page 1 counts more than can be paged."""
         if total is not None:
             self.total = total
-        too_deep = (
-            number == 1
-            and self._stop_if_too_deep
-            and self._max_depth is not None
-            and total is not None
-            and total > max(self._max_depth, self._size)  # one page gets all, else
-        )
+        limit = self._unused_above(number)
+        too_deep = limit is not None and total is not None and total > limit
         if too_deep:
             self.end = "too_deep"
         return too_deep
 
-    def _check_page(
-        self,
-        number: int,
-        reported: int | None,
-        items: list[Any],
-        previous: list[Any] | None,
-        url: str,
-    ) -> None:
+    def _check_page(self, number: int, page: DecodedPage, previous: object, url: str) -> None:
         """Warn once about a ``pageNumber`` that is not ours; refuse a repeated page.
 
         Raises:
             PaginationError: the page equals the previous one (the server ignores ``page``).
         """
+        reported = page.reported_page_number
         if reported is not None and reported != number and not self._warned:
             self._warned = True  # a 0-based or stuck pageNumber: we page by our own counter
             logger.warning(
                 "requested page %d but the API reported pageNumber %d (%s)", number, reported, url
             )
-        if items and items == previous:
+        if page.keys and page.sameness == previous:
             raise PaginationError(
                 f"page {number} repeats page {number - 1} (the server may ignore `page`); "
                 f"stopping rather than looping ({self.received} records received)",
@@ -255,13 +315,13 @@ class PageRun:
                 url=url,
             )
 
-    def _next_page_wanted(self, number: int, items: list[Any], total: int | None, url: str) -> bool:
+    def _next_page_wanted(self, number: int, count: int, total: int | None, url: str) -> bool:
         """Whether to ask for page ``number + 1`` (ends ``truncated`` at the depth).
 
         Raises:
             PaginationError: beyond ``max_pages``.
         """
-        more = self._wants_more(items, total)
+        more = self._wants_more(count, total)
         if more and self._beyond_depth(number + 1):
             self.end = "truncated"
             return False
@@ -274,30 +334,26 @@ class PageRun:
             )
         return more
 
-    def _finish(self, number: int, items: list[Any]) -> None:
+    def _finish(self, number: int, count: int) -> None:
         """Set ``end`` (unless truncated) and ``ran_dry`` after the last page."""
         if self.end:
             return
-        self.end = "empty" if not items else "complete"
+        self.end = "empty" if not count else "complete"
         full_before = self.received == (number - 1) * self._size
-        self.ran_dry = not items and number > 1 and full_before
+        self.ran_dry = not count and number > 1 and full_before
 
-    def _count(self, items: list[Any], seen: set[str]) -> None:
-        self.received += len(items)
-        if self._key is None:
-            self.distinct += len(items)
-            return
-        for item in items:
-            item_key = self._key(item)
+    def _count(self, keys: list[str | None], seen: set[str]) -> None:
+        self.received += len(keys)
+        for item_key in keys:
             if item_key is None:
                 self.distinct += 1
             elif item_key not in seen:
                 seen.add(item_key)
                 self.distinct += 1
 
-    def _wants_more(self, items: list[Any], total: int | None) -> bool:
-        if not items:
+    def _wants_more(self, count: int, total: int | None) -> bool:
+        if not count:
             return False
-        if len(items) >= self._size:
+        if count >= self._size:
             return True  # a full page: there may be more, whatever totalItems says
         return total is not None and self.distinct < total

@@ -12,11 +12,12 @@ from datetime import datetime
 import pyarrow as pa
 
 from pipeline.sinch.models import CallRecord, RejectedRecord, Window
-from pipeline.sinch.pages import ParsedPage, table_to_records
+from pipeline.sinch.pages import table_to_records
+from pipeline.sinch.paging import DecodedPage
 
-#: ``(body, data_key, start, end) -> ParsedPage``: for example
-#: :func:`~pipeline.sinch.pages.parse_page_body` run in a worker process.
-PageParser = Callable[[bytes, str, datetime, datetime], ParsedPage]
+#: ``(body, start, end, unused_above) -> DecodedPage | None``:
+#: :func:`~pipeline.sinch.pages.decode_calls_page` run elsewhere (a worker process).
+PageParser = Callable[[bytes, datetime, datetime, int | None], DecodedPage | None]
 
 
 @dataclass(frozen=True, slots=True)

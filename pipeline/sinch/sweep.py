@@ -40,12 +40,12 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pipeline.sinch.errors import PaginationError
+from pipeline.sinch.errors import PaginationError, ResponseFormatError
 from pipeline.sinch.models import Window
-from pipeline.sinch.pages import parse_page
-from pipeline.sinch.paging import PageRun, RawPage
+from pipeline.sinch.pages import call_id_key, parse_page
+from pipeline.sinch.paging import DecodedPage, PageDecoder, PageRun, RawPage, read_envelope
 from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
 from pipeline.sinch.windows import CallFilters, request_bounds, window_params
 
@@ -112,15 +112,6 @@ class _Split:
     reason: str
     short: bool = False  # split because the slice stayed short (not because it was too deep)
     pieces: int = 2
-
-
-def call_id_key(item: Any) -> str | None:
-    """A call object's ``callId`` when it is a string (for distinct counts)."""
-    if type(item) is dict:
-        value = item.get("callId")
-        if type(value) is str:
-            return value
-    return None
 
 
 def window_label(window: Window) -> str:
@@ -305,7 +296,9 @@ class WindowSweep:
         stats = self.stats
         stats.sweeps += 1
         sweep = stats.sweeps
-        run = self._client.page_run(reading.params, splittable=reading.splittable)
+        run = self._client.page_run(
+            reading.params, splittable=reading.splittable, decode=self._decoder(reading.piece)
+        )
         end = _SweepEnd(run)
         previous_last: str | None = None
         for raw in run:
@@ -320,7 +313,7 @@ class WindowSweep:
                         end.total, raw.total_items, raw.number, sweep, window_label(reading.piece),
                     )  # fmt: skip
                 end.total = raw.total_items
-            keys = [call_id_key(item) for item in raw.items]
+            keys = raw.keys if raw.keys is not None else [call_id_key(i) for i in raw.items]
             if self._overlaps(raw.number, keys, previous_last, end.total):
                 end.overlaps += 1
             previous_last = keys[-1] if keys else None
@@ -417,12 +410,24 @@ class WindowSweep:
         short = Shortfall(reading.piece, reading.expected, reading.seen)
         return _Done(end.total, short, False, end.outside)
 
+    def _decoder(self, piece: Window) -> PageDecoder | None:
+        """How the slice's pages are decoded: None (in the fetching thread) without a parser."""
+        parser = self._page_parser
+        if parser is None:
+            return None
+
+        def decode(body: bytes, url: str, unused_above: int | None) -> DecodedPage:
+            page = parser(body, piece.start, piece.end, unused_above)
+            if page is None:  # not a list answer: decode it here for the error and its URL
+                read_envelope(body, "calls", url)
+                raise ResponseFormatError("the page could not be decoded", status=200, url=url)
+            return page
+
+        return decode
+
     def _parse_page(self, sweep: int, raw: RawPage, piece: Window) -> Page:
         start, end = piece.start, piece.end
-        if self._page_parser is None:
-            parsed = parse_page(raw.items, start, end)
-        else:
-            parsed = self._page_parser(raw.body, "calls", start, end)
+        parsed = raw.parsed if raw.parsed is not None else parse_page(raw.items, start, end)
         stats = self.stats
         stats.records += parsed.calls.num_rows
         stats.rejected += len(parsed.rejected)
@@ -434,7 +439,7 @@ class WindowSweep:
             sweep=sweep,
             number=raw.number,
             total_items=raw.total_items,
-            received=len(raw.items),
+            received=raw.received,
             calls=parsed.calls,
             rejected=parsed.rejected,
             outside_window=parsed.outside_window,

@@ -150,7 +150,7 @@ def test_a_script_without_main_guard_is_not_run_again_by_the_workers(tmp_path):
         "start = datetime(2026, 11, 16, 10, tzinfo=UTC)\n"
         "end = datetime(2026, 11, 16, 11, tzinfo=UTC)\n"
         "with page_parsers(1) as parse:\n"
-        "    print('parsed in a worker:', parse(body, 'calls', start, end).calls.num_rows)\n"
+        "    print('parsed in a worker:', parse(body, start, end, None).parsed.calls.num_rows)\n"
     )
     path = tmp_path / "unguarded.py"
     path.write_text(script)
@@ -177,7 +177,8 @@ def test_ctrl_c_is_left_to_the_ingestion_not_the_workers(tmp_path):
         "    with page_parsers(1) as parse:\n"
         "        print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
         "        sys.stdin.readline()\n"
-        "        print('parsed after SIGINT:', parse(body, 'calls', start, end).calls.num_rows)\n"
+        "        page = parse(body, start, end, None)\n"
+        "        print('parsed after SIGINT:', page.parsed.calls.num_rows)\n"
     )
     path = tmp_path / "interrupt_workers.py"
     path.write_text(script)
