@@ -49,14 +49,16 @@ ParserCrashed = BrokenProcessPool
 def auto_parse_processes(windows: int, cpus: int | None = None) -> int:
     """Worker processes for a run of ``windows`` windows.
 
-    0 (parse in threads) for small runs, else one per CPU beyond the first (the fetchers and
-    the writer keep one), at most 4. Always 0 in a daemonic process (a run in a Celery
-    worker's child): it may not start children.
+    0 (parse in threads) for small runs or one CPU, else one per CPU, at most 4: parsing is
+    the run's CPU-bound stage, and the fetching process, which never decodes a page, mostly
+    waits on sockets and on DuckDB (which releases the GIL). On 2 cores two parser processes
+    landed 1.2x the calls per second of one (bench/README.md, "End to end vs dlt"). Always 0 in
+    a daemonic process (a run in a Celery worker's child): it may not start children.
     """
     cpus = cpus if cpus is not None else (os.cpu_count() or 1)
     if windows < AUTO_MIN_WINDOWS or cpus < 2 or multiprocessing.current_process().daemon:
         return 0
-    return max(1, min(4, cpus - 1))
+    return min(4, cpus)
 
 
 #: How often a worker checks that the ingestion that started it is still alive (seconds).

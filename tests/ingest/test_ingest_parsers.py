@@ -35,8 +35,8 @@ WINDOWS = [Window(START + timedelta(hours=h), START + timedelta(hours=h + 1)) fo
     [
         (AUTO_MIN_WINDOWS - 1, 8, 0),  # the hourly schedule: not worth starting a process
         (AUTO_MIN_WINDOWS, 1, 0),  # one CPU: nothing to gain
-        (AUTO_MIN_WINDOWS, 2, 1),
-        (24 * 7, 3, 2),
+        (AUTO_MIN_WINDOWS, 2, 2),
+        (24 * 7, 3, 3),
         (24 * 365, 64, 4),
     ],
 )
