@@ -39,6 +39,9 @@ from pipeline.sandbox.traffic import (
 )
 from pipeline.sandbox.truth import GroundTruth
 
+#: Calls the cached query results may reference in all (~16 bytes each: ~64 MB).
+RESULT_CACHE_CALLS = 4_000_000
+
 
 def _ulid_ms(call_id: str) -> int | None:
     """The millisecond time in a generated callId (a ULID), or None."""
@@ -129,7 +132,12 @@ class SandboxState(GroundTruth, TokenIssuer):
     def _clear_derived(self) -> None:
         """Drop every cache that depends on where calls are listed (after a move)."""
         with self._lock:
-            self._results: LRU[tuple[Any, ...], tuple[list[bytes], array]] = LRU(64)
+            # Query results (references to the calls' bytes, ~16 B a call): every slice a
+            # backfill asks for stays cached, not only the last 64 (a 2-day run of the client
+            # asks ~200 slices; re-rendering them cost each run 2-3 s of the sandbox's CPU).
+            self._results: LRU[tuple[Any, ...], tuple[list[bytes], array]] = LRU(
+                4096, weigh=lambda result: len(result[0]), budget=RESULT_CACHE_CALLS
+            )
             self._copy_cache: LRU[int, list[StoredCall]] = LRU(64)
             self._extremes: LRU[int, dict[tuple[str, int], str]] = LRU(4096)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Generic, TypeVar
@@ -352,10 +353,20 @@ V = TypeVar("V")
 
 
 class LRU(Generic[K, V]):
-    """A tiny LRU mapping."""
+    """A tiny LRU mapping of at most ``size`` entries and, with ``weigh``, ``budget`` in weight.
 
-    def __init__(self, size: int) -> None:
+    ``weigh(value)`` is an entry's weight (e.g. the items a cached result holds); the least
+    recently used entries are evicted while there are more than ``size`` or their weights add
+    up to more than ``budget`` (the newest entry is always kept).
+    """
+
+    def __init__(
+        self, size: int, weigh: Callable[[V], int] | None = None, budget: int | None = None
+    ) -> None:
         self.size = size
+        self._weigh = weigh
+        self._budget = budget
+        self._weight = 0
         self._d: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
@@ -366,8 +377,19 @@ class LRU(Generic[K, V]):
         return v
 
     def put(self, key: K, value: V) -> None:
-        """Store ``value`` under ``key``, evicting the least recently used beyond ``size``."""
+        """Store ``value`` under ``key``, evicting the least recently used beyond the bounds."""
+        old = self._d.get(key)
+        if old is not None:
+            self._weight -= self._weight_of(old)
         self._d[key] = value
         self._d.move_to_end(key)
-        while len(self._d) > self.size:
-            self._d.popitem(last=False)
+        self._weight += self._weight_of(value)
+        while len(self._d) > 1 and (len(self._d) > self.size or self._over_budget()):
+            _, evicted = self._d.popitem(last=False)
+            self._weight -= self._weight_of(evicted)
+
+    def _weight_of(self, value: V) -> int:
+        return self._weigh(value) if self._weigh is not None else 0
+
+    def _over_budget(self) -> bool:
+        return self._budget is not None and self._weight > self._budget
