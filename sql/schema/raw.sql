@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS raw.calls (
     price_per_minute_currency  VARCHAR,                -- pricePerMinute.currencyCode (ISO 4217)
     price                      DECIMAL(18, 6),         -- price.amount, total charge of the call
     price_currency             VARCHAR,                -- price.currencyCode (ISO 4217)
-    raw                        JSON          NOT NULL, -- the record's original JSON, unchanged
+    -- ZSTD: the JSON texts are most of the table; DuckDB's default (FSST) compressed them to
+    -- twice the size at ~1.3x the writer's CPU (bench/README.md, "Writer: raw as ZSTD").
+    raw                        JSON USING COMPRESSION zstd NOT NULL, -- the original JSON, unchanged
     window_start               TIMESTAMPTZ   NOT NULL, -- ingestion window start (inclusive), UTC
     window_end                 TIMESTAMPTZ   NOT NULL, -- ingestion window end (exclusive), UTC
     fetched_at                 TIMESTAMPTZ   NOT NULL  -- when this version was fetched, UTC
