@@ -261,7 +261,7 @@ def decode_calls_page(
 
     Returns the :class:`~pipeline.sinch.paging.DecodedPage` without ``items`` (the caller
     needs only the keys and the envelope): ``keys`` are the call ids, ``sameness`` the keys
-    when every item has one (else the page's compact JSON), ``parsed`` the
+    when every item has one (else the page's JSON with sorted keys), ``parsed`` the
     :class:`ParsedPage` cut to ``[start, end)``, or None when ``totalItems`` is above
     ``unused_above`` (the page will not be used). Returns None when the body is not a valid
     list answer: the caller decodes it again to raise the error with its URL.
@@ -272,7 +272,7 @@ def decode_calls_page(
         return None
     items = page.items or []
     keys = page.keys
-    sameness = keys if None not in keys else orjson.dumps(items)
+    sameness = keys if None not in keys else orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
     total = page.total_items
     unused = unused_above is not None and total is not None and total > unused_above
     parsed = None if unused else parse_page(items, start, end)

@@ -14,8 +14,11 @@ Stop rules (:class:`PageRun`), chosen so that no single lying field can end a sw
 * **depth**: the run never asks for items beyond ``max_depth`` (the API's result window): it
   ends as ``truncated`` instead, and so does a 400/416/422 on a page after the first (a
   server that refuses deep pages). The sweep then splits the window (:mod:`~pipeline.sinch.sweep`).
-* guards: a page equal to the previous one (a server ignoring ``page``) and more than
-  ``max_pages`` pages raise :class:`PaginationError`.
+* guards: a page repeating the previous one (a server ignoring ``page``) and more than
+  ``max_pages`` pages raise :class:`PaginationError`. A page repeats the previous one when it
+  lists the same keys (call ids) in the same order, even if a record changed in between (a
+  server ignoring ``page`` while calls are in progress); items without a key are compared
+  whole.
 
 A page is decoded by a :data:`PageDecoder`: :func:`decode_list` in the fetching thread by
 default; the calls' sweep may decode (and parse) pages in a worker process instead, which sends
@@ -56,8 +59,9 @@ class DecodedPage:
             another process (which sent back the rest).
         keys: each item's key (:data:`ItemKey`; None for an item without one), in page order.
         total_items / reported_page_number: ``totalItems`` / ``pageNumber`` as ints, or None.
-        sameness: equal for two pages exactly when they list the same items (the items
-            themselves, or their keys when every item has one): the repeated-page guard.
+        sameness: equal for two pages exactly when the second repeats the first (the keys
+            when every item has one, else the items, or their JSON with sorted keys): the
+            repeated-page guard.
         parsed: what the decoder made of the items besides (a worker's parsed calls), or None.
     """
 
@@ -83,7 +87,8 @@ def decode_list(body: bytes, url: str, data_key: str, key: ItemKey | None) -> De
     """
     items, total, reported = read_envelope(body, data_key, url)
     keys: list[str | None] = [key(i) for i in items] if key is not None else [None] * len(items)
-    return DecodedPage(items, keys, total, reported, items)
+    sameness = keys if key is not None and None not in keys else items
+    return DecodedPage(items, keys, total, reported, sameness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +258,9 @@ class PageRun:
                 self._count(page.keys, seen)
                 more = self._next_page_wanted(number, count, total, reply.url)
                 if more and executor is not None:
-                    # Download page n+1 while the caller parses page n (at most one in flight).
+                    # Download page n+1 while the caller works on page n (at most one in
+                    # flight). A decoder that also parses (a worker process) has parsed page n
+                    # already: the download then overlaps only the caller's own work.
                     pending = executor.submit(self._fetch, number + 1)
                 items = page.items if page.items is not None else []
                 yield RawPage(

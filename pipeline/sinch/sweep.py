@@ -9,10 +9,12 @@ another was skipped, since the pages cover each offset once). What happens other
 * ``totalItems`` above the pageable depth (``max_result_window``, the API's result window), a
   deep page refused (400/416/422) or cut (the run reached the depth), or the list running dry
   on a deep page before ``totalItems`` records: the slice is **split** (whole seconds) and
-  each piece is swept; page 1 of a slice that is too deep is not yielded. A slice whose
-  page 1 counts more than the depth is cut at once into as many equal pieces as its count
-  needs at :data:`SPLIT_FILL` of the depth (one request wasted per too-deep slice, where
-  halving a window 2.4× too deep wasted three); every other split is in halves.
+  each piece is swept; page 1 of a slice that is too deep is not yielded. When the window's
+  own page 1 counts more than the depth, the window is cut at once into as many equal pieces
+  as its count needs at :data:`SPLIT_FILL` of the depth (at most a quarter of ``max_slices``):
+  one request wasted where halving a window 2.4× too deep wasted three. Every other split is
+  in halves, including a piece still too deep (its traffic is uneven: equal pieces would be
+  empty slices spent from ``max_slices``).
 * fewer distinct callIds than ``totalItems`` (records skipped by an unstable order between
   pages, or the end of the list cut short), or ``totalItems`` moving while it is read (live
   data): the slice is **swept again**, up to ``max_sweeps``; the callIds of all its sweeps
@@ -216,15 +218,16 @@ class WindowSweep:
     def _pieces_for(self, total: int, piece: Window) -> int:
         """How many pieces a slice counting ``total`` calls is cut into (>= 2).
 
-        As many as hold ``total`` at :data:`SPLIT_FILL` of the pageable depth, within the
-        slices left (``max_slices``) and the seconds of the slice.
+        As many as hold ``total`` at :data:`SPLIT_FILL` of the pageable depth, within a
+        quarter of ``max_slices`` (the rest is left for halving pieces where the calls are
+        denser) and the seconds of the slice.
         """
         client = self._client
         per_piece = max(1, int(max(client.max_result_window, client.page_size) * SPLIT_FILL))
         wanted = -(-total // per_piece)  # ceil
-        left = client.max_slices - self.stats.splits
+        share = (client.max_slices - self.stats.splits) // 4
         seconds = math.ceil((piece.end - piece.start).total_seconds())
-        return max(2, min(wanted, left, seconds))
+        return max(2, min(wanted, share, seconds))
 
     def _can_split(self, piece: Window) -> bool:
         """Longer than a second, and the window stays within ``max_slices`` slices."""
@@ -355,7 +358,9 @@ class WindowSweep:
         if run.end == "too_deep":
             return _Split(
                 f"totalItems {run.total} exceeds the pageable depth",
-                pieces=self._pieces_for(run.total or 0, reading.piece),
+                pieces=self._pieces_for(run.total or 0, reading.piece)
+                if reading.piece == self.window
+                else 2,
             )
         if run.end != "truncated":
             return None

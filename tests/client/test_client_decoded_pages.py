@@ -42,6 +42,23 @@ def test_a_server_ignoring_page_is_caught(parser, record) -> None:
 
 
 @PARSERS
+def test_the_same_call_ids_with_a_changed_record_are_a_repeat_on_both_paths(parser) -> None:
+    # A server ignoring `page` while a call is in progress: page 2 lists page 1's call again,
+    # now ended. The thread path compared whole records and would have paged on (up to
+    # max_pages); both paths now compare the call ids (found by the review of the decoder).
+    ended = {"endTime": "2025-04-01T10:00:05Z", "durationSeconds": 5}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.params["page"])
+        record = call("a", "2025-04-01T10:00:00Z", **(ended if n > 1 else {}))
+        return page_json([record], 10, n, 1)
+
+    with make_client(handler, page_size=1) as client, pytest.raises(PaginationError) as exc:
+        sweep(client, parser)
+    assert "page 2 repeats page 1" in str(exc.value)
+
+
+@PARSERS
 def test_a_page_without_calls_is_the_same_error_with_its_url(parser) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=orjson.dumps({"totalItems": 3}))

@@ -64,6 +64,20 @@ def test_a_window_counted_too_deep_is_cut_in_one_go_into_the_pieces_it_needs() -
     assert api.api_requests() == stats.attempts == 1 + 3 * 5
 
 
+def test_a_burst_in_one_corner_of_a_window_is_halved_after_the_count_cut() -> None:
+    # 90 calls in the window's first 30 s, a result window of 10: the count asks for 12 equal
+    # pieces, 11 of them empty. The full piece is then halved, not cut into 12 again (each
+    # level of equal pieces spent ~11 slices of max_slices on empty ones: 52 were needed).
+    calls = [
+        call(f"c{s:02d}{k}", f"2025-04-01T10:00:{s:02d}Z") for s in range(30) for k in range(3)
+    ]
+    api = HostileCallsApi(calls, max_result_window=10, window_mode="error")
+    with make_client(api.handler, page_size=10, max_result_window=10, max_slices=48) as client:
+        ids, stats = landed(client)
+    assert ids == sorted(c["callId"] for c in calls) and stats.reconciled
+    assert sum(s.end - s.start == timedelta(minutes=5) for s in stats.slices) == 11
+
+
 def test_a_server_refusing_deep_pages_with_400_is_split_not_failed() -> None:
     # The cap unknown to the client (it believes 10,000): the 400 on a deep page splits.
     calls = calls_in_hour(120, H10)
