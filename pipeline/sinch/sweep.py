@@ -41,7 +41,6 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from pipeline.sinch.errors import PaginationError, ResponseFormatError
@@ -49,7 +48,7 @@ from pipeline.sinch.models import Window
 from pipeline.sinch.pages import call_id_key, parse_page
 from pipeline.sinch.paging import DecodedPage, PageDecoder, PageRun, RawPage, read_envelope
 from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
-from pipeline.sinch.windows import CallFilters, request_bounds, window_params
+from pipeline.sinch.windows import CallFilters, pieces, request_bounds, window_params
 
 if TYPE_CHECKING:
     from pipeline.sinch.client import CallsClient
@@ -119,26 +118,6 @@ class _Split:
 def window_label(window: Window) -> str:
     """``[start, end)`` in ISO form, for messages."""
     return f"[{window.start.isoformat()}, {window.end.isoformat()})"
-
-
-def pieces(window: Window, n: int) -> list[Window]:
-    """``window`` cut into ``n`` consecutive windows of (nearly) equal length.
-
-    Cuts fall on whole seconds after ``start`` (rounded down, at least ``i`` seconds after it
-    for the ``i``-th cut), so every piece is non-empty; a window shorter than ``n`` seconds
-    gives one piece per started second.
-
-    Raises:
-        ValueError: ``n < 1``.
-    """
-    if n < 1:
-        msg = "a window is cut into at least one piece"
-        raise ValueError(msg)
-    seconds = (window.end - window.start).total_seconds()
-    n = max(1, min(n, math.ceil(seconds)))
-    cuts = [window.start + timedelta(seconds=max(i, int(seconds * i / n))) for i in range(1, n)]
-    bounds = [window.start, *cuts, window.end]
-    return [Window(a, b) for a, b in pairwise(bounds)]
 
 
 class WindowSweep:

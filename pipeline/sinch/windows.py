@@ -21,8 +21,10 @@ Pure functions, no I/O. Rules and their sources (``docs/api-reference.md`` §1 a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from pipeline.sinch.models import Window
 
@@ -140,3 +142,23 @@ def check_page_size(size: int) -> int:
         msg = f"page size must be an int in 1..{MAX_PAGE_SIZE}, got {size!r}"
         raise ValueError(msg)
     return size
+
+
+def pieces(window: Window, n: int) -> list[Window]:
+    """``window`` cut into ``n`` consecutive windows of (nearly) equal length.
+
+    Cuts fall on whole seconds after ``start`` (rounded down, at least ``i`` seconds after it
+    for the ``i``-th cut), so every piece is non-empty; a window shorter than ``n`` seconds
+    gives one piece per started second.
+
+    Raises:
+        ValueError: ``n < 1``.
+    """
+    if n < 1:
+        msg = "a window is cut into at least one piece"
+        raise ValueError(msg)
+    seconds = (window.end - window.start).total_seconds()
+    n = max(1, min(n, math.ceil(seconds)))
+    cuts = [window.start + timedelta(seconds=max(i, int(seconds * i / n))) for i in range(1, n)]
+    bounds = [window.start, *cuts, window.end]
+    return [Window(a, b) for a, b in pairwise(bounds)]
