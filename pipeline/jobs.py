@@ -18,13 +18,14 @@ import dagster as dg
 from rich.console import Console
 
 from pipeline import settings
-from pipeline.defs.partitions import ingestion_partitions, partition_ranges
+from pipeline.defs.partitions import PartitionRange, ingestion_partitions, partition_ranges
 from pipeline.defs.resources import CallsApiResource, WarehouseResource
 from pipeline.defs.schedules import PROJECT_TAG, RANGE_END_TAG, RANGE_START_TAG
 from pipeline.ingest.windows import HOUR
 from pipeline.progress import RunProgress
 from pipeline.projects import configured_projects
 from pipeline.state.instance import run_tags
+from pipeline.warehouse.ownership import hour_runs
 
 #: What a run without analytics materialises: the calls and their export details.
 RAW_ASSETS = [dg.AssetKey(["raw", "calls"]), dg.AssetKey(["raw", "call_details"])]
@@ -45,6 +46,52 @@ def progress_logger(target: RunProgress | Console) -> dg.LoggerDefinition:
         return log
 
     return _progress
+
+
+class IngestInterrupted(Exception):
+    """The command was interrupted (Ctrl-C or SIGTERM) before it landed everything.
+
+    Landed windows are kept (each is committed whole); the others are named, so the user knows
+    what a re-run of the same command will fetch. ``str()`` says all of it in one paragraph.
+
+    Attributes:
+        landed: windows this command committed (all projects).
+        not_landed: ``(project or None, first hour, end hour)`` runs of consecutive hours
+            (UTC) not landed by this command, in project order then time order.
+    """
+
+    #: Runs of hours listed in the message; the rest are counted.
+    MAX_LISTED = 4
+
+    def __init__(
+        self, landed: int, not_landed: list[tuple[str | None, datetime, datetime]]
+    ) -> None:
+        self.landed = landed
+        self.not_landed = not_landed
+        missing = sum(int((end - first) / HOUR) for _p, first, end in not_landed)
+        spans = [
+            f"{first:%Y-%m-%d %H:%M}Z → {end:%Y-%m-%d %H:%M}Z"
+            + (f" (project {project})" if project else "")
+            for project, first, end in not_landed[: self.MAX_LISTED]
+        ]
+        if len(not_landed) > self.MAX_LISTED:
+            spans.append(f"+{len(not_landed) - self.MAX_LISTED} more runs of hours")
+        where = f": {'; '.join(spans)}" if spans else ""
+        analytics = "" if missing else " (the calls landed; details or analytics may lag)"
+        super().__init__(
+            f"interrupted: {landed:,} windows landed, {missing:,} not{where}{analytics}. "
+            "Landed windows are kept; re-run the same command to finish (writes are idempotent)."
+        )
+
+
+def _not_landed(
+    ranges: list[PartitionRange], at: int, landed: set[datetime], start: datetime, end: datetime
+) -> list[tuple[str | None, datetime, datetime]]:
+    """Hours of ``ranges[at]`` not in ``landed``, then every hour of the ranges after it."""
+    hours = [start + HOUR * i for i in range(int((end - start) / HOUR))]
+    missing = [(ranges[at].project_id, hour_runs(h for h in hours if h not in landed))]
+    missing += [(part.project_id, hour_runs(hours)) for part in ranges[at + 1 :]]
+    return [(project, first, last) for project, runs in missing for first, last in runs]
 
 
 def run_ingest_job(
@@ -78,6 +125,10 @@ def run_ingest_job(
 
     Returns:
         True when every step of every execution succeeded.
+
+    Raises:
+        IngestInterrupted: Ctrl-C or SIGTERM interrupted a step (Dagster turns the signal
+            into a step failure); no later execution was started. The summary is printed.
     """
     from pipeline.definitions import build_definitions
     from pipeline.defs.environment import calls_api_resource
@@ -96,13 +147,15 @@ def run_ingest_job(
     )
     job = defs.resolve_job_def("ingest_calls")
     success = True
+    interrupted: IngestInterrupted | None = None
     with ExitStack() as stack:
         if instance is None:
             # Dispose of the instance here, in this thread: left to the garbage collector, its
             # in-memory SQLite storage may be finalized from a fetcher thread and complain.
             instance = stack.enter_context(dg.DagsterInstance.ephemeral())
         stack.enter_context(progress)
-        for part in ranges:
+        for at, part in enumerate(ranges):
+            progress.forget_landed()
             if part.project_id is not None and verbose:
                 console.print(f"project {part.project_id}:", style="bold")
             result = job.execute_in_process(
@@ -115,6 +168,11 @@ def run_ingest_job(
                 asset_selection=None if analytics else RAW_ASSETS,
             )
             success = success and result.success
+            if progress.tally.interrupted:
+                interrupted = IngestInterrupted(
+                    progress.tally.windows, _not_landed(ranges, at, progress.landed, start, end)
+                )
+                break
             if analytics and result.success:
                 project_id = part.project_id or sinch.default_project_id()
                 multi = part.project_id is not None
@@ -124,7 +182,14 @@ def run_ingest_job(
                     )
                     and success
                 )
+                if progress.tally.interrupted:  # in the refresh: this range has landed
+                    interrupted = IngestInterrupted(
+                        progress.tally.windows, _not_landed(ranges, at, progress.landed, start, end)
+                    )
+                    break
     console.print(progress.summary(), highlight=False, soft_wrap=True)
+    if interrupted is not None:
+        raise interrupted
     return success
 
 

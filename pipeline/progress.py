@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -36,6 +37,9 @@ from rich.progress import (
 )
 
 from pipeline.ingest.report import DETAILS_EXTRA, WINDOW_EXTRA
+
+#: The error Dagster raises in a step when the process receives SIGINT (Ctrl-C) or SIGTERM.
+INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
 
 
 @dataclass(slots=True)
@@ -57,6 +61,7 @@ class RunTally:
             reported, e.g. not selected).
         details_note: why the export was unavailable, or None.
         details_missing: known export columns its header lacked (NULL in every row).
+        interrupted: a step was interrupted (Ctrl-C, SIGTERM): the command must stop.
     """
 
     windows: int = 0
@@ -71,6 +76,7 @@ class RunTally:
     details_rejected: int = 0
     details_note: str | None = None
     details_missing: tuple[str, ...] = ()
+    interrupted: bool = False
 
     @property
     def checks_passed(self) -> int:
@@ -117,6 +123,8 @@ class RunProgress(logging.Handler):
         self._started = time.monotonic()
         self._ended: float | None = None
         self._blocked: set[str] = set()
+        #: Start (UTC) of each window committed since the last :meth:`forget_landed`.
+        self.landed: set[datetime] = set()
 
     def __enter__(self) -> RunProgress:
         self._started = time.monotonic()
@@ -157,12 +165,18 @@ class RunProgress(logging.Handler):
         elif record.levelno >= logging.INFO and self.verbose:
             self._print(f"{step}: {message}" if step else message, None)
 
+    def forget_landed(self) -> None:
+        """Empty :attr:`landed` (before the next project's execution)."""
+        self.landed.clear()
+
     def _print(self, text: str, style: str | None) -> None:
         self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
 
     def _window(self, window: dict[str, Any]) -> None:
         tally = self.tally
         tally.windows += 1
+        if "start" in window:
+            self.landed.add(datetime.fromisoformat(str(window["start"])))
         tally.calls += int(window["calls"])
         tally.rejected += int(window["rejected"])
         tally.reswept += int(window["sweeps"]) > 1
@@ -190,6 +204,10 @@ class RunProgress(logging.Handler):
         if event.is_step_failure:
             self.tally.failed_steps += 1
             error = event.step_failure_data.error
+            if error is not None and error.cls_name == INTERRUPTED_ERROR:
+                self.tally.interrupted = True  # Dagster turned SIGINT/SIGTERM into this error
+                self._print(f"{event.step_key} interrupted", "red")
+                return
             cause = error.cause if error and error.cause else error
             detail = cause.message.strip() if cause else ""
             self._print(f"{event.step_key} failed: {detail}", "red")

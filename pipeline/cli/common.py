@@ -102,7 +102,8 @@ def db_path(db: Path | None) -> Path:
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one clear error line and return the exit to raise.
 
-    The exit code is 2 for a user error and 1 when the job did not land everything.
+    The exit code is 2 for a user error, 1 when the job did not land everything and 130 when
+    Ctrl-C (or SIGTERM) interrupted it.
     """
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=code)

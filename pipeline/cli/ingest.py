@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,21 @@ from rich.console import Console
 from pipeline import settings
 from pipeline.cli.common import JOB_FAILED, DbOption, console, db_path, fail, user_errors
 from pipeline.ingest.windows import floor_hour
+
+#: The conventional exit status of a command stopped by Ctrl-C (128 + SIGINT).
+INTERRUPTED_EXIT = 130
+
+
+@contextmanager
+def interrupt_exits() -> Iterator[None]:
+    """Turn :class:`~pipeline.jobs.IngestInterrupted` into its one-line message and exit 130."""
+    from pipeline.jobs import IngestInterrupted
+
+    try:
+        yield
+    except IngestInterrupted as exc:
+        raise fail(str(exc), code=INTERRUPTED_EXIT) from None
+
 
 VerboseOption = Annotated[
     bool,
@@ -187,7 +204,7 @@ def demo(
             f"Ingesting calls {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC from {source}",
             soft_wrap=True,
         )
-        with open_instance() as instance:
+        with open_instance() as instance, interrupt_exits():
             ok = run_ingest_job(
                 start,
                 end,
@@ -234,7 +251,7 @@ def ingest(
         from pipeline.jobs import run_ingest_job
         from pipeline.state.instance import open_instance
 
-        with open_instance() as instance:
+        with open_instance() as instance, interrupt_exits():
             ok = run_ingest_job(
                 first,
                 last,

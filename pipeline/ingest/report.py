@@ -170,15 +170,17 @@ WINDOW_EXTRA = "pipeline_window"
 DETAILS_EXTRA = "pipeline_call_details"
 
 
-def window_progress(entry: LedgerEntry) -> dict[str, int | bool]:
+def window_progress(entry: LedgerEntry) -> dict[str, int | bool | str]:
     """What a progress display needs of one committed window, for a log record's ``extra``.
 
     Returns:
-        ``{"calls": int, "rejected": int, "pages": int, "sweeps": int, "reconciled": bool}``:
-        calls landed, records rejected, pages received, passes over the pages (more than one:
-        the window was re-swept), and whether every call the API counted arrived.
+        ``{"start": str, "calls": int, "rejected": int, "pages": int, "sweeps": int,
+        "reconciled": bool}``: the window's start (ISO 8601, UTC), calls landed, records
+        rejected, pages received, passes over the pages (more than one: the window was
+        re-swept), and whether every call the API counted arrived.
     """
     return {
+        "start": entry.window.start.isoformat(),
         "calls": entry.records,
         "rejected": entry.rejected,
         "pages": entry.fetch.pages,

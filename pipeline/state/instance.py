@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef
 
 from pipeline.resources import dagster_yaml_path
 from pipeline.settings import SettingsError
@@ -96,6 +97,19 @@ def open_instance(home: Path | None = None) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
+#: What the command's instance changes in ``dagster.yaml``: no compute-log capture. Capturing
+#: starts ``tail`` and watcher processes per step, in the terminal's process group: on Ctrl-C
+#: each printed a ``KeyboardInterrupt`` traceback after the command's own message. The steps
+#: report through the run's event log (what ``dagster dev`` shows) and the command's console;
+#: runs launched from ``dagster dev`` keep their captured stdout/stderr.
+CLI_OVERRIDES = {
+    "compute_logs": {
+        "module": "dagster._core.storage.noop_compute_log_manager",
+        "class": "NoOpComputeLogManager",
+    }
+}
+
+
 def _create(home: Path) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     with (home / ".init.lock").open("w") as lock:
@@ -104,7 +118,8 @@ def _create(home: Path) -> dg.DagsterInstance:
             config = home / "dagster.yaml"
             if not config.exists():
                 shutil.copyfile(dagster_yaml_path(), config)
-            return dg.DagsterInstance.from_config(str(home))
+            ref = InstanceRef.from_dir(str(home), overrides=CLI_OVERRIDES)
+            return dg.DagsterInstance.from_ref(ref)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
