@@ -12,14 +12,17 @@ assets' messages and Dagster's events) and
 - tallies calls, rejected records, re-swept and unreconciled windows, and check results for
   :meth:`RunProgress.summary`.
 
-On a console that is not a terminal (a pipe, a CI log) the bar is off, so no control codes are
-written; the summary still is.
+On a console that is not a terminal (a pipe, a CI log, cron) the bar is off, so no control
+codes are written: instead, unless ``verbose`` (a line per window anyway), one line of the
+bar's figures every :data:`PLAIN_PROGRESS_EVERY_S` seconds, so a long backfill is not silent
+until its summary.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -37,6 +40,9 @@ from rich.progress import (
 )
 
 from pipeline.ingest.report import DETAILS_EXTRA, WINDOW_EXTRA
+
+#: Seconds between the progress lines printed on a console that is not a terminal.
+PLAIN_PROGRESS_EVERY_S = 30.0
 
 #: The error Dagster raises in a step when the process receives SIGINT (Ctrl-C) or SIGTERM.
 INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
@@ -98,12 +104,22 @@ class RunProgress(logging.Handler):
         console: where everything goes (the bar only when it is a terminal).
         total_windows: windows the command will commit (hours × projects), for the ETA.
         verbose: also print the assets' informational lines (one per window and table).
+        clock: seconds, monotonic (for the plain progress lines' spacing and the summary).
     """
 
-    def __init__(self, console: Console, total_windows: int, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console,
+        total_windows: int,
+        *,
+        verbose: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(logging.DEBUG)  # Dagster logs check evaluations at DEBUG
         self.console = console
         self.verbose = verbose
+        self._clock = clock
+        self._total = total_windows
         self.tally = RunTally()
         self._progress = Progress(
             SpinnerColumn(),
@@ -120,14 +136,15 @@ class RunProgress(logging.Handler):
         self._task = self._progress.add_task(
             "fetching", total=total_windows or None, calls=0, rate=0.0
         )
-        self._started = time.monotonic()
+        self._started = clock()
+        self._last_line = self._started
         self._ended: float | None = None
         self._blocked: set[str] = set()
         #: Start (UTC) of each window committed since the last :meth:`forget_landed`.
         self.landed: set[datetime] = set()
 
     def __enter__(self) -> RunProgress:
-        self._started = time.monotonic()
+        self._started = self._last_line = self._clock()
         self._progress.start()
         return self
 
@@ -138,7 +155,7 @@ class RunProgress(logging.Handler):
         tb: TracebackType | None,
     ) -> None:
         self._progress.stop()
-        self._ended = time.monotonic()
+        self._ended = self._clock()
 
     def emit(self, record: logging.LogRecord) -> None:
         """Handle one record of the run's log (see the module docstring)."""
@@ -189,6 +206,19 @@ class RunProgress(logging.Handler):
             rate=tally.calls / elapsed if elapsed > 0 else 0.0,
             description="fetching",
         )
+        now = self._clock()
+        if self.console.is_terminal or self.verbose:
+            return
+        if now - self._last_line >= PLAIN_PROGRESS_EVERY_S:
+            self._last_line = now
+            seconds = now - self._started
+            rate = tally.calls / seconds if seconds > 0 else 0.0
+            of = f" of {self._total:,}" if self._total else ""
+            self._print(
+                f"fetching: {tally.windows:,}{of} windows · {tally.calls:,} calls · "
+                f"{rate:,.0f} calls/s · {seconds:.0f} s",
+                None,
+            )
 
     def _details(self, details: dict[str, Any]) -> None:
         tally = self.tally
@@ -250,7 +280,7 @@ class RunProgress(logging.Handler):
         (:meth:`details_summary`) when ``raw/call_details`` ran.
         """
         t = self.tally
-        elapsed = (self._ended or time.monotonic()) - self._started
+        elapsed = (self._ended or self._clock()) - self._started
         line = (
             f"Landed {_count(t.calls, 'call')} in {_count(t.windows, 'window')} "
             f"({t.rejected:,} rejected; "

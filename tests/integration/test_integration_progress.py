@@ -8,6 +8,7 @@ the warehouse's.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,9 @@ from dagster._core.storage.dagster_run import DagsterRun
 from rich.console import Console
 
 from pipeline.defs.raw_assets import WRITER_POOL
+from pipeline.ingest.report import WINDOW_EXTRA
 from pipeline.jobs import run_ingest_job
+from pipeline.progress import RunProgress
 from pipeline.state.instance import open_instance, run_tags
 from tests.conftest import api_resource
 
@@ -129,3 +132,36 @@ def test_a_run_waiting_for_the_writer_pool_says_so_once_then_lands(make_sandbox,
     output = out.getvalue()
     assert output.count("waits for a slot of the pool duckdb_writer") == 1, output
     assert "Landed " in output and " in 1 window " in output
+
+
+def _window_record(start: datetime) -> logging.LogRecord:
+    extra = {"start": start.isoformat(), "calls": 100, "rejected": 0, "pages": 1, "sweeps": 1}
+    fields = {"msg": "window", "levelno": logging.INFO, "levelname": "INFO"}
+    return logging.makeLogRecord(fields | {WINDOW_EXTRA: extra | {"reconciled": True}})
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_a_pipe_gets_a_progress_line_every_30_seconds_a_terminal_only_its_bar(terminal):
+    """Without a terminal a long backfill used to print nothing until its summary."""
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=200, force_terminal=terminal)
+    progress = RunProgress(console, 10, clock=lambda: now[0])
+    with progress:
+        for hour in range(10):
+            now[0] += 7.0  # a window every 7 s: a line at 35 s (5 windows), then at 70 s
+            progress.emit(_window_record(START + timedelta(hours=hour)))
+    output = console.file.getvalue()  # type: ignore[attr-defined]
+    lines = [line for line in output.splitlines() if line.startswith("fetching:")]
+    if terminal:
+        assert lines == [] and "10/10" in output
+        return
+    assert lines == [
+        "fetching: 5 of 10 windows · 500 calls · 14 calls/s · 35 s",
+        "fetching: 10 of 10 windows · 1,000 calls · 14 calls/s · 70 s",
+    ]
+    assert progress.landed == {START + timedelta(hours=h) for h in range(10)}
+    verbose = RunProgress(Console(file=io.StringIO()), 10, verbose=True, clock=lambda: now[0])
+    with verbose:
+        now[0] += 60.0
+        verbose.emit(_window_record(START))
+    assert "fetching:" not in verbose.console.file.getvalue()  # type: ignore[attr-defined]
