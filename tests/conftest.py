@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -93,6 +94,13 @@ def api_resource(sb: SandboxHandle, **overrides) -> SinchCallsResource:
         **overrides,
     }
     return SinchCallsResource(**settings)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts as a subprocess)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def sandbox_env(sb: SandboxHandle) -> dict[str, str]:

@@ -19,15 +19,10 @@ from pipeline.projects import Project
 from pipeline.sinch.errors import TransportError
 from pipeline.sinch.shared_limit import SharedRateLimiter, window_for
 from pipeline.sinch.transport import RateLimiter
+from tests.conftest import free_port
 
 REDIS = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(port: int) -> bool:
@@ -43,7 +38,7 @@ def _answers(port: int) -> bool:
 def redis_url() -> Iterator[str]:
     """A throwaway redis-server on 127.0.0.1 (no persistence), stopped by PID."""
     assert REDIS is not None
-    port = _free_port()
+    port = free_port()
     with subprocess.Popen(
         [REDIS, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.PIPE,
@@ -124,7 +119,7 @@ def test_a_project_client_waits_for_the_shared_limit(redis_url):
 
 
 def test_an_unreachable_store_is_a_transport_error_without_its_password():
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     limiter = SharedRateLimiter(f"redis://:hunter2@127.0.0.1:{port}/0", "P", 5)
     with pytest.raises(TransportError, match="shared rate limit store did not answer") as caught:
         limiter.acquire()

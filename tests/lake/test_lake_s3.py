@@ -9,7 +9,6 @@ would starve the server's Python thread until the request timed out (180 s).
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pipeline.jobs import run_ingest_job
 from pipeline.sandbox.testing import sandbox_server
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.lake import LakeWarehouse
-from tests.conftest import DEMO_START, DEMO_TZ, api_resource, quiet_console
+from tests.conftest import DEMO_START, DEMO_TZ, api_resource, free_port, quiet_console
 
 #: 20:00–23:00 UTC: holds 22:00, the hour owning the Copenhagen day (answer_rate_daily).
 START = DEMO_START + timedelta(hours=20)
@@ -47,16 +46,10 @@ server.stop()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3() -> Iterator[dict[str, str]]:
     """moto's S3 on loopback with an empty bucket; the ``AWS_*`` settings that reach it."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", MOTO_SERVER, str(port)],
         stdin=subprocess.PIPE,
