@@ -10,7 +10,11 @@ recorded in the instance given: the CLI passes the persistent one (:mod:`pipelin
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -64,7 +68,10 @@ class IngestInterrupted(Exception):
     MAX_LISTED = 4
 
     def __init__(
-        self, landed: int, not_landed: list[tuple[str | None, datetime, datetime]]
+        self,
+        landed: int,
+        not_landed: list[tuple[str | None, datetime, datetime]],
+        command_range: tuple[datetime, datetime],
     ) -> None:
         self.landed = landed
         self.not_landed = not_landed
@@ -78,20 +85,71 @@ class IngestInterrupted(Exception):
             spans.append(f"+{len(not_landed) - self.MAX_LISTED} more runs of hours")
         where = f": {'; '.join(spans)}" if spans else ""
         analytics = "" if missing else " (the calls landed; details or analytics may lag)"
+        # The earliest hour not landed onwards (every project runs the same hours); a
+        # demo's range moves with the clock, so name the hours rather than "the same command".
+        first = min((f for _p, f, _e in not_landed), default=command_range[0])
+        again = f"pipeline ingest --start {first:%Y-%m-%dT%H} --end {command_range[1]:%Y-%m-%dT%H}"
         super().__init__(
-            f"interrupted: {landed:,} windows landed, {missing:,} not{where}{analytics}. "
-            "Landed windows are kept; re-run the same command to finish (writes are idempotent)."
+            f"interrupted: {_windows(landed)} landed, {missing:,} not{where}{analytics}. "
+            f"Landed windows are kept; to finish, run `{again}` (writes are idempotent)."
         )
 
 
+def _windows(n: int) -> str:
+    return f"{n:,} window{'' if n == 1 else 's'}"
+
+
 def _not_landed(
-    ranges: list[PartitionRange], at: int, landed: set[datetime], start: datetime, end: datetime
+    ranges: list[PartitionRange], landed: list[set[datetime]], start: datetime, end: datetime
 ) -> list[tuple[str | None, datetime, datetime]]:
-    """Hours of ``ranges[at]`` not in ``landed``, then every hour of the ranges after it."""
+    """Each range's hours of ``[start, end)`` not in its set of ``landed`` (none: not run)."""
     hours = [start + HOUR * i for i in range(int((end - start) / HOUR))]
-    missing = [(ranges[at].project_id, hour_runs(h for h in hours if h not in landed))]
-    missing += [(part.project_id, hour_runs(hours)) for part in ranges[at + 1 :]]
-    return [(project, first, last) for project, runs in missing for first, last in runs]
+    missing: list[tuple[str | None, datetime, datetime]] = []
+    for at, part in enumerate(ranges):
+        done = landed[at] if at < len(landed) else set()
+        missing += [
+            (part.project_id, a, b) for a, b in hour_runs(h for h in hours if h not in done)
+        ]
+    return missing
+
+
+@contextmanager
+def watch_interrupts() -> Iterator[Callable[[], bool]]:
+    """Yield ``received()``: whether SIGINT or SIGTERM reached this process since entering.
+
+    Dagster swaps its own SIGINT handlers in and out during a run, and its error does not
+    always reach the step failure: DuckDB turns it into ``RuntimeError: Query interrupted``
+    or an ``InvalidInputException``, and raised from a garbage-collector callback it is
+    dropped ("Exception ignored in ..."). CPython writes every caught signal's number to the
+    wakeup fd whatever the Python-level handler, so this sees them all. SIGTERM is handled
+    like SIGINT from the start (Dagster maps it so only after its first step), so an early
+    SIGTERM does not kill the process without a word. Outside the main thread: a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    seen = {"signal": False}
+
+    def received() -> bool:
+        try:
+            while data := os.read(read_fd, 512):
+                seen["signal"] |= bool({signal.SIGINT, signal.SIGTERM} & set(data))
+        except BlockingIOError:
+            pass
+        return seen["signal"]
+
+    term = signal.signal(signal.SIGTERM, signal.getsignal(signal.SIGINT))
+    previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    try:
+        yield received
+    finally:
+        signal.set_wakeup_fd(previous)
+        signal.signal(signal.SIGTERM, term)
+        os.close(read_fd)
+        os.close(write_fd)
 
 
 def run_ingest_job(
@@ -148,45 +206,56 @@ def run_ingest_job(
     job = defs.resolve_job_def("ingest_calls")
     success = True
     interrupted: IngestInterrupted | None = None
+    landed: list[set[datetime]] = []  # per range: the window starts committed
     with ExitStack() as stack:
         if instance is None:
             # Dispose of the instance here, in this thread: left to the garbage collector, its
             # in-memory SQLite storage may be finalized from a fetcher thread and complain.
             instance = stack.enter_context(dg.DagsterInstance.ephemeral())
         stack.enter_context(progress)
-        for at, part in enumerate(ranges):
+        received = stack.enter_context(watch_interrupts())
+
+        def stop() -> bool:
+            return progress.tally.interrupted or received()
+
+        for part in ranges:
             progress.forget_landed()
+            landed.append(progress.landed)  # this range's set, filled as its windows commit
             if part.project_id is not None and verbose:
                 console.print(f"project {part.project_id}:", style="bold")
-            result = job.execute_in_process(
-                tags={RANGE_START_TAG: part.first, RANGE_END_TAG: part.last}
-                | ({PROJECT_TAG: part.project_id} if part.project_id else {})
-                | run_tags(),
-                instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"progress": {}}},
-                asset_selection=None if analytics else RAW_ASSETS,
-            )
-            success = success and result.success
-            if progress.tally.interrupted:
+            try:
+                result = job.execute_in_process(
+                    tags={RANGE_START_TAG: part.first, RANGE_END_TAG: part.last}
+                    | ({PROJECT_TAG: part.project_id} if part.project_id else {})
+                    | run_tags(),
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config={"loggers": {"progress": {}}},
+                    asset_selection=None if analytics else RAW_ASSETS,
+                )
+                success = success and result.success
+                if not stop() and analytics and result.success:
+                    project_id = part.project_id or sinch.default_project_id()
+                    multi = part.project_id is not None
+                    success = (
+                        refresh_stale(
+                            defs,
+                            instance,
+                            warehouse,
+                            project_id,
+                            console,
+                            multi_project=multi,
+                            stop=stop,
+                        )
+                        and success
+                    )
+            except KeyboardInterrupt:  # outside a step: planning a run, between runs
+                progress.tally.interrupted = True
+            if stop():
                 interrupted = IngestInterrupted(
-                    progress.tally.windows, _not_landed(ranges, at, progress.landed, start, end)
+                    progress.tally.windows, _not_landed(ranges, landed, start, end), (start, end)
                 )
                 break
-            if analytics and result.success:
-                project_id = part.project_id or sinch.default_project_id()
-                multi = part.project_id is not None
-                success = (
-                    refresh_stale(
-                        defs, instance, warehouse, project_id, console, multi_project=multi
-                    )
-                    and success
-                )
-                if progress.tally.interrupted:  # in the refresh: this range has landed
-                    interrupted = IngestInterrupted(
-                        progress.tally.windows, _not_landed(ranges, at, progress.landed, start, end)
-                    )
-                    break
     console.print(progress.summary(), highlight=False, soft_wrap=True)
     if interrupted is not None:
         raise interrupted
@@ -201,6 +270,7 @@ def refresh_stale(
     console: Console,
     *,
     multi_project: bool,
+    stop: Callable[[], bool] = lambda: False,
 ) -> bool:
     """Run ``refresh_analytics`` over the project's hours marked stale, as the sensor would.
 
@@ -220,6 +290,8 @@ def refresh_stale(
         hours = len(marks[project_id][0])
         console.print(f"refreshing the analytics of {hours} later hours marked stale")
     for request in stale_run_requests(marks, multi_project):
+        if stop():  # Ctrl-C: the command stops; a re-run marks and refreshes them again
+            return False
         result = job.execute_in_process(
             tags={**request.tags, **run_tags()},
             instance=instance,

@@ -48,6 +48,23 @@ PLAIN_PROGRESS_EVERY_S = 30.0
 INTERRUPTED_ERROR = "DagsterExecutionInterruptedError"
 
 
+def _interrupted(error: Any) -> bool:  # a dagster SerializableErrorInfo, or None
+    """Whether a step failed because SIGINT/SIGTERM interrupted it.
+
+    Also when DuckDB rewrapped Dagster's error: ``RuntimeError: Query interrupted``, or an
+    ``InvalidInputException`` naming it (raised in a Python scan callback).
+    """
+    while error is not None:
+        if error.cls_name in (INTERRUPTED_ERROR, "KeyboardInterrupt"):
+            return True
+        if INTERRUPTED_ERROR in error.message or (
+            error.cls_name == "RuntimeError" and "Query interrupted" in error.message
+        ):
+            return True
+        error = error.cause or error.context
+    return False
+
+
 @dataclass(slots=True)
 class RunTally:
     """Counts over every execution of one command.
@@ -176,6 +193,8 @@ class RunProgress(logging.Handler):
         elif step.startswith("raw__call_details"):
             self._progress.update(self._task, description="call details")
         message = meta.get("orig_message") or record.getMessage()
+        if self.tally.interrupted:
+            return  # the steps skipped after Ctrl-C: the command's error line says it all
         if record.levelno >= logging.WARNING:
             style = "red" if record.levelno >= logging.ERROR else "yellow"
             self._print(f"{step}: {message}" if step else message, style)
@@ -183,8 +202,8 @@ class RunProgress(logging.Handler):
             self._print(f"{step}: {message}" if step else message, None)
 
     def forget_landed(self) -> None:
-        """Empty :attr:`landed` (before the next project's execution)."""
-        self.landed.clear()
+        """Start a new :attr:`landed` set (before the next project's execution)."""
+        self.landed = set()
 
     def _print(self, text: str, style: str | None) -> None:
         self.console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
@@ -234,7 +253,7 @@ class RunProgress(logging.Handler):
         if event.is_step_failure:
             self.tally.failed_steps += 1
             error = event.step_failure_data.error
-            if error is not None and error.cls_name == INTERRUPTED_ERROR:
+            if _interrupted(error):
                 self.tally.interrupted = True  # Dagster turned SIGINT/SIGTERM into this error
                 self._print(f"{event.step_key} interrupted", "red")
                 return

@@ -90,8 +90,92 @@ def test_ctrl_c_exits_130_naming_the_windows_not_landed_and_a_rerun_finishes(tmp
         assert int(message.group(1)) == len(landed)
         assert int(message.group(2)) == len(named) == HOURS - len(landed)
         assert named == everything - landed  # exactly the windows a re-run still has to fetch
+        first = min(named)
+        assert f"run `pipeline ingest --start {first:%Y-%m-%dT%H} --end 2026-11-18T00`" in after
 
         with _command(env) as rerun:
             out, _ = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, out
         assert _ledger_hours(db) == everything
+
+
+def _error(cls_name: str, message: str, cause=None):  # type: ignore[no-untyped-def]
+    from dagster._utils.error import SerializableErrorInfo
+
+    return SerializableErrorInfo(f"{cls_name}: {message}\n", [], cls_name, cause)
+
+
+def test_a_step_failure_duckdb_rewrapped_from_the_interrupt_counts_as_interrupted():
+    """DuckDB turns Dagster's interrupt error into its own: the step failure must still stop."""
+    from pipeline.progress import _interrupted
+
+    step_error = "DagsterExecutionStepExecutionError"
+    assert _interrupted(_error(step_error, "op", _error("RuntimeError", "Query interrupted")))
+    filter_failed = "offering a filter ... failed: DagsterExecutionInterruptedError:"
+    assert _interrupted(_error(step_error, "op", _error("InvalidInputException", filter_failed)))
+    assert not _interrupted(_error(step_error, "op", _error("RuntimeError", "disk full")))
+    assert not _interrupted(None)
+
+
+def test_watch_interrupts_sees_a_signal_another_handler_swallowed():
+    """Dagster's handlers may drop the signal (GC callback, DuckDB): the wakeup fd sees it."""
+    from pipeline.jobs import watch_interrupts
+
+    with watch_interrupts() as received:
+        assert not received()
+        before = signal.signal(signal.SIGINT, lambda *_: None)  # like capture_interrupts
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        finally:
+            signal.signal(signal.SIGINT, before)
+        assert received() and received()  # sticky
+
+
+def test_ctrl_c_outside_a_step_still_names_every_hour(make_sandbox, tmp_path, monkeypatch):
+    """Planning a run (before any step) raises a bare KeyboardInterrupt out of Dagster."""
+    import dagster as dg
+    import pytest
+
+    from pipeline.jobs import IngestInterrupted, run_ingest_job
+    from tests.conftest import api_resource, quiet_console
+
+    def interrupted(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dg.JobDefinition, "execute_in_process", interrupted)
+    end = START + timedelta(hours=3)
+    with make_sandbox() as sb, pytest.raises(IngestInterrupted) as caught:
+        run_ingest_job(
+            START,
+            end,
+            db_path=tmp_path / "w.duckdb",
+            report_tz="UTC",
+            console=quiet_console(),
+            sinch=api_resource(sb),
+        )
+    assert caught.value.landed == 0
+    assert caught.value.not_landed == [(None, START, end)]
+
+
+def test_the_message_counts_every_project_and_names_the_command_that_finishes():
+    """A project that failed before another was interrupted was left out of the count."""
+    from pipeline.defs.partitions import PartitionRange
+    from pipeline.jobs import IngestInterrupted, _not_landed
+
+    hour = timedelta(hours=1)
+    end = START + 3 * hour
+    ranges = [PartitionRange(p, f"{p}-first", f"{p}-last") for p in ("a", "b", "c")]
+    # a failed on its last hour, b was interrupted after one window, c never ran
+    missing = _not_landed(ranges, [{START, START + hour}, {START + hour}], START, end)
+    assert missing == [
+        ("a", START + 2 * hour, end),
+        ("b", START, START + hour),
+        ("b", START + 2 * hour, end),
+        ("c", START, end),
+    ]
+    message = str(IngestInterrupted(3, missing, (START, end)))
+    assert "interrupted: 3 windows landed, 6 not: " in message
+    assert message.count("→") == 4 and "(project c)" in message
+    assert "to finish, run `pipeline ingest --start 2026-11-16T00 --end 2026-11-16T03`" in message
+    one = str(IngestInterrupted(1, [(None, START + 2 * hour, end)], (START, end)))
+    assert "1 window landed, 1 not" in one and "--start 2026-11-16T02 --end" in one
