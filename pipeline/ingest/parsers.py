@@ -71,7 +71,10 @@ def _start_worker(parent_pid: int) -> None:
     gc.freeze()
     # Ctrl-C goes to the whole process group: the ingestion handles it and stops the workers;
     # a worker that took it itself would print a traceback from the middle of its queue read.
+    # The worker started with SIGINT blocked (_spawning_workers): a Ctrl-C while it imported
+    # waits, pending, and is dropped here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
@@ -103,9 +106,14 @@ def _spawning_workers() -> Iterator[None]:
 
     ``sys.modules["__main__"]`` is an empty module (spawn would otherwise import the caller's
     script again in each worker, running an unguarded script twice; the workers only need this
-    package), and ``POLARS_MAX_THREADS`` is :data:`WORKER_POLARS_THREADS` in the environment
-    they inherit (when the caller has not set it).
+    package), ``POLARS_MAX_THREADS`` is :data:`WORKER_POLARS_THREADS` in the environment they
+    inherit (when the caller has not set it), and SIGINT is blocked in the spawning thread: a
+    new process inherits the mask, so a Ctrl-C while a worker imports (before its initializer
+    ignores SIGINT) no longer prints a ``KeyboardInterrupt`` traceback from that worker. This
+    process still gets the Ctrl-C: a blocked signal stays pending until the mask is restored
+    (or another thread takes it).
     """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
     pinned = "POLARS_MAX_THREADS" not in os.environ
@@ -118,6 +126,7 @@ def _spawning_workers() -> Iterator[None]:
             os.environ.pop("POLARS_MAX_THREADS", None)
         if main is not None:
             sys.modules["__main__"] = main
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextmanager

@@ -199,6 +199,44 @@ def test_ctrl_c_is_left_to_the_ingestion_not_the_workers(tmp_path):
     assert "Traceback" not in err
 
 
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(tmp_path):
+    # SIGINT to the whole process group every few ms from before the workers are spawned until
+    # they have started. A worker still importing (before its initializer ignores SIGINT) used
+    # to die of it: the pool broke and the run parsed in threads with a warning, or the start
+    # hung until its 120 s timeout (both seen before the fix).
+    script = (
+        "import os, signal, threading, time\n"
+        "from pipeline.ingest.parsers import page_parsers\n"
+        "caught = []\n"
+        "signal.signal(signal.SIGINT, lambda *_: caught.append(1))\n"
+        "done = threading.Event()\n"
+        "def barrage():\n"
+        "    while not done.is_set():\n"
+        "        os.killpg(0, signal.SIGINT)\n"
+        "        time.sleep(0.005)\n"
+        "if __name__ == '__main__':\n"
+        "    threading.Thread(target=barrage, daemon=True).start()\n"
+        "    with page_parsers(2) as parse:\n"
+        "        done.set()\n"
+        "        print('workers:', parse is not None, 'parent caught SIGINT:', bool(caught))\n"
+    )
+    path = tmp_path / "interrupt_start.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=90,
+        start_new_session=True,  # its own process group: the barrage reaches nothing else
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "workers: True parent caught SIGINT: True"
+    assert "Traceback" not in run.stderr
+    assert "KeyboardInterrupt" not in run.stderr
+    assert "parsing in threads" not in run.stderr
+
+
 def test_a_daemonic_process_parses_in_threads(monkeypatch):
     """A run in a Celery worker's child (daemonic) may not start parser processes."""
     monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
