@@ -20,10 +20,8 @@ from rich.console import Console
 
 from pipeline import settings
 from pipeline.cli.common import JOB_FAILED, DbOption, console, db_path, fail, user_errors
+from pipeline.entry import INTERRUPTED_EXIT
 from pipeline.ingest.windows import floor_hour
-
-#: The conventional exit status of a command stopped by Ctrl-C (128 + SIGINT).
-INTERRUPTED_EXIT = 130
 
 
 @contextmanager

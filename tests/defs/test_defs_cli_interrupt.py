@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipeline.sandbox.testing import sandbox_server
 from tests.conftest import sandbox_env
@@ -179,3 +180,34 @@ def test_the_message_counts_every_project_and_names_the_command_that_finishes():
     assert "to finish, run `pipeline ingest --start 2026-11-16T00 --end 2026-11-16T03`" in message
     one = str(IngestInterrupted(1, [(None, START + 2 * hour, end)], (START, end)))
     assert "1 window landed, 1 not" in one and "--start 2026-11-16T02 --end" in one
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_while_the_command_starts_is_one_line_exit_130(
+    signame: str, tmp_path: Path
+) -> None:
+    # The signal arrives while the commands are imported (an import hook sends it), before any
+    # command runs. It used to end in a KeyboardInterrupt traceback (SIGINT) or kill the
+    # process without a word (SIGTERM). The script starts the installed console script's
+    # entry point, as the `pipeline` executable does.
+    script = (
+        "import os, signal, sys\n"
+        "from importlib.metadata import entry_points\n"
+        "class Trip:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pipeline.cli.common':\n"
+        f"            os.kill(os.getpid(), signal.{signame})\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Trip())\n"
+        "sys.argv = ['pipeline', 'status']\n"
+        "(command,) = entry_points(group='console_scripts', name='pipeline')\n"
+        "command.load()()\n"
+    )
+    path = tmp_path / "interrupted_start.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert run.returncode == 130, run.stderr
+    assert run.stderr.strip() == "error: interrupted while starting; nothing ran"
+    assert not (tmp_path / ".dagster").exists()
