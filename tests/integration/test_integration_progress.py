@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -145,7 +146,7 @@ def test_a_pipe_gets_a_progress_line_every_30_seconds_a_terminal_only_its_bar(te
     """Without a terminal a long backfill used to print nothing until its summary."""
     now = [0.0]
     console = Console(file=io.StringIO(), width=200, force_terminal=terminal)
-    progress = RunProgress(console, 10, clock=lambda: now[0])
+    progress = RunProgress(console, 10, clock=lambda: now[0], heartbeat_every=None)
     with progress:
         for hour in range(10):
             now[0] += 7.0  # a window every 7 s: a line at 35 s (5 windows), then at 70 s
@@ -160,8 +161,55 @@ def test_a_pipe_gets_a_progress_line_every_30_seconds_a_terminal_only_its_bar(te
         "fetching: 10 of 10 windows · 1,000 calls · 14 calls/s · 70 s",
     ]
     assert progress.landed == {START + timedelta(hours=h) for h in range(10)}
-    verbose = RunProgress(Console(file=io.StringIO()), 10, verbose=True, clock=lambda: now[0])
+    verbose = RunProgress(
+        Console(file=io.StringIO()), 10, verbose=True, clock=lambda: now[0], heartbeat_every=None
+    )
     with verbose:
         now[0] += 60.0
         verbose.emit(_window_record(START))
     assert "fetching:" not in verbose.console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _step_record(step: str) -> logging.LogRecord:
+    meta = {"step_key": step, "orig_message": f"{step}: built"}
+    return logging.makeLogRecord({"levelno": logging.INFO, "dagster_meta": meta})
+
+
+def test_a_pipe_hears_from_a_quiet_phase_too_naming_it():
+    """Lines used to follow committed windows only: a slow first window, the call details or
+    the analytics tables were silent on a pipe however long they took."""
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=200)
+    progress = RunProgress(console, 4, clock=lambda: now[0], heartbeat_every=None)
+    with progress:
+        now[0] += 29.0
+        progress.heartbeat()  # not due yet
+        now[0] += 2.0
+        progress.heartbeat()
+        progress.emit(_window_record(START))
+        progress.emit(_step_record("analytics__answer_rate_hourly"))
+        now[0] += 40.0
+        progress.heartbeat()
+        progress.heartbeat()  # just printed: not due
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[:2] == [
+        "fetching: 0 of 4 windows · 0 calls · 0 calls/s · 31 s",
+        "analytics tables: 1 of 4 windows · 100 calls · 1 calls/s · 71 s",
+    ]
+    assert len(lines) == 2
+
+
+def test_the_heartbeat_thread_prints_a_due_line_and_stops_with_the_run():
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=200)
+    progress = RunProgress(console, 4, clock=lambda: now[0], heartbeat_every=0.01)
+    with progress:
+        now[0] += 31.0
+        deadline = time.monotonic() + 60
+        while "fetching: 0 of 4 windows" not in console.file.getvalue():  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "no line from the heartbeat thread"
+            time.sleep(0.01)
+    assert not any(t.name == "progress-heartbeat" for t in threading.enumerate())
+    terminal = RunProgress(Console(file=io.StringIO(), force_terminal=True), 4)
+    with terminal:
+        assert not any(t.name == "progress-heartbeat" for t in threading.enumerate())
