@@ -14,6 +14,11 @@ points), counts are calls, durations are seconds, periods are days. Example (the
     max_drop = 0.10
     min_z = 3.0
 
+    [true_ner_drop]              # true NER (E.425 from the export's SIP causes), same comparison
+    min_attempts = 30            # calls with export details in both hours
+    max_drop = 0.10
+    min_z = 3.0
+
     [failure_spike]              # FAILED calls vs the same UTC hour a week before
     min_failed = 10              # at least this many FAILED calls in the hour ...
     factor = 2.0                 # ... and a failure rate >= 2 x last week's
@@ -54,7 +59,7 @@ _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
 class RateDrop(BaseModel):
-    """A rate (ASR or NER) falling against the same UTC hour a week before."""
+    """A rate (ASR, NER proxy or true NER) falling against the same UTC hour a week before."""
 
     model_config = _STRICT
     enabled: bool = True
@@ -116,6 +121,7 @@ class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     asr_drop: RateDrop = RateDrop()
     ner_drop: RateDrop = RateDrop(max_drop=0.10)
+    true_ner_drop: RateDrop = RateDrop(max_drop=0.10)
     failure_spike: FailureSpike = FailureSpike()
     cps_over_limit: CpsOverLimit = CpsOverLimit()
     concurrency_over_channels: ConcurrencyOverChannels = ConcurrencyOverChannels()

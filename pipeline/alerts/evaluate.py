@@ -20,7 +20,7 @@ from pipeline.alerts.calls_rules import new_countries, short_calls
 from pipeline.alerts.capacity import concurrency_over_channels, cps_over_limit
 from pipeline.alerts.config import AlertsConfig
 from pipeline.alerts.frames import WEEK, Scope, concat_alerts, name_trunks
-from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop
+from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop, true_ner_drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,8 @@ _HOUR = pl.Datetime("us", "UTC")
 _ANSWER_RATE = {
     "project_id": pl.String(), "hour_start": _HOUR, "trunk_id": pl.String(),
     "direction": pl.String(), "attempts": pl.Int64(), "answered": pl.Int64(),
-    "failed": pl.Int64(), "ner_numerator": pl.Int64(),
+    "failed": pl.Int64(), "ner_numerator": pl.Int64(), "details_calls": pl.Int64(),
+    "ner_true_numerator": pl.Int64(),
 }  # fmt: skip
 _USAGE = {
     "project_id": pl.String(), "hour_start": _HOUR, "trunk_id": pl.String(),
@@ -167,6 +168,7 @@ def evaluate(inputs: RuleInputs, scope: Scope, config: AlertsConfig) -> pl.DataF
         [
             asr_drop(inputs.answer_rate, scope, config.asr_drop),
             ner_drop(inputs.answer_rate, scope, config.ner_drop),
+            true_ner_drop(inputs.answer_rate, scope, config.true_ner_drop),
             failure_spike(inputs.answer_rate, scope, config.failure_spike),
             cps_over_limit(inputs.usage, scope, config.cps_over_limit),
             concurrency_over_channels(inputs.usage, scope, config.concurrency_over_channels),

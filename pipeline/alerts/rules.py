@@ -1,8 +1,8 @@
 """Answer-rate rules: ASR or NER drop and failure spikes vs the same UTC hour a week before.
 
 Input: ``analytics.answer_rate_hourly`` rows (one per project, UTC hour, trunk and direction:
-``attempts``, ``answered``, ``failed``, ``ner_numerator``), covering the evaluated hours and
-the hours 7 days (168 h) before them.
+``attempts``, ``answered``, ``failed``, ``ner_numerator``, ``details_calls``,
+``ner_true_numerator``), covering the evaluated hours and the hours 7 days (168 h) before them.
 
 Comparison: each hour with the same UTC hour one week earlier, CDR-Stats style ("alarm when ASR
 changes against the same day last week"). The same weekday and UTC hour is the same local hour
@@ -11,7 +11,11 @@ is compared only when both hours have enough attempts (``min_attempts``), so qui
 alarm; a missing baseline hour means no comparison (no alert).
 
 - ASR (ITU-T E.411): answered / attempts; NER proxy (ITU-T E.425): (attempts - failed) /
-  attempts (docs/kpi-definitions.md). A drop alerts when ``baseline - observed >= max_drop``
+  attempts; true NER (E.425 from the CSV export's SIP causes): calls ended by the user or
+  answered / calls with export details (``ner_true_numerator / details_calls``; an hour
+  without details is never compared) (docs/kpi-definitions.md). The proxy counts a network
+  failure reported as BUSY or NO_ANSWER as effective; the true NER does not. A drop alerts
+  when ``baseline - observed >= max_drop``
   (absolute, fractions 0-1) and, with ``min_z > 0``, the two-proportion z statistic
   ``(p0 - p1) / sqrt(p(1-p)(1/n0 + 1/n1))`` (p pooled) is at least ``min_z``: a fall that
   chance explains (20 attempts at ASR 0.6 vary by ±0.11) does not alarm.
@@ -53,17 +57,25 @@ def with_last_week(frame: pl.DataFrame, scope: Scope, columns: list[str]) -> pl.
 
 
 def rate_drop(
-    rule: str, label: str, numerator: str, frame: pl.DataFrame, scope: Scope, config: RateDrop
+    rule: str,
+    label: str,
+    numerator: str,
+    frame: pl.DataFrame,
+    scope: Scope,
+    config: RateDrop,
+    *,
+    denominator: str = "attempts",
 ) -> pl.DataFrame:
-    """Alerts where ``numerator / attempts`` fell against the same hour a week before.
+    """Alerts where ``numerator / denominator`` fell against the same hour a week before.
 
     Args:
-        rule: the rule's name (``asr_drop`` or ``ner_drop``).
-        label: the rate's name in messages (``ASR``, ``NER``).
-        numerator: the column counting successes (``answered`` or ``ner_numerator``).
+        rule: the rule's name (``asr_drop``, ``ner_drop``, ``true_ner_drop``).
+        label: the rate's name in messages (``ASR``, ``NER``, ``true NER``).
+        numerator: the column counting successes (``answered``, ``ner_numerator``...).
         frame: ``analytics.answer_rate_hourly`` rows (module docstring).
         scope: the evaluated hours.
-        config: the thresholds.
+        config: the thresholds (``min_attempts`` applies to ``denominator``).
+        denominator: the column counting the calls the rate is over (default ``attempts``).
 
     Returns:
         Alert rows: observed = the hour's rate, baseline = last week's, threshold =
@@ -71,9 +83,9 @@ def rate_drop(
     """
     if not config.enabled:
         return empty_alerts()
-    rows = with_last_week(frame, scope, ["attempts", numerator])
-    n1, x1 = pl.col("attempts"), pl.col(numerator)
-    n0, x0 = pl.col("attempts_base"), pl.col(f"{numerator}_base")
+    rows = with_last_week(frame, scope, [denominator, numerator])
+    n1, x1 = pl.col(denominator), pl.col(numerator)
+    n0, x0 = pl.col(f"{denominator}_base"), pl.col(f"{numerator}_base")
     pooled = (x0 + x1) / (n0 + n1)
     firing = (
         rows.filter((n1 >= config.min_attempts) & (n0 >= config.min_attempts))
@@ -94,8 +106,8 @@ def rate_drop(
 
     def message(row: dict[str, Any]) -> str:
         return (
-            f"{label} {row['rate']:.0%} ({row[numerator]}/{row['attempts']}) vs "
-            f"{row['rate_base']:.0%} ({row[f'{numerator}_base']}/{row['attempts_base']}) the "
+            f"{label} {row['rate']:.0%} ({row[numerator]}/{row[denominator]}) vs "
+            f"{row['rate_base']:.0%} ({row[f'{numerator}_base']}/{row[f'{denominator}_base']}) the "
             f"same hour a week before: down {row['drop'] * 100:.0f} points "
             f"(limit {config.max_drop * 100:.0f}, z = {row['z']:.1f}); {where(row)}"
         )
@@ -113,6 +125,22 @@ def asr_drop(frame: pl.DataFrame, scope: Scope, config: RateDrop) -> pl.DataFram
 def ner_drop(frame: pl.DataFrame, scope: Scope, config: RateDrop) -> pl.DataFrame:
     """NER proxy (E.425, (attempts - failed) / attempts) drop (:func:`rate_drop`)."""
     return rate_drop("ner_drop", "NER", "ner_numerator", frame, scope, config)
+
+
+def true_ner_drop(frame: pl.DataFrame, scope: Scope, config: RateDrop) -> pl.DataFrame:
+    """True NER (E.425 from SIP causes, over calls with export details) drop (:func:`rate_drop`).
+
+    ``min_attempts`` counts calls with details: hours the export did not cover never alarm.
+    """
+    return rate_drop(
+        "true_ner_drop",
+        "true NER",
+        "ner_true_numerator",
+        frame,
+        scope,
+        config,
+        denominator="details_calls",
+    )
 
 
 def failure_spike(frame: pl.DataFrame, scope: Scope, config: FailureSpike) -> pl.DataFrame:

@@ -40,6 +40,10 @@ TRUNK_USAGE = dg.AssetKey(["analytics", "trunk_usage_hourly"])
 RULE_ASSETS: dict[str, tuple[dg.AssetKey, str]] = {
     "asr_drop": (ANSWER_RATE, "ASR (E.411) fell vs the same UTC hour a week before"),
     "ner_drop": (ANSWER_RATE, "NER proxy (E.425) fell vs the same UTC hour a week before"),
+    "true_ner_drop": (
+        ANSWER_RATE,
+        "true NER (E.425, the export's SIP causes) fell vs the same UTC hour a week before",
+    ),
     "failure_spike": (ANSWER_RATE, "FAILED calls spiked vs the same UTC hour a week before"),
     "cps_over_limit": (TRUNK_USAGE, "peak calls per second over the trunk's callsPerSecond"),
     "concurrency_over_channels": (

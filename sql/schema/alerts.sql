@@ -12,8 +12,9 @@ CREATE SCHEMA IF NOT EXISTS analytics;
 -- analytics.alerts
 -- PRIMARY KEY (rule, project_id, trunk_id, direction, bucket)
 CREATE TABLE IF NOT EXISTS analytics.alerts (
-    rule        VARCHAR     NOT NULL, -- asr_drop | ner_drop | failure_spike | cps_over_limit |
-                                      -- concurrency_over_channels | short_calls | new_countries
+    rule        VARCHAR     NOT NULL, -- asr_drop | ner_drop | true_ner_drop | failure_spike |
+                                      -- cps_over_limit | concurrency_over_channels |
+                                      -- short_calls | new_countries
     project_id  VARCHAR     NOT NULL, -- Sinch project
     trunk_id    VARCHAR     NOT NULL, -- trunk ('UNKNOWN' when raw.calls has none)
     direction   VARCHAR     NOT NULL, -- INBOUND | OUTBOUND | ALL

@@ -23,7 +23,7 @@ from pipeline.alerts.config import (
     ShortCalls,
 )
 from pipeline.alerts.frames import ALERT_SCHEMA, Scope, name_trunks
-from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop
+from pipeline.alerts.rules import asr_drop, failure_spike, ner_drop, true_ner_drop
 
 H = datetime(2026, 11, 16, 9, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -115,6 +115,53 @@ def test_ner_drop_counts_failed_calls_only() -> None:
     assert (row["observed"], row["baseline"]) == (0.5, 1.0)
     assert row["threshold"] == pytest.approx(0.9)
     assert "z = 5.2" in row["message"]
+
+
+def with_details(frame: pl.DataFrame, details: dict[tuple, tuple[int, int]]) -> pl.DataFrame:
+    """``frame`` plus (details_calls, ner_true_numerator) per (trunk, hour); 0, 0 elsewhere."""
+    rows = [
+        details.get((r["trunk_id"], r["hour_start"]), (0, 0)) for r in frame.iter_rows(named=True)
+    ]
+    return frame.with_columns(
+        details_calls=pl.Series([d for d, _ in rows], dtype=pl.Int64),
+        ner_true_numerator=pl.Series([n for _, n in rows], dtype=pl.Int64),
+    )
+
+
+def test_true_ner_drop_sees_network_failures_the_proxy_counts_as_effective() -> None:
+    frame = with_details(
+        answer_rate(
+            [
+                # Nothing FAILED in either hour, so the NER proxy stays 1.0 (no ner_drop), but
+                # the export's SIP causes class 24 of 40 calls now as network failures (e.g. 503
+                # reported as BUSY): true NER 16/40 = 0.4 vs 38/40 = 0.95, drop 0.55; pooled
+                # 54/80 = .675, se = sqrt(.675 x .325 x .05) = 0.1047, z = 5.25 → alert
+                ("t1", "OUTBOUND", H, 40, 10, 0),
+                ("t1", "OUTBOUND", H - WEEK, 40, 30, 0),
+                # the same fall, but last week's hour had no export details (0 of 40): no
+                # comparison, however bad this hour looks
+                ("t2", "OUTBOUND", H, 40, 10, 0),
+                ("t2", "OUTBOUND", H - WEEK, 40, 30, 0),
+                # only 20 calls with details now (< min_attempts 30): no alert
+                ("t3", "OUTBOUND", H, 40, 10, 0),
+                ("t3", "OUTBOUND", H - WEEK, 40, 30, 0),
+            ]
+        ),
+        {
+            ("t1", H): (40, 16), ("t1", H - WEEK): (40, 38),
+            ("t2", H): (40, 16),
+            ("t3", H): (20, 2), ("t3", H - WEEK): (40, 38),
+        },
+    )  # fmt: skip
+    assert ner_drop(frame, SCOPE, RateDrop(max_drop=0.10)).is_empty()
+    alerts = true_ner_drop(frame, SCOPE, RateDrop(max_drop=0.10))
+    assert keys(alerts) == [("true_ner_drop", "t1", "OUTBOUND", H)]
+    row = only(alerts)
+    assert (row["observed"], row["baseline"]) == (0.4, 0.95)
+    assert row["threshold"] == pytest.approx(0.85)
+    assert "true NER 40% (16/40) vs 95% (38/40)" in row["message"]
+    assert "z = 5.3" in row["message"]
+    assert true_ner_drop(frame, SCOPE, RateDrop(enabled=False)).is_empty()
 
 
 def test_failure_spike_needs_enough_failures_and_twice_last_weeks_rate() -> None:
