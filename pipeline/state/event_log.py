@@ -28,12 +28,13 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
@@ -88,28 +89,55 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
         Asset events (planned, materialised, observed, failed) go into their run's shard and
         the index shard with their tags and the asset's latest-event row, in order; any other
-        event of the batch (a planned asset check) is stored on its own, as before.
+        event of the batch (a planned asset check) is stored on its own, as before. When the
+        index's transaction fails (``database is locked`` past SQLite's busy timeout), the run
+        shards' rows of the batch are deleted before the error reaches Dagster, which then
+        stores the events one by one.
         """
         assets = [e for e in events if _is_asset_event(e)]
         if assets:
             by_run: dict[str, list[EventLogEntry]] = {}
             for event in assets:
                 by_run.setdefault(event.run_id, []).append(event)
-            for run_id, run_events in by_run.items():
-                with self.run_connection(run_id) as conn:
-                    for event in run_events:
-                        conn.execute(self.prepare_insert_event(event))
-            with self.index_transaction() as conn:
-                ids: list[int] = []
-                for event in assets:
-                    with db_result(conn, self.prepare_insert_event(event)) as result:
-                        ids.append(result.inserted_primary_key[0])
-                self._store_asset_event_tags(conn, assets, ids)
-                for event, event_id in zip(assets, ids, strict=True):
-                    self._store_asset_event(conn, event, event_id)
+            stored: dict[str, list[int]] = {}  # run shard -> ids of this batch's rows
+            try:
+                for run_id, run_events in by_run.items():
+                    with self.run_connection(run_id) as conn:
+                        shard_ids = []
+                        for event in run_events:
+                            with db_result(conn, self.prepare_insert_event(event)) as result:
+                                shard_ids.append(result.inserted_primary_key[0])
+                    stored[run_id] = shard_ids
+                self._store_in_index(assets)
+            except Exception:
+                # Dagster then stores every event of the batch again, one by one
+                # (``handle_new_event``): take back the rows already committed, or the run
+                # shards would hold them twice (the index's transaction was rolled back).
+                with suppress(Exception):
+                    self._unstore(stored)
+                raise
         for event in events:
             if not _is_asset_event(event):
                 self.store_event(event)
+
+    def _store_in_index(self, assets: Sequence[EventLogEntry]) -> None:
+        """Mirror ``assets`` in the index shard (tags, latest-event rows), one transaction."""
+        with self.index_transaction() as conn:
+            ids: list[int] = []
+            for event in assets:
+                with db_result(conn, self.prepare_insert_event(event)) as result:
+                    ids.append(result.inserted_primary_key[0])
+            self._store_asset_event_tags(conn, assets, ids)
+            for event, event_id in zip(assets, ids, strict=True):
+                self._store_asset_event(conn, event, event_id)
+
+    def _unstore(self, stored: dict[str, list[int]]) -> None:
+        """Delete the rows of ``stored`` (run shard -> event ids) from their run shards."""
+        table = SqlEventLogStorageTable
+        for run_id, ids in stored.items():
+            with self.run_connection(run_id) as conn:
+                for at in range(0, len(ids), 500):
+                    conn.execute(table.delete().where(table.c.id.in_(ids[at : at + 500])))
 
     def dispose(self) -> None:
         """Dispose of the kept engines, then as Dagster's storage."""

@@ -7,6 +7,7 @@ the folder's ``dagster.yaml`` names no storage.
 """
 
 import os
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,6 +150,38 @@ def test_batches_leave_the_same_rows_in_far_fewer_transactions(
     # planned events, an output's materialisations), however many hours the run has.
     assert before[1] - before[0] >= 4 * 20
     assert after[1] == after[0] < before[0]
+
+
+def test_a_batch_the_index_refuses_is_stored_once_by_dagsters_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store_event_batch that raises makes Dagster store the batch's events one by one; the
+    # run shard's rows, committed before the index's transaction failed, must not stay twice.
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    hours = {RANGE_START_TAG: KEYS[0], RANGE_END_TAG: KEYS[3]}
+    with _instance(tmp_path / "dagster", DagsterSqliteStorage) as reference:
+        assert JOB.execute_in_process(instance=reference, tags=hours).success
+        expected = _rows(reference)
+    refused: list[int] = []
+    store_tags = BatchingSqliteEventLogStorage._store_asset_event_tags
+
+    def locked_once(
+        self: BatchingSqliteEventLogStorage,
+        conn: sa.Connection,
+        events: list[Any],
+        ids: list[int],
+    ) -> None:
+        if not refused:
+            refused.append(len(events))
+            locked = sqlite3.OperationalError("database is locked")
+            raise sa.exc.OperationalError("INSERT INTO asset_event_tags", {}, locked)
+        store_tags(self, conn, events, ids)
+
+    monkeypatch.setattr(BatchingSqliteEventLogStorage, "_store_asset_event_tags", locked_once)
+    with _instance(tmp_path / "batching", BatchingSqliteStorage) as instance:
+        assert JOB.execute_in_process(instance=instance, tags=hours).success
+        assert refused == [2 * 4]  # the run's planned events (2 assets, hours 0-3)
+        assert _rows(instance) == expected
 
 
 def test_the_command_batches_only_a_sqlite_folder(
