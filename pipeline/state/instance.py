@@ -115,6 +115,8 @@ CLI_OVERRIDES = {
 
 #: ``dagster.yaml`` keys that choose a storage; with none of them the instance is SQLite in
 #: the folder, and the command uses :class:`~pipeline.state.event_log.BatchingSqliteStorage`.
+#: Dagster's switch for handing events to the storage in batches (read at every event).
+BATCH_SIZE_VAR = "DAGSTER_EVENT_BATCH_SIZE"
 _STORAGE_KEYS = frozenset(
     {"storage", "run_storage", "event_log_storage", "schedule_storage", "instance_class"}
 )
@@ -127,14 +129,22 @@ def _cli_overrides(home: Path, config: Path) -> dict[str, Any]:
     transactions; Dagster hands it batches only with ``DAGSTER_EVENT_BATCH_SIZE`` set, so this
     sets it for the process unless the environment already does. A ``dagster.yaml`` that
     names a storage (PostgreSQL, a custom class) is left as it is.
+
+    Raises:
+        SettingsError: ``DAGSTER_EVENT_BATCH_SIZE`` is set but not a whole number (Dagster
+            would fail on it at the first event, with a traceback).
     """
+    batch = os.environ.get(BATCH_SIZE_VAR)
+    if batch is not None and not batch.strip().lstrip("+-").isdigit():
+        msg = f"{BATCH_SIZE_VAR}={batch!r} is not a whole number (events per batch; 0 = off)"
+        raise SettingsError(msg)
     try:
         configured = yaml.safe_load(config.read_text()) or {}
     except yaml.YAMLError:
         configured = {}  # Dagster reports it, with the file's name
     if not isinstance(configured, dict) or _STORAGE_KEYS & configured.keys():
         return CLI_OVERRIDES
-    os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(EVENT_BATCH_SIZE))
+    os.environ.setdefault(BATCH_SIZE_VAR, str(EVENT_BATCH_SIZE))
     return {**CLI_OVERRIDES, "storage": storage_override(home)}
 
 

@@ -21,6 +21,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
 from pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from pipeline.settings import SettingsError
 from pipeline.state.event_log import BatchingSqliteEventLogStorage, BatchingSqliteStorage
 from pipeline.state.instance import open_instance
 
@@ -197,3 +198,16 @@ def test_the_command_batches_only_a_sqlite_folder(
     (named / "dagster.yaml").write_text(f"storage:\n  sqlite:\n    base_dir: {named}\n")
     with open_instance(named) as instance:
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5"])
+def test_a_batch_size_that_is_not_a_number_is_one_clear_error(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Dagster reads it at every event: it used to fail at the run's first event, a traceback.
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", value)
+    with (
+        pytest.raises(SettingsError, match=r"^DAGSTER_EVENT_BATCH_SIZE=.* is not a whole number"),
+        open_instance(tmp_path / "home"),
+    ):
+        pass
