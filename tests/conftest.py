@@ -73,6 +73,10 @@ def dagster_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     """This test's own, empty Dagster instance folder (``DAGSTER_HOME``)."""
     home = tmp_path_factory.mktemp("dagster_home")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    # Unset for each test and restored afterwards: ``open_instance`` sets it for its process
+    # (pipeline.state.instance), which would otherwise carry over into later tests.
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE")
     return home
 
 
