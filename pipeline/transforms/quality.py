@@ -116,7 +116,9 @@ def quality(data: CallData, buckets: Buckets) -> pl.LazyFrame:
             _count(units.is_not_null()).alias("mos_calls"),
             (units.sum() / _SCALE).alias("mos_sum"),
             ((units * units).sum() / _SCALE**2).alias("mos_sum_squares"),
-            (units.min() / _SCALE).alias("mos_min"),
+            # the value itself: Polars divides by a constant as a product with its reciprocal
+            # (25300 / 10000 -> 2.5300000000000002), which the sums tolerate, a minimum not
+            pl.when(scored).then(pl.col("mos")).min().alias("mos_min"),
             _count(units < round(POOR_MOS * _SCALE)).alias("mos_below_3_5"),
             *(_band(lo, hi).alias(name) for name, lo, hi in BANDS),
         )

@@ -152,6 +152,17 @@ def test_mos_bands_sums_and_poor_share():
     assert r["poor_mos_share"] == pytest.approx(0.4)
 
 
+def test_the_lowest_mos_is_the_value_sent_without_float_noise() -> None:
+    # Was units.min() / 10_000: 25300 / 10000 computed as 25300 x 0.0001 = 2.5300000000000002,
+    # printed so by `pipeline sql mos_quality --format csv`.
+    mos = [2.53, 4.27, 3.07]
+    rows = [{"create_time": f"2026-01-01 10:{i:02d}", "trunk_id": f"t{i}"} for i in range(len(mos))]
+    details = [{"call_id": f"c{i}", "mos": m} for i, m in enumerate(mos)]
+    data = CallData(make_calls(rows), details=make_details(details))
+    lowest = quality(data, HOUR).collect().sort("trunk_id")["mos_min"].to_list()
+    assert [repr(value) for value in lowest] == ["2.53", "4.27", "3.07"]
+
+
 def test_emergency_calls_per_trunk_and_hour():
     """t1: 3 calls with details, 2 flagged emergency (one answered, one FAILED), one
     flag NULL (not flagged); t2: 1 call without details (unknown, no row)."""
