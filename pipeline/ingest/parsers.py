@@ -30,7 +30,7 @@ import types
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 
 from pipeline.sinch.client import PageParser
@@ -173,5 +173,23 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
             return pool.submit(decode_calls_page, body, start, end, unused_above).result()
 
         yield parse
+    except BaseException:
+        # Ctrl-C, or a failed run: workers may still be importing (they survive a Ctrl-C, see
+        # _spawning_workers), and a shutdown waiting for them could be interrupted by a second
+        # Ctrl-C, leaving the pool's threads and the interpreter's exit waiting forever.
+        _terminate_workers(pool)
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # a Ctrl-C while waiting for the workers to stop
+            _terminate_workers(pool)
+            raise
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (SIGTERM; they ignore only SIGINT)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with suppress(OSError, ValueError):  # already gone, or already closed
+            process.terminate()

@@ -241,3 +241,47 @@ def test_a_daemonic_process_parses_in_threads(monkeypatch):
     """A run in a Celery worker's child (daemonic) may not start parser processes."""
     monkeypatch.setattr(multiprocessing.current_process(), "daemon", True)
     assert auto_parse_processes(24 * 7, 8) == 0
+
+
+def test_a_second_ctrl_c_while_the_workers_stop_does_not_hang_the_exit(tmp_path):
+    # `pipeline ingest` with a Ctrl-C as its parser workers are spawned (they survive it while
+    # importing) and a second one 50 ms later, while the pool waits for them to stop: the
+    # interpreter's exit then waited forever for workers that never got their stop signal
+    # (the real command hung 3 of 5 tries; this placement, every time).
+    script = (
+        "import os, signal, sys, threading\n"
+        "from contextlib import contextmanager\n"
+        "from pipeline.ingest import parsers\n"
+        "spawning = parsers._spawning_workers\n"
+        "def ctrl_c():\n"
+        "    os.killpg(0, signal.SIGINT)\n"
+        "@contextmanager\n"
+        "def interrupted_twice():\n"
+        "    with spawning():\n"
+        "        yield\n"
+        "    threading.Timer(0.05, ctrl_c).start()\n"
+        "    ctrl_c()\n"
+        "parsers._spawning_workers = interrupted_twice\n"
+        "from pipeline.entry import main\n"
+        "sys.argv = ['pipeline', 'ingest', '--start', '2026-11-01T00', '--end', '2026-11-03T00',\n"
+        f"            '--db', {str(tmp_path / 'calls.duckdb')!r}]\n"
+        "main()\n"
+    )
+    path = tmp_path / "double_interrupt.py"
+    path.write_text(script)
+    run = subprocess.Popen(
+        [sys.executable, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,  # no .env: the embedded sandbox
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches
+    )
+    try:
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:  # hung: stop it and its workers
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+    assert run.returncode == 130, err
+    assert "error: interrupted" in err
