@@ -1,10 +1,12 @@
-"""The ``pipeline`` console script: Ctrl-C or SIGTERM at any moment ends in one line, exit 130.
+"""The ``pipeline`` console script: Ctrl-C or SIGTERM ends in one line and exit 130.
 
 Importing the commands (:mod:`pipeline.cli`: Dagster, Polars, DuckDB, the sandbox) takes a
 second or more. A Ctrl-C in that time used to end in a ``KeyboardInterrupt`` traceback, and a
 SIGTERM before ``pipeline ingest`` watched for it killed the process without a word. From here
 on SIGTERM is handled like Ctrl-C, and an interrupt before any command started prints
-``error: interrupted while starting; nothing ran`` and exits 130, as an interrupted ingest does.
+``error: interrupted while starting; nothing ran`` and exits 130, as an interrupted ingest does
+(:func:`pipeline.cli.main` covers the rest). Only a signal in the interpreter's own first
+milliseconds, before this module runs, still ends the Python way.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from pipeline.cli.common import (
     user_errors,
 )
 from pipeline.cli.ingest import check_api_access, check_ingest_range, parse_hour
+from pipeline.entry import INTERRUPTED_EXIT
 
 __all__ = [
     "JOB_FAILED",
@@ -69,7 +70,10 @@ def main() -> None:
     """Run the ``pipeline`` command (the console-script entry point).
 
     Reads ``./.env`` (values already in the environment win), logs for humans, and turns a user
-    error raised outside a command's own handling into one line, exit 2.
+    error raised outside a command's own handling into one line, exit 2. A Ctrl-C (or SIGTERM,
+    :mod:`pipeline.entry`) that no command handled itself prints ``error: interrupted`` and
+    exits 130: typer ends such a command silently, and DuckDB raises a query it stopped as
+    ``RuntimeError: Query interrupted`` (a traceback, exit 1, e.g. in ``pipeline sql``).
     """
     from dotenv import load_dotenv
 
@@ -82,3 +86,13 @@ def main() -> None:
             app()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        context = exc.__context__  # typer: `raise Exit(130) from KeyboardInterrupt`, then exit
+        if isinstance(context, typer.Exit) and isinstance(context.__cause__, KeyboardInterrupt):
+            fail("interrupted", code=INTERRUPTED_EXIT)
+        raise
+    except RuntimeError as exc:
+        if str(exc).strip() != "Query interrupted":
+            raise
+        fail("interrupted", code=INTERRUPTED_EXIT)
+        sys.exit(INTERRUPTED_EXIT)

@@ -211,3 +211,77 @@ def test_an_interrupt_while_the_command_starts_is_one_line_exit_130(
     assert run.returncode == 130, run.stderr
     assert run.stderr.strip() == "error: interrupted while starting; nothing ran"
     assert not (tmp_path / ".dagster").exists()
+
+
+def test_an_interrupt_a_command_did_not_handle_is_one_line_exit_130(tmp_path: Path) -> None:
+    # Ctrl-C while `pipeline ingest` loads the job (before any window): typer ended the command
+    # with exit 130 and printed nothing at all.
+    script = (
+        "import os, signal, sys\n"
+        "class Trip:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pipeline.jobs':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Trip())\n"
+        "sys.argv = ['pipeline', 'ingest', '--start', '2026-11-01T00', '--end', '2026-11-01T02',\n"
+        f"            '--db', {str(tmp_path / 'calls.duckdb')!r}]\n"
+        "from pipeline.entry import main\n"
+        "main()\n"
+    )
+    path = tmp_path / "interrupted_command.py"
+    path.write_text(script)
+    run = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert run.returncode == 130, run.stderr
+    assert run.stderr.strip() == "error: interrupted", run.stderr
+
+
+def test_ctrl_c_during_a_sql_query_is_one_line_exit_130(tmp_path: Path) -> None:
+    # DuckDB stops the query and raises `RuntimeError: Query interrupted`: a 40-line traceback
+    # and exit 1 before.
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    slow = tmp_path / "slow.sql"
+    slow.write_text("SELECT count(*) FROM range(100000000000) t(x) WHERE x % 7 = 3")
+    entry_point = Path(sys.executable).with_name("pipeline")
+    with subprocess.Popen(
+        [str(entry_point), "sql", str(slow), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,
+    ) as run:
+        try:
+            # Ready when the process holds the database file open: the query runs next.
+            while str(db) not in _open_files(run.pid):
+                assert run.poll() is None, run.communicate()
+            while run.poll() is None:  # until it stops: a signal before the query starts is
+                os.killpg(run.pid, signal.SIGINT)  # taken too (exit 130 either way)
+                try:
+                    run.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    continue
+            _, err = run.communicate(timeout=60)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130, err
+    assert err.strip() == "error: interrupted", err
+
+
+def _open_files(pid: int) -> set[str]:
+    """The files process ``pid`` holds open (empty once it is gone)."""
+    targets = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return targets
+    for fd in fds:
+        try:
+            targets.add(str(fd.readlink()))
+        except OSError:  # closed while listing
+            continue
+    return targets
