@@ -142,8 +142,16 @@ def _assert_lake_equals(stack: Stack, db: Path) -> None:
 
 
 def _workers_of(stack: Stack, result: BackfillResult) -> set[str]:
-    """The workers whose logs show one of the runs' Celery tasks."""
-    task_ids = {r.dagster_run.tags["dagster-celery/task_id"] for r in result.records}
+    """The workers whose logs show one of the runs' Celery tasks.
+
+    A run can lack its task id tag: the launcher adds it after queueing the task, and a worker
+    that starts the run at once writes the run's body back with its new status from a copy read
+    before (Dagster's ``SqlRunStorage.handle_run_event``), dropping the tag (seen once in CI;
+    every run landed). The other runs' tags still name the workers.
+    """
+    tags = [r.dagster_run.tags.get("dagster-celery/task_id") for r in result.records]
+    task_ids = {tag for tag in tags if tag}
+    assert len(task_ids) * 2 >= len(tags), f"task ids of {len(task_ids)} of {len(tags)} runs"
     found = set()
     for service in stack.services:
         if service.name.startswith("worker"):
