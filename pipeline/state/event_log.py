@@ -36,6 +36,7 @@ from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -80,7 +81,7 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _forget_engines(self) -> None:
         """Dispose of the least recently used run shards' engines past :data:`ENGINES_KEPT`."""
-        runs = [shard for shard in self._engines if shard != "index"]
+        runs = [shard for shard in self._engines if shard != INDEX_SHARD_NAME]
         for shard in runs[: max(0, len(runs) - ENGINES_KEPT)]:
             self._engines.pop(shard).dispose()
 

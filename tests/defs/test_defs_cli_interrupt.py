@@ -182,32 +182,39 @@ def test_the_message_counts_every_project_and_names_the_command_that_finishes():
     assert "1 window landed, 1 not" in one and "--start 2026-11-16T02 --end" in one
 
 
-@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
-def test_an_interrupt_while_the_command_starts_is_one_line_exit_130(
-    signame: str, tmp_path: Path
-) -> None:
-    # The signal arrives while the commands are imported (an import hook sends it), before any
-    # command runs. It used to end in a KeyboardInterrupt traceback (SIGINT) or kill the
-    # process without a word (SIGTERM). The script starts the installed console script's
-    # entry point, as the `pipeline` executable does.
+def _interrupted_at_import(
+    module: str, signame: str, argv: list[str], folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``pipeline <argv>`` through the installed console script's entry point, with
+    ``signame`` sent to itself by an import hook when ``module`` is first imported."""
     script = (
         "import os, signal, sys\n"
         "from importlib.metadata import entry_points\n"
         "class Trip:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'pipeline.cli.common':\n"
+        f"        if name == {module!r}:\n"
         f"            os.kill(os.getpid(), signal.{signame})\n"
         "        return None\n"
         "sys.meta_path.insert(0, Trip())\n"
-        "sys.argv = ['pipeline', 'status']\n"
+        f"sys.argv = ['pipeline', *{argv!r}]\n"
         "(command,) = entry_points(group='console_scripts', name='pipeline')\n"
         "command.load()()\n"
     )
-    path = tmp_path / "interrupted_start.py"
+    path = folder / "interrupted.py"
     path.write_text(script)
-    run = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    return subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, cwd=folder, timeout=120
     )
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_while_the_command_starts_is_one_line_exit_130(
+    signame: str, tmp_path: Path
+) -> None:
+    # The signal arrives while the commands are imported, before any command runs. It used to
+    # end in a KeyboardInterrupt traceback (SIGINT) or kill the process without a word
+    # (SIGTERM).
+    run = _interrupted_at_import("pipeline.cli.common", signame, ["status"], tmp_path)
     assert run.returncode == 130, run.stderr
     assert run.stderr.strip() == "error: interrupted while starting; nothing ran"
     assert not (tmp_path / ".dagster").exists()
@@ -216,24 +223,9 @@ def test_an_interrupt_while_the_command_starts_is_one_line_exit_130(
 def test_an_interrupt_a_command_did_not_handle_is_one_line_exit_130(tmp_path: Path) -> None:
     # Ctrl-C while `pipeline ingest` loads the job (before any window): typer ended the command
     # with exit 130 and printed nothing at all.
-    script = (
-        "import os, signal, sys\n"
-        "class Trip:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'pipeline.jobs':\n"
-        "            os.kill(os.getpid(), signal.SIGINT)\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, Trip())\n"
-        "sys.argv = ['pipeline', 'ingest', '--start', '2026-11-01T00', '--end', '2026-11-01T02',\n"
-        f"            '--db', {str(tmp_path / 'calls.duckdb')!r}]\n"
-        "from pipeline.entry import main\n"
-        "main()\n"
-    )
-    path = tmp_path / "interrupted_command.py"
-    path.write_text(script)
-    run = subprocess.run(
-        [sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path, timeout=120
-    )
+    hours = ["--start", "2026-11-01T00", "--end", "2026-11-01T02"]
+    argv = ["ingest", *hours, "--db", str(tmp_path / "calls.duckdb")]
+    run = _interrupted_at_import("pipeline.jobs", "SIGINT", argv, tmp_path)
     assert run.returncode == 130, run.stderr
     assert run.stderr.strip() == "error: interrupted", run.stderr
 
