@@ -8,9 +8,12 @@ Run by hand (not a test); results go to ``bench/README.md``:
 * The sandbox runs in its own subprocess (``python -m pipeline.sandbox serve``), so it has a
   core of its own; the first (untimed) bare sweep generates and caches every hour.
 * Each measurement runs in a fresh subprocess of this script (``--worker MODE``); its peak
-  RSS is the worker's own ``VmHWM``. The parent also reaps it with ``os.wait4`` and prints
-  that child's ``ru_maxrss`` (what ``getrusage(RUSAGE_CHILDREN)`` reports), which agrees except
-  that Linux starts it at the parent's RSS at fork time (a floor of ~35 MB here).
+  RSS is the worker's own ``VmHWM`` plus the sum of its child processes' peaks
+  (:class:`ChildPeaks`, sampled: the project's parser processes). The worker also prints the
+  largest child's ``ru_maxrss`` (``getrusage(RUSAGE_CHILDREN)``), and the parent reaps it with
+  ``os.wait4`` and prints its ``ru_maxrss``; Linux starts an exec'd child's ``ru_maxrss`` at
+  its parent's RSS at fork time: dlt's only child, ``file -b <python>`` run by Python's
+  ``platform`` module, shows 55-75 MB that way and is never sampled alive.
 * Modes, all over the same hourly windows of ``--days`` days, pages of 1000:
   - ``bare``: httpx only, ``--concurrency`` threads each sweeping one window at a time; the body
     is downloaded but not parsed (``totalItems`` is read from the envelope's tail).
@@ -222,24 +225,81 @@ PRELOAD = {
 }
 
 
+def _vm_hwm_mb(pid: int | str = "self") -> float | None:
+    """A process's peak RSS (``VmHWM``, MB); None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")),
+        None,
+    )
+
+
+class ChildPeaks:
+    """Every child process's peak RSS, sampled every ``interval`` s while the block runs.
+
+    ``getrusage(RUSAGE_CHILDREN)`` only gives the *largest* child's peak; the project runs one
+    parser process per CPU (and dlt its normalize process) side by side, so the mode's memory
+    is the worker's peak plus the *sum* of its children's (an upper bound of their peak at one
+    instant). ``VmHWM`` only grows, so a child's last sample is its peak up to ``interval``
+    before it exited.
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.peaks: dict[int, float] = {}
+        self._interval = interval
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _children(self) -> list[int]:
+        me = os.getpid()
+        found = []
+        for task in Path(f"/proc/{me}/task").iterdir():
+            try:
+                found += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return found
+
+    def _sample(self) -> None:
+        while not self._done.wait(self._interval):
+            for pid in self._children():
+                peak = _vm_hwm_mb(pid)
+                if peak is not None:
+                    self.peaks[pid] = max(peak, self.peaks.get(pid, 0.0))
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def run_worker(mode: str, base: str, days: int, concurrency: int) -> dict:
     import importlib
 
     for module in PRELOAD[mode]:
         importlib.import_module(module)
-    with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as tmp, ChildPeaks() as children:
         t0 = time.perf_counter()
         calls = WORKERS[mode](base, days, concurrency, Path(tmp))
         seconds = time.perf_counter() - t0
-    hwm = next(
-        int(line.split()[1]) / 1024
-        for line in Path("/proc/self/status").read_text().splitlines()
-        if line.startswith("VmHWM:")
-    )
     # The project's parser processes (pipeline.ingest.parsers) are this worker's children,
-    # reaped when the run ends: their largest peak counts towards the mode's memory.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"mode": mode, "calls": calls, "seconds": seconds, "hwm_mb": hwm, "child_mb": children}
+    # reaped when the run ends: the sum of their peaks counts towards the mode's memory.
+    # getrusage's largest child peak is kept as a cross-check of the sampling.
+    return {
+        "mode": mode,
+        "calls": calls,
+        "seconds": seconds,
+        "hwm_mb": _vm_hwm_mb(),
+        "child_mb": sum(children.peaks.values()),
+        "children": len(children.peaks),
+        "largest_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 # ------------------------------------------------------------------------------------- parent
@@ -295,7 +355,8 @@ def main() -> None:
                 print(
                     f"run {run + 1} {mode:8s} {r['calls']:>10,} calls {r['seconds']:7.2f} s "
                     f"{r['calls_per_s']:>10,.0f} calls/s  peak RSS {r['peak_rss_mb']:7.1f} MB "
-                    f"(VmHWM {r['hwm_mb']:.1f} + child processes {r['child_mb']:.1f}, "
+                    f"(VmHWM {r['hwm_mb']:.1f} + {r['children']} child processes "
+                    f"{r['child_mb']:.1f}, largest {r['largest_child_mb']:.1f}; "
                     f"ru_maxrss {r['ru_maxrss_mb']:.1f})",
                     flush=True,
                 )
