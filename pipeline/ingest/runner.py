@@ -12,7 +12,8 @@ run is a short pipeline of named stages:
 4. **verdict**: the :class:`~pipeline.ingest.report.IngestReport`, or an
    :class:`~pipeline.ingest.report.IngestError` naming every window that did not land whole.
 
-Memory is bounded by the queue (``2 × concurrency`` pages), never by a window or a backfill.
+Memory is bounded by the queue (:data:`QUEUED_PAGES_PER_THREAD` × ``concurrency`` pages, ~1 MB
+a page of 1,000 calls) and the open windows' staged pages, never by a backfill.
 A window whose fetch fails is discarded (its previous committed state stays) and reported; the
 others still land, and re-running the range ends exactly as a clean run would.
 """
@@ -53,6 +54,12 @@ from pipeline.warehouse.ledger import LedgerEntry, WindowFetch
 log = logging.getLogger("pipeline.ingest")
 
 __all__ = ["IngestError", "IngestReport", "WindowFailure", "ingest_windows"]
+
+#: Pages the fetch queue holds per fetch thread. Committing a window (~24,000 calls) takes the
+#: writer ~150 ms, in which 4 threads fetch ~10 pages; with 2 a thread (the stage's default)
+#: they stopped on the full queue: 8 landed 1.03x the calls/s (medians of 6 alternating runs,
+#: bench/README.md "Fetch queue depth") for ~25 MB more at most.
+QUEUED_PAGES_PER_THREAD = 8
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 ProgressCallback = Callable[[LedgerEntry, int, int], None]
@@ -132,7 +139,9 @@ def ingest_windows(
             def open_sweep(window: Window) -> WindowSweep:
                 return client.sweep_window(window, filters, page_parser=parser)
 
-            with FetchStage(open_sweep, window_fetch, concurrency) as fetchers:
+            with FetchStage(
+                open_sweep, window_fetch, concurrency, queued_per_thread=QUEUED_PAGES_PER_THREAD
+            ) as fetchers:
                 for message in fetchers.messages(windows):
                     writer.handle(message, len(windows))
     finally:
