@@ -311,6 +311,8 @@ class RunProgress(logging.Handler):
             self._print(f"{event.step_key} failed: {detail}", "red")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             self._check(event.asset_check_evaluation_data)
+        elif event.event_type_value == "STEP_START":
+            self._describe(_phase_of(step))
         elif event.event_type_value == "ENGINE_EVENT":
             metadata = getattr(event.event_specific_data, "metadata", None) or {}
             pool = metadata.get("pool")
@@ -377,6 +379,19 @@ class RunProgress(logging.Handler):
             f"call details: {t.details:,} of {t.details_calls:,} calls ({share:.1f} %) from "
             f"/calls/export, {t.details_rejected:,} rejected{note}"
         )
+
+
+def _phase_of(step: str) -> str:
+    """What a step of ``ingest_calls``/``refresh_analytics`` does, for the progress label."""
+    if step == "raw__calls":
+        return "fetching"
+    if step == "raw__call_details":
+        return "call details"
+    if step.startswith("analytics"):
+        return "analytics tables"
+    if step.startswith("alert"):
+        return "alert rules"
+    return "checks"  # the asset checks' own steps (raw__calls_unique_call_ids, ...)
 
 
 def _count(n: int, noun: str) -> str:

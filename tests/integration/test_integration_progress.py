@@ -213,3 +213,41 @@ def test_the_heartbeat_thread_prints_a_due_line_and_stops_with_the_run():
     terminal = RunProgress(Console(file=io.StringIO(), force_terminal=True), 4)
     with terminal:
         assert not any(t.name == "progress-heartbeat" for t in threading.enumerate())
+
+
+def _step_start(step: str) -> logging.LogRecord:
+    event = dg.DagsterEvent(event_type_value="STEP_START", job_name="ingest_calls", step_key=step)
+    meta = {"step_key": step, "dagster_event": event}
+    return logging.makeLogRecord({"levelno": logging.DEBUG, "dagster_meta": meta})
+
+
+def test_the_plain_line_names_the_step_that_runs_now():
+    """The label used to change only on a window commit or a step's own log line: after
+    "waiting for pool", or from one project's analytics into the next project's first (slow)
+    window, the line named a phase that had ended."""
+    now = [0.0]
+    console = Console(file=io.StringIO(), width=200)
+    progress = RunProgress(console, 4, clock=lambda: now[0], heartbeat_every=None)
+    steps = [
+        "raw__calls",
+        "raw__calls_unique_call_ids",
+        "raw__call_details",
+        "analytics_tables",
+        "alert_rules",
+        "raw__calls",  # the next project's execution
+    ]
+    with progress:
+        progress.emit(_step_start("analytics_tables"))  # a label another step would leave
+        for step in steps:
+            progress.emit(_step_start(step))
+            now[0] += 31.0
+            progress.heartbeat()
+    labels = [line.split(":")[0] for line in console.file.getvalue().splitlines()]  # type: ignore[attr-defined]
+    assert labels == [
+        "fetching",
+        "checks",
+        "call details",
+        "analytics tables",
+        "alert rules",
+        "fetching",
+    ]
