@@ -54,6 +54,7 @@ CHECK_STEPS = (
     "create_time_in_window",
     "ledger_reconciles",
     "no_negative_durations",
+    "no_calls_over_24_hours",
     "no_rejected_records",
 )
 REPORT_TZ = "UTC"

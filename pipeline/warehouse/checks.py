@@ -78,6 +78,13 @@ CHECKS: tuple[CheckSpec, ...] = (
         "No negative durationSeconds / billingDurationSeconds, and no end before create/answer.",
     ),
     CheckSpec(
+        "no_calls_over_24_hours",
+        "No call ends more than 24 h after its create_time. The analytics count at most 24 h "
+        "of a call (MAX_CALL_DURATION), so such a call's MOU, ACD, Erlangs and concurrency "
+        "are capped: usually an endTime the API got wrong (e.g. 9999-12-31). The call is kept.",
+        "WARN",
+    ),
+    CheckSpec(
         "no_rejected_records",
         "Records the parser rejected (kept in raw.rejected_calls with their reason).",
         "WARN",

@@ -114,6 +114,7 @@ def test_the_run_s_checks_read_its_hours(damaged: Path) -> None:
         "create_time_in_window",
         "ledger_reconciles",
         "no_negative_durations",
+        "no_calls_over_24_hours",
         "no_rejected_records",
     }
     assert not over_b["unique_call_ids"].passed
@@ -142,7 +143,7 @@ def test_pipeline_audit_reads_every_window(damaged: Path, tmp_path: Path) -> Non
         land(RawCallsWriter(con, "r", "P"), MID, [Z])
     result = CliRunner().invoke(app, ["audit", "--db", str(clean)])
     assert result.exit_code == 0, result.output
-    assert "audit passed: 6 checks over every window" in result.output
+    assert "audit passed: 7 checks over every window" in result.output
     with connect(clean) as con:  # an export row the CSV parser could not read
         con.execute(
             "INSERT INTO raw.rejected_call_details (project_id, window_start, window_end, "

@@ -55,6 +55,7 @@ def test_assets_checks_and_schedules(defs):
         "create_time_in_window",
         "ledger_reconciles",
         "no_negative_durations",
+        "no_calls_over_24_hours",
         "no_rejected_records",
         "no_rejected_call_details",
         *RULES,  # the alert rules (pipeline/defs/alerts.py)

@@ -67,7 +67,7 @@ def test_quiet_run_prints_only_the_summary_with_the_warehouse_counts(make_sandbo
     assert "check no_rejected_records on raw/calls failed" in lines[0]
     assert lines[1].startswith(
         f"Landed {calls:,} calls in 4 windows ({rejected:,} rejected; 0 re-swept, 0 unreconciled);"
-        " checks: 5 passed, 1 failed;"
+        " checks: 6 passed, 1 failed;"
     ), output
     assert lines[2] == (
         f"call details: {calls:,} of {calls:,} calls (100.0 %) from /calls/export, 0 rejected"

@@ -71,7 +71,7 @@ def test_demo_records_its_runs_where_dagster_dev_looks_and_prints_under_40_lines
     assert "\x1b[" not in output  # not a terminal: no progress bar, no control codes
     summary = next(line for line in lines if line.startswith("Landed "))
     passed, failed = map(int, re.findall(r"checks: (\d+) passed, (\d+) failed", summary)[0])
-    assert passed + failed == 6 + 8, summary  # raw checks (5 calls, 1 details) + 8 alert checks
+    assert passed + failed == 7 + 8, summary  # raw checks (6 calls, 1 details) + 8 alert checks
 
     home = work / ".dagster"
     assert (home / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
@@ -174,7 +174,7 @@ def test_status_reports_the_hours_a_range_is_missing(make_sandbox, tmp_path, dag
     assert "last never" in analytics and "missing 8 h" in analytics
     # the latest evaluation of each check: records were rejected, so that WARN check fails
     # (the alert checks on the analytics assets never ran: analytics=False)
-    assert "Checks: 5 passing, 1 failing, 8 never evaluated" in result.output
+    assert "Checks: 6 passing, 1 failing, 8 never evaluated" in result.output
     failing = next(x for x in result.output.splitlines() if "FAILING" in x)
     assert failing.startswith("  FAILING no_rejected_records on raw/calls (WARN, ")
     assert "failures: " in failing
@@ -211,4 +211,4 @@ def test_status_after_a_failed_run_shows_the_last_real_check_results(make_sandbo
         app, ["status", "--start", "2026-11-16T00", "--end", "2026-11-16T01"]
     )
     assert result.exit_code == 0, result.output
-    assert "Checks: 6 passing, 0 failing, 8 never evaluated" in result.output
+    assert "Checks: 7 passing, 0 failing, 8 never evaluated" in result.output

@@ -119,3 +119,15 @@ def test_end_before_answer_or_creation_is_zero_length(tmp_path):
         assert totals(con, "trunk_usage_hourly", "TA") == (120, 0, 1, 1)
         assert scalar(con, "SELECT sum(attempts) FROM analytics.answer_rate_hourly") == 2
         assert check_on(con, "no_negative_durations")[0] == 2
+
+
+def test_a_call_over_24_hours_is_named_by_its_check(tmp_path):
+    """The analytics cap it silently at 24 h (above); the WARN check names it, and a call of
+    exactly 24 h (the cap itself) passes."""
+    with connect(tmp_path / "w.duckdb") as con:
+        writer = RawCallsWriter(con, "r", "P")
+        day = make_call("day", CREATED, end=CREATED + MAX_CALL_DURATION, trunk="T1")
+        over = make_call("over", CREATED, end=CREATED + MAX_CALL_DURATION + timedelta(seconds=1))
+        land(writer, W, [FOREVER, day, over, make_call("short", CREATED)])
+        failures, detail = check_on(con, "no_calls_over_24_hours")
+        assert (failures, sorted(detail.split(", "))) == (2, ["forever", "over"])
