@@ -28,7 +28,7 @@ from pipeline.defs.schedules import PROJECT_TAG, RANGE_END_TAG, RANGE_START_TAG
 from pipeline.ingest.windows import HOUR
 from pipeline.progress import RunProgress
 from pipeline.projects import configured_projects
-from pipeline.state.instance import run_tags
+from pipeline.state.instance import cancel_own_unfinished_runs, run_tags
 from pipeline.warehouse.ownership import hour_runs
 
 #: What a run without analytics materialises: the calls and their export details.
@@ -251,6 +251,7 @@ def run_ingest_job(
                     )
             except KeyboardInterrupt:  # outside a step: planning a run, between runs
                 progress.tally.interrupted = True
+                cancel_own_unfinished_runs(instance, "interrupted (Ctrl-C or SIGTERM)")
             if stop():
                 interrupted = IngestInterrupted(
                     progress.tally.windows, _not_landed(ranges, landed, start, end), (start, end)

@@ -196,3 +196,19 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         log.warning("run %s of a process that died (pid %d) marked failed", run.run_id[:8], pid)
         failed.append(run.run_id)
     return failed
+
+
+def cancel_own_unfinished_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
+    """Mark canceled the unfinished runs this process started (:func:`run_tags`).
+
+    For a Ctrl-C that escaped Dagster between creating a run and starting it (the run's
+    resources, the plan): the run stayed ``NOT_STARTED`` in ``dagster dev`` until a later
+    command found its process gone. Call it only once no run of this process is executing.
+
+    Returns:
+        The ids of the runs marked canceled.
+    """
+    records = instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED, tags=run_tags()))
+    for record in records:
+        instance.report_run_canceled(record.dagster_run, message=reason)
+    return [record.dagster_run.run_id for record in records]

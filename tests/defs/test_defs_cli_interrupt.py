@@ -277,3 +277,38 @@ def _open_files(pid: int) -> set[str]:
         except OSError:  # closed while listing
             continue
     return targets
+
+
+def test_ctrl_c_before_dagster_starts_a_created_run_cancels_it(make_sandbox, tmp_path, monkeypatch):
+    """The run Dagster had created stayed NOT_STARTED (in `dagster dev`, until a later command
+    found this process gone and called it failed)."""
+    import dagster as dg
+    import dagster._core.execution.execute_in_process as in_process
+    import pytest
+
+    from pipeline.jobs import IngestInterrupted, run_ingest_job
+    from tests.conftest import api_resource, quiet_console
+
+    def interrupted(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # after create_run_for_job, before the run starts
+
+    monkeypatch.setattr(in_process, "ExecuteRunWithPlanIterable", interrupted)
+    with make_sandbox() as sb, dg.DagsterInstance.ephemeral() as instance:
+        with pytest.raises(IngestInterrupted):
+            run_ingest_job(
+                START,
+                START + timedelta(hours=2),
+                db_path=tmp_path / "w.duckdb",
+                report_tz="UTC",
+                console=quiet_console(),
+                sinch=api_resource(sb),
+                instance=instance,
+            )
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.CANCELED
+        canceled = [
+            e.message
+            for e in instance.all_logs(run.run_id)
+            if e.dagster_event_type == dg.DagsterEventType.RUN_CANCELED
+        ]
+    assert canceled == ["interrupted (Ctrl-C or SIGTERM)"], canceled
