@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from collections.abc import Callable
@@ -60,8 +61,18 @@ _SESSION_DAGSTER_HOME = Path(tempfile.mkdtemp(prefix="dagster-home-session-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point ``DAGSTER_HOME`` away from the checkout (and the developer's own instance)."""
+    """Point ``DAGSTER_HOME`` away from the checkout (and the developer's own instance); let
+    the processes the tests start take Ctrl-C as from a terminal.
+
+    A shell without job control starts a background command (``pytest ... &``, a CI step run
+    that way) with SIGINT ignored, and an ignored signal stays ignored in every process it
+    starts: Python then installs no ``KeyboardInterrupt``, and the tests that press Ctrl-C on
+    a child (``pipeline sandbox serve``, an interrupted ingest) waited for an exit that never
+    came. The default disposition is what a user's terminal gives the command.
+    """
     os.environ["DAGSTER_HOME"] = str(_SESSION_DAGSTER_HOME)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
