@@ -4,8 +4,8 @@
 pages with ``stats``, :class:`PageSource`: the calls' :class:`~pipeline.sinch.client.WindowSweep`
 or the export's :class:`~pipeline.sinch.export.ExportRun`, both fetching lazily through the
 shared client, which applies the rate limit and retries) and put what they get on a queue of
-``queued_per_thread × concurrency`` messages (2 by default), so memory is bounded by pages,
-never by a window or a backfill:
+``max(2 × concurrency, min_queue)`` messages, so memory is bounded by pages, never by a window
+or a backfill:
 a thread holds at most one page while the queue is full and asks for no other until it is
 taken. The writer (the caller's thread) reads :meth:`FetchStage.messages`:
 
@@ -122,11 +122,11 @@ class FetchStage(Generic[P, S, F]):
         concurrency: windows read at the same time (>= 1).
         fatal: whether an error stops the whole stage (raised from :meth:`messages`) rather
             than failing its window (:class:`WindowFailed`); default :func:`is_fatal`.
-        queued_per_thread: the queue holds ``queued_per_thread × concurrency`` messages; a
-            deeper queue lets the threads go on fetching while the writer commits.
+        min_queue: the queue holds ``max(2 × concurrency, min_queue)`` messages; a deeper
+            queue lets the threads go on fetching while the writer commits.
 
     Raises:
-        ValueError: ``concurrency < 1`` or ``queued_per_thread < 1``.
+        ValueError: ``concurrency < 1``.
     """
 
     def __init__(
@@ -136,16 +136,16 @@ class FetchStage(Generic[P, S, F]):
         concurrency: int,
         *,
         fatal: Callable[[BaseException], bool] = is_fatal,
-        queued_per_thread: int = 2,
+        min_queue: int = 0,
     ) -> None:
-        if concurrency < 1 or queued_per_thread < 1:
-            msg = "concurrency and queued_per_thread must be >= 1"
+        if concurrency < 1:
+            msg = "concurrency must be >= 1"
             raise ValueError(msg)
         self._open = open_window
         self._summarise = summarise
         self._is_fatal = fatal
         self._queue: queue.Queue[Message[P, F]] = queue.Queue(
-            maxsize=queued_per_thread * concurrency
+            maxsize=max(2 * concurrency, min_queue)
         )
         self._stop = threading.Event()
         self._fatal: list[BaseException] = []

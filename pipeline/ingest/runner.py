@@ -12,8 +12,8 @@ run is a short pipeline of named stages:
 4. **verdict**: the :class:`~pipeline.ingest.report.IngestReport`, or an
    :class:`~pipeline.ingest.report.IngestError` naming every window that did not land whole.
 
-Memory is bounded by the queue (:data:`QUEUED_PAGES_PER_THREAD` × ``concurrency`` pages, ~1 MB
-a page of 1,000 calls) and the open windows' staged pages, never by a backfill.
+Memory is bounded by the queue (``max(2 × concurrency,`` :data:`COMMIT_BUFFER_PAGES` ``)`` pages,
+~1 MB a page of 1,000 calls) and the open windows' staged pages, never by a backfill.
 A window whose fetch fails is discarded (its previous committed state stays) and reported; the
 others still land, and re-running the range ends exactly as a clean run would.
 """
@@ -55,11 +55,12 @@ log = logging.getLogger("pipeline.ingest")
 
 __all__ = ["IngestError", "IngestReport", "WindowFailure", "ingest_windows"]
 
-#: Pages the fetch queue holds per fetch thread. Committing a window (~24,000 calls) takes the
-#: writer ~150 ms, in which 4 threads fetch ~10 pages; with 2 a thread (the stage's default)
-#: they stopped on the full queue: 8 landed 1.03x the calls/s (medians of 6 alternating runs,
-#: bench/README.md "Fetch queue depth") for ~25 MB more at most.
-QUEUED_PAGES_PER_THREAD = 8
+#: Pages the fetch queue holds at least, whatever the concurrency. Committing a window (~24,000
+#: calls) takes the writer ~150 ms, in which 4 threads fetch ~10 pages: with the fetch stage's
+#: 2 a thread (8 pages) they stopped on the full queue. 32 pages landed 1.03x the calls/s
+#: (medians of 6 alternating runs, bench/README.md "End to end vs dlt, 2026-12-07") for
+#: ~25 MB more at most; a floor, not a per-thread depth, so 32 threads hold no more than before.
+COMMIT_BUFFER_PAGES = 32
 
 #: Called after each committed window with ``(entry, windows_done, windows_total)``.
 ProgressCallback = Callable[[LedgerEntry, int, int], None]
@@ -140,7 +141,7 @@ def ingest_windows(
                 return client.sweep_window(window, filters, page_parser=parser)
 
             with FetchStage(
-                open_sweep, window_fetch, concurrency, queued_per_thread=QUEUED_PAGES_PER_THREAD
+                open_sweep, window_fetch, concurrency, min_queue=COMMIT_BUFFER_PAGES
             ) as fetchers:
                 for message in fetchers.messages(windows):
                     writer.handle(message, len(windows))

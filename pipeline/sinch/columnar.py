@@ -94,7 +94,8 @@ def type_page(items: Sequence[Any]) -> FastRows:
         source[name], source[f"{key}.currencyCode"] = _money(_column(dicts, key), bad)
     # Two steps: the flags read the typed columns instead of computing them again. One plan,
     # not optimised: on ~1000 rows Polars' optimiser cost more than it saved (a page 5.1 ->
-    # 3.9 ms, bench/README.md "Page parsing"); the expressions are already what should run.
+    # 3.9 ms, bench/README.md "End to end vs dlt", item 4); the expressions are already what
+    # should run.
     frame = (
         pl.DataFrame(source)
         .lazy()
@@ -115,8 +116,8 @@ def type_page(items: Sequence[Any]) -> FastRows:
 def _column(dicts: list[dict[str, Any]], key: str) -> list[Any]:
     """``[d.get(key) for d in dicts]``, looped in C (``map``).
 
-    1.02 against 1.58 ms for the 16 fields of a 1000-call page (bench/README.md, "Page
-    parsing").
+    1.02 against 1.58 ms for the 16 fields of a 1000-call page (bench/README.md, "End to end
+    vs dlt": "Where a parser's ~21 ms a 1000-call page goes").
     """
     return list(map(dict.get, dicts, repeat(key)))
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+import pipeline.ingest.runner as runner
 from pipeline.ingest.fetchers import FetchStage, PageArrived
-from pipeline.ingest.runner import QUEUED_PAGES_PER_THREAD
+from pipeline.ingest.runner import COMMIT_BUFFER_PAGES, ingest_windows
 from pipeline.sinch.models import Window
 
 HOUR0 = datetime(2026, 11, 2, tzinfo=UTC)
@@ -43,18 +44,18 @@ def wait_for(condition, what: str, guard_s: float = 60.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("queued_per_thread", [2, QUEUED_PAGES_PER_THREAD])
-def test_threads_fetch_ahead_of_a_busy_writer_up_to_the_queue_depth(queued_per_thread):
-    """While the writer commits (takes nothing), each thread fetches on until the queue of
-    ``queued_per_thread × concurrency`` pages is full, plus the one page it then holds; a
+@pytest.mark.parametrize(("min_queue", "queued"), [(0, 6), (4, 6), (COMMIT_BUFFER_PAGES, 32)])
+def test_threads_fetch_ahead_of_a_busy_writer_up_to_the_queue_depth(min_queue, queued):
+    """While the writer commits (takes nothing), the threads fetch on until the queue of
+    ``max(2 × concurrency, min_queue)`` pages is full, each then holding one more page; a
     writer that takes one message lets exactly one more page be fetched."""
     concurrency, produced, lock = len(WINDOWS), [0], threading.Lock()
-    ahead = queued_per_thread * concurrency + concurrency
+    ahead = queued + concurrency
     stage = FetchStage(
         lambda _w: EndlessWindow(produced, lock),
         lambda stats: stats,
         concurrency,
-        queued_per_thread=queued_per_thread,
+        min_queue=min_queue,
     )
     with stage:
         messages = stage.messages(WINDOWS)
@@ -66,6 +67,18 @@ def test_threads_fetch_ahead_of_a_busy_writer_up_to_the_queue_depth(queued_per_t
         wait_for(lambda: produced[0] == ahead + 2, "one more page after one was taken")
 
 
-def test_the_queue_depth_must_be_positive():
-    with pytest.raises(ValueError, match="queued_per_thread"):
-        FetchStage(lambda _w: EndlessWindow([0], threading.Lock()), str, 2, queued_per_thread=0)
+def test_the_calls_run_buffers_a_commit_s_worth_of_pages(monkeypatch, tmp_path):
+    """The calls run asks its fetch stage for COMMIT_BUFFER_PAGES (the export keeps 2 a thread)."""
+    asked: list[int] = []
+
+    class Recording(FetchStage):  # type: ignore[type-arg]
+        def __init__(self, *args, min_queue: int = 0, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            asked.append(min_queue)
+            super().__init__(*args, min_queue=min_queue, **kwargs)
+
+    class NoCalls:  # a client with no windows to sweep and no trunks to refresh
+        project_id = "P"
+
+    monkeypatch.setattr(runner, "FetchStage", Recording)
+    ingest_windows(NoCalls(), tmp_path / "w.duckdb", [], refresh_trunks=False)  # type: ignore[arg-type]
+    assert asked == [COMMIT_BUFFER_PAGES]
