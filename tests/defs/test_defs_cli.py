@@ -150,7 +150,7 @@ def test_sandbox_serve_stops_on_ctrl_c():
                     break
             os.killpg(proc.pid, signal.SIGINT)
             # 60 s: a hang guard, not a deadline (stopping joins the server thread for up to
-            # 10 s; twice in a day a loaded run of tests/defs passed 10 s here).
+            # 10 s). A pytest started with SIGINT ignored used to hang here: tests/conftest.py.
             assert proc.wait(timeout=60) in (0, 130)  # 130: the conventional Ctrl-C status
         finally:
             proc.kill()
