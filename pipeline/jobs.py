@@ -251,7 +251,12 @@ def run_ingest_job(
                     )
             except KeyboardInterrupt:  # outside a step: planning a run, between runs
                 progress.tally.interrupted = True
-                cancel_own_unfinished_runs(instance, "interrupted (Ctrl-C or SIGTERM)")
+                try:
+                    cancel_own_unfinished_runs(instance, "interrupted (Ctrl-C or SIGTERM)")
+                except Exception as exc:  # the storage may be what the interrupt left half-done
+                    logging.getLogger("pipeline").warning(
+                        "could not mark the interrupted run canceled: %s", exc
+                    )
             if stop():
                 interrupted = IngestInterrupted(
                     progress.tally.windows, _not_landed(ranges, landed, start, end), (start, end)
