@@ -101,7 +101,7 @@ def test_checks_pass_over_the_lake(runs: Runs, tmp_path: Path) -> None:
     env = {"CALLS_LAKE_URI": runs.lake.location}
     audit = CliRunner().invoke(app, ["audit", "--db", str(tmp_path / "none.duckdb")], env=env)
     assert audit.exit_code == 0, audit.output
-    assert "audit passed: 6 checks" in audit.output
+    assert "audit passed: 7 checks" in audit.output
 
 
 def test_pipeline_sql_reads_the_lake(runs: Runs, tmp_path: Path) -> None:
