@@ -241,7 +241,7 @@ class ChildPeaks:
     """Every child process's peak RSS, sampled every ``interval`` s while the block runs.
 
     ``getrusage(RUSAGE_CHILDREN)`` only gives the *largest* child's peak; the project runs one
-    parser process per CPU (and dlt its normalize process) side by side, so the mode's memory
+    parser process per CPU side by side (dlt starts none that lives), so the mode's memory
     is the worker's peak plus the *sum* of its children's (an upper bound of their peak at one
     instant). ``VmHWM`` only grows, so a child's last sample is its peak up to ``interval``
     before it exited.

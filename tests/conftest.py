@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,15 @@ def sandbox_env(sb: SandboxHandle) -> dict[str, str]:
         "SINCH_API_URL": sb.base_url,
         "SINCH_AUTH_URL": sb.auth_url,
     }
+
+
+def wait_for(condition: Callable[[], object], what: str, guard_s: float = 60.0) -> None:
+    """Wait until ``condition()`` is true; ``guard_s`` only stops a hang (then the test fails)."""
+    deadline = time.monotonic() + guard_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
 
 
 def quiet_console() -> Console:

@@ -25,6 +25,7 @@ from pipeline.sinch.auth import BasicAuth, OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.errors import ClientError, DeadlineExceeded, ResponseTooLarge, ServerError
 from pipeline.sinch.models import Window
+from tests.conftest import wait_for
 
 WIN = Window(datetime(2025, 4, 1, 10, tzinfo=UTC), datetime(2025, 4, 1, 11, tzinfo=UTC))
 SLOW_HEAD = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * 400 + b"\r\n\r\n"
@@ -72,14 +73,6 @@ def dripping_server(payload: bytes, delay_s: float = 0.05) -> Iterator[dict]:
         state["stop"] = True
         thread.join(timeout=60)  # within 0.1 s; a hang guard
         srv.close()
-
-
-def wait_for(predicate, what: str) -> None:
-    for _ in range(400):
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_deadline_covers_dripped_response_headers() -> None:

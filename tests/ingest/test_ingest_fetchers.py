@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +12,7 @@ import pipeline.ingest.runner as runner
 from pipeline.ingest.fetchers import FetchStage, PageArrived
 from pipeline.ingest.runner import COMMIT_BUFFER_PAGES, ingest_windows
 from pipeline.sinch.models import Window
+from tests.conftest import wait_for
 
 HOUR0 = datetime(2026, 11, 2, tzinfo=UTC)
 WINDOWS = [Window(HOUR0 + timedelta(hours=h), HOUR0 + timedelta(hours=h + 1)) for h in range(3)]
@@ -33,15 +33,6 @@ class EndlessWindow:
                 self._produced[0] += 1
             n += 1
             yield n
-
-
-def wait_for(condition, what: str, guard_s: float = 60.0) -> None:
-    """Wait until ``condition()`` holds; ``guard_s`` only stops a hang."""
-    deadline = time.monotonic() + guard_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize(("min_queue", "queued"), [(0, 6), (4, 6), (COMMIT_BUFFER_PAGES, 32)])
