@@ -133,6 +133,8 @@ def ingest_windows(
     try:
         opened = warehouse.ingest_session(run_id, client.project_id)
         with opened as session, page_parsers(parse_processes) as parser:
+            if parser is not None:  # the parser processes keep cores busy: the writer yields
+                session.leave_cores(parse_processes)
             if refresh_trunks:
                 refresh_trunks_stage(client, session, clock, report)
             writer = WindowWriter(session, report, clock, progress)

@@ -61,6 +61,9 @@ class IngestSession(Protocol):
     ) -> LedgerEntry:
         """Replace the window in ``raw.*`` and append its ledger row (idempotent)."""
 
+    def leave_cores(self, reserved: int) -> int:
+        """Leave ``reserved`` cores to the run's parser processes; returns DuckDB's threads."""
+
 
 class DetailsSession(Protocol):
     """What one run of the export ingestion writes through (one writer thread)."""
@@ -141,6 +144,10 @@ class StagingSession:
     def discard_window(self, window: Window) -> None:
         """Drop the window's staged rows."""
         self._writer.discard_window(window)
+
+    def leave_cores(self, reserved: int) -> int:
+        """Run the staging DuckDB beside ``reserved`` busy processes (fewer threads)."""
+        return self._writer.leave_cores(reserved)
 
 
 class DuckDBSession(StagingSession):

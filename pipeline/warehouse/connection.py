@@ -15,6 +15,7 @@ follows the process ``TZ`` and silently relabels TIMESTAMPTZ values).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,30 @@ def tune_for_bulk_writes(con: duckdb.DuckDBPyConnection, memory_limit: str | Non
     if memory_limit is not None:
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET checkpoint_threshold = ?", [BULK_WRITE_CHECKPOINT_THRESHOLD])
+
+
+def leave_cores(con: duckdb.DuckDBPyConnection, reserved: int, cpus: int | None = None) -> int:
+    """Run the writer's DuckDB on the cores that ``reserved`` busy processes leave it.
+
+    A backfill parses pages in one worker process per CPU (:mod:`pipeline.ingest.parsers`);
+    a DuckDB pool of one thread per CPU beside them mostly waits and wakes: on 2 cores the
+    writer alone spent 4.0 instead of 5.0 CPU-s on the same 1.15 M calls with one thread, in
+    the same wall time (bench/README.md, "End to end vs dlt, 2026-12-07, second session").
+
+    Args:
+        con: the writer's connection. Like ``memory_limit``, ``threads`` applies to the whole
+            database instance of this process, until the connection closes.
+        reserved: processes that keep cores busy beside the writer (0: change nothing).
+        cpus: the machine's CPUs (default ``os.cpu_count()``).
+
+    Returns:
+        DuckDB's ``threads`` after the call.
+    """
+    if reserved > 0:
+        threads = max(1, (cpus or os.cpu_count() or 1) - reserved)
+        con.execute(f"SET threads = {threads:d}")
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (0,)
+    return int(threads)
 
 
 class WarehouseBusyError(RuntimeError):

@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from pipeline.sinch.models import CallRecord, RejectedRecord, Trunk, Window
 from pipeline.sinch.pages import CALLS_ARROW_SCHEMA, records_to_arrow
 from pipeline.transforms.calendar import MAX_CALL_DURATION
+from pipeline.warehouse.connection import leave_cores
 from pipeline.warehouse.ledger import INSERT_LEDGER, LedgerEntry, WindowFetch, ledger_values
 from pipeline.warehouse.schema import adopt_unscoped_rows
 from pipeline.warehouse.staged_windows import SPILL_ROWS, WINDOW_CALLS, StagedWindows
@@ -129,6 +130,10 @@ class RawCallsWriter:
                     for project in (self._project_id,)
                 ],
             )
+
+    def leave_cores(self, reserved: int) -> int:
+        """Leave ``reserved`` cores to other busy processes (:func:`connection.leave_cores`)."""
+        return leave_cores(self._con, reserved)
 
     def discard_window(self, window: Window) -> None:
         """Forget what was staged for a window whose fetch failed."""

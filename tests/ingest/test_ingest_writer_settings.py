@@ -1,7 +1,9 @@
-"""The ingestion's writer connection: bounded memory and fewer checkpoints (issue 6)."""
+"""The ingestion's writer connection: bounded memory, fewer checkpoints (issue 6), and the
+threads the parser processes leave it (issue 15)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -11,21 +13,21 @@ from pipeline.ingest.runner import ingest_windows
 from pipeline.sinch.auth import OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.models import Window
-from pipeline.warehouse.connection import BULK_WRITE_CHECKPOINT_THRESHOLD
+from pipeline.warehouse.connection import BULK_WRITE_CHECKPOINT_THRESHOLD, leave_cores
 
 HOUR0 = datetime(2026, 11, 16, 9, tzinfo=UTC)
 
 
-def settings_during_run(sb, db, memory_limit):
-    """``memory_limit`` and ``checkpoint_threshold`` as the writer's database had them."""
-    seen: list[tuple[str, str]] = []
+def settings_during_run(sb, db, memory_limit, parse_processes=0, windows=1):
+    """``memory_limit``, ``checkpoint_threshold`` and ``threads`` of the writer's database."""
+    seen: list[tuple[str, str, int]] = []
 
     def progress(entry, done, total):  # runs in the writer thread, its connection open
         with duckdb.connect(str(db)) as con:  # same process: the same database instance
             seen.append(
                 con.execute(
                     "SELECT current_setting('memory_limit'), "
-                    "current_setting('checkpoint_threshold')"
+                    "current_setting('checkpoint_threshold'), current_setting('threads')"
                 ).fetchone()
             )
 
@@ -34,9 +36,13 @@ def settings_during_run(sb, db, memory_limit):
         report = ingest_windows(
             client,
             db,
-            [Window(HOUR0, HOUR0 + timedelta(hours=1))],
+            [
+                Window(HOUR0 + timedelta(hours=h), HOUR0 + timedelta(hours=h + 1))
+                for h in range(windows)
+            ],
             progress=progress,
             memory_limit=memory_limit,
+            parse_processes=parse_processes,
         )
     assert report.records > 0
     return seen
@@ -49,7 +55,7 @@ def as_mib(size: str) -> float:
 
 def test_writer_runs_with_the_memory_limit_and_checkpoint_threshold(make_sandbox, tmp_path):
     with make_sandbox(seed=3) as sb:
-        (memory, checkpoint), *_ = settings_during_run(sb, tmp_path / "w.duckdb", "300MB")
+        (memory, checkpoint, _threads), *_ = settings_during_run(sb, tmp_path / "w.duckdb", "300MB")
     assert memory == "286.1 MiB"  # 300 MB = 300e6 bytes
     assert as_mib(checkpoint) == pytest.approx(
         int(BULK_WRITE_CHECKPOINT_THRESHOLD.removesuffix("MB")) * 1e6 / 2**20, abs=0.1
@@ -60,7 +66,7 @@ def test_no_memory_limit_keeps_duckdbs_default(make_sandbox, tmp_path):
     with duckdb.connect() as con:
         default = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     with make_sandbox(seed=3) as sb:
-        (memory, _), *_ = settings_during_run(sb, tmp_path / "w.duckdb", None)
+        (memory, _, _), *_ = settings_during_run(sb, tmp_path / "w.duckdb", None)
     assert memory == default
 
 
@@ -69,3 +75,26 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused_before_fetching(make_sandb
         with pytest.raises(duckdb.ParserException, match="Memory"):
             settings_during_run(sb, tmp_path / "w.duckdb", "lots")
         assert sb.app_state.stats["requests"] == 0  # not even /trunks was asked for
+
+
+def test_the_writer_leaves_the_parser_processes_their_cores(make_sandbox, tmp_path, monkeypatch):
+    with duckdb.connect() as con:
+        default = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # read by leave_cores, in this process
+    with make_sandbox(seed=3) as sb:
+        in_threads = settings_during_run(sb, tmp_path / "t.duckdb", "300MB", windows=2)
+        in_workers = settings_during_run(sb, tmp_path / "p.duckdb", "300MB", 2, windows=2)
+    assert [threads for *_, threads in in_threads] == [default, default]
+    assert [threads for *_, threads in in_workers] == [1, 1]  # 3 CPUs - 2 parser processes
+
+
+@pytest.mark.parametrize(("reserved", "cpus", "threads"), [(2, 2, 1), (4, 16, 12), (8, 4, 1)])
+def test_leave_cores_keeps_at_least_one_thread(reserved, cpus, threads):
+    with duckdb.connect() as con:
+        assert leave_cores(con, reserved, cpus) == threads
+
+
+def test_leave_cores_of_nothing_changes_nothing():
+    with duckdb.connect() as con:
+        before = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        assert leave_cores(con, 0, 1) == before
