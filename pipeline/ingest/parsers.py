@@ -33,6 +33,11 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager, suppress
 from datetime import datetime
 
+try:
+    import fcntl
+except ImportError:  # Windows: the pipes keep their size
+    fcntl = None  # type: ignore[assignment]
+
 from pipeline.sinch.client import PageParser
 from pipeline.sinch.pages import decode_calls_page
 from pipeline.sinch.paging import DecodedPage
@@ -158,6 +163,7 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
                 started = [pool.submit(_ready) for _ in range(processes)]
             for future in started:
                 future.result(timeout=120)
+            _widen_pipes(pool)
         except Exception as exc:
             log.warning(
                 "could not start parser processes (%s: %s); parsing in threads",
@@ -185,6 +191,38 @@ def page_parsers(processes: int) -> Iterator[PageParser | None]:
         except BaseException:  # a Ctrl-C while waiting for the workers to stop
             _terminate_workers(pool)
             raise
+
+
+#: Bytes each pipe between the ingestion and its workers holds (Linux ``F_SETPIPE_SZ``; the
+#: default ``/proc/sys/fs/pipe-max-size``). A page body is ~0.5 MB and a parsed page ~0.8 MB:
+#: through the default 64 KB pipe a worker sat blocked in its ``send`` 16 % of its time, until
+#: the ingestion's one result thread had read every chunk (py-spy, bench/README.md "End to
+#: end vs dlt, 2026-12-07, second session"); with 1 MB, 7 %.
+PIPE_BYTES = 1 << 20
+
+
+def _widen_pipes(pool: ProcessPoolExecutor, size: int = PIPE_BYTES) -> int:
+    """Grow the pool's call and result pipes to ``size`` bytes where the OS allows it.
+
+    Uses the pool's private queues (CPython's ``concurrent.futures.process``); where they,
+    or ``F_SETPIPE_SZ`` (Linux only), are missing, or the OS refuses the size, the pipes keep
+    their size: only speed changes.
+
+    Returns:
+        The smallest size of the pipes after the call (0 when none could be read).
+    """
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    getpipe = getattr(fcntl, "F_GETPIPE_SZ", None) if fcntl is not None else None
+    sizes: list[int] = []
+    for name in ("_call_queue", "_result_queue"):
+        reader = getattr(getattr(pool, name, None), "_reader", None)
+        if reader is None or setpipe is None or getpipe is None or fcntl is None:
+            continue
+        with suppress(OSError, ValueError):
+            fcntl.fcntl(reader.fileno(), setpipe, size)
+        with suppress(OSError, ValueError):
+            sizes.append(fcntl.fcntl(reader.fileno(), getpipe))
+    return min(sizes, default=0)
 
 
 def _terminate_workers(pool: ProcessPoolExecutor) -> None:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.ingest import parsers
 from pipeline.ingest.parsers import (
     AUTO_MIN_WINDOWS,
     PARENT_CHECK_S,
+    PIPE_BYTES,
     auto_parse_processes,
     page_parsers,
 )
@@ -98,6 +100,29 @@ def test_worker_processes_land_the_same_rows_as_threads(make_sandbox, tmp_path):
     threads, workers = landed(tmp_path / "p0.duckdb"), landed(tmp_path / "p1.duckdb")
     assert workers == threads
     assert len(threads[0]) > 1000 and len(threads[1]) > 0
+
+
+def pipe_max_size() -> int:
+    path = Path("/proc/sys/fs/pipe-max-size")
+    return int(path.read_text()) if path.exists() else 0
+
+
+@pytest.mark.skipif(pipe_max_size() < PIPE_BYTES, reason="Linux pipes of 1 MB")
+def test_the_workers_pipes_hold_a_whole_page(monkeypatch):
+    widened: list[int] = []
+
+    def widen(pool):  # the real function; the size it leaves is recorded
+        widened.append(real(pool))
+        return widened[-1]
+
+    real = parsers._widen_pipes
+    monkeypatch.setattr(parsers, "_widen_pipes", widen)
+    with page_parsers(1) as parse:
+        assert parse is not None
+        body = b'{"calls": [], "totalItems": 0}'
+        decoded = parse(body, START, START + timedelta(hours=1), None)
+        assert decoded is not None and decoded.total_items == 0
+    assert widened == [PIPE_BYTES]  # both pipes: 64 KB each before
 
 
 def alive(pid: int) -> bool:
