@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.sinch.columnar import MONEY, UTC_TS, raw_texts, type_page
+from pipeline.sinch.columnar import MONEY, UTC_TS, plain_text_body, raw_texts, type_page
 from pipeline.sinch.errors import ResponseFormatError
 from pipeline.sinch.models import CallRecord, RejectedRecord
 from pipeline.sinch.paging import DecodedPage, decode_list
@@ -106,16 +107,19 @@ class ParsedPage(NamedTuple):
     rounded_amounts: int = 0
 
 
-def parse_page(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
+def parse_page(
+    items: Sequence[Any], start: datetime, end: datetime, plain_text: bool = False
+) -> ParsedPage:
     """Parse a page's ``calls`` array: vectorised, with ``parse_call`` for the odd records.
 
     :func:`pipeline.sinch.columnar.type_page` types the records it can type exactly with
     column expressions; the rest go through :func:`parse_page_per_record`'s loop. The result
     is identical to :func:`parse_page_per_record` (same rows in page order, same rejections).
     Never raises for bad records: they come back in ``rejected`` with their reason.
+    ``plain_text``: the page's strings are known to be printable ASCII (see ``type_page``).
     """
     rounded_amounts(reset=True)
-    fast = type_page(items)
+    fast = type_page(items, plain_text)
     positions = fast.positions
     outside = 0
     typed = fast.calls if fast.calls.num_rows else None
@@ -242,7 +246,7 @@ def parse_page_body(body: bytes, data_key: str, start: datetime, end: datetime) 
     if not isinstance(items, list):  # the client validated it; a worker must not guess
         msg = f"`{data_key}` is not a list"
         raise TypeError(msg)
-    return parse_page(items, start, end)
+    return parse_page(items, start, end, plain_text_body(body))
 
 
 def call_id_key(item: Any) -> str | None:
@@ -252,6 +256,21 @@ def call_id_key(item: Any) -> str | None:
         if type(value) is str:
             return value
     return None
+
+
+def call_id_keys(items: Sequence[Any]) -> list[str | None]:
+    """``[call_id_key(item) for item in items]``, looped in C for a page of call objects.
+
+    A worker keys every page it parses: 0.23 ms of a 1000-call page with the per-item
+    function.
+    """
+    try:
+        ids = list(map(dict.get, items, repeat("callId")))
+    except TypeError:  # an item that is not an object
+        return [call_id_key(item) for item in items]
+    if set(map(type, ids)) <= {str}:
+        return ids
+    return [value if type(value) is str else None for value in ids]
 
 
 def decode_calls_page(
@@ -267,15 +286,15 @@ def decode_calls_page(
     list answer: the caller decodes it again to raise the error with its URL.
     """
     try:
-        page = decode_list(body, "", "calls", call_id_key)
+        page = decode_list(body, "", "calls", None)
     except ResponseFormatError:
         return None
     items = page.items or []
-    keys = page.keys
+    keys = call_id_keys(items)
     sameness = keys if None not in keys else orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
     total = page.total_items
     unused = unused_above is not None and total is not None and total > unused_above
-    parsed = None if unused else parse_page(items, start, end)
+    parsed = None if unused else parse_page(items, start, end, plain_text_body(body))
     return DecodedPage(None, keys, total, page.reported_page_number, sameness, parsed)
 
 

@@ -9,6 +9,7 @@ same counts and the same unknown fields: on the sandbox's hostile data, on every
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from pipeline.sandbox.settings import SandboxSettings
 from pipeline.sandbox.state import SandboxState
 from pipeline.sandbox.store import build_query
 from pipeline.sinch import pages
-from pipeline.sinch.columnar import type_page
+from pipeline.sinch.columnar import plain_text_body, type_page
 from tests.client.test_client_parsing import base
 
 START, END = datetime(2021, 11, 1, 23, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC)
@@ -173,9 +174,26 @@ ODD: dict[str, list[Any]] = {
 
 
 def assert_same(items: list[Any], start: datetime = START, end: datetime = END) -> None:
-    """Both parsers agree on ``items`` in every respect."""
-    fast = pages.parse_page(items, start, end)
+    """Both parsers agree on ``items`` in every respect, and so does a worker given the body.
+
+    The body path (:func:`pages.decode_calls_page`) skips the printable-text checks when the
+    body is plain ASCII (:func:`plain_text_body`), so both of its branches are compared too.
+    """
     slow = pages.parse_page_per_record(items, start, end)
+    assert_same_parse(pages.parse_page(items, start, end), slow)
+    try:
+        body = orjson.dumps({"calls": items})
+    except TypeError:  # an int beyond 64 bits: orjson reads it back as a float
+        body = json.dumps({"calls": items}, ensure_ascii=False).encode()
+    read = orjson.loads(body)["calls"]
+    decoded = pages.decode_calls_page(body, start, end, None)
+    assert decoded is not None and decoded.parsed is not None
+    assert decoded.keys == [pages.call_id_key(item) for item in read]
+    assert_same_parse(decoded.parsed, pages.parse_page_per_record(read, start, end))
+
+
+def assert_same_parse(fast: pages.ParsedPage, slow: pages.ParsedPage) -> None:
+    """Two parses of the same items are the same in every respect."""
     assert fast.calls.schema == slow.calls.schema
     for name in slow.calls.column_names:
         assert fast.calls.column(name).to_pylist() == slow.calls.column(name).to_pylist(), name
@@ -221,6 +239,43 @@ def test_clean_records_take_the_fast_path() -> None:
              base(**{"from": "sip:12015555555@76.184.202.212", "to": "15551239898"})]  # fmt: skip
     assert type_page(items).fallback == []
     assert type_page([*items, base(durationSeconds="45")]).fallback == [3]
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ('{"from": "+46 70 123", "to": "sip:1@h;x=y"}', True),
+        ('{"from": "caf\\u00e9"}', False),  # an escape: a character that is not ASCII
+        ('{"from": "a\\tb"}', False),  # \t: a control character once decoded
+        ('{"from": "\u00e9"}', False),  # UTF-8 bytes
+        ('{"from": "a\x7fb"}', False),  # DEL is ASCII, not printable
+    ],
+)
+def test_only_a_body_of_printable_ascii_skips_the_text_checks(text: str, plain: bool) -> None:
+    assert plain_text_body(text.encode()) is plain
+
+
+def test_control_characters_in_an_ascii_body_still_reach_the_per_record_parser() -> None:
+    # Escaped, a tab or a unit separator is all ASCII in the body; decoded, it is neither
+    # printable nor blank to both parsers' rules, so the body path must check the text.
+    for value in ("a\\tb", "\\u001c", " \\t"):
+        body = ('{"calls": [' + orjson.dumps(base()).decode()[:-1] + ', "trunkId": "'
+                + value + '"}]}').encode()  # fmt: skip
+        items = orjson.loads(body)["calls"]
+        assert not plain_text_body(body)
+        assert_same(items)
+        decoded = pages.decode_calls_page(body, START, END, None)
+        assert decoded is not None and decoded.parsed is not None
+        assert decoded.parsed.calls.equals(pages.parse_page_per_record(items, START, END).calls)
+
+
+def test_page_keys_are_the_string_call_ids() -> None:
+    items: list[Any] = [base(callId="a"), base(callId=7), {}, "text", None, base(callId="a")]
+    expected = ["a", None, None, None, None, "a"]
+    assert pages.call_id_keys(items) == expected
+    assert pages.call_id_keys(items[:1] + items[-1:]) == ["a", "a"]
+    assert pages.call_id_keys([base(callId=None), base(callId="b")]) == [None, "b"]
+    assert pages.call_id_keys([]) == []
 
 
 def _sandbox_pages(settings: SandboxSettings, start: datetime, hours: int) -> list[Any]:
