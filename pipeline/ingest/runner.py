@@ -133,20 +133,21 @@ def ingest_windows(
     try:
         opened = warehouse.ingest_session(run_id, client.project_id)
         with opened as session, page_parsers(parse_processes) as parser:
-            if parser is not None:  # the parser processes keep cores busy: the writer yields
-                session.leave_cores(parse_processes)
-            if refresh_trunks:
-                refresh_trunks_stage(client, session, clock, report)
-            writer = WindowWriter(session, report, clock, progress)
+            # The parser processes keep cores busy: the writer's DuckDB yields them.
+            busy = parse_processes if parser is not None else 0
+            with session.leave_cores(busy):
+                if refresh_trunks:
+                    refresh_trunks_stage(client, session, clock, report)
+                writer = WindowWriter(session, report, clock, progress)
 
-            def open_sweep(window: Window) -> WindowSweep:
-                return client.sweep_window(window, filters, page_parser=parser)
+                def open_sweep(window: Window) -> WindowSweep:
+                    return client.sweep_window(window, filters, page_parser=parser)
 
-            with FetchStage(
-                open_sweep, window_fetch, concurrency, min_queue=COMMIT_BUFFER_PAGES
-            ) as fetchers:
-                for message in fetchers.messages(windows):
-                    writer.handle(message, len(windows))
+                with FetchStage(
+                    open_sweep, window_fetch, concurrency, min_queue=COMMIT_BUFFER_PAGES
+                ) as fetchers:
+                    for message in fetchers.messages(windows):
+                        writer.handle(message, len(windows))
     finally:
         gc.unfreeze()
     if not report.complete:

@@ -61,8 +61,8 @@ class IngestSession(Protocol):
     ) -> LedgerEntry:
         """Replace the window in ``raw.*`` and append its ledger row (idempotent)."""
 
-    def leave_cores(self, reserved: int) -> int:
-        """Leave ``reserved`` cores to the run's parser processes; returns DuckDB's threads."""
+    def leave_cores(self, reserved: int) -> AbstractContextManager[int]:
+        """Leave ``reserved`` cores to the run's parser processes inside the block."""
 
 
 class DetailsSession(Protocol):
@@ -145,7 +145,7 @@ class StagingSession:
         """Drop the window's staged rows."""
         self._writer.discard_window(window)
 
-    def leave_cores(self, reserved: int) -> int:
+    def leave_cores(self, reserved: int) -> AbstractContextManager[int]:
         """Run the staging DuckDB beside ``reserved`` busy processes (fewer threads)."""
         return self._writer.leave_cores(reserved)
 

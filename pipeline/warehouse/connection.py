@@ -15,9 +15,8 @@ follows the process ``TZ`` and silently relabels TIMESTAMPTZ values).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -55,7 +54,10 @@ def tune_for_bulk_writes(con: duckdb.DuckDBPyConnection, memory_limit: str | Non
     con.execute("SET checkpoint_threshold = ?", [BULK_WRITE_CHECKPOINT_THRESHOLD])
 
 
-def leave_cores(con: duckdb.DuckDBPyConnection, reserved: int, cpus: int | None = None) -> int:
+@contextmanager
+def leave_cores(
+    con: duckdb.DuckDBPyConnection, reserved: int, cpus: int | None = None
+) -> Iterator[int]:
     """Run the writer's DuckDB on the cores that ``reserved`` busy processes leave it.
 
     A backfill parses pages in one worker process per CPU (:mod:`pipeline.ingest.parsers`);
@@ -63,20 +65,30 @@ def leave_cores(con: duckdb.DuckDBPyConnection, reserved: int, cpus: int | None 
     writer alone spent 4.0 instead of 5.0 CPU-s on the same 1.15 M calls with one thread, in
     the same wall time (bench/README.md, "End to end vs dlt, 2026-12-07, second session").
 
-    Args:
-        con: the writer's connection. Like ``memory_limit``, ``threads`` applies to the whole
-            database instance of this process, until the connection closes.
-        reserved: processes that keep cores busy beside the writer (0: change nothing).
-        cpus: the machine's CPUs (default ``os.cpu_count()``).
+    Never raises the thread count: DuckDB's own ``threads`` already follows a container's CPU
+    limit (cgroup quota), which ``os.cpu_count()`` ignores. The previous value is set again
+    when the block exits: ``threads`` applies to the whole database instance of this process,
+    so another connection to the same file would otherwise keep it.
 
-    Returns:
-        DuckDB's ``threads`` after the call.
+    Args:
+        con: the writer's connection.
+        reserved: processes that keep cores busy beside the writer (0: change nothing).
+        cpus: the cores to share (default: DuckDB's ``threads`` when the block starts).
+
+    Yields:
+        DuckDB's ``threads`` inside the block: ``max(1, min(threads, cpus - reserved))``.
     """
-    if reserved > 0:
-        threads = max(1, (cpus or os.cpu_count() or 1) - reserved)
+    (setting,) = con.execute("SELECT current_setting('threads')").fetchone() or (1,)
+    before = int(setting)
+    threads = max(1, min(before, (cpus or before) - reserved)) if reserved > 0 else before
+    if threads != before:
         con.execute(f"SET threads = {threads:d}")
-    (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (0,)
-    return int(threads)
+    try:
+        yield threads
+    finally:
+        if threads != before:
+            with suppress(duckdb.Error):  # a closed or broken connection: nothing to restore
+                con.execute(f"SET threads = {before:d}")
 
 
 class WarehouseBusyError(RuntimeError):

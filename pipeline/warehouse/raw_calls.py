@@ -30,7 +30,7 @@ first window while the API still lists the call there moves it back. Either way
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 
 import duckdb
@@ -131,7 +131,7 @@ class RawCallsWriter:
                 ],
             )
 
-    def leave_cores(self, reserved: int) -> int:
+    def leave_cores(self, reserved: int) -> AbstractContextManager[int]:
         """Leave ``reserved`` cores to other busy processes (:func:`connection.leave_cores`)."""
         return leave_cores(self._con, reserved)
 

@@ -3,7 +3,6 @@ threads the parser processes leave it (issue 15)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -77,24 +76,40 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused_before_fetching(make_sandb
         assert sb.app_state.stats["requests"] == 0  # not even /trunks was asked for
 
 
-def test_the_writer_leaves_the_parser_processes_their_cores(make_sandbox, tmp_path, monkeypatch):
+def test_the_writer_leaves_the_parser_processes_their_cores(make_sandbox, tmp_path):
+    db = tmp_path / "p.duckdb"
+    with duckdb.connect(str(db)) as held:  # same process: the writer joins this instance
+        held.execute("SET threads = 4")
+        with make_sandbox(seed=3) as sb:
+            in_threads = settings_during_run(sb, db, "300MB", windows=2)
+            in_workers = settings_during_run(sb, db, "300MB", 2, windows=2)
+        (after,) = held.execute("SELECT current_setting('threads')").fetchone()
+    assert [threads for *_, threads in in_threads] == [4, 4]
+    assert [threads for *_, threads in in_workers] == [2, 2]  # 4 - 2 parser processes
+    assert after == 4  # set back when the run ended
+
+
+def threads_inside(start: int, reserved: int, cpus: int | None) -> tuple[int, int, int]:
+    """DuckDB's threads inside ``leave_cores`` (yielded, and as set), and after it."""
     with duckdb.connect() as con:
-        default = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # read by leave_cores, in this process
-    with make_sandbox(seed=3) as sb:
-        in_threads = settings_during_run(sb, tmp_path / "t.duckdb", "300MB", windows=2)
-        in_workers = settings_during_run(sb, tmp_path / "p.duckdb", "300MB", 2, windows=2)
-    assert [threads for *_, threads in in_threads] == [default, default]
-    assert [threads for *_, threads in in_workers] == [1, 1]  # 3 CPUs - 2 parser processes
+        con.execute(f"SET threads = {start}")
+        with leave_cores(con, reserved, cpus) as yielded:
+            (inside,) = con.execute("SELECT current_setting('threads')").fetchone()
+        (after,) = con.execute("SELECT current_setting('threads')").fetchone()
+    assert yielded == inside
+    return inside, after, start
 
 
-@pytest.mark.parametrize(("reserved", "cpus", "threads"), [(2, 2, 1), (4, 16, 12), (8, 4, 1)])
-def test_leave_cores_keeps_at_least_one_thread(reserved, cpus, threads):
-    with duckdb.connect() as con:
-        assert leave_cores(con, reserved, cpus) == threads
-
-
-def test_leave_cores_of_nothing_changes_nothing():
-    with duckdb.connect() as con:
-        before = con.execute("SELECT current_setting('threads')").fetchone()[0]
-        assert leave_cores(con, 0, 1) == before
+@pytest.mark.parametrize(
+    ("start", "reserved", "cpus", "threads"),
+    [
+        (2, 2, None, 1),  # at least one thread
+        (8, 2, None, 6),  # DuckDB's own count is the default
+        (8, 3, 4, 1),
+        # A container limited to 2 CPUs on a 16-core host: DuckDB sees 2, os.cpu_count() 16.
+        (2, 4, 16, 2),  # never more than DuckDB had
+        (4, 0, 1, 4),  # nothing reserved: unchanged
+    ],
+)
+def test_leave_cores_lowers_threads_and_sets_them_back(start, reserved, cpus, threads):
+    assert threads_inside(start, reserved, cpus) == (threads, start, start)
