@@ -161,6 +161,18 @@ def read_envelope(body: bytes, data_key: str, url: str) -> tuple[list[Any], int 
     return items, total, reported
 
 
+def add_keys(keys: list[str | None], seen: set[str]) -> tuple[int, int]:
+    """Add a page's keys to ``seen`` (the set grows in C, not in a Python loop per key).
+
+    Returns:
+        The items without a key (None), and the keys ``seen`` did not hold before.
+    """
+    nameless = keys.count(None)
+    before = len(seen)
+    seen.update(cast("list[str]", keys) if not nameless else [k for k in keys if k is not None])
+    return nameless, len(seen) - before
+
+
 def page_params(params: list[tuple[str, str]], number: int, size: int) -> list[tuple[str, str]]:
     """``params`` plus ``page`` and the page size under both keys (``size`` and ``pageSize``)."""
     return [*params, ("page", str(number)), ("size", str(size)), ("pageSize", str(size))]
@@ -352,12 +364,8 @@ class PageRun:
     def _count(self, keys: list[str | None], seen: set[str]) -> None:
         """Add a page's keys: each new key, and each item without one, is one more distinct."""
         self.received += len(keys)
-        nameless = keys.count(None)
-        before = len(seen)
-        # keys without None are all str: the set grows in C, not in a Python loop
-        named = cast("list[str]", keys) if not nameless else [k for k in keys if k is not None]
-        seen.update(named)
-        self.distinct += nameless + len(seen) - before
+        nameless, new = add_keys(keys, seen)
+        self.distinct += nameless + new
 
     def _wants_more(self, count: int, total: int | None) -> bool:
         if not count:

@@ -41,12 +41,19 @@ from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from pipeline.sinch.errors import PaginationError, ResponseFormatError
 from pipeline.sinch.models import Window
 from pipeline.sinch.pages import call_id_key, parse_page
-from pipeline.sinch.paging import DecodedPage, PageDecoder, PageRun, RawPage, read_envelope
+from pipeline.sinch.paging import (
+    DecodedPage,
+    PageDecoder,
+    PageRun,
+    RawPage,
+    add_keys,
+    read_envelope,
+)
 from pipeline.sinch.results import DriftEvent, Page, PageParser, Shortfall, SweepStats
 from pipeline.sinch.windows import CallFilters, pieces, request_bounds, window_params
 
@@ -299,11 +306,7 @@ class WindowSweep:
             if self._overlaps(raw.number, keys, previous_last, end.total):
                 end.overlaps += 1
             previous_last = keys[-1] if keys else None
-            nameless = keys.count(None)
-            end.nameless += nameless
-            # keys without None are all str: the set grows in C, not in a Python loop
-            named = cast("list[str]", keys) if not nameless else [k for k in keys if k is not None]
-            reading.union.update(named)
+            end.nameless += add_keys(keys, reading.union)[0]
             page = self._parse_page(sweep, raw, reading.piece)
             end.outside += page.outside_window
             yield page
