@@ -75,7 +75,7 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     Args:
         items: the decoded ``calls`` array (any JSON values).
         plain_text: every string of ``items`` is known to be printable ASCII
-            (:func:`plain_text_body`): the per-field check is skipped (~0.3 ms a page).
+            (:func:`plain_text_body`): the per-field check is skipped (~0.25 ms a page).
 
     Returns:
         The typed rows, their positions and the positions left to the per-record parser.

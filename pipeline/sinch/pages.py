@@ -261,8 +261,8 @@ def call_id_key(item: Any) -> str | None:
 def call_id_keys(items: Sequence[Any]) -> list[str | None]:
     """``[call_id_key(item) for item in items]``, looped in C for a page of call objects.
 
-    A worker keys every page it parses: 0.23 ms of a 1000-call page with the per-item
-    function.
+    A worker keys every page it parses: 0.12 against 0.16 ms a 1000-call page with the
+    per-item function (100 sandbox pages, one process).
     """
     try:
         ids = list(map(dict.get, items, repeat("callId")))
