@@ -78,7 +78,8 @@ def leave_cores(
     Yields:
         DuckDB's ``threads`` inside the block: ``max(1, min(threads, cpus - reserved))``.
     """
-    (setting,) = con.execute("SELECT current_setting('threads')").fetchone() or (1,)
+    # fetchall: a result left unfinished would refuse the next register() on this connection
+    ((setting,),) = con.execute("SELECT current_setting('threads')").fetchall()
     before = int(setting)
     threads = max(1, min(before, (cpus or before) - reserved)) if reserved > 0 else before
     if threads != before:

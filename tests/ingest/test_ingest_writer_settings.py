@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipeline.ingest.runner import ingest_windows
@@ -113,3 +114,12 @@ def threads_inside(start: int, reserved: int, cpus: int | None) -> tuple[int, in
 )
 def test_leave_cores_lowers_threads_and_sets_them_back(start, reserved, cpus, threads):
     assert threads_inside(start, reserved, cpus) == (threads, start, start)
+
+
+@pytest.mark.parametrize("reserved", [0, 2])
+def test_leave_cores_leaves_no_unfinished_result_on_the_connection(reserved):
+    # A run whose /trunks answer is unusable registers its first window's pages right after:
+    # a result left open by leave_cores made DuckDB refuse that (ResourceInUseException).
+    with duckdb.connect() as con, leave_cores(con, reserved):
+        con.register("page", pa.table({"call_id": ["a"]}))
+        assert con.execute("SELECT count(*) FROM page").fetchall() == [(1,)]
