@@ -59,11 +59,37 @@ def auto_parse_processes(windows: int, cpus: int | None = None) -> int:
     waits on sockets and on DuckDB (which releases the GIL). On 2 cores two parser processes
     landed 1.2x the calls per second of one (bench/README.md, "End to end vs dlt"). Always 0 in
     a daemonic process (a run in a Celery worker's child): it may not start children.
+
+    Args:
+        windows: windows in the run.
+        cpus: the CPUs to count on (default :func:`usable_cpus`).
     """
-    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
-    if windows < AUTO_MIN_WINDOWS or cpus < 2 or multiprocessing.current_process().daemon:
-        return 0
-    return min(4, cpus)
+    if windows < AUTO_MIN_WINDOWS or multiprocessing.current_process().daemon:
+        return 0  # the hourly tick never asks DuckDB for the CPU limit
+    cpus = cpus if cpus is not None else usable_cpus()
+    return 0 if cpus < 2 else min(4, cpus)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may keep busy: its affinity mask and a container's CPU limit.
+
+    ``os.cpu_count()`` counts the host's CPUs: in a container limited to 2 CPUs on a 16-core
+    host it says 16, and 4 parser processes would then share 2 CPUs' time (on 2 cores, three
+    parser processes already landed fewer calls/s than two; bench/README.md "End to end vs dlt,
+    2026-12-07, second session"). The limit is read by DuckDB, a dependency already, which sizes
+    its default thread pool from the cgroup quota (and ``SLURM_CPUS_ON_NODE``); the affinity mask
+    (``taskset``, ``--cpuset-cpus``) from ``os.sched_getaffinity`` where the OS has it.
+
+    Returns:
+        At least 1.
+    """
+    import duckdb  # here, not at the top: the worker processes import this module too
+
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(getaffinity(0)) if getaffinity is not None else (os.cpu_count() or 1)
+    with duckdb.connect() as con:  # in memory, ~20 ms: once per run
+        ((threads,),) = con.execute("SELECT current_setting('threads')").fetchall()
+    return max(1, min(cpus, int(threads)))
 
 
 #: How often a worker checks that the ingestion that started it is still alive (seconds).

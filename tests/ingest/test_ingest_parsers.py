@@ -46,6 +46,26 @@ def test_processes_follow_run_size_and_cpus(windows, cpus, processes):
     assert auto_parse_processes(windows, cpus) == processes
 
 
+def test_processes_follow_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert parsers.usable_cpus() == 1
+    assert auto_parse_processes(24 * 7) == 0  # one CPU to use: parse in threads
+
+
+def test_processes_follow_a_cpu_limit_the_host_count_does_not_show():
+    # DuckDB reads a container's CPU quota (and SLURM's count) for its own pool; here a
+    # limit of 1 CPU stands in for a container's, whatever os.cpu_count() says.
+    code = (
+        "import os; from pipeline.ingest.parsers import auto_parse_processes, usable_cpus; "
+        "print(os.cpu_count() >= 1, usable_cpus(), auto_parse_processes(24 * 7))"
+    )
+    env = {**os.environ, "SLURM_CPUS_ON_NODE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "1", "0"]
+
+
 def test_negative_processes_are_refused():
     with pytest.raises(ValueError, match=">= 0"), page_parsers(-1):
         pass
