@@ -237,12 +237,14 @@ def _widen_pipes(pool: ProcessPoolExecutor, size: int = PIPE_BYTES) -> int:
     Returns:
         The smallest size of the pipes after the call (0 when none could be read).
     """
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    getpipe = getattr(fcntl, "F_GETPIPE_SZ", None) if fcntl is not None else None
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)  # getattr(None, ...): None too
+    getpipe = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if fcntl is None or setpipe is None or getpipe is None:
+        return 0
     sizes: list[int] = []
     for name in ("_call_queue", "_result_queue"):
         reader = getattr(getattr(pool, name, None), "_reader", None)
-        if reader is None or setpipe is None or getpipe is None or fcntl is None:
+        if reader is None:
             continue
         with suppress(OSError, ValueError):
             fcntl.fcntl(reader.fileno(), setpipe, size)

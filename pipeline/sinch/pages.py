@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pipeline.sinch.columnar import MONEY, UTC_TS, plain_text_body, raw_texts, type_page
 from pipeline.sinch.errors import ResponseFormatError
 from pipeline.sinch.models import CallRecord, RejectedRecord
-from pipeline.sinch.paging import DecodedPage, decode_list
+from pipeline.sinch.paging import DecodedPage, read_envelope
 from pipeline.sinch.parsing import (
     FieldError,
     parse_call,
@@ -286,16 +286,14 @@ def decode_calls_page(
     list answer: the caller decodes it again to raise the error with its URL.
     """
     try:
-        page = decode_list(body, "", "calls", None)
+        items, total, reported = read_envelope(body, "calls", "")
     except ResponseFormatError:
         return None
-    items = page.items or []
     keys = call_id_keys(items)
     sameness = keys if None not in keys else orjson.dumps(items, option=orjson.OPT_SORT_KEYS)
-    total = page.total_items
     unused = unused_above is not None and total is not None and total > unused_above
     parsed = None if unused else parse_page(items, start, end, plain_text_body(body))
-    return DecodedPage(None, keys, total, page.reported_page_number, sameness, parsed)
+    return DecodedPage(None, keys, total, reported, sameness, parsed)
 
 
 def _created_outside(item: Any, start: datetime, end: datetime) -> bool:
