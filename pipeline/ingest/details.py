@@ -10,11 +10,12 @@ in the order their fetches end, not in window order. Memory is bounded by pages 
 staged page by page until ``max_pages`` stops it.
 
 Outcomes per window: ``landed`` (a ledger row, the window replaced), ``unavailable`` (the
-export answered 403/404: the same for every window, so no more requests are sent and every
-window not yet committed or failed is recorded unavailable with that reason, its staging
-discarded), or failed (any other error after the client's retries, :class:`PaginationError`
-included: its staging is discarded, nothing of it is committed, the other windows still land,
-and :class:`DetailsError` names every failed window at the end). A 401 stops the run.
+export answered 403/404: the same for every window, so no more requests are sent, the windows
+whose fetch had already ended are still committed, and every other window not yet committed or
+failed is recorded unavailable with that reason, its staging discarded), or failed (any other
+error after the client's retries, :class:`PaginationError` included: its staging is discarded,
+nothing of it is committed, the other windows still land, and :class:`DetailsError` names
+every failed window at the end). A 401 stops the run.
 """
 
 from __future__ import annotations
@@ -179,7 +180,9 @@ def ingest_details(
 
     with warehouse.details_session(run_id, client.project_id) as session:
         writer = _Writer(session, report, clock, progress, len(windows))
-        stage = FetchStage(open_run, export_fetch, concurrency, fatal=stops_the_export)
+        stage = FetchStage(
+            open_run, export_fetch, concurrency, fatal=stops_the_export, deliver_queued=True
+        )
         try:
             with stage as fetchers:  # on leaving, the fetch threads have stopped
                 for message in fetchers.messages(windows):

@@ -15,7 +15,9 @@ taken. The writer (the caller's thread) reads :meth:`FetchStage.messages`:
 - :class:`WindowFailed`: the window's fetch raised; nothing of it should be committed.
 
 An error that would be the same for every window (``fatal``; for the calls
-:data:`FATAL_ERRORS`) stops the stage and is raised from :meth:`FetchStage.messages` at once.
+:data:`FATAL_ERRORS`) stops the stage and is raised from :meth:`FetchStage.messages`: at once,
+or, with ``deliver_queued``, after the messages already queued (the export: a window fetched
+in full before a 403 is committed, not recorded unavailable).
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ class FetchStage(Generic[P, S, F]):
             than failing its window (:class:`WindowFailed`); default :func:`is_fatal`.
         min_queue: the queue holds ``max(2 × concurrency, min_queue)`` messages; a deeper
             queue lets the threads go on fetching while the writer commits.
+        deliver_queued: on a fatal error, yield the messages already queued before raising it
+            (default: drop them and raise at once).
 
     Raises:
         ValueError: ``concurrency < 1``.
@@ -137,6 +141,7 @@ class FetchStage(Generic[P, S, F]):
         *,
         fatal: Callable[[BaseException], bool] = is_fatal,
         min_queue: int = 0,
+        deliver_queued: bool = False,
     ) -> None:
         if concurrency < 1:
             msg = "concurrency must be >= 1"
@@ -144,6 +149,7 @@ class FetchStage(Generic[P, S, F]):
         self._open = open_window
         self._summarise = summarise
         self._is_fatal = fatal
+        self._deliver_queued = deliver_queued
         self._queue: queue.Queue[Message[P, F]] = queue.Queue(
             maxsize=max(2 * concurrency, min_queue)
         )
@@ -166,14 +172,17 @@ class FetchStage(Generic[P, S, F]):
 
         Raises:
             BaseException: the first error ``fatal`` accepted (for the calls: AuthError |
-                ClientError | ParserCrashed), at once, from any window; messages still queued
-                are dropped and no thread sends another request once it notices.
+                ClientError | ParserCrashed), from any window: at once (messages still queued
+                are dropped) or, with ``deliver_queued``, once the messages queued when it
+                happened were yielded. No thread sends another request once it notices.
         """
         for window in windows:
             self._pool.submit(self._fetch, window)
         remaining = len(windows)
         while remaining:
             if self._fatal:
+                if self._deliver_queued:
+                    yield from self._queued()
                 raise self._fatal[0]
             try:
                 message = self._queue.get(timeout=0.2)
@@ -182,6 +191,14 @@ class FetchStage(Generic[P, S, F]):
             if not isinstance(message, PageArrived):
                 remaining -= 1
             yield message
+
+    def _queued(self) -> Iterator[Message[P, F]]:
+        """The messages in the queue, until it is empty (the threads have stopped putting)."""
+        while True:
+            try:
+                yield self._queue.get_nowait()
+            except queue.Empty:
+                return
 
     def _put(self, message: Message[P, F]) -> None:
         # Never block forever on a full queue: the writer may have stopped (error, Ctrl-C).

@@ -93,6 +93,19 @@ def test_a_refused_export_makes_the_rest_unavailable(tmp_path, status):
     assert all(note.startswith(f"the export answered HTTP {status}") for *_, note in rows)
 
 
+def test_windows_fetched_before_a_refusal_land_and_only_the_rest_are_unavailable(tmp_path):
+    """One thread: 08 is fetched in full (its pages and end queued) before 09 answers 403; 08
+    is committed whether or not the writer had read it by then (it was recorded unavailable
+    when the writer had not)."""
+    db = tmp_path / "w.duckdb"
+    report = ingest_details(client({"09": 403}), DuckDBWarehouse(db), HOURS, concurrency=1)
+    assert (report.status, report.records) == ("partial", 2)
+    assert [(h, s, n) for h, s, n, _note in ledger(db)] == [
+        ("08", "landed", 2), ("09", "unavailable", 0), ("10", "unavailable", 0),
+        ("11", "unavailable", 0),
+    ]  # fmt: skip
+
+
 def test_a_window_failing_after_retries_is_named_and_the_others_land(tmp_path):
     db = tmp_path / "w.duckdb"
     with pytest.raises(DetailsError) as caught:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import pipeline.ingest.runner as runner
-from pipeline.ingest.fetchers import FetchStage, PageArrived
+from pipeline.ingest.fetchers import FetchStage, PageArrived, WindowFetched
 from pipeline.ingest.runner import COMMIT_BUFFER_PAGES, ingest_windows
 from pipeline.sinch.models import Window
 from tests.conftest import wait_for
@@ -73,3 +73,44 @@ def test_the_calls_run_buffers_a_commit_s_worth_of_pages(monkeypatch, tmp_path):
     monkeypatch.setattr(runner, "FetchStage", Recording)
     ingest_windows(NoCalls(), tmp_path / "w.duckdb", [], refresh_trunks=False)  # type: ignore[arg-type]
     assert asked == [COMMIT_BUFFER_PAGES]
+
+
+class OnePage:
+    """A window of one page (its window's start), or a source raising ``error``."""
+
+    def __init__(self, window: Window, error: Exception | None = None) -> None:
+        self._window, self._error = window, error
+        self.stats = window
+
+    def __iter__(self) -> Iterator[datetime]:
+        if self._error is not None:
+            raise self._error
+        yield self._window.start
+
+
+@pytest.mark.parametrize("deliver_queued", [False, True])
+def test_a_fatal_error_delivers_what_was_queued_only_when_asked(deliver_queued):
+    """One thread fetches window 0 in full (its page and its end queued), then window 1 raises
+    a fatal error before the writer has read anything: with ``deliver_queued`` the writer
+    still gets window 0's page and end, then the error; without, the error at once."""
+    refused = PermissionError("403")
+    stage = FetchStage(
+        lambda w: OnePage(w, refused if w == WINDOWS[1] else None),
+        lambda stats: stats,
+        1,
+        fatal=lambda exc: exc is refused,
+        min_queue=8,
+        deliver_queued=deliver_queued,
+    )
+    got: list[object] = []
+    with stage:
+        messages = stage.messages(WINDOWS)
+        with pytest.raises(PermissionError):
+            for message in messages:
+                got.append(message)
+                # Hold the first message until window 1 has failed (window 0 is queued by then).
+                assert stage._stop.wait(timeout=30)
+    if deliver_queued:
+        assert got == [PageArrived(WINDOWS[0], HOUR0), WindowFetched(WINDOWS[0], WINDOWS[0])]
+    else:
+        assert got in ([], [PageArrived(WINDOWS[0], HOUR0)])  # read before the error, or not
