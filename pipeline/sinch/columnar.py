@@ -49,6 +49,8 @@ _TS = (
 _E164 = r"^(?i:(?:sips?|tel):)?\+?([0-9]+)(?:[@;].*)?$"
 _ENUM = r"^[A-Za-z_]+$"
 _FLOAT_OR_NONE = {float, type(None)}
+_DICT_OR_NONE = {dict, type(None)}
+_NO_MONEY: dict[str, Any] = {}  # a null money field, read as an object without keys
 _MONEY_LIMIT = 1e9  # below it, distinct 6-decimal amounts are distinct floats (exactness)
 
 
@@ -83,7 +85,7 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     """
     positions = [i for i, item in enumerate(items) if type(item) is dict]
     dicts = [items[i] for i in positions] if len(positions) < len(items) else list(items)
-    unknown = frozenset(set().union(*[d.keys() for d in dicts]) - KNOWN_FIELDS)
+    unknown = frozenset(set().union(*map(dict.keys, dicts)) - KNOWN_FIELDS)
     if not dicts:
         return FastRows(pa.table({}), np.empty(0, np.int64), list(range(len(items))), unknown)
     bad = np.zeros(len(dicts), dtype=bool)
@@ -109,7 +111,10 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     bad |= frame.get_column("_odd").to_numpy()
     keep = ~bad
     at = np.asarray(positions, dtype=np.int64)
-    fallback = sorted(set(range(len(items))).difference(positions).union(at[bad].tolist()))
+    if len(positions) == len(items):  # every item an object: the odd ones are the fallback
+        fallback = at[bad].tolist()
+    else:
+        fallback = sorted(set(range(len(items))).difference(positions).union(at[bad].tolist()))
     typed = frame.to_arrow().drop_columns(["_odd"])
     if not keep.all():
         typed = typed.filter(pa.array(keep))
@@ -283,9 +288,10 @@ def _money(values: list[Any], bad: np.ndarray) -> tuple[pl.Series, pl.Series]:
     Only JSON floats (and null) are typed here; an amount sent as an int, text or anything
     else, and money that is not an object, is odd (``parse_call`` reads it).
     """
-    if all(type(v) is dict for v in values):
-        amounts = _column(values, "amount")
-        codes = _column(values, "currencyCode")
+    if set(map(type, values)) <= _DICT_OR_NONE:  # the usual page: null when not answered
+        objects = values if None not in values else [v or _NO_MONEY for v in values]
+        amounts = _column(objects, "amount")
+        codes = _column(objects, "currencyCode")
     else:
         bad |= np.array([v is not None and type(v) is not dict for v in values], dtype=bool)
         amounts = [v.get("amount") if type(v) is dict else None for v in values]

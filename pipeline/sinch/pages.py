@@ -62,6 +62,8 @@ CALLS_ARROW_SCHEMA = pa.schema(
     ]
 )
 
+_TYPED_FIELDS = list(CALLS_ARROW_SCHEMA)[:-1]  # every column but ``raw``
+
 # CallRecord is a named tuple in raw.calls column order: records transpose into columns.
 assert CallRecord._fields == tuple(CALLS_ARROW_SCHEMA.names), "CallRecord must follow raw.calls"
 
@@ -130,7 +132,10 @@ def parse_page(
         outside = int(inside.size - inside.sum())
         if outside:
             typed, positions = typed.filter(inside_arrow), positions[inside]
-    fast_table = _fast_table(typed, [items[i] for i in positions])
+    kept_items = (
+        items if len(positions) == len(items) else list(map(items.__getitem__, positions.tolist()))
+    )
+    fast_table = _fast_table(typed, kept_items)
     records: list[CallRecord] = []
     rejected: list[RejectedRecord] = []
     slow_items = [items[i] for i in fast.fallback]
@@ -152,12 +157,17 @@ def parse_page(
     )
 
 
-def _fast_table(typed: pa.Table | None, items: list[Any]) -> pa.Table:
+def _fast_table(typed: pa.Table | None, items: Sequence[Any]) -> pa.Table:
     """The fast path's typed rows plus each record's ``raw`` text, as ``raw.calls`` columns."""
     if typed is None or not items:
         return CALLS_ARROW_SCHEMA.empty_table()
-    arrays = [typed.column(f.name).cast(f.type) for f in list(CALLS_ARROW_SCHEMA)[:-1]]
+    arrays = [_as_type(typed.column(f.name), f.type) for f in _TYPED_FIELDS]
     return pa.Table.from_arrays([*arrays, raw_texts(items)], schema=CALLS_ARROW_SCHEMA)
+
+
+def _as_type(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
+    """``column`` cast to ``to`` (no cast when it has that type: Polars' strings are ``large``)."""
+    return column if column.type == to else column.cast(to)
 
 
 def parse_page_per_record(items: Sequence[Any], start: datetime, end: datetime) -> ParsedPage:
