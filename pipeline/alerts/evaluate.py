@@ -184,7 +184,7 @@ def hours_with_data(con: duckdb.DuckDBPyConnection, hours: int) -> tuple[datetim
 
     For a check run outside a partitioned run (e.g. from the UI on its own).
     """
-    (newest,) = con.execute("SELECT max(create_time) FROM raw.calls").fetchone() or (None,)
+    ((newest,),) = con.execute("SELECT max(create_time) FROM raw.calls").fetchall()
     if newest is None:
         return None
     end = newest.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)

@@ -167,8 +167,9 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rows of the file's table (0 when the file lacks it)."""
     if not _columns(con, name):
         return 0
-    row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-    return int(row[0]) if row else 0
+    # fetchall, not fetchone, which leaves the result open (tests/layout/test_layout_reads.py)
+    ((count,),) = con.execute(f"SELECT count(*) FROM {name}").fetchall()
+    return int(count)
 
 
 def _batches(
