@@ -100,13 +100,14 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     # Two steps: the flags read the typed columns instead of computing them again. One plan,
     # not optimised: on ~1000 rows Polars' optimiser cost more than it saved (a page 5.1 ->
     # 3.9 ms, bench/README.md "End to end vs dlt", item 4); the expressions are already what
-    # should run.
+    # should run. The in-memory engine named, not chosen by "auto": 0.09 ms less a plan (1.27
+    # -> 1.18 ms on 1000 rows, 0.77 -> 0.68 on one; bench/README.md, third session).
     frame = (
         pl.DataFrame(source)
         .lazy()
         .with_columns(*_TYPED)
         .select(*_TYPED_NAMES, (_FLAGGED_PLAIN if plain_text else _FLAGGED).alias("_odd"))
-        .collect(optimizations=_AS_WRITTEN)
+        .collect(optimizations=_AS_WRITTEN, engine="in-memory")
     )
     bad |= frame.get_column("_odd").to_numpy()
     keep = ~bad
