@@ -85,13 +85,16 @@ class IngestInterrupted(Exception):
             spans.append(f"+{len(not_landed) - self.MAX_LISTED} more runs of hours")
         where = f": {'; '.join(spans)}" if spans else ""
         analytics = "" if missing else " (the calls landed; details or analytics may lag)"
-        # The earliest hour not landed onwards (every project runs the same hours); a
-        # demo's range moves with the clock, so name the hours rather than "the same command".
-        first = min((f for _p, f, _e in not_landed), default=command_range[0])
-        again = f"pipeline ingest --start {first:%Y-%m-%dT%H} --end {command_range[1]:%Y-%m-%dT%H}"
+        # The whole range again, not from the first hour not landed: the details and the
+        # analytics steps run over the range once every window of the calls has landed, so
+        # the hours that did land have neither yet. A demo's range moves with the clock, so
+        # name the hours rather than "the same command".
+        start, end = command_range
+        again = f"pipeline ingest --start {start:%Y-%m-%dT%H} --end {end:%Y-%m-%dT%H}"
         super().__init__(
             f"interrupted: {_windows(landed)} landed, {missing:,} not{where}{analytics}. "
-            f"Landed windows are kept; to finish, run `{again}` (writes are idempotent)."
+            f"Landed windows are kept; to finish, run `{again}` (writes are idempotent: it "
+            "fetches the landed hours again and builds their details and analytics)."
         )
 
 

@@ -26,10 +26,11 @@ HOURS = 48
 SPAN = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d)Z → (\d{4}-\d\d-\d\d \d\d:\d\d)Z")
 
 
-def _command(env: dict[str, str]) -> subprocess.Popen[str]:
+def _command(env: dict[str, str], hours: list[str] | None = None) -> subprocess.Popen[str]:
+    """``pipeline ingest -v`` over the test's hours, or over ``hours`` (its options)."""
     entry_point = Path(sys.executable).with_name("pipeline")
     end = START + timedelta(hours=HOURS)
-    hours = ["--start", f"{START:%Y-%m-%dT%H}", "--end", f"{end:%Y-%m-%dT%H}"]
+    hours = hours or ["--start", f"{START:%Y-%m-%dT%H}", "--end", f"{end:%Y-%m-%dT%H}"]
     return subprocess.Popen(
         [str(entry_point), "ingest", "-v", *hours],
         env=env,
@@ -40,9 +41,9 @@ def _command(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _ledger_hours(db: Path) -> set[datetime]:
+def _ledger_hours(db: Path, ledger: str = "raw.ingest_ledger") -> set[datetime]:
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT DISTINCT window_start FROM raw.ingest_ledger").fetchall()
+        rows = con.execute(f"SELECT DISTINCT window_start FROM {ledger}").fetchall()
     return {start.astimezone(UTC) for (start,) in rows}
 
 
@@ -91,13 +92,21 @@ def test_ctrl_c_exits_130_naming_the_windows_not_landed_and_a_rerun_finishes(tmp
         assert int(message.group(1)) == len(landed)
         assert int(message.group(2)) == len(named) == HOURS - len(landed)
         assert named == everything - landed  # exactly the windows a re-run still has to fetch
-        first = min(named)
-        assert f"run `pipeline ingest --start {first:%Y-%m-%dT%H} --end 2026-11-18T00`" in after
+        assert _ledger_hours(db, "raw.details_ledger") == set()  # runs after every window
+        # The command named finishes the run: the whole range, since the landed hours have no
+        # details or analytics yet (it named the first hour not landed: their details were
+        # never fetched, and the analytics of those hours never built).
+        again = re.search(r"run `pipeline ingest (--start \S+ --end \S+)`", after)
+        assert again is not None and again.group(1) == "--start 2026-11-16T00 --end 2026-11-18T00"
 
-        with _command(env) as rerun:
+        with _command(env, again.group(1).split()) as rerun:
             out, _ = rerun.communicate(timeout=600)
         assert rerun.returncode == 0, out
         assert _ledger_hours(db) == everything
+        assert _ledger_hours(db, "raw.details_ledger") == everything
+        with duckdb.connect(str(db), read_only=True) as con:
+            built = con.execute("SELECT DISTINCT hour_start FROM analytics.answer_rate_hourly")
+            assert {h.astimezone(UTC) for (h,) in built.fetchall()} >= landed
 
 
 def _error(cls_name: str, message: str, cause=None):  # type: ignore[no-untyped-def]
@@ -178,8 +187,10 @@ def test_the_message_counts_every_project_and_names_the_command_that_finishes():
     assert "interrupted: 3 windows landed, 6 not: " in message
     assert message.count("→") == 4 and "(project c)" in message
     assert "to finish, run `pipeline ingest --start 2026-11-16T00 --end 2026-11-16T03`" in message
+    # The hours that landed have no details or analytics yet: the command starts at the
+    # range's start, not at the first hour not landed (it said --start 2026-11-16T02).
     one = str(IngestInterrupted(1, [(None, START + 2 * hour, end)], (START, end)))
-    assert "1 window landed, 1 not" in one and "--start 2026-11-16T02 --end" in one
+    assert "1 window landed, 1 not" in one and "--start 2026-11-16T00 --end" in one
 
 
 def _interrupted_at_import(
