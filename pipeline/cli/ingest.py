@@ -144,7 +144,8 @@ def check_ingest_range(start: datetime, end: datetime, now: datetime) -> None:
     latest = floor_hour(now) + timedelta(hours=1)
     if end > latest:
         msg = (
-            f"--end {end:%Y-%m-%dT%H} is in the future: calls exist up to {latest:%Y-%m-%dT%H} UTC"
+            f"--end {end:%Y-%m-%dT%H} is in the future: the latest end is {latest:%Y-%m-%dT%H} "
+            "UTC, the end of the hour now in progress (which a later run fetches again)"
         )
         raise settings.SettingsError(msg)
 
