@@ -297,7 +297,8 @@ def refresh_stale(
     marks = read_marks(warehouse, [project_id])
     if marks:
         hours = len(marks[project_id][0])
-        console.print(f"refreshing the analytics of {hours} later hours marked stale")
+        later = "1 later hour" if hours == 1 else f"{hours} later hours"
+        console.print(f"refreshing the analytics of {later} marked stale")
     for request in stale_run_requests(marks, multi_project):
         if stop():  # Ctrl-C: the command stops; a re-run marks and refreshes them again
             return False

@@ -30,10 +30,16 @@ def _range(start: str | None, end: str | None, days: int) -> tuple[datetime, dat
     now = datetime.now(UTC)
     last = parse_hour(end, "--end") if end else floor_hour(now)
     first_partition = datetime.strptime(partitions_start(), PARTITION_FORMAT).replace(tzinfo=UTC)
-    first = parse_hour(start, "--start") if start else last - timedelta(days=days)
-    first = max(first, first_partition)
+    asked = parse_hour(start, "--start") if start else last - timedelta(days=days)
+    first = max(asked, first_partition)
     if first >= last:
-        msg = f"the range {first:%Y-%m-%dT%H} → {last:%Y-%m-%dT%H} holds no hour"
+        before = (
+            f": it ends before the first partition {first_partition:%Y-%m-%dT%H} "
+            "(CALLS_PARTITIONS_START)"
+            if last <= first_partition
+            else ""
+        )
+        msg = f"the range {asked:%Y-%m-%dT%H} → {last:%Y-%m-%dT%H} holds no hour{before}"
         raise settings.SettingsError(msg)
     check_ingest_range(first, last, now)  # future hours cannot be ingested, nor missing
     return first, last

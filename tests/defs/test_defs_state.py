@@ -132,3 +132,19 @@ def test_status_refuses_an_end_in_the_future(dagster_home: Path) -> None:
     assert result.exit_code == 2, result.output
     assert f"--end {future} is in the future" in result.output
     assert "missing" not in result.output
+
+
+def test_status_names_the_range_asked_when_it_ends_before_the_first_partition(
+    dagster_home: Path,
+) -> None:
+    """It named the clamped start: "the range 2026-01-01T00 → 1900-01-02T00 holds no hour"."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(
+        app, ["status", "--start", "1900-01-01T00", "--end", "1900-01-02T00"]
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "the range 1900-01-01T00 → 1900-01-02T00 holds no hour: it ends before the first" in said

@@ -71,7 +71,7 @@ def test_cli_reingest_of_earlier_hours_refreshes_the_later_ones(tmp_path: Path) 
     with duckdb.connect(str(db)) as con:  # damage: what gets rebuilt shows
         con.execute("UPDATE analytics.trunk_usage_hourly SET holding_seconds = -1")
     output = _ingest(db, *AGAIN)
-    assert "later hours marked stale" in output
+    assert "marked stale" in output
     assert _marks(db) == []
     with duckdb.connect(str(db), read_only=True) as con:
         damaged = con.execute(
