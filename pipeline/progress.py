@@ -23,6 +23,7 @@ windows · 68,757 calls · 2,141 calls/s · 60 s``.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -90,6 +91,8 @@ class RunTally:
         details_note: why the export was unavailable, or None.
         details_missing: known export columns its header lacked (NULL in every row).
         interrupted: a step was interrupted (Ctrl-C, SIGTERM): the command must stop.
+        skipped_steps: steps Dagster did not run because a step before them failed (its
+            "Dependencies for step … Not executing." lines are counted, not printed).
     """
 
     windows: int = 0
@@ -105,6 +108,7 @@ class RunTally:
     details_note: str | None = None
     details_missing: tuple[str, ...] = ()
     interrupted: bool = False
+    skipped_steps: int = 0
 
     @property
     def checks_passed(self) -> int:
@@ -256,6 +260,9 @@ class RunProgress(logging.Handler):
         message = meta.get("orig_message") or record.getMessage()
         if self.tally.interrupted:
             return  # the steps skipped after Ctrl-C: the command's error line says it all
+        if _SKIPPED.match(message):  # one of the steps after a failed one: counted, not shown
+            self.tally.skipped_steps += 1
+            return
         if record.levelno >= logging.WARNING:
             style = "red" if record.levelno >= logging.ERROR else "yellow"
             self._print(f"{step}: {message}" if step else message, style)
@@ -357,6 +364,8 @@ class RunProgress(logging.Handler):
             f"{t.reswept:,} re-swept, {t.unreconciled:,} unreconciled); checks: "
             f"{t.checks_passed} passed, {t.checks_failed} failed; {elapsed:.1f} s"
         )
+        if t.skipped_steps:
+            line += f"; {_count(t.skipped_steps, 'later step')} not run after a failure"
         details = self.details_summary()
         return f"{line}\n{details}" if details else line
 
@@ -392,6 +401,10 @@ def _phase_of(step: str) -> str:
     if step.startswith("alert"):
         return "alert rules"
     return "checks"  # the asset checks' own steps (raw__calls_unique_call_ids, ...)
+
+
+#: Dagster's line for a step it does not run because a step before it failed.
+_SKIPPED = re.compile(r"Dependencies for step \S+ .*Not executing\.$", re.DOTALL)
 
 
 def _count(n: int, noun: str) -> str:

@@ -251,3 +251,26 @@ def test_the_plain_line_names_the_step_that_runs_now():
         "alert rules",
         "fetching",
     ]
+
+
+def _skip_record(step: str, failed: str) -> logging.LogRecord:
+    text = f"Dependencies for step {step} failed: [{failed!r}]. Not executing."
+    meta = {"step_key": step, "orig_message": text}
+    return logging.makeLogRecord({"levelno": logging.WARNING, "dagster_meta": meta})
+
+
+def test_steps_skipped_after_a_failure_are_counted_in_the_summary_not_listed():
+    """A failed raw__calls printed one "Dependencies for step … Not executing." line for each
+    of the ~10 steps after it, above the one line that said what failed."""
+    console = Console(file=io.StringIO(), width=200)
+    progress = RunProgress(console, 4, heartbeat_every=None)
+    with progress:
+        for step in ("raw__calls_unique_call_ids", "raw__call_details", "analytics_tables"):
+            progress.emit(_skip_record(step, "raw__calls"))
+        warning = _skip_record("raw__calls", "x")
+        warning.dagster_meta["orig_message"] = "a warning that is not a skip"  # type: ignore[attr-defined]
+        progress.emit(warning)
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "Not executing" not in printed
+    assert "raw__calls: a warning that is not a skip" in printed
+    assert progress.summary().split("; ")[-1].startswith("3 later steps not run after a failure")
