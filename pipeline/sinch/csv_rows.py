@@ -12,7 +12,8 @@ What comes out (:class:`ParsedExport`):
   (:data:`DETAILS_ARROW_SCHEMA`), only rows with ``start <= Timestamp < end``;
 * ``rejected``: every row that cannot be read, with its reason (``field count 15, header has
   26``, ``Timestamp: unparseable …``, ``SIP Response Code: 'abc' is not an integer``) and the
-  record as sent: never dropped silently;
+  record as sent: never dropped silently; a record cut short keeps the Call Id it still has
+  (a field count other than the header's: ``_miscounted_key`` says what is read and why);
 * ``outside_window``: readable rows created outside the window (the server's inclusive
   bounds; the client asks one second early), counted, not landed;
 * ``new_columns`` / ``missing_columns``: header names this parser does not know (kept in
@@ -30,7 +31,7 @@ import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -89,6 +90,8 @@ DETAILS_ARROW_SCHEMA = pa.schema(
 
 _REQUIRED = ("Timestamp", "Call Id")
 _NULLS = ("", "null")
+#: How far past a window its request reaches (:func:`~pipeline.sinch.windows.request_bounds`).
+_SLACK = timedelta(seconds=1)
 
 
 @dataclass(slots=True)
@@ -209,8 +212,12 @@ def _add_row(
 ) -> None:
     """Append one record to ``columns``, or to ``parsed.rejected`` / ``outside_window``."""
     if len(fields) != len(header):
-        reason = f"field count {len(fields)}, header has {len(header)}"
-        parsed.rejected.append(RejectedRecord(reason, raw, None))
+        created, call_id = _miscounted_key(fields, header, index, start, end)
+        if created is not None and not start <= created < end:
+            parsed.outside_window += 1  # the neighbouring window keeps (rejects) it
+        else:
+            reason = f"field count {len(fields)}, header has {len(header)}"
+            parsed.rejected.append(RejectedRecord(reason, raw, call_id))
         return
     call_id = fields[index["Call Id"]].strip() or None
     try:
@@ -228,6 +235,37 @@ def _add_row(
     row["raw_line"] = raw
     for name, value in row.items():
         columns[name].append(value)
+
+
+def _miscounted_key(
+    fields: list[str], header: list[str], index: dict[str, int], start: datetime, end: datetime
+) -> tuple[datetime | None, str | None]:
+    """``(Timestamp, Call Id)`` of a record whose field count is not the header's, where safe.
+
+    Either may be None (unsafe to read, absent, empty or unparseable). The caller places the
+    record with the time as for any rejected record: outside ``[start, end)`` it is counted
+    ``outside_window`` (the window it falls in rejects it), so a record at a window boundary,
+    sent to both windows (the request's bounds are inclusive), is rejected once, not twice.
+
+    * SHORT record (fewer fields): the export cut its end (the fields it still has are where
+      the header says), so both are read by their header index when the record reaches it.
+    * LONG record (more fields): an unquoted comma inside some field shifts every field after
+      it, so no position is trusted but the first: Call Id stays None; the Timestamp is read
+      only when it is the header's first column and its time lies within a second of the
+      window (the request's bounds: a time beyond them is a misread, e.g. a prefix of a
+      Timestamp split by its own comma, and no window would keep that record).
+    """
+    ts, cid = index["Timestamp"], index["Call Id"]
+    if len(fields) < len(header):
+        created = _readable_time(fields[ts]) if ts < len(fields) else None
+        call_id = (fields[cid].strip() or None) if cid < len(fields) else None
+        if call_id is not None and call_id.lower() == "null":
+            call_id = None
+        return created, call_id
+    created = _readable_time(fields[0]) if ts == 0 else None
+    if created is not None and not start - _SLACK <= created < end + _SLACK:
+        created = None
+    return created, None
 
 
 def _readable_time(text: str) -> datetime | None:

@@ -102,7 +102,45 @@ def test_odd_unquoted_row_is_rejected_with_a_reason_not_dropped():
     assert parsed.details.column("call_id").to_pylist() == ["a"]
     [bad] = parsed.rejected
     assert bad.reason == "field count 15, header has 26"
-    assert bad.raw == odd and bad.call_id is None
+    assert bad.raw == odd and bad.call_id == "odd-1"  # a short row keeps its first fields
+
+
+def cut(line: str, fields: int) -> str:
+    """``line`` (a quoted :func:`row`) cut after its first ``fields`` fields."""
+    return '","'.join(line.split('","')[:fields]) + '"'
+
+
+def test_a_short_row_keeps_its_call_id_and_is_placed_by_its_timestamp():
+    short = cut(row("cut-1", ts="2026-11-02T10:20:00.000Z"), 2)
+    before = cut(row("cut-0", ts="2026-11-02T09:59:59.000Z"), 20)
+    parsed = parse_export(csv_body(row("a"), short, before), WIN.start, WIN.end)
+    assert parsed.details.column("call_id").to_pylist() == ["a"]
+    [bad] = parsed.rejected
+    assert (bad.reason, bad.call_id, bad.raw) == ("field count 2, header has 26", "cut-1", short)
+    assert parsed.outside_window == 1  # cut-0: the window before rejects it
+
+
+def test_a_short_row_on_the_hour_is_rejected_by_one_window_not_both():
+    short = cut(row("edge", ts="2026-11-02T11:00:00.000Z"), 5)
+    body = csv_body(short)  # both windows receive it: the request's bounds are inclusive
+    nxt = Window(WIN.end, datetime(2026, 11, 2, 12, tzinfo=UTC))
+    this_hour, next_hour = (parse_export(body, w.start, w.end) for w in (WIN, nxt))
+    assert (this_hour.rejected, this_hour.outside_window) == ([], 1)
+    assert [r.call_id for r in next_hour.rejected] == ["edge"] and next_hour.outside_window == 0
+
+
+def test_a_long_row_trusts_no_call_id_and_only_a_first_column_time_near_the_window():
+    edge = row("x", ts="2026-11-02T11:00:00.000Z", Trunk_Name="a") + ',"extra"'
+    far = row("y", ts="2026-11-02T13:00:00.000Z") + ',"extra"'  # no window asked nearby
+    inside = row("z", ts="2026-11-02T10:30:00.000Z") + ',"extra"'
+    parsed = parse_export(csv_body(edge, far, inside), WIN.start, WIN.end)
+    assert parsed.outside_window == 1  # edge: the next window rejects it
+    assert [(r.raw, r.call_id) for r in parsed.rejected] == [(far, None), (inside, None)]
+    moved = HEADER.replace('"Timestamp","Call Id"', '"Call Id","Timestamp"')
+    first, second, rest = row("x", ts="2026-11-02T11:00:00.000Z").split(",", 2)
+    line = f'{second},{first},{rest},"e"'
+    swapped = parse_export(f"{moved}\r\n{line}\r\n".encode(), WIN.start, WIN.end)
+    assert swapped.outside_window == 0 and len(swapped.rejected) == 1  # Timestamp not first
 
 
 def test_bad_values_reject_the_row_naming_the_column():
