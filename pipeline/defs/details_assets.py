@@ -20,7 +20,11 @@ from pipeline.ingest.details import DetailsReport, ingest_details, record_export
 from pipeline.ingest.report import DETAILS_EXTRA
 from pipeline.projects import Project
 from pipeline.warehouse.backend import Warehouse
-from pipeline.warehouse.raw_call_details import DetailsEntry, details_coverage
+from pipeline.warehouse.raw_call_details import (
+    DetailsEntry,
+    details_coverage,
+    known_window_calls,
+)
 
 RAW_CALL_DETAILS_DESCRIPTION = (
     "SIP response and Q.850 cause codes, MOS, region, countries and call grouping per call "
@@ -167,6 +171,8 @@ def _land_project(
             f"calls, {entry.rejected} rejected, {entry.fetch.pages} pages"
         )
 
+    with backend.reader() as con:  # raw/calls landed these hours first: their counts
+        known_calls = known_window_calls(con, project_id, scope.windows)
     with sinch.open_client(scope.project) as client:
         return ingest_details(
             client,
@@ -175,4 +181,5 @@ def _land_project(
             concurrency=sinch.concurrency,
             run_id=run_id,
             progress=progress,
+            known_calls=known_calls,
         )

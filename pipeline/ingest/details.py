@@ -7,7 +7,8 @@ thread, the only writer, stages every page as it arrives (staging is keyed by wi
 windows are staged at once) and commits a window when its fetch ends, so windows are committed
 in the order their fetches end, not in window order. Memory is bounded by pages (the queue's
 ``2 × concurrency`` plus one per thread), never by a window: an export that never ends is
-staged page by page until ``max_pages`` stops it.
+staged page by page until its page limit stops it (a few times the pages of the calls the
+window is known to hold, ``known_calls``; else ``max_pages``).
 
 Outcomes per window: ``landed`` (a ledger row, the window replaced), ``unavailable`` (the
 export answered 403/404: the same for every window, so no more requests are sent, the windows
@@ -21,7 +22,7 @@ every failed window at the end). A 401 stops the run.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -148,6 +149,7 @@ def ingest_details(
     progress: DetailsProgress | None = None,
     clock: Callable[[], datetime] = _utcnow,
     max_pages: int = DEFAULT_MAX_PAGES,
+    known_calls: Mapping[Window, int] | None = None,
 ) -> DetailsReport:
     """Fetch the export for ``windows`` and land it in ``raw.call_details``.
 
@@ -160,7 +162,11 @@ def ingest_details(
         run_id: recorded in ``raw.details_ledger``.
         progress: called after each committed window.
         clock: "now" (UTC) for ``fetched_at``.
-        max_pages: most pages one window may take.
+        max_pages: most pages one window may take (the ceiling).
+        known_calls: calls each window is known to hold (``raw.ingest_ledger``:
+            :func:`~pipeline.warehouse.raw_call_details.known_window_calls`); a window's
+            page limit follows them (:func:`~pipeline.sinch.export.export_page_limit`).
+            A window absent (or None): ``max_pages``.
 
     Returns:
         The :class:`DetailsReport` (403/404 from the export: windows ``unavailable``).
@@ -176,7 +182,8 @@ def ingest_details(
     report = DetailsReport()
 
     def open_run(window: Window) -> ExportRun:
-        return ExportRun(client, window, filters, max_pages=max_pages)
+        known = known_calls.get(window) if known_calls is not None else None
+        return ExportRun(client, window, filters, max_pages=max_pages, known_calls=known)
 
     with warehouse.details_session(run_id, client.project_id) as session:
         writer = _Writer(session, report, clock, progress, len(windows))

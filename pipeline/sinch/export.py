@@ -11,7 +11,8 @@ window (the same ``createTime>``/``createTime<`` bounds, one second early, cut c
 Stop rules (:class:`ExportRun`): the CSV has no ``totalItems``, so paging ends at a page with
 fewer records than ``size`` (an empty page included; an empty body after page 1 too). Guards:
 a page whose records equal the previous page's (a server ignoring ``page``) and more than
-``max_pages`` pages raise :class:`~pipeline.sinch.errors.PaginationError` instead of looping.
+``max_pages`` pages raise :class:`~pipeline.sinch.errors.PaginationError` instead of looping;
+``max_pages`` follows the calls the window is known to hold (:func:`export_page_limit`).
 
 403 or 404 from the export (not enabled for the key or the account): :func:`unavailable_reason`
 names it, so the ingestion records the window as ``unavailable`` instead of failing the calls.
@@ -23,6 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from urllib.parse import quote, unquote
 
 import orjson
@@ -39,8 +41,12 @@ from pipeline.sinch.windows import CallFilters, window_params
 EXPORT_RESOURCE = "calls/export"
 #: Statuses that mean "this project cannot use the export" rather than a failure.
 UNAVAILABLE_STATUSES = frozenset({403, 404})
-#: Most pages one window may take (1000 records a page: 2 million calls an hour).
+#: Most pages one window may take, whatever its calls (1000 records a page: 2 million an hour).
 DEFAULT_MAX_PAGES = 2000
+#: Export rows allowed per call the window is known to hold (:func:`export_page_limit`).
+EXPORT_ROWS_PER_KNOWN_CALL = 4
+#: Fewest pages a window with known calls may take (0 known calls included).
+MIN_EXPORT_PAGES = 10
 
 _FILENAME = re.compile(
     r"""filename\*\s*=\s*(?:[\w!#$%&+^`{}~-]+)?'[^']*'([^;\s]+)"""  # RFC 6266 filename*=
@@ -95,6 +101,34 @@ def _error_message(body: str) -> str | None:
     return f"{message} ({code})" if isinstance(code, str) and code else message
 
 
+def export_page_limit(known_calls: int | None, size: int, ceiling: int = DEFAULT_MAX_PAGES) -> int:
+    """Most pages the export of a window may take, from the calls it is known to hold.
+
+    The export has a row per call (api-reference §4), so a window whose ``/calls`` list
+    counted ``known_calls`` (landed + rejected, or ``totalItems``: what ``raw.ingest_ledger``
+    says) needs ``known_calls // size + 1`` pages. The limit allows
+    :data:`EXPORT_ROWS_PER_KNOWN_CALL` (4) rows a call, plus a page: room for what the real
+    export legitimately has beyond the list (call legs as rows of their own: ``Group Id``,
+    ``Relationship Type``; calls the list has not shown yet; records the list rejected) while
+    an export that never ends stops after a few times the window's pages, not 2,000. At least
+    :data:`MIN_EXPORT_PAGES` (10; a window with 0 known calls too: the export may know calls
+    the list does not), at most ``ceiling``.
+
+    Args:
+        known_calls: calls known in the window (>= 0), or None: unknown (never listed, or
+            listed while the window was still open): ``ceiling``.
+        size: records a page (the client's page size, >= 1).
+        ceiling: the fixed maximum (:data:`DEFAULT_MAX_PAGES`).
+
+    Returns:
+        Pages (>= 1): ``min(ceiling, max(10, ceil(4 × known_calls / size) + 1))``.
+    """
+    if known_calls is None:
+        return ceiling
+    derived = -(-EXPORT_ROWS_PER_KNOWN_CALL * max(known_calls, 0) // size) + 1
+    return max(1, min(ceiling, max(MIN_EXPORT_PAGES, derived)))
+
+
 @dataclass(frozen=True, slots=True)
 class ExportPage:
     """One parsed export page of a window.
@@ -143,7 +177,9 @@ class ExportRun:
         client: the calls client whose transport (auth, limits, retries, guards) is used.
         window: the half-open UTC window.
         filters: the list filters (trunk, direction, ...); None: every call.
-        max_pages: paging safety valve (:class:`PaginationError` beyond it).
+        max_pages: paging safety valve (:class:`PaginationError` beyond it); with
+            ``known_calls``, the ceiling of :func:`export_page_limit`.
+        known_calls: calls the window is known to hold (None: unknown, ``max_pages`` as is).
         clock: monotonic seconds.
 
     Raises (from iteration):
@@ -159,17 +195,19 @@ class ExportRun:
         filters: CallFilters | None = None,
         *,
         max_pages: int = DEFAULT_MAX_PAGES,
+        known_calls: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_pages < 1:
             msg = "max_pages must be positive"
             raise ValueError(msg)
+        self._known = known_calls
         self._client = client
         self._window = window
         self._params = window_params(window, filters)
         self._path = f"/v1/projects/{quote(client.project_id, safe='')}/{EXPORT_RESOURCE}"
         self._size = client.page_size
-        self._max_pages = max_pages
+        self._max_pages = export_page_limit(known_calls, self._size, max_pages)
         self._clock = clock
         self.stats = ExportStats()
 
@@ -181,11 +219,7 @@ class ExportRun:
         try:
             while True:
                 if number > self._max_pages:
-                    raise PaginationError(
-                        f"the export sent more than max_pages={self._max_pages} full pages "
-                        f"({self.stats.rows} records); stopping rather than paging forever",
-                        method="GET", url=self._path,
-                    )  # fmt: skip
+                    raise self._too_many_pages()
                 reply = self._client.transport.get(
                     self._path,
                     page_params(self._params, number, self._size),
@@ -215,6 +249,15 @@ class ExportRun:
         finally:
             self.stats.seconds = self._clock() - started
 
+    def _too_many_pages(self) -> PaginationError:
+        known = "" if self._known is None else f", the limit for {self._known:,} known calls"
+        return PaginationError(
+            f"the export of {self._window.start.astimezone(UTC):%Y-%m-%dT%H:%MZ} sent more than "
+            f"max_pages={self._max_pages} full pages ({self.stats.rows:,} records{known}); "
+            "stopping rather than paging forever",
+            method="GET", url=self._path,
+        )  # fmt: skip
+
     def _count(self, parsed: ParsedExport, name: str | None) -> None:
         s = self.stats
         s.rows += parsed.rows
@@ -232,6 +275,7 @@ def export_window(
     filters: CallFilters | None = None,
     *,
     max_pages: int = DEFAULT_MAX_PAGES,
+    known_calls: int | None = None,
 ) -> ExportRun:
     """A lazy :class:`ExportRun` over ``window`` (nothing is sent until iteration)."""
-    return ExportRun(client, window, filters, max_pages=max_pages)
+    return ExportRun(client, window, filters, max_pages=max_pages, known_calls=known_calls)

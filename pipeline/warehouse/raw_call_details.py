@@ -293,3 +293,37 @@ def details_coverage(
         [project_id, start, end],
     ).fetchall()[0]
     return int(calls), int(detailed)
+
+
+def known_window_calls(
+    con: duckdb.DuckDBPyConnection, project_id: str, windows: Sequence[Window]
+) -> dict[Window, int]:
+    """Calls each window of ``windows`` is known to hold, for the export's page limit.
+
+    From the window's latest ``raw.ingest_ledger`` row (``/calls`` fetched for exactly that
+    window): the larger of ``records + rejected`` and ``totalItems``. A window left out is
+    unknown: never listed, or listed before its end (the hour was still filling, so its count
+    bounds nothing). Works on the file and on a lake reader alike.
+
+    Returns:
+        ``{window: calls}`` (calls >= 0) for the windows listed after their end.
+    """
+    if not windows:
+        return {}
+    by_start = {w.start: w for w in windows}
+    try:
+        rows = con.execute(
+            "SELECT window_start, window_end, max(fetched_at), arg_max(greatest(records + "
+            "rejected, coalesce(api_total_items, 0)), fetched_at) FROM raw.ingest_ledger WHERE "
+            "project_id = ? AND window_start >= ? AND window_start <= ? "
+            "GROUP BY window_start, window_end",
+            [project_id, min(by_start), max(by_start)],
+        ).fetchall()
+    except duckdb.CatalogException:  # no raw.ingest_ledger yet: nothing is known
+        return {}
+    known: dict[Window, int] = {}
+    for start, end, fetched_at, calls in rows:
+        window = by_start.get(start)
+        if window is not None and window.end == end and fetched_at >= end:
+            known[window] = int(calls)
+    return known

@@ -24,7 +24,12 @@ from pipeline.sinch.errors import (
     ResponseTooLarge,
     ServerError,
 )
-from pipeline.sinch.export import ExportRun, content_disposition_name, unavailable_reason
+from pipeline.sinch.export import (
+    ExportRun,
+    content_disposition_name,
+    export_page_limit,
+    unavailable_reason,
+)
 from pipeline.sinch.models import Window
 
 WIN = Window(datetime(2026, 11, 2, 10, tzinfo=UTC), datetime(2026, 11, 2, 11, tzinfo=UTC))
@@ -252,6 +257,40 @@ def test_pages_that_never_end_stop_at_max_pages():
 
     with pytest.raises(PaginationError, match="max_pages=5"):
         list(ExportRun(make_client(handler, page_size=2), WIN, max_pages=5))
+
+
+@pytest.mark.parametrize(
+    ("known", "size", "limit"),
+    [
+        (None, 1000, 2000),  # unknown: the ceiling
+        (0, 1000, 10),  # the floor: the export may know calls the list does not
+        (292, 1000, 10),
+        (2_500, 1000, 11),  # 4 rows a call: 10 pages, plus one
+        (10_000, 1000, 41),
+        (1_000_000, 1000, 2000),  # the ceiling
+        (20, 5, 17),
+    ],
+)
+def test_the_page_limit_follows_the_calls_known_in_the_window(known, size, limit):
+    assert export_page_limit(known, size) == limit
+
+
+def test_an_endless_export_of_known_calls_stops_at_their_limit_naming_window_and_calls():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        page = int(qdict(request)["page"])
+        return csv_response(csv_body(row(f"{page}a"), row(f"{page}b")))
+
+    run = ExportRun(make_client(handler, page_size=2), WIN, max_pages=50, known_calls=3)
+    with pytest.raises(PaginationError) as caught:
+        list(run)
+    assert len(seen) == export_page_limit(3, 2) == 10
+    assert str(caught.value).startswith(
+        "the export of 2026-11-02T10:00Z sent more than max_pages=10 full pages (20 records, "
+        "the limit for 3 known calls)"
+    )
 
 
 @pytest.mark.parametrize(("status", "error"), [(403, AuthError), (404, ClientError)])

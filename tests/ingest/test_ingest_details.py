@@ -18,6 +18,7 @@ from pipeline.ingest.report import hour_label
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.csv_rows import EXPORT_COLUMNS
 from pipeline.sinch.errors import AuthError
+from pipeline.sinch.export import export_page_limit
 from pipeline.sinch.models import Window
 from pipeline.warehouse.backend import DuckDBWarehouse
 from pipeline.warehouse.connection import connect
@@ -231,6 +232,35 @@ def test_an_endless_export_is_staged_page_by_page_and_fails_alone(tmp_path, monk
     with connect(db, read_only=True) as con:
         hours = con.execute("SELECT DISTINCT strftime(create_time, '%H') FROM raw.call_details")
         assert sorted(h for (h,) in hours.fetchall()) == ["08", "10", "11"]
+
+
+def test_an_endless_export_stops_at_a_few_times_the_pages_of_its_known_calls(tmp_path):
+    """09's list counted 20 calls (4 pages of 5): its endless export is cut after 17 pages
+    (4 rows a known call, plus a page), not at max_pages; the request count says so."""
+    db, asked = tmp_path / "w.duckdb", {}
+    limit = export_page_limit(20, 5)
+    assert limit == 17 < 40
+    with pytest.raises(DetailsError) as caught:
+        ingest_details(
+            long_export("09", 5, asked), DuckDBWarehouse(db), HOURS, concurrency=CONCURRENCY,
+            max_pages=40, known_calls={HOURS[0]: 2, HOURS[1]: 20},
+        )  # fmt: skip
+    assert asked["09"] == limit
+    error = str(caught.value)
+    assert "2026-11-02T09:00Z" in error and f"max_pages={limit} " in error, error
+    assert "20 known calls" in error
+    assert [row[:2] for row in ledger(db)] == [("08", "landed"), ("10", "landed"), ("11", "landed")]
+
+
+def test_an_export_with_more_rows_than_the_list_still_lands(tmp_path):
+    """09's list counted 100 calls, its export has 150 rows (call legs, late records): the
+    limit (81 pages of 5) leaves it whole."""
+    db, asked = tmp_path / "w.duckdb", {}
+    report = ingest_details(
+        long_export("09", 5, asked, pages=31), DuckDBWarehouse(db), HOURS, concurrency=1,
+        known_calls={HOURS[1]: 100},
+    )  # fmt: skip
+    assert (report.status, report.records, asked["09"]) == ("landed", 150 + 6, 31)
 
 
 def test_a_refusal_mid_run_discards_the_staged_windows_and_stops_requests(tmp_path, monkeypatch):

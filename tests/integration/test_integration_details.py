@@ -6,7 +6,8 @@
   ``export_fault``) leave the calls and the analytics exactly as with the export, and
   ``raw.details_ledger`` says why the details are missing;
 - an export failing with 5xx after the retries fails the run (non-zero), naming the windows,
-  while the calls and analytics still land;
+  while the calls and analytics still land; so does an export that never ends, cut at a few
+  times the pages of the hour's calls;
 - the Copenhagen export replayed through the sandbox fills ``raw.call_details`` from the
   file's own columns.
 """
@@ -27,6 +28,7 @@ from pipeline.defs.resources import SinchCallsResource
 from pipeline.jobs import run_ingest_job
 from pipeline.sandbox.server import SandboxHandle
 from pipeline.sandbox.testing import sandbox_server
+from pipeline.sinch.export import export_page_limit
 from pipeline.warehouse.connection import connect
 from tests.conftest import COPENHAGEN_CSV, api_resource, quiet_console, sandbox_env
 
@@ -269,6 +271,22 @@ def test_an_export_failing_after_retries_fails_the_run_naming_the_windows(sandbo
     assert query(db, calls)[0][0] > 0
     assert query(db, "SELECT count(*) FROM analytics.answer_rate_hourly")[0][0] > 0
     assert query(db, "SELECT count(*) FROM raw.details_ledger") == [(0,)]
+
+
+def test_an_endless_export_stops_after_a_few_times_the_pages_of_the_hours_calls(tmp_path):
+    """The sandbox's ``export_fault="endless"``: the hour's export is cut at the limit its
+    listed calls give (:func:`export_page_limit`), not at 2,000 pages; the calls still land."""
+    db, size = tmp_path / "endless.duckdb", 10
+    with sandbox_server(seed=SEED, export_fault="endless") as sb:
+        ok, output = ingest(db, api_resource(sb, page_size=size), end=START + timedelta(hours=1))
+        requests = sb.app_state.stats["export_faults"]  # each paged export request
+    [(listed,)] = query(db, "SELECT greatest(records + rejected, api_total_items) "
+                            "FROM raw.ingest_ledger")  # fmt: skip
+    limit = export_page_limit(listed, size)
+    assert not ok and listed > 50 and requests == limit < 2000, (listed, requests, output)
+    assert f"2026-11-09T06:00Z: PaginationError: the export of 2026-11-09T06:00Z sent more " \
+        f"than max_pages={limit} full pages" in output  # fmt: skip
+    assert query(db, "SELECT count(*) FROM raw.calls") == [(listed,)]
 
 
 @pytest.mark.slow

@@ -14,9 +14,14 @@ import pytest
 from warehouse_kit import BACKENDS, at, commit_via, hour_window, make_call, rows_of
 
 from pipeline.sinch.csv_rows import DETAILS_ARROW_SCHEMA
-from pipeline.sinch.models import RejectedRecord, Window
+from pipeline.sinch.models import RejectedRecord, Trunk, Window
 from pipeline.warehouse.backend import Warehouse
-from pipeline.warehouse.raw_call_details import DetailsFetch, details_coverage
+from pipeline.warehouse.ledger import WindowFetch
+from pipeline.warehouse.raw_call_details import (
+    DetailsFetch,
+    details_coverage,
+    known_window_calls,
+)
 
 A = hour_window("2026-03-01 10:00")
 B = hour_window("2026-03-01 12:00")
@@ -154,6 +159,24 @@ def test_coverage_counts_calls_with_a_details_row(tmp_path, backend):
     with warehouse.reader() as con:
         assert details_coverage(con, "P", A.start, A.end) == (3, 2)
         assert details_coverage(con, "other", A.start, A.end) == (0, 0)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_known_calls_are_the_ledgers_of_windows_listed_after_their_end(tmp_path, backend):
+    """What bounds the export's pages: a window listed while open, or never, is unknown."""
+    warehouse = BACKENDS[backend](tmp_path)
+    calls = [make_call(c, at(f"2026-03-01 10:0{i}")) for i, c in enumerate("xyz")]
+    fetch = WindowFetch(sweeps=1, pages=1, api_total_items=5, attempts=1, seconds=0.1)
+    commit_via(warehouse, "P", A, calls, fetch=fetch)  # totalItems 5 > the 3 landed
+    early = at("2026-03-01 12:30")  # B listed half-way through its hour
+    with warehouse.ingest_session("run", "P") as session:
+        session.replace_trunks([Trunk("T1", "trunk", 5, "{}")], early)
+        session.stage_page(B, [make_call("w", at("2026-03-01 12:01"))], [], early)
+        session.commit_window(B, fetch, early)
+    never = hour_window("2026-03-01 14:00")
+    with warehouse.reader() as con:
+        assert known_window_calls(con, "P", [A, B, never]) == {A: 5}
+        assert known_window_calls(con, "other", [A, B]) == {}
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
