@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pipeline.ingest.fetchers import FetchStage, Message, PageArrived, WindowFetched
-from pipeline.ingest.report import CommittedTotals, WindowFailure, hour_label, short_error
+from pipeline.ingest.report import (
+    CommittedTotals,
+    WindowFailure,
+    first_lines,
+    hour_label,
+    short_error,
+)
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.errors import AuthError, SinchApiError
 from pipeline.sinch.export import (
@@ -115,14 +121,17 @@ class DetailsReport(CommittedTotals):
 class DetailsError(RuntimeError):
     """Windows whose details could not be fetched (after retries); the others landed.
 
-    ``str()`` names each window and why, one line each.
+    ``str()`` names each window and why, one line each (at most ``MAX_LISTED``, then a count).
     """
+
+    MAX_LISTED = 12
 
     def __init__(self, report: DetailsReport) -> None:
         self.report = report
         lines = [f"{hour_label(f.window)}: {f.error}" for f in report.failed]
+        shown = first_lines(lines, self.MAX_LISTED, "each was logged as it failed")
         head = f"call details of {len(report.failed)} window(s) not landed:"
-        super().__init__("\n".join([head, *(f"  {line}" for line in lines)]))
+        super().__init__("\n".join([head, *(f"  {line}" for line in shown)]))
 
 
 def _utcnow() -> datetime:

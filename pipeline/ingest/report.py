@@ -84,6 +84,13 @@ class IngestReport(CommittedTotals):
         return not (self.failed or self.unreconciled or self.trunks_error)
 
 
+def first_lines(lines: list[str], most: int, where: str) -> list[str]:
+    """``lines``, or their first ``most`` and ``... and N more (<where>)``."""
+    if len(lines) <= most:
+        return list(lines)
+    return [*lines[:most], f"... and {len(lines) - most} more ({where})"]
+
+
 class IngestError(RuntimeError):
     """Some windows did not land completely; everything that could land was committed.
 
@@ -107,9 +114,7 @@ class IngestError(RuntimeError):
         bad = len(report.failed) + len(report.unreconciled)
         total = len(report.failed) + len(report.committed)
         head = f"{bad} of {total} windows did not land completely:" if bad else ""
-        shown = lines[: self.MAX_LISTED]
-        if len(lines) > len(shown):
-            shown.append(f"... and {len(lines) - len(shown)} more (see raw.ingest_ledger)")
+        shown = first_lines(lines, self.MAX_LISTED, "see raw.ingest_ledger")
         if report.trunks_error:
             shown.append(f"trunks not refreshed (raw.trunks kept): {_short(report.trunks_error)}")
         advice = (

@@ -288,3 +288,20 @@ def test_a_refusal_mid_run_discards_the_staged_windows_and_stops_requests(tmp_pa
     assert asked["08"] <= staging.staged["08"] + MOST_AHEAD + 1  # at most a page more once stopped
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.call_details").fetchone() == (0,)
+
+
+def test_the_error_lists_at_most_twelve_windows_then_counts_the_rest():
+    """A demo whose export failed everywhere printed all 168 windows (each also logged)."""
+    from pipeline.ingest.details import DetailsReport
+    from pipeline.ingest.report import WindowFailure
+
+    start = HOURS[0].start
+    failed = [
+        WindowFailure(Window(start + timedelta(hours=h), start + timedelta(hours=h + 1)), "503")
+        for h in range(14)
+    ]
+    lines = str(DetailsError(DetailsReport(failed=failed))).splitlines()
+    assert lines[0] == "call details of 14 window(s) not landed:"
+    assert len(lines) == 1 + 12 + 1 and lines[1].endswith(": 503")
+    assert lines[-1] == "  ... and 2 more (each was logged as it failed)"
+    assert len(str(DetailsError(DetailsReport(failed=failed[:12]))).splitlines()) == 13
