@@ -193,25 +193,57 @@ DUCKDB_MAGIC = b"DUCK"
 def check_writable_db(path: str) -> str:
     """Return ``path`` if the ingestion can write a DuckDB warehouse there.
 
-    Its folder must exist or be creatable, and an existing file must be a DuckDB database
-    (checked by its header, without opening it: a writer may hold it).
+    Its folder must exist or be creatable and be writable, and an existing file must be
+    writable and a DuckDB database (checked by its header, without opening it: a writer may
+    hold it). An empty file is refused too: DuckDB will not open one ("not a valid DuckDB
+    database file").
 
     Raises:
-        SettingsError: the folder cannot be created, or the file is something else.
+        SettingsError: the folder cannot be created or written, or the file is something else.
     """
     file = Path(path)
+    where = "CALLS_DB_PATH / --db"
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        msg = f"CALLS_DB_PATH / --db: cannot create the folder of {path} ({exc.strerror})"
+        msg = f"{where}: cannot create the folder of {path} ({exc.strerror})"
         raise SettingsError(msg) from None
-    if file.is_file() and file.stat().st_size > 0:
-        with file.open("rb") as handle:
-            header = handle.read(12)
-        if header[8:12] != DUCKDB_MAGIC:
-            msg = f"CALLS_DB_PATH / --db: {path} exists and is not a DuckDB warehouse"
+    if file.is_file():
+        try:
+            with file.open("rb") as handle:
+                header = handle.read(12)
+        except OSError as exc:
+            raise SettingsError(f"{where}: cannot read {path} ({exc.strerror})") from None
+        if not header:
+            msg = f"{where}: {path} is an empty file, not a DuckDB warehouse: delete it"
             raise SettingsError(msg)
+        if header[8:12] != DUCKDB_MAGIC:
+            msg = f"{where}: {path} exists and is not a DuckDB warehouse"
+            raise SettingsError(msg)
+    check_writable(file.parent, where)  # DuckDB writes its .wal file next to the database
+    check_writable(file, where)
     return path
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse a file or folder this process could not write, or create, naming ``what``.
+
+    An existing ``path`` must be writable; a missing one creatable: the nearest folder above
+    it that exists must be writable. ``os.access`` also answers for a read-only mount, even to
+    root.
+
+    Raises:
+        SettingsError: the path (or the folder it would be created in) is not writable.
+    """
+    target = path.absolute()
+    while not os.path.lexists(target) and target != target.parent:
+        target = target.parent  # the nearest that exists: where the file or mkdir would go
+    folder = target.is_dir()
+    if target != path.absolute() and not folder:
+        raise SettingsError(f"{what}: cannot create {path}: {target} is not a folder")
+    if not os.access(target, os.W_OK | os.X_OK if folder else os.W_OK):
+        where = f"in the folder {target}" if folder else str(target)
+        raise SettingsError(f"{what}: cannot write {where} (no permission, or read-only)")
 
 
 def fetch_concurrency() -> int:

@@ -125,6 +125,31 @@ def check_api_access() -> None:
         sinch_log.setLevel(level)
 
 
+def check_warehouse_file(path: Path) -> None:
+    """Refuse, before the job starts, a warehouse file the job could not write.
+
+    :func:`pipeline.settings.check_writable_db` checks the folder, permissions and header; an
+    existing file is then opened read-only, as ``pipeline audit`` and ``sql`` open it, so a
+    truncated or corrupt one stops here (:func:`~pipeline.cli.common.user_errors` prints
+    DuckDB's reason in one line, exit 2) instead of failing every step of the run (exit 1).
+    A file another process holds (an ingestion writing) is a warehouse: the job waits its turn.
+
+    Raises:
+        SettingsError: see :func:`~pipeline.settings.check_writable_db`.
+        duckdb.Error: the file is not a database DuckDB can open.
+    """
+    settings.check_writable_db(str(path))
+    if not path.exists():
+        return
+    from pipeline.warehouse.connection import WarehouseBusyError, connect
+
+    try:
+        with connect(path, read_only=True, lock_wait_s=0):
+            pass
+    except WarehouseBusyError:
+        pass
+
+
 def check_ingest_range(start: datetime, end: datetime, now: datetime) -> None:
     """Refuse, before anything is fetched, hours the job cannot take.
 
@@ -185,7 +210,7 @@ def demo(
         tz = settings.check_time_zone(report_tz) if report_tz else settings.report_tz()
         path = db_path(db)
         if not settings.lake_uri():
-            settings.check_writable_db(str(path))
+            check_warehouse_file(path)
         end = floor_hour(datetime.now(UTC))
         start = end - timedelta(days=days)
         check_ingest_range(start, end, datetime.now(UTC))
@@ -244,7 +269,7 @@ def ingest(
         tz = settings.report_tz()
         check_ingest_range(first, last, datetime.now(UTC))
         if not settings.lake_uri():
-            settings.check_writable_db(str(db_path(db)))
+            check_warehouse_file(db_path(db))
         check_api_access()
         quiet_dagster_warnings()
         from pipeline.jobs import run_ingest_job

@@ -239,3 +239,88 @@ def test_a_warehouse_path_that_cannot_be_written_is_one_line(tmp_path, command):
     under_a_file = tmp_path / "notes.duckdb" / "calls.duckdb"
     result = runner.invoke(app, [*args[:1], "--db", str(under_a_file), *args[3:]])
     assert result.exit_code == 2 and "cannot create the folder" in result.output, result.output
+
+
+def _warehouse(path: Path) -> Path:
+    """A real, empty warehouse file (the schema, as the ingestion's writer leaves it)."""
+    from pipeline.warehouse.connection import connect
+
+    with connect(path):
+        pass
+    return path
+
+
+def _unwritable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``chmod a-w path``; as root, which chmod does not stop, ``os.access`` is stubbed.
+
+    The stub answers for ``path`` as the kernel does for a read-only mount (EROFS) or a
+    non-root user without write permission: not writable. Other paths get the real answer.
+    """
+    path.chmod(path.stat().st_mode & ~0o222)
+    if os.geteuid() == 0:
+        real = os.access
+
+        def access(target, mode, **kwargs):
+            if Path(target).absolute() == path.absolute() and mode & os.W_OK:
+                return False
+            return real(target, mode, **kwargs)
+
+        monkeypatch.setattr(os, "access", access)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("empty", "is an empty file, not a DuckDB warehouse"),
+        ("truncated", "Could not read enough bytes"),
+        ("read-only file", "cannot write"),
+        ("existing file, read-only folder", "cannot write in the folder"),
+        ("new file, read-only folder", "cannot write in the folder"),
+    ],
+)
+def test_an_unusable_warehouse_file_stops_ingest_before_the_job(
+    case, message, tmp_path, monkeypatch
+):
+    """These failed inside the job: a dozen "Not executing." lines, exit 1, "Re-run the range"."""
+    folder = tmp_path / "w"
+    folder.mkdir()
+    db = folder / "calls.duckdb"
+    if case == "empty":
+        db.touch()  # DuckDB refuses a 0-byte file ("not a valid DuckDB database file")
+    elif case == "truncated":
+        whole = _warehouse(tmp_path / "whole.duckdb").read_bytes()
+        db.write_bytes(whole[:20_000])
+    elif case == "read-only file":
+        _unwritable(_warehouse(db), monkeypatch)
+    elif case == "existing file, read-only folder":
+        _warehouse(db)
+        _unwritable(folder, monkeypatch)  # DuckDB writes its .wal file there
+    else:
+        _unwritable(folder, monkeypatch)
+    before = db.read_bytes() if db.exists() else None
+    try:
+        result = runner.invoke(app, ["ingest", "--start", "2026-11-16T00",
+                                     "--end", "2026-11-16T01", "--db", str(db)])  # fmt: skip
+    finally:
+        folder.chmod(0o755)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert (db.read_bytes() if db.exists() else None) == before  # untouched
+
+
+def test_a_warehouse_file_another_process_writes_passes_the_check(tmp_path):
+    """The check opens the file read-only; a writer's lock means a warehouse, not a bad file."""
+    from pipeline.cli.ingest import check_warehouse_file
+
+    db = _warehouse(tmp_path / "calls.duckdb")
+    holder = [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+              "print('ready', flush=True); sys.stdin.read()", str(db)]  # fmt: skip
+    with subprocess.Popen(holder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as p:
+        try:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+            check_warehouse_file(db)  # returns: the job waits for the lock, as before
+        finally:
+            assert p.stdin is not None
+            p.stdin.close()
+            p.wait(timeout=60)
