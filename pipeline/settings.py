@@ -139,6 +139,28 @@ def rate_limit(mode: str) -> float:
     return value
 
 
+def rate_limit_store() -> str | None:
+    """``SINCH_RATE_LIMIT_STORE``, or None when unset; checked without contacting the store.
+
+    The URI is parsed as the job will parse it (``limits``), so an unknown scheme or a store
+    whose driver is not installed stops here; a store that does not answer fails the run.
+
+    Raises:
+        SettingsError: the store cannot be used; the message names its scheme only (the URI
+            may hold a password).
+    """
+    uri = env(RATE_LIMIT_STORE_VAR, "")
+    if not uri:
+        return None
+    from pipeline.sinch.shared_limit import SharedRateLimiter
+
+    try:
+        SharedRateLimiter(uri, "settings-check", 1.0)
+    except ValueError as exc:
+        raise SettingsError(f"{RATE_LIMIT_STORE_VAR}: {exc}") from None
+    return uri
+
+
 def whole_number(name: str, default: int, *, low: int, high: int) -> int:
     """A whole number in ``[low, high]`` from the environment.
 

@@ -70,19 +70,22 @@ def check_api_access() -> None:
     settings.page_size()
     settings.db_memory_limit()
     settings.max_result_window()
+    # Bad in any mode, so refused with the sandbox too (which uses none of them): the README
+    # promises that a bad value stops the command, credentials or not.
+    mode = settings.auth_mode()
+    settings.rate_limit(mode)
+    settings.rate_limit_store()
+    api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
+    auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
     projects = configured_projects()
     if not (projects[0].uses_real_api if projects else settings.uses_real_api()):
         settings.sandbox_seed()
         return
-    mode = settings.auth_mode()
-    settings.rate_limit(mode)
     import httpx
 
     from pipeline.defs.resources import SinchCallsResource
     from pipeline.sinch.errors import AuthError, ClientError, SinchApiError, TransportError
 
-    api_url = settings.http_url("SINCH_API_URL", settings.DEFAULT_API_URL)
-    auth_url = settings.http_url("SINCH_AUTH_URL", settings.DEFAULT_AUTH_URL)
     # The job's own client factory, with quicker retries: a check that may still succeed.
     resource = SinchCallsResource(
         project_id=None if projects else settings.env("SINCH_PROJECT_ID", ""),

@@ -18,6 +18,7 @@ from tests.conftest import sandbox_env
 
 runner = CliRunner()
 CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET": "s"}
+HOUR = ["ingest", "--start", "2026-11-16T00", "--end", "2026-11-16T01"]
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,15 @@ CREDENTIALS = {"SINCH_PROJECT_ID": "p", "SINCH_KEY_ID": "k", "SINCH_KEY_SECRET":
             "before the first partition",
         ),
         (["ingest", "--start", "2099-01-01T00", "--end", "2099-01-01T02"], {}, "in the future"),
+        # Without credentials (the sandbox) these were accepted silently, exit 0.
+        (HOUR, {"SINCH_AUTH": "token"}, "SINCH_AUTH must be 'oauth' or 'basic'"),
+        (HOUR, {"SINCH_RATE_LIMIT": "nan"}, "SINCH_RATE_LIMIT must be a finite number"),
+        (HOUR, {"SINCH_RATE_LIMIT": "-5"}, "SINCH_RATE_LIMIT must be a finite number"),
+        (HOUR, {"SINCH_RATE_LIMIT": "0"}, "SINCH_RATE_LIMIT must be a finite number"),
+        (HOUR, {"SINCH_API_URL": "ftp://x"}, "SINCH_API_URL must be an http:// or https://"),
+        (HOUR, {"SINCH_RATE_LIMIT_STORE": "foo://bar"}, "SINCH_RATE_LIMIT_STORE: cannot use"),
+        # With credentials it failed inside the job: exit 1 and "Re-run the range".
+        (HOUR, {**CREDENTIALS, "SINCH_RATE_LIMIT_STORE": "foo://bar"}, "(foo://…)"),
     ],
 )
 def test_bad_settings_give_one_line(args, env, message, monkeypatch, tmp_path):
@@ -56,6 +66,16 @@ def test_bad_settings_give_one_line(args, env, message, monkeypatch, tmp_path):
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3  # typer may wrap one long line
+
+
+@pytest.mark.parametrize("env", [{}, CREDENTIALS])
+def test_a_rate_limit_store_password_is_never_printed(env, monkeypatch, tmp_path):
+    for name in ("SINCH_PROJECT_ID", "SINCH_KEY_ID", "SINCH_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    store = {"SINCH_RATE_LIMIT_STORE": "foo://user:hunter2@bar:6379/1"}
+    result = runner.invoke(app, [*HOUR, "--db", str(tmp_path / "x.duckdb")], env={**env, **store})
+    assert result.exit_code == 2, result.output
+    assert "SINCH_RATE_LIMIT_STORE" in result.output and "hunter2" not in result.output
 
 
 def test_a_directory_as_the_warehouse_file_is_a_setting_error(tmp_path):
