@@ -149,6 +149,7 @@ def report(
             disable=not console.is_terminal,  # a pipe or CI log gets the path only
         ) as progress,
     ):
+        check_report_out(out)  # before the notebook runs, which takes a while
         task = progress.add_task("starting the kernel", total=None)
 
         def advance(stage: str, done: int, total: int) -> None:
@@ -161,6 +162,18 @@ def report(
         except ReportError as exc:
             raise fail(str(exc)) from None
     console.print(f"Report: [bold]{path.resolve()}[/]", soft_wrap=True)
+
+
+def check_report_out(out: Path) -> None:
+    """Refuse an ``--out`` the report could not be written to, before the notebook runs.
+
+    Raises:
+        SettingsError: ``out`` is a directory, or it (or its folder) cannot be written.
+    """
+    if out.is_dir():
+        msg = f"--out {out} is a directory: name the HTML file to write, e.g. {out / 'report.html'}"
+        raise settings.SettingsError(msg)
+    settings.check_writable(out, "--out")
 
 
 def export(

@@ -23,7 +23,7 @@ import duckdb
 
 from pipeline.reporting.source import read_connection
 from pipeline.reporting.views import apply_views
-from pipeline.settings import SettingsError
+from pipeline.settings import SettingsError, check_writable
 from pipeline.warehouse.connection import DEFAULT_LOCK_WAIT_S
 
 
@@ -44,7 +44,10 @@ class ExportedFile:
 
 
 def check_target(out_dir: Path, *, overwrite: bool) -> None:
-    """Refuse a target that is a file, or a directory holding files (unless ``overwrite``).
+    """Refuse a file, a non-empty directory (unless ``overwrite``), or an unwritable target.
+
+    An unwritable target is one this process cannot write in or create
+    (:func:`~pipeline.settings.check_writable`).
 
     Raises:
         SettingsError: the target cannot be used; the message says why and what to do.
@@ -54,6 +57,7 @@ def check_target(out_dir: Path, *, overwrite: bool) -> None:
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         msg = f"{out_dir} exists and is not empty: choose a new directory, or pass --overwrite"
         raise SettingsError(msg)
+    check_writable(out_dir, "DIR")
 
 
 def exported_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -128,7 +132,10 @@ def export_warehouse(
         names = exported_objects(con)
         if on_objects:
             on_objects(names)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # what os.access did not foresee (e.g. under /sys): one line
+            raise SettingsError(f"DIR: cannot create {out_dir} ({exc.strerror or exc})") from None
         options = "FORMAT parquet" if fmt is ExportFormat.parquet else "FORMAT csv, HEADER true"
         for name in names:
             path = out_dir / f"{name}.{fmt.value}"

@@ -195,13 +195,17 @@ def render_report(
         ``out`` as a path.
 
     Raises:
-        FileNotFoundError, ReportError: see :func:`execute_report`.
+        FileNotFoundError, ReportError: see :func:`execute_report`; ReportError also when
+            ``out`` cannot be written.
     """
     nb = execute_report(db_path, report_tz, progress=progress)
     if progress is not None:
         cells = sum(cell.cell_type == "code" for cell in nb.cells)
         progress("writing HTML", cells, cells)
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(to_html(nb), encoding="utf-8")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(to_html(nb), encoding="utf-8")
+    except OSError as exc:  # the command checks --out first; this is what it could not foresee
+        raise ReportError(f"cannot write the report to {target} ({exc.strerror or exc})") from None
     return target

@@ -344,3 +344,61 @@ def test_a_warehouse_file_another_process_writes_passes_the_check(tmp_path):
             assert p.stdin is not None
             p.stdin.close()
             p.wait(timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("a directory", "is a directory: name the HTML file to write"),
+        ("under a file", "is not a folder"),
+        ("in a read-only folder", "cannot write in the folder"),
+    ],
+)
+def test_report_refuses_an_unusable_out_before_running_the_notebook(
+    case, message, tmp_path, monkeypatch
+):
+    """A directory used to end the whole run in IsADirectoryError and a traceback (exit 1)."""
+    db = _warehouse(tmp_path / "calls.duckdb")  # no rows: the notebook would refuse it later
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = {"a directory": folder, "under a file": db / "r.html"}.get(case, folder / "r.html")
+    if case == "in a read-only folder":
+        _unwritable(folder, monkeypatch)
+    try:
+        result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out)])
+    finally:
+        folder.chmod(0o755)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("read-only", "cannot write in the folder"),
+        ("under a file", "is not a folder"),
+        # what os.access cannot foresee (a pseudo file system such as /sys): mkdir fails
+        ("mkdir fails", "DIR: cannot create"),
+    ],
+)
+def test_export_refuses_an_unwritable_dir_in_one_line(case, message, tmp_path, monkeypatch):
+    """An unwritable DIR used to end in an OSError traceback (exit 1)."""
+    from pipeline.reporting import export
+
+    db = _warehouse(tmp_path / "calls.duckdb")
+    out = tmp_path / "out"
+    out.mkdir()
+    if case == "read-only":
+        _unwritable(out, monkeypatch)
+    else:
+        out = db / "out"
+    if case == "mkdir fails":
+        monkeypatch.setattr(export, "check_writable", lambda *_args: None)
+    try:
+        result = runner.invoke(app, ["export", str(out), "--db", str(db)])
+    finally:
+        (tmp_path / "out").chmod(0o755)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

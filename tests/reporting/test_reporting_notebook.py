@@ -116,6 +116,18 @@ def test_report_missing_db_is_one_line(tmp_path: Path) -> None:
     assert "does not exist" in result.output
 
 
+def test_a_report_that_cannot_be_written_is_a_report_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the command's check of --out cannot foresee ends in one line, not a traceback."""
+    from pipeline.reporting import notebook
+
+    monkeypatch.setattr(notebook, "execute_report", lambda *_a, **_k: nbformat.v4.new_notebook())
+    monkeypatch.setattr(notebook, "to_html", lambda _nb: "<html></html>")
+    with pytest.raises(notebook.ReportError, match="cannot write the report to"):
+        notebook.render_report(tmp_path / "w.duckdb", tmp_path)  # a directory: IsADirectoryError
+
+
 def test_report_bad_time_zone_is_one_line(demo_db: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
