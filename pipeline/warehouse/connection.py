@@ -15,6 +15,7 @@ follows the process ``TZ`` and silently relabels TIMESTAMPTZ values).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -96,9 +97,14 @@ class WarehouseBusyError(RuntimeError):
     """The DuckDB file stayed locked by another process for longer than the wait allowed."""
 
 
+#: DuckDB's words for a file another process holds ("Could not set lock on file ...:
+#: Conflicting lock is held", "Resource temporarily unavailable"); whole words, since a
+#: damaged file's errors speak of a "block".
+_LOCK_WORDS = re.compile(r"\b(?:lock|resource)\b", re.IGNORECASE)
+
+
 def _is_lock_conflict(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, duckdb.IOException) and ("lock" in text or "resource" in text)
+    return isinstance(exc, duckdb.IOException) and _LOCK_WORDS.search(str(exc)) is not None
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:

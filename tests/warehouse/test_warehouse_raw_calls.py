@@ -165,6 +165,23 @@ def test_writer_waits_for_another_process_then_fails_clearly(tmp_path):
         holder.join(HANG_GUARD_S)
 
 
+@pytest.mark.parametrize(
+    ("said", "locked"),
+    [
+        ('Could not set lock on file "w.duckdb": Conflicting lock is held in python', True),
+        ("Resource temporarily unavailable", True),
+        ("Could not read enough bytes from file: the block at offset 4096 is damaged", False),
+        ('The file "w.duckdb" exists, but it is not a valid DuckDB database file!', False),
+    ],
+)
+def test_only_a_lock_conflict_is_waited_on(said: str, locked: bool) -> None:
+    """A damaged file's error may speak of a "block": it was waited on as a lock (300 s)."""
+    from pipeline.warehouse.connection import _is_lock_conflict
+
+    assert _is_lock_conflict(duckdb.IOException(said)) is locked
+    assert not _is_lock_conflict(RuntimeError("lock"))
+
+
 def test_rejected_records_of_a_resweep_land_once(tmp_path):
     """The client re-swept the window (totalItems drifted): the same malformed record came twice."""
     bad = RejectedRecord("createTime: not a timestamp 'yesterday'", '{"callId":"x"}', "x")
