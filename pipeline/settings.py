@@ -25,12 +25,14 @@ answers *which* API to talk to and where files go; ``README.md`` has the same ta
 | ``CALLS_DB_MEMORY_LIMIT`` | ``512MB`` | writer's DuckDB memory limit, >= 128MB or none |
 | ``REPORT_TZ`` | ``UTC`` | time zone of daily tables and the busy hour |
 | ``SANDBOX_SEED`` | ``7`` | seed of the embedded sandbox's traffic |
+| ``PIPELINE_LOG_LEVEL`` | ``WARNING`` | the commands' ``pipeline.*`` log level (``DEBUG``: more) |
 | ``CALLS_ALERTS_FILE`` | (unset → defaults) | alert thresholds (:mod:`pipeline.alerts.config`) |
 | ``ALERT_*`` | (unset → no delivery) | alert channels (:mod:`pipeline.alerts.delivery`) |
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -271,6 +273,27 @@ def check_writable(path: Path, what: str) -> None:
 def fetch_concurrency() -> int:
     """Windows fetched at once (``CALLS_FETCH_CONCURRENCY``, 1 to 32)."""
     return whole_number("CALLS_FETCH_CONCURRENCY", DEFAULT_CONCURRENCY, low=1, high=32)
+
+
+#: ``PIPELINE_LOG_LEVEL`` values.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level() -> int:
+    """The level of the ``pipeline`` loggers in the commands (``PIPELINE_LOG_LEVEL``).
+
+    ``WARNING`` by default (one short line per retried request); ``DEBUG`` adds what the client
+    logs only there, such as the body of each answer it retries (credentials masked). Other
+    libraries' loggers stay at ``WARNING``.
+
+    Raises:
+        SettingsError: not one of :data:`LOG_LEVELS` (any case).
+    """
+    raw = env("PIPELINE_LOG_LEVEL", "WARNING").upper()
+    if raw not in LOG_LEVELS:
+        msg = f"PIPELINE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}"
+        raise SettingsError(msg)
+    return int(logging.getLevelName(raw))
 
 
 #: ``CALLS_EXPORT`` values, and whether each fetches the export.

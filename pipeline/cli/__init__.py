@@ -19,6 +19,7 @@ from pathlib import Path
 
 import typer
 
+from pipeline import settings
 from pipeline.cli import alerts as _alerts
 from pipeline.cli import audit as _audit
 from pipeline.cli import ingest as _ingest
@@ -83,6 +84,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, handlers=[ConsoleLogHandler(console)])
     try:
         with user_errors():
+            logging.getLogger("pipeline").setLevel(settings.log_level())
             app()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

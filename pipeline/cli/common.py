@@ -40,6 +40,7 @@ ENVIRONMENT = (
     ("CALLS_BACKFILL_HOURS_PER_RUN", "168"),
     ("REPORT_TZ", settings.DEFAULT_REPORT_TZ),
     ("SANDBOX_SEED", str(settings.DEFAULT_SANDBOX_SEED)),
+    ("PIPELINE_LOG_LEVEL", "WARNING (DEBUG: the bodies of retried answers, masked)"),
     ("DAGSTER_HOME", "./.dagster (the Dagster instance runs are recorded in)"),
     ("CALLS_ALERTS_FILE", "unset: the built-in alert thresholds"),
     ("ALERT_WEBHOOK_URL", "unset: no webhook (Slack-compatible)"),
