@@ -16,7 +16,8 @@ taken. The writer (the caller's thread) reads :meth:`FetchStage.messages`:
 
 An error that would be the same for every window (``fatal``; for the calls
 :data:`FATAL_ERRORS`) stops the stage and is raised from :meth:`FetchStage.messages`: at once,
-or, with ``deliver_queued``, after the messages already queued (the export: a window fetched
+or, with ``deliver_queued``, once the threads have handed over the pages they had already
+fetched, and the end of each window that needs no other request (the export: a window fetched
 in full before a 403 is committed, not recorded unavailable).
 """
 
@@ -126,8 +127,10 @@ class FetchStage(Generic[P, S, F]):
             than failing its window (:class:`WindowFailed`); default :func:`is_fatal`.
         min_queue: the queue holds ``max(2 × concurrency, min_queue)`` messages; a deeper
             queue lets the threads go on fetching while the writer commits.
-        deliver_queued: on a fatal error, yield the messages already queued before raising it
-            (default: drop them and raise at once).
+        deliver_queued: on a fatal error, first yield what the threads had fetched: the
+            messages queued, the page each thread holds, and a window's end when its source
+            says ``ended`` (its last page came: no request is needed to know it). No thread
+            sends another request. Default: drop them and raise at once.
 
     Raises:
         ValueError: ``concurrency < 1``.
@@ -153,7 +156,10 @@ class FetchStage(Generic[P, S, F]):
         self._queue: queue.Queue[Message[P, F]] = queue.Queue(
             maxsize=max(2 * concurrency, min_queue)
         )
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # no new request, no new window
+        self._abandon = threading.Event()  # the writer reads no more: drop what is held
+        self._active = 0  # fetch calls running (guarded by _lock)
+        self._lock = threading.Lock()
         self._fatal: list[BaseException] = []
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fetch")
 
@@ -162,6 +168,7 @@ class FetchStage(Generic[P, S, F]):
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
+        self._abandon.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def messages(self, windows: Sequence[Window]) -> Iterator[Message[P, F]]:
@@ -173,8 +180,9 @@ class FetchStage(Generic[P, S, F]):
         Raises:
             BaseException: the first error ``fatal`` accepted (for the calls: AuthError |
                 ClientError | ParserCrashed), from any window: at once (messages still queued
-                are dropped) or, with ``deliver_queued``, once the messages queued when it
-                happened were yielded. No thread sends another request once it notices.
+                are dropped) or, with ``deliver_queued``, once every thread has handed over
+                what it had fetched (see the class). No thread sends another request once
+                it notices.
         """
         for window in windows:
             self._pool.submit(self._fetch, window)
@@ -182,7 +190,8 @@ class FetchStage(Generic[P, S, F]):
         while remaining:
             if self._fatal:
                 if self._deliver_queued:
-                    yield from self._queued()
+                    yield from self._handed_over()
+                self._abandon.set()
                 raise self._fatal[0]
             try:
                 message = self._queue.get(timeout=0.2)
@@ -192,17 +201,19 @@ class FetchStage(Generic[P, S, F]):
                 remaining -= 1
             yield message
 
-    def _queued(self) -> Iterator[Message[P, F]]:
-        """The messages in the queue, until it is empty (the threads have stopped putting)."""
+    def _handed_over(self) -> Iterator[Message[P, F]]:
+        """After a fatal error: the queue's messages until it is empty and no thread runs."""
         while True:
             try:
-                yield self._queue.get_nowait()
+                yield self._queue.get(timeout=0.05)
             except queue.Empty:
-                return
+                with self._lock:
+                    if self._active == 0 and self._queue.empty():
+                        return
 
     def _put(self, message: Message[P, F]) -> None:
         # Never block forever on a full queue: the writer may have stopped (error, Ctrl-C).
-        while not self._stop.is_set():
+        while not self._abandon.is_set():
             try:
                 self._queue.put(message, timeout=0.1)
             except queue.Full:
@@ -211,12 +222,16 @@ class FetchStage(Generic[P, S, F]):
         raise _Stopped
 
     def _fetch(self, window: Window) -> None:
+        with self._lock:
+            self._active += 1
         try:
             if self._stop.is_set():
                 return
             source = self._open(window)
             for page in source:
                 self._put(PageArrived(window, page))
+                if self._stop.is_set() and not getattr(source, "ended", False):
+                    return  # its end would take another request: the window is abandoned
             self._put(WindowFetched(window, self._summarise(source.stats)))
         except _Stopped:
             return
@@ -224,6 +239,11 @@ class FetchStage(Generic[P, S, F]):
             if self._is_fatal(exc):  # the same for every window: stop the run
                 self._fatal.append(exc)
                 self._stop.set()
+                if not self._deliver_queued:
+                    self._abandon.set()
                 return
             with contextlib.suppress(_Stopped):  # reported per window, the run goes on
                 self._put(WindowFailed(window, exc))
+        finally:
+            with self._lock:
+                self._active -= 1

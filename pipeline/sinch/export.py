@@ -210,6 +210,8 @@ class ExportRun:
         self._max_pages = export_page_limit(known_calls, self._size, max_pages)
         self._clock = clock
         self.stats = ExportStats()
+        #: The last page yielded was short: iteration ends without another request.
+        self.ended = False
 
     def __iter__(self) -> Iterator[ExportPage]:
         """Request pages 1..n until a short or empty page, yielding each parsed page."""
@@ -241,8 +243,9 @@ class ExportRun:
                         method="GET", url=reply.url,
                     )  # fmt: skip
                 self._count(parsed, name)
+                self.ended = parsed.rows < self._size
                 yield ExportPage(number, parsed.details, parsed.rejected, name)
-                if parsed.rows < self._size:
+                if self.ended:
                     return
                 previous = parsed.keys
                 number += 1

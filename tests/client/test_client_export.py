@@ -226,6 +226,16 @@ def test_pages_until_a_short_page_with_the_calls_window_and_accept_text():
     assert (run.stats.pages, run.stats.rows, run.stats.file_name) == (3, 5, "x.csv")
 
 
+def test_a_run_says_it_ended_when_its_last_page_came_before_asking_again():
+    """The fetch stage reads ``ended`` to hand over a window's end after a 403 elsewhere
+    without sending another request (pipeline/ingest/fetchers.py)."""
+    seen: list[httpx.Request] = []
+    run = ExportRun(make_client(paged([row(f"c{i}") for i in range(3)], seen), page_size=2), WIN)
+    said = [(page.number, run.ended, len(seen)) for page in run]
+    assert said == [(1, False, 1), (2, True, 2)]  # page 2 is short: the end, no third request
+    assert len(seen) == 2
+
+
 def test_a_multiple_of_the_page_size_ends_on_an_empty_page():
     seen: list[httpx.Request] = []
     client = make_client(paged([row(f"c{i}") for i in range(4)], seen), page_size=2)

@@ -114,3 +114,83 @@ def test_a_fatal_error_delivers_what_was_queued_only_when_asked(deliver_queued):
         assert got == [PageArrived(WINDOWS[0], HOUR0), WindowFetched(WINDOWS[0], WINDOWS[0])]
     else:
         assert got in ([], [PageArrived(WINDOWS[0], HOUR0)])  # read before the error, or not
+
+
+class PagesThenEnd:
+    """``pages`` numbered pages, the last one short: ``ended`` once it is yielded (as an
+    ExportRun's); ``last_fetched`` is set as the last page is handed over."""
+
+    def __init__(self, window: Window, pages: int) -> None:
+        self._pages = pages
+        self.stats = window
+        self.ended = False
+        self.last_fetched = threading.Event()
+
+    def __iter__(self) -> Iterator[int]:
+        for n in range(1, self._pages + 1):
+            self.ended = n == self._pages
+            if self.ended:
+                self.last_fetched.set()
+            yield n
+
+
+class RefusedAfter:
+    """A source raising ``error`` once ``event`` is set (another window got that far)."""
+
+    def __init__(self, event: threading.Event, error: Exception) -> None:
+        self._event, self._error = event, error
+        self.stats = None
+
+    def __iter__(self) -> Iterator[int]:
+        assert self._event.wait(timeout=30)
+        raise self._error
+        yield 0  # pragma: no cover - a generator
+
+
+def test_a_window_whose_pages_fill_the_queue_still_ends_before_the_fatal_error():
+    """At concurrency 2 the queue holds 4 messages: window 0's last pages wait in a thread
+    (queue full, the writer busy) when window 1 is refused. They and window 0's end (its last
+    page came: no request needed) still reach the writer; before, the waiting page and the end
+    were dropped and window 0 was recorded unavailable."""
+    refused = PermissionError("403")
+    first = PagesThenEnd(WINDOWS[0], 6)
+    sources = {WINDOWS[0]: first, WINDOWS[1]: RefusedAfter(first.last_fetched, refused)}
+    stage = FetchStage(
+        sources.__getitem__, lambda stats: stats, 2,
+        fatal=lambda exc: exc is refused, deliver_queued=True,
+    )  # fmt: skip
+    got: list[object] = []
+    with stage, pytest.raises(PermissionError):
+        for message in stage.messages(WINDOWS[:2]):
+            got.append(message)
+            assert stage._stop.wait(timeout=30)  # the writer is busy until the refusal
+    assert got == [*(PageArrived(WINDOWS[0], n) for n in range(1, 7)),
+                   WindowFetched(WINDOWS[0], WINDOWS[0])]  # fmt: skip
+
+
+def test_after_a_fatal_error_no_thread_asks_for_another_page():
+    """An endless window whose thread holds a page when another is refused: that page is
+    handed over, then the thread stops; it never asks the source for more."""
+    refused = PermissionError("403")
+    produced, lock = [0], threading.Lock()
+    endless = EndlessWindow(produced, lock)
+    started = threading.Event()
+
+    class Marking(EndlessWindow):
+        def __iter__(self) -> Iterator[int]:
+            for n in endless:
+                started.set()
+                yield n
+
+    sources = {WINDOWS[0]: Marking(produced, lock), WINDOWS[1]: RefusedAfter(started, refused)}
+    stage = FetchStage(
+        sources.__getitem__, lambda stats: stats, 2,
+        fatal=lambda exc: exc is refused, deliver_queued=True,
+    )  # fmt: skip
+    got: list[object] = []
+    with stage, pytest.raises(PermissionError):
+        for message in stage.messages(WINDOWS[:2]):
+            got.append(message)
+            assert stage._stop.wait(timeout=30)
+    assert len(got) == produced[0]  # every page asked for was handed over, none after
+    assert all(isinstance(m, PageArrived) for m in got)
