@@ -248,7 +248,11 @@ def _miscounted_key(
     sent to both windows (the request's bounds are inclusive), is rejected once, not twice.
 
     * SHORT record (fewer fields): the export cut its end (the fields it still has are where
-      the header says), so both are read by their header index when the record reaches it.
+      the header says), so both are read by their header index when the record reaches it;
+      the Call Id only when the Timestamp reads as a time within a second of the window: the
+      second piece of a row split by an unquoted newline is short too, its fields shifted
+      (its "Call Id" is another column's value, which would match, and so drop, other
+      rejected rows).
     * LONG record (more fields): an unquoted comma inside some field shifts every field after
       it, so no position is trusted but the first: Call Id stays None; the Timestamp is read
       only when it is the header's first column and its time lies within a second of the
@@ -258,7 +262,8 @@ def _miscounted_key(
     ts, cid = index["Timestamp"], index["Call Id"]
     if len(fields) < len(header):
         created = _readable_time(fields[ts]) if ts < len(fields) else None
-        call_id = (fields[cid].strip() or None) if cid < len(fields) else None
+        placed = created is not None and start - _SLACK <= created < end + _SLACK
+        call_id = (fields[cid].strip() or None) if placed and cid < len(fields) else None
         if call_id is not None and call_id.lower() == "null":
             call_id = None
         return created, call_id

@@ -134,6 +134,21 @@ def test_a_short_row_on_the_hour_is_rejected_by_one_window_not_both():
     assert [r.call_id for r in next_hour.rejected] == ["edge"] and next_hour.outside_window == 0
 
 
+def test_the_pieces_of_a_row_split_by_a_newline_keep_no_borrowed_call_id():
+    """A newline left unquoted in Trunk Name cuts a row in two short records; the second's
+    fields are shifted, so its "Call Id" was the Direction ("INBOUND"): every such piece then
+    shared one id, and the warehouse kept one of them (a review: 8 rejected rows sent, 5 kept)."""
+    rows = [
+        row(f"n{i}", ts=f"2026-11-02T10:1{i}:00.000Z",
+            **{"Trunk Name": "HQ|line2", "Direction": "INBOUND", "Duration (s)": str(60 + i)})
+        for i in range(3)
+    ]  # fmt: skip
+    pieces = [r.replace("HQ|line2", 'HQ"\r\n"line2') for r in rows]  # the newline unquoted
+    parsed = parse_export(csv_body(*pieces), WIN.start, WIN.end)
+    assert [r.call_id for r in parsed.rejected] == ["n0", None, "n1", None, "n2", None]
+    assert len({r.raw for r in parsed.rejected}) == 6  # every piece kept, by its text
+
+
 def test_a_long_row_trusts_no_call_id_and_only_a_first_column_time_near_the_window():
     edge = row("x", ts="2026-11-02T11:00:00.000Z", Trunk_Name="a") + ',"extra"'
     far = row("y", ts="2026-11-02T13:00:00.000Z") + ',"extra"'  # no window asked nearby
