@@ -3,8 +3,9 @@
 :class:`~pipeline.sinch.limits.RateLimiter` spaces the requests of one client. When many
 workers ingest the same project at once (Celery workers, several Dagster runs), each has its
 own client, so the project's limit must live in a store they all reach. This is the
-``limits`` library's moving window on any storage it supports (``redis://``,
-``rediss://``, ``memcached://``, ``memory://`` for one process), keyed by project:
+``limits`` library's moving window on a storage that supports it (``redis://``,
+``rediss://``, ``redis+sentinel://``; ``memory://`` for one process; not ``memcached://``,
+which has no moving window, nor MongoDB, whose driver is not installed), keyed by project:
 at most ``N`` request starts in any window of ``S`` seconds, where ``N / S`` is the rate,
 rounded *down* to whole requests per second (a fractional rate below 1 becomes one request
 every ``ceil(1 / rate)`` seconds), so a burst can never exceed the limit within one second.
@@ -73,7 +74,7 @@ class SharedRateLimiter:
             scheme = storage_uri.split(":", 1)[0]
             msg = (
                 f"cannot use the shared rate limit store ({scheme}://…): {type(exc).__name__} "
-                "(schemes: redis://, rediss://, redis+sentinel://, memcached://, memory://)"
+                "(schemes: redis://, rediss://, redis+sentinel://, memory://)"
             )
             raise ValueError(msg) from None
         self._limiter: Any = strategies.MovingWindowRateLimiter(self._storage)

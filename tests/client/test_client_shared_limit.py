@@ -146,3 +146,11 @@ def test_the_window_never_exceeds_the_rate(rate, window):
 def test_a_bad_rate_is_refused(rate):
     with pytest.raises(ValueError, match="positive"):
         window_for(rate)
+
+
+def test_memcached_is_refused_naming_the_stores_that_work():
+    """The docs listed memcached://, which never worked (no moving window in ``limits``, and no
+    driver installed); it is refused up front, and the schemes named are the ones that work."""
+    with pytest.raises(ValueError, match=r"\(memcached://…\)") as caught:
+        SharedRateLimiter("memcached://localhost:11211", "p", 5.0)
+    assert "schemes: redis://, rediss://, redis+sentinel://, memory://)" in str(caught.value)
