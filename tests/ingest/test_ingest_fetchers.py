@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -147,14 +148,9 @@ class RefusedAfter:
         yield 0  # pragma: no cover - a generator
 
 
-def test_a_window_whose_pages_fill_the_queue_still_ends_before_the_fatal_error():
-    """At concurrency 2 the queue holds 4 messages: window 0's last pages wait in a thread
-    (queue full, the writer busy) when window 1 is refused. They and window 0's end (its last
-    page came: no request needed) still reach the writer; before, the waiting page and the end
-    were dropped and window 0 was recorded unavailable."""
-    refused = PermissionError("403")
-    first = PagesThenEnd(WINDOWS[0], 6)
-    sources = {WINDOWS[0]: first, WINDOWS[1]: RefusedAfter(first.last_fetched, refused)}
+def _read_until_refused(sources: dict[Window, Any], refused: Exception) -> list[object]:
+    """What a writer reads of two windows at concurrency 2 (the export's queue of 4) when
+    ``refused`` is fatal; it is busy with its first message until the refusal has happened."""
     stage = FetchStage(
         sources.__getitem__, lambda stats: stats, 2,
         fatal=lambda exc: exc is refused, deliver_queued=True,
@@ -163,7 +159,19 @@ def test_a_window_whose_pages_fill_the_queue_still_ends_before_the_fatal_error()
     with stage, pytest.raises(PermissionError):
         for message in stage.messages(WINDOWS[:2]):
             got.append(message)
-            assert stage._stop.wait(timeout=30)  # the writer is busy until the refusal
+            assert stage._stop.wait(timeout=30)
+    return got
+
+
+def test_a_window_whose_pages_fill_the_queue_still_ends_before_the_fatal_error():
+    """At concurrency 2 the queue holds 4 messages: window 0's last pages wait in a thread
+    (queue full, the writer busy) when window 1 is refused. They and window 0's end (its last
+    page came: no request needed) still reach the writer; before, the waiting page and the end
+    were dropped and window 0 was recorded unavailable."""
+    refused = PermissionError("403")
+    first = PagesThenEnd(WINDOWS[0], 6)
+    sources = {WINDOWS[0]: first, WINDOWS[1]: RefusedAfter(first.last_fetched, refused)}
+    got = _read_until_refused(sources, refused)
     assert got == [*(PageArrived(WINDOWS[0], n) for n in range(1, 7)),
                    WindowFetched(WINDOWS[0], WINDOWS[0])]  # fmt: skip
 
@@ -183,14 +191,6 @@ def test_after_a_fatal_error_no_thread_asks_for_another_page():
                 yield n
 
     sources = {WINDOWS[0]: Marking(produced, lock), WINDOWS[1]: RefusedAfter(started, refused)}
-    stage = FetchStage(
-        sources.__getitem__, lambda stats: stats, 2,
-        fatal=lambda exc: exc is refused, deliver_queued=True,
-    )  # fmt: skip
-    got: list[object] = []
-    with stage, pytest.raises(PermissionError):
-        for message in stage.messages(WINDOWS[:2]):
-            got.append(message)
-            assert stage._stop.wait(timeout=30)
+    got = _read_until_refused(sources, refused)
     assert len(got) == produced[0]  # every page asked for was handed over, none after
     assert all(isinstance(m, PageArrived) for m in got)
