@@ -8,8 +8,9 @@ connection (the DuckDB file) or the lake's tables (``CALLS_LAKE_URI``).
 from __future__ import annotations
 
 import sys
+import textwrap
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -62,6 +63,14 @@ def alerts(
     if frame.is_empty():
         console.print("no alerts" + (f" since {start:%Y-%m-%d %H:%M}Z" if start else ""))
         return
+    out = Console(highlight=False)
+    if out.width < TABLE_MIN_WIDTH:  # a table this narrow cuts every column: one block each
+        for row in frame.iter_rows(named=True):
+            message = textwrap.fill(
+                row["message"], out.width, initial_indent="  ", subsequent_indent="  "
+            )
+            out.print(f"{_block(row)}\n{message}\n", soft_wrap=True, markup=False)
+        return
     table = Table(*_SHOWN, "delivered", "message", show_lines=False)
     for row in frame.iter_rows(named=True):
         table.add_row(
@@ -69,8 +78,28 @@ def alerts(
             row["rule"],
             row["trunk_id"],
             row["direction"],
-            *(f"{row[c]:.4g}" if row[c] is not None else "" for c in _SHOWN[4:]),
+            *_numbers(row),
             row["delivered"] or "-",
             row["message"],
         )
-    Console(highlight=False, width=max(200, console.width)).print(table)
+    Console(highlight=False, width=max(200, out.width)).print(table)
+
+
+#: Terminal columns below which ``pipeline alerts`` prints a block per alert, not a table.
+TABLE_MIN_WIDTH = 160
+
+
+def _numbers(row: dict[str, Any]) -> list[str]:
+    """Observed value, baseline and threshold, 4 significant digits ("" when absent)."""
+    return [f"{row[c]:.4g}" if row[c] is not None else "" for c in _SHOWN[4:]]
+
+
+def _block(row: dict[str, Any]) -> str:
+    """An alert on a narrow terminal, bar its message: what and where, then the numbers."""
+    observed, baseline, threshold = _numbers(row)
+    return (
+        f"{row['bucket']:%Y-%m-%d %H:%M}Z  {row['rule']}  trunk {row['trunk_id']}  "
+        f"{row['direction']}\n"
+        f"  observed {observed or '-'}  baseline {baseline or '-'}  threshold {threshold or '-'}"
+        f"  delivered {row['delivered'] or '-'}"
+    )

@@ -106,3 +106,23 @@ def test_pipeline_alerts_lists_them(tmp_path: Path) -> None:
     assert "asr_drop" not in table.stdout
     bad = run("--since", "yesterday")
     assert bad.exit_code == 2 and "--since must be an ISO time" in bad.stderr
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_on_a_narrow_terminal_each_alert_is_a_block_that_fits(tmp_path: Path, columns: int) -> None:
+    """The table was printed 200 columns wide whatever the terminal: wrapped by the terminal."""
+    db = tmp_path / "calls.duckdb"
+    warehouse = DuckDBWarehouse(db)
+    trunk = "trunk-" + "7" * 30
+    save_alerts(warehouse, frame(alert("asr_drop", trunk, H, 0.2)), Scope(H, H + HOUR), T0)
+    message = read_alerts(warehouse)["message"][0]
+    shown = CliRunner().invoke(app, ["alerts", "--db", str(db)], env={"COLUMNS": str(columns)})
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    assert lines[0] == f"{H:%Y-%m-%d %H:%M}Z  asr_drop  trunk {trunk}  INBOUND"
+    assert lines[1].split() == ["observed", "0.2", "baseline", "0.8", "threshold", "0.6",
+                                "delivered", "-"]  # fmt: skip
+    assert " ".join(" ".join(lines[2:]).split()) == message
+    wide = CliRunner().invoke(app, ["alerts", "--db", str(db)], env={"COLUMNS": "200"})
+    assert "┃ bucket" in wide.stdout and trunk in wide.stdout  # a table where it fits
