@@ -2,13 +2,17 @@
 
 :func:`~pipeline.sinch.parsing.parse_call` types one record at a time (~15 µs a call with the
 Arrow build). Here a page's records are pulled apart into one Python list per field (a C-speed
-``dict.get`` per value), and every column is typed, checked and normalised with Polars/NumPy
-expressions over the whole page: timestamps, upper-cased enums, E.164 derivation, exact money.
+``dict.get`` per value), and every column is typed, checked and normalised with Arrow compute
+kernels and NumPy over the whole page: timestamps, upper-cased enums, E.164 derivation, exact
+money. Arrow's kernels are called one by one: no query plan to build for a page of ~1,000 rows
+(Polars' plan cost ~0.85 ms a page before any row was read; bench/README.md, "End to end vs
+dlt, 2026-12-07, fourth session").
 
 The fast path accepts only values whose result it can compute *exactly as parse_call does*:
 
 * strings of printable ASCII (other text goes to the fallback: Python's ``strip``/``isspace``
-  and Rust's differ outside ASCII); ``""``/``"null"``/``"NULL"``/``"None"`` → null as there;
+  and other whitespace rules differ outside ASCII); ``""``/``"null"``/``"NULL"``/``"None"`` →
+  null as there;
 * timestamps ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH[[:]MM])`` with years 1900-2199 and
   in-range fields (a date the calendar lacks, e.g. ``02-30``, and text without an offset fall
   back); the fraction is truncated to microseconds;
@@ -32,34 +36,53 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
-import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.sinch.parsing import KNOWN_FIELDS, dump_raw
 
 UTC_TS = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 6)
-_NULL_TEXT = ["", "null", "NULL", "None"]
+_NULL_TEXT = pa.array(["", "null", "NULL", "None"])
+_NULLISH_ENUM = pa.array(["", "null", "None"])  # "NULL" is kept, as parse_call keeps it
+_NO_TEXT = pa.scalar(None, pa.string())
 _PRINTABLE = r"^[\x20-\x7e]*$"
+#: What the fast path reads as a timestamp: an offset is required (text without one is odd).
 _TS = (
     r"^(?:19|20|21)[0-9][0-9]-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?$"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)$"
 )
-_E164 = r"^(?i:(?:sips?|tel):)?\+?([0-9]+)(?:[@;].*)?$"
+_BEYOND_MICROS = (r"(\.[0-9]{6})[0-9]+", r"\1")  # digits after the 6th are truncated
+_E164 = r"^(?i:(?:sips?|tel):)?\+?(?P<digits>[0-9]+)(?:[@;].*)?$"
 _ENUM = r"^[A-Za-z_]+$"
+_CURRENCY = r"^[A-Za-z]*$"
 _FLOAT_OR_NONE = {float, type(None)}
 _DICT_OR_NONE = {dict, type(None)}
 _NO_MONEY: dict[str, Any] = {}  # a null money field, read as an object without keys
 _MONEY_LIMIT = 1e9  # below it, distinct 6-decimal amounts are distinct floats (exactness)
+
+_TEXT_FIELDS = ("callId", "createTime", "answerTime", "endTime", "direction", "callResult",
+                "from", "to", "trunkId", "projectId")  # fmt: skip
+_TIME_FIELDS = (("createTime", "create_time"), ("answerTime", "answer_time"),
+                ("endTime", "end_time"))  # fmt: skip
+_ENUM_FIELDS = (("direction", "direction"), ("callResult", "call_result"))
+_OPAQUE_FIELDS = (("from", "from_number"), ("to", "to_number"))
+_E164_FIELDS = (("from", "from_e164"), ("to", "to_e164"))
+_ID_FIELDS = (("trunkId", "trunk_id"), ("projectId", "project_id"))
+_SECONDS_FIELDS = (
+    ("durationSeconds", "duration_seconds"),
+    ("billingDurationSeconds", "billing_duration_seconds"),
+)
+_MONEY_FIELDS = (("pricePerMinute", "price_per_minute"), ("price", "price"))
 
 
 class FastRows(NamedTuple):
     """What the fast path typed, and what it left to ``parse_call``.
 
     Attributes:
-        calls: the typed calls (``raw.calls`` columns, ``raw`` excluded; Polars' Arrow
-            types, cast them to the schema), in page order.
+        calls: the typed calls (``raw.calls`` columns and types, ``raw`` excluded), in page
+            order.
         positions: each row's index in the page (``int64``, same length as ``calls``).
         fallback: page indexes the fast path could not type exactly, ascending.
         unknown_fields: keys outside ``CALL_FIELDS`` seen on any object of the page.
@@ -77,7 +100,7 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     Args:
         items: the decoded ``calls`` array (any JSON values).
         plain_text: every string of ``items`` is known to be printable ASCII
-            (:func:`plain_text_body`): the per-field check is skipped (~0.25 ms a page).
+            (:func:`plain_text_body`): the per-field check is skipped.
 
     Returns:
         The typed rows, their positions and the positions left to the per-record parser.
@@ -89,37 +112,53 @@ def type_page(items: Sequence[Any], plain_text: bool = False) -> FastRows:
     if not dicts:
         return FastRows(pa.table({}), np.empty(0, np.int64), list(range(len(items))), unknown)
     bad = np.zeros(len(dicts), dtype=bool)
-    source: dict[str, pl.Series] = {}
-    for key in _TEXT_FIELDS:
-        source[key], wrong = _strings(_column(dicts, key))
-        bad |= wrong
+    typed = _typed_texts(dicts, plain_text, bad)
     for key, name in _SECONDS_FIELDS:
-        source[name] = _seconds(_column(dicts, key), bad)
+        typed[name] = _seconds(_column(dicts, key), bad)
     for key, name in _MONEY_FIELDS:
-        source[name], source[f"{key}.currencyCode"] = _money(_column(dicts, key), bad)
-    # Two steps: the flags read the typed columns instead of computing them again. One plan,
-    # not optimised: on ~1000 rows Polars' optimiser cost more than it saved (a page 5.1 ->
-    # 3.9 ms, bench/README.md "End to end vs dlt", item 4); the expressions are already what
-    # should run. The in-memory engine named, not chosen by "auto": 0.09 ms less a plan (1.27
-    # -> 1.18 ms on 1000 rows, 0.77 -> 0.68 on one; bench/README.md, third session).
-    frame = (
-        pl.DataFrame(source)
-        .lazy()
-        .with_columns(*_TYPED)
-        .select(*_TYPED_NAMES, (_FLAGGED_PLAIN if plain_text else _FLAGGED).alias("_odd"))
-        .collect(optimizations=_AS_WRITTEN, engine="in-memory")
-    )
-    bad |= frame.get_column("_odd").to_numpy()
+        typed[name], currency = _money(_column(dicts, key), bad)
+        typed[f"{name}_currency"], odd = _currency(currency)
+        bad |= odd
     keep = ~bad
     at = np.asarray(positions, dtype=np.int64)
     if len(positions) == len(items):  # every item an object: the odd ones are the fallback
         fallback = at[bad].tolist()
     else:
         fallback = sorted(set(range(len(items))).difference(positions).union(at[bad].tolist()))
-    typed = frame.to_arrow().drop_columns(["_odd"])
+    table = pa.Table.from_pydict(typed)
     if not keep.all():
-        typed = typed.filter(pa.array(keep))
-    return FastRows(typed, at[keep], fallback, unknown)
+        table = table.filter(pa.array(keep))
+    return FastRows(table, at[keep], fallback, unknown)
+
+
+def _typed_texts(
+    dicts: list[dict[str, Any]], plain_text: bool, bad: np.ndarray
+) -> dict[str, pa.Array]:
+    """The text fields of ``dicts`` typed (``raw.calls`` names); odd rows set in ``bad``."""
+    text: dict[str, pa.Array] = {}
+    for key in _TEXT_FIELDS:
+        text[key], wrong = _strings(_column(dicts, key))
+        bad |= wrong
+    typed: dict[str, pa.Array] = {"call_id": text["callId"]}
+    blank_id = pc.or_(pc.is_in(text["callId"], _NULL_TEXT), _only_spaces(text["callId"]))
+    bad |= _mask(blank_id, null_is=True)  # a missing callId is odd too
+    for key, name in _TIME_FIELDS:
+        typed[name], odd = _timestamp(text[key])
+        bad |= odd
+    bad |= _mask(typed["create_time"].is_null(), null_is=True)
+    for key, name in _ENUM_FIELDS:
+        typed[name], odd = _enum(text[key])
+        bad |= odd
+    for key, name in _OPAQUE_FIELDS:
+        typed[name] = _opaque(text[key])
+    for key, name in _E164_FIELDS:
+        typed[name] = _e164(text[key])
+    for key, name in _ID_FIELDS:
+        typed[name] = _opaque(text[key])
+    if not plain_text:  # Python's and Arrow's whitespace differ outside printable ASCII
+        for key in ("callId", "from", "to", "trunkId", "projectId"):
+            bad |= ~_mask(pc.match_substring_regex(text[key], _PRINTABLE), null_is=True)
+    return typed
 
 
 def plain_text_body(body: bytes) -> bool:
@@ -149,116 +188,103 @@ def raw_texts(items: Sequence[Any]) -> pa.Array:
     return pa.array(dumped, pa.binary()).cast(pa.string())
 
 
-def _strings(values: list[Any]) -> tuple[pl.Series, np.ndarray]:
-    """``values`` as a String series; non-strings become null and are flagged (mask)."""
+def _mask(condition: pa.Array, null_is: bool) -> np.ndarray:
+    """A boolean Arrow array as a NumPy mask, nulls read as ``null_is``."""
+    mask: np.ndarray = condition.fill_null(null_is).to_numpy(zero_copy_only=False)
+    return mask
+
+
+def _strings(values: list[Any]) -> tuple[pa.Array, np.ndarray]:
+    """``values`` as a string array; non-strings become null and are flagged (mask).
+
+    A string UTF-8 cannot hold (a lone surrogate, never from a JSON body) is flagged too.
+    """
     try:
-        return pl.Series(values, dtype=pl.String, strict=True), np.zeros(len(values), bool)
-    except (TypeError, pl.exceptions.PolarsError):
-        wrong = np.array([v is not None and type(v) is not str for v in values], dtype=bool)
-        cleaned = [v if type(v) is str else None for v in values]
-        return pl.Series(cleaned, dtype=pl.String), wrong
+        return pa.array(values, pa.string()), np.zeros(len(values), bool)
+    except (pa.ArrowException, TypeError, UnicodeError):
+        cleaned = [v if type(v) is str and _encodable(v) else None for v in values]
+        pairs = zip(values, cleaned, strict=True)
+        wrong = np.array([v is not None and c is None for v, c in pairs], dtype=bool)
+        return pa.array(cleaned, pa.string()), wrong
 
 
-def _null_text(c: pl.Expr) -> pl.Expr:
-    return c.is_in(_NULL_TEXT).fill_null(False)
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeError:
+        return False
+    return True
 
 
-def _opaque(key: str) -> tuple[pl.Expr, pl.Expr]:
-    """An opaque string field (``from``, ``trunkId``...): kept as sent, blanks → null.
-
-    Returns the value and the odd flag (text outside printable ASCII, where Python's
-    ``isspace`` and Rust's whitespace differ).
-    """
-    c = pl.col(key)
-    blank = _null_text(c) | (c.str.strip_chars(" ") == "").fill_null(False)
-    return pl.when(blank).then(None).otherwise(c), ~c.str.contains(_PRINTABLE).fill_null(True)
+def _only_spaces(c: pa.Array) -> pa.Array:
+    """Whether each text is empty or only ASCII spaces (null stays null)."""
+    return pc.equal(pc.utf8_trim(c, " "), "")
 
 
-def _e164(key: str) -> pl.Expr:
+def _opaque(c: pa.Array) -> pa.Array:
+    """An opaque string field (``from``, ``trunkId``...): kept as sent, blanks → null."""
+    blank = _mask(pc.or_(pc.is_in(c, _NULL_TEXT), _only_spaces(c)), null_is=False)
+    return pc.if_else(pa.array(blank), _NO_TEXT, c) if blank.any() else c
+
+
+def _e164(c: pa.Array) -> pa.Array:
     """``+digits`` when the number's user part is all digits (``parsing.to_e164``), else null."""
-    return pl.lit("+") + pl.col(key).str.strip_chars(" ").str.extract(_E164, 1)
+    digits = pc.struct_field(pc.extract_regex(pc.utf8_trim(c, " "), _E164), [0])
+    return pc.binary_join_element_wise("+", digits, "")
 
 
-def _enum(key: str) -> tuple[pl.Expr, pl.Expr]:
-    """``direction``/``callResult``: upper-cased; null-like text → null (``"NULL"`` is kept)."""
-    c = pl.col(key)
-    nullish = c.is_in(["", "null", "None"]).fill_null(False)
-    odd = ~c.str.contains(_ENUM).fill_null(True) & ~nullish
-    return pl.when(nullish).then(None).otherwise(c.str.to_uppercase()), odd
+def _enum(c: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``direction``/``callResult``: upper-cased; null-like text → null (``"NULL"`` is kept).
 
-
-def _timestamp(key: str, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """ISO-8601 text → UTC ``Datetime(us)``; null-like text → null; other text is odd.
-
-    One ``strptime`` (``%#z`` reads ``Z``, ``±HH``, ``±HHMM``, ``±HH:MM``) on text that matches
-    :data:`_TS`; text without an offset, or a date the calendar lacks, reads as null and is
-    odd (``parse_call`` decides).
+    Returns the values and the odd mask (anything but ASCII letters and ``_``).
     """
-    c = pl.col(key)
-    value = c.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%#z", strict=False)
-    unread = ~c.str.contains(_TS).fill_null(True) | pl.col(name).is_null()
-    return value, (unread & c.is_not_null() & ~_null_text(c)).fill_null(True)
+    nullish = _mask(pc.is_in(c, _NULLISH_ENUM), null_is=False)
+    odd = ~_mask(pc.match_substring_regex(c, _ENUM), null_is=True) & ~nullish
+    upper = pc.ascii_upper(c)  # the odd values go to parse_call: ASCII is enough here
+    return (pc.if_else(pa.array(nullish), _NO_TEXT, upper) if nullish.any() else upper), odd
 
 
-def _typed_columns() -> tuple[list[pl.Expr], pl.Expr, pl.Expr]:
-    """The expressions typing a page (``raw.calls`` order, ``raw`` excluded) and the odd flag.
+def _timestamp(c: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """ISO-8601 text → UTC ``timestamp[us]``; null-like text → null; other text is odd.
 
-    Returns:
-        The typed columns, the odd flag, and the odd flag without the printable-ASCII checks
-        of the opaque fields (for a page whose text is known to be printable ASCII).
+    Text matching :data:`_TS` (an offset required) is cut to 6 fraction digits and cast by
+    Arrow's ISO-8601 parser; a date the calendar lacks (``02-30``) fails that cast and is odd
+    (``parse_call`` decides), as is text without an offset or of another shape.
+
+    Returns the values and the odd mask.
     """
-    odd: list[pl.Expr] = []
-    unprintable: list[pl.Expr] = []
-    typed: dict[str, pl.Expr] = {}
-    call_id = pl.col("callId")
-    typed["call_id"] = call_id
-    unprintable.append(_opaque("callId")[1])
-    odd.append(_null_text(call_id) | (call_id.str.strip_chars(" ") == "").fill_null(True))
-    for key, name in (("createTime", "create_time"), ("answerTime", "answer_time")):
-        typed[name], flag = _timestamp(key, name)
-        odd.append(flag)
-    typed["end_time"], flag = _timestamp("endTime", "end_time")
-    odd += [flag, pl.col("create_time").is_null()]
-    for key, name in (("direction", "direction"), ("callResult", "call_result")):
-        typed[name], flag = _enum(key)
-        odd.append(flag)
-    for key, name in (("from", "from_number"), ("to", "to_number")):
-        typed[name], flag = _opaque(key)
-        unprintable.append(flag)
-    typed["from_e164"], typed["to_e164"] = _e164("from"), _e164("to")
-    for key, name in (("trunkId", "trunk_id"), ("projectId", "project_id")):
-        typed[name], flag = _opaque(key)
-        unprintable.append(flag)
-    typed["duration_seconds"] = pl.col("duration_seconds")
-    typed["billing_duration_seconds"] = pl.col("billing_duration_seconds")
-    for key, name in _MONEY_FIELDS:
-        currency = pl.col(f"{key}.currencyCode")
-        typed[name] = pl.col(name)
-        typed[f"{name}_currency"] = (
-            pl.when(currency == "").then(None).otherwise(currency.str.to_uppercase())
-        )
-        odd.append(~currency.str.contains(r"^[A-Za-z]*$").fill_null(True))
-    columns = [e.alias(n) for n, e in typed.items()]
-    return (
-        columns,
-        pl.any_horizontal([*odd, *unprintable]).fill_null(True),
-        pl.any_horizontal(odd).fill_null(True),
-    )
+    shaped = _mask(pc.match_substring_regex(c, _TS), null_is=False)
+    present = _mask(c.is_valid(), null_is=False) & ~_mask(pc.is_in(c, _NULL_TEXT), False)
+    readable = c if shaped.all() else pc.if_else(pa.array(shaped), c, _NO_TEXT)
+    values = _utc_micros(pc.replace_substring_regex(readable, *_BEYOND_MICROS))
+    read = _mask(values.is_valid(), null_is=False)
+    return values, present & ~read
 
 
-_TEXT_FIELDS = ("callId", "createTime", "answerTime", "endTime", "direction", "callResult",
-                "from", "to", "trunkId", "projectId")  # fmt: skip
-_SECONDS_FIELDS = (
-    ("durationSeconds", "duration_seconds"),
-    ("billingDurationSeconds", "billing_duration_seconds"),
-)
-_MONEY_FIELDS = (("pricePerMinute", "price_per_minute"), ("price", "price"))
-_TYPED, _FLAGGED, _FLAGGED_PLAIN = _typed_columns()
-_TYPED_NAMES = [e.meta.output_name() for e in _TYPED]
-_AS_WRITTEN = pl.QueryOptFlags.none()
+def _utc_micros(text: pa.Array) -> pa.Array:
+    """Shaped ISO-8601 text (or null) → ``timestamp[us, UTC]``; unreadable text → null."""
+    try:
+        return pc.cast(text, UTC_TS)
+    except pa.ArrowInvalid:  # a calendar date that does not exist: find it, one by one
+        return pa.array([_one_utc_micros(value) for value in text], UTC_TS)
 
 
-def _seconds(values: list[Any], bad: np.ndarray) -> pl.Series:
+def _one_utc_micros(value: pa.Scalar) -> Any:
+    try:
+        return pc.cast(value, UTC_TS).as_py()
+    except pa.ArrowInvalid:
+        return None
+
+
+def _currency(c: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A money's ``currencyCode``: upper-cased, ``""`` → null; anything but letters is odd."""
+    odd = ~_mask(pc.match_substring_regex(c, _CURRENCY), null_is=True)
+    empty = _mask(pc.equal(c, ""), null_is=False)
+    upper = pc.ascii_upper(c)
+    return (pc.if_else(pa.array(empty), _NO_TEXT, upper) if empty.any() else upper), odd
+
+
+def _seconds(values: list[Any], bad: np.ndarray) -> pa.Array:
     """Whole seconds: JSON integers only (``"45"``, ``45.0``, booleans... flagged)."""
     array = _inferred(values)
     if array is None or not (pa.types.is_int64(array.type) or pa.types.is_null(array.type)):
@@ -266,7 +292,7 @@ def _seconds(values: list[Any], bad: np.ndarray) -> pl.Series:
         bad |= ~np.array(ok, dtype=bool)
         kept = [v if fits else None for v, fits in zip(values, ok, strict=True)]
         array = pa.array(kept, pa.int64())
-    return pl.Series(array.cast(pa.int64()))
+    return array.cast(pa.int64())
 
 
 def _inferred(values: list[Any]) -> pa.Array | None:
@@ -283,7 +309,7 @@ def _inferred(values: list[Any]) -> pa.Array | None:
         return None
 
 
-def _money(values: list[Any], bad: np.ndarray) -> tuple[pl.Series, pl.Series]:
+def _money(values: list[Any], bad: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """``{"amount": number, "currencyCode": letters}`` or null → (``decimal(18, 6)``, currency).
 
     Only JSON floats (and null) are typed here; an amount sent as an int, text or anything
@@ -319,4 +345,4 @@ def _money(values: list[Any], bad: np.ndarray) -> tuple[pl.Series, pl.Series]:
     words[:, 1] = unscaled >> 63  # sign extension: a little-endian 128-bit integer
     validity = pa.array(present).buffers()[1]
     decimals = pa.Array.from_buffers(MONEY, len(values), [validity, pa.py_buffer(words)])
-    return pl.Series(decimals), currency
+    return decimals, currency

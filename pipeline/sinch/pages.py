@@ -166,7 +166,7 @@ def _fast_table(typed: pa.Table | None, items: Sequence[Any]) -> pa.Table:
 
 
 def _as_type(column: pa.ChunkedArray, to: pa.DataType) -> pa.ChunkedArray:
-    """``column`` cast to ``to`` (no cast when it has that type: Polars' strings are ``large``)."""
+    """``column`` cast to ``to`` (no cast when it already has that type)."""
     return column if column.type == to else column.cast(to)
 
 
