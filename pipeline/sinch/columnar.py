@@ -20,7 +20,8 @@ The fast path accepts only values whose result it can compute *exactly as parse_
   ``parse_call``'s hot path keeps it);
 * whole seconds as JSON integers; money as ``{"amount": <float>, "currencyCode": <letters>}``
   or null, where the float is within ±1e9 and its shortest decimal has at most 6 places (so
-  that decimal is exact: no rounding to count).
+  that decimal is exact: no rounding to count), or where the amount is text spelling a plain
+  decimal (``"0.0040"``: optional ``-``, 1-12 digits, up to 6 decimals).
 
 Every other record — non-objects, missing ``callId``/``createTime``, numbers as strings, money
 as text, float noise, SIP-style odd values, anything rejected — is returned as a *fallback*
@@ -60,6 +61,8 @@ _CURRENCY = r"^[A-Za-z]*$"
 _FLOAT_OR_NONE = {float, type(None)}
 _DICT_OR_NONE = {dict, type(None)}
 _NO_MONEY: dict[str, Any] = {}  # a null money field, read as an object without keys
+#: An amount as text the fast path types: the digits of ``DECIMAL(18, 6)``, nothing else.
+_DECIMAL_TEXT = r"^-?[0-9]{1,12}(?:\.[0-9]{1,6})?$"
 _MONEY_LIMIT = 1e9  # below it, distinct 6-decimal amounts are distinct floats (exactness)
 
 _TEXT_FIELDS = ("callId", "createTime", "answerTime", "endTime", "direction", "callResult",
@@ -312,7 +315,8 @@ def _inferred(values: list[Any]) -> pa.Array | None:
 def _money(values: list[Any], bad: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """``{"amount": number, "currencyCode": letters}`` or null → (``decimal(18, 6)``, currency).
 
-    Only JSON floats (and null) are typed here; an amount sent as an int, text or anything
+    JSON floats are typed here, and amounts sent as plain decimal text (``"0.0040"``, the API
+    before 1.2.0; :data:`_DECIMAL_TEXT`); an amount sent as an int, other text or anything
     else, and money that is not an object, is odd (``parse_call`` reads it).
     """
     if set(map(type, values)) <= _DICT_OR_NONE:  # the usual page: null when not answered
@@ -325,13 +329,22 @@ def _money(values: list[Any], bad: np.ndarray) -> tuple[pa.Array, pa.Array]:
         codes = [v.get("currencyCode") if type(v) is dict else None for v in values]
     currency, wrong = _strings(codes)
     bad |= wrong
+    texts = None
     try:  # the usual page: floats and nulls only (a bool, an int or text raises)
         array = pa.array(amounts, pa.float64(), from_pandas=False)
         if not set(map(type, amounts)) <= _FLOAT_OR_NONE:
             raise TypeError
     except (pa.ArrowException, OverflowError, TypeError):
-        bad |= np.array([v is not None and type(v) is not float for v in amounts], dtype=bool)
+        odd = [v is not None and type(v) is not float and type(v) is not str for v in amounts]
+        bad |= np.array(odd, dtype=bool)
         array = pa.array([v if type(v) is float else None for v in amounts], pa.float64())
+        texts = _decimal_texts([v if type(v) is str else None for v in amounts], bad)
+    decimals = _exact_decimals(array, bad)
+    return (decimals if texts is None else pc.coalesce(decimals, texts)), currency
+
+
+def _exact_decimals(array: pa.Array, bad: np.ndarray) -> pa.Array:
+    """JSON floats (or null) as ``decimal(18, 6)``; a float that is not such a decimal is odd."""
     present = array.is_valid().to_numpy(zero_copy_only=False)
     floats = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -340,9 +353,20 @@ def _money(values: list[Any], bad: np.ndarray) -> tuple[pa.Array, pa.Array]:
         exact = (scaled / 1e6) == floats
     bad |= present & ~(small & exact)
     unscaled = np.where(present & small, scaled, 0.0).astype(np.int64)
-    words = np.empty((len(values), 2), dtype=np.int64)
+    words = np.empty((len(array), 2), dtype=np.int64)
     words[:, 0] = unscaled
     words[:, 1] = unscaled >> 63  # sign extension: a little-endian 128-bit integer
     validity = pa.array(present).buffers()[1]
-    decimals = pa.Array.from_buffers(MONEY, len(values), [validity, pa.py_buffer(words)])
-    return decimals, currency
+    return pa.Array.from_buffers(MONEY, len(array), [validity, pa.py_buffer(words)])
+
+
+def _decimal_texts(texts: list[str | None], bad: np.ndarray) -> pa.Array:
+    """Amounts sent as text: those spelling :data:`_DECIMAL_TEXT` as ``decimal(18, 6)``.
+
+    Other text (spaces, exponents, ``"0.0040 USD"``, null-like words, more than 6 decimals)
+    is odd: ``parse_call`` decides.
+    """
+    array = pa.array(texts, pa.string())
+    plain = _mask(pc.match_substring_regex(array, _DECIMAL_TEXT), null_is=False)
+    bad |= array.is_valid().to_numpy(zero_copy_only=False) & ~plain
+    return pc.cast(pc.if_else(pa.array(plain), array, _NO_TEXT), MONEY)

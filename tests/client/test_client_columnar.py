@@ -26,6 +26,11 @@ from tests.client.test_client_parsing import base
 
 START, END = datetime(2021, 11, 1, 23, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC)
 
+#: Amounts sent as text (the API before 1.2.0): the fast path types plain decimals itself.
+AMOUNT_TEXTS = ["-0.50", "-0", "007", "1.", ".5", "+1", "1e3", " 1.5", "1.5 ", "null", "",
+                "999999999999.999999", "1000000000000", "0.1234567", "0.123450",
+                "\u0661\u0662", "1_000", "0x10", "NaN", "-", "1.5.5"]  # fmt: skip
+
 #: Per field, values the API (or a hostile server) may send; both parsers must agree on each.
 ODD: dict[str, list[Any]] = {
     "callId": [
@@ -146,6 +151,7 @@ ODD: dict[str, list[Any]] = {
         {"currencyCode": "USD", "amount": 0.004},
         {"currencyCode": "usd", "amount": 1},
         {"currencyCode": "USD", "amount": "0.0040"},
+        *({"currencyCode": "USD", "amount": text} for text in AMOUNT_TEXTS),
         {"amount": 0.1},
         {"currencyCode": "USD"},
         {"currencyCode": "USD", "amount": 0.012299999999999998},
@@ -236,9 +242,10 @@ def test_random_mixtures_parse_as_per_record() -> None:
 def test_clean_records_take_the_fast_path() -> None:
     # Not a timing: the common forms must not all fall back, or the fast path is dead code.
     items = [base(), base(direction="inbound", answerTime="2021-11-01T23:26:50.067+0000"),
-             base(**{"from": "sip:12015555555@76.184.202.212", "to": "15551239898"})]  # fmt: skip
+             base(**{"from": "sip:12015555555@76.184.202.212", "to": "15551239898"}),
+             base(price={"currencyCode": "USD", "amount": "0.0040"})]  # fmt: skip
     assert type_page(items).fallback == []
-    assert type_page([*items, base(durationSeconds="45")]).fallback == [3]
+    assert type_page([*items, base(durationSeconds="45")]).fallback == [len(items)]
 
 
 @pytest.mark.parametrize(
