@@ -54,11 +54,12 @@ _TS = (
     r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
     r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)$"
 )
-_BEYOND_MICROS = (r"(\.[0-9]{6})[0-9]+", r"\1")  # digits after the 6th are truncated
+_UTC_NS = pa.timestamp("ns", tz="UTC")  # 1677-2262: holds every year _TS accepts
 _E164 = r"^(?i:(?:sips?|tel):)?\+?(?P<digits>[0-9]+)(?:[@;].*)?$"
 _ENUM = r"^[A-Za-z_]+$"
 _CURRENCY = r"^[A-Za-z]*$"
 _FLOAT_OR_NONE = {float, type(None)}
+_AMOUNT_KINDS = {float, str, type(None)}
 _DICT_OR_NONE = {dict, type(None)}
 _NO_MONEY: dict[str, Any] = {}  # a null money field, read as an object without keys
 #: An amount as text the fast path types: the digits of ``DECIMAL(18, 6)``, nothing else.
@@ -250,31 +251,40 @@ def _enum(c: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def _timestamp(c: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """ISO-8601 text → UTC ``timestamp[us]``; null-like text → null; other text is odd.
 
-    Text matching :data:`_TS` (an offset required) is cut to 6 fraction digits and cast by
-    Arrow's ISO-8601 parser; a date the calendar lacks (``02-30``) fails that cast and is odd
-    (``parse_call`` decides), as is text without an offset or of another shape.
+    Text matching :data:`_TS` (an offset required) is cast by Arrow's ISO-8601 parser, its
+    fraction truncated to microseconds; a date the calendar lacks (``02-30``) fails that cast
+    and is odd (``parse_call`` decides), as is text without an offset or of another shape.
 
     Returns the values and the odd mask.
     """
     shaped = _mask(pc.match_substring_regex(c, _TS), null_is=False)
     present = _mask(c.is_valid(), null_is=False) & ~_mask(pc.is_in(c, _NULL_TEXT), False)
     readable = c if shaped.all() else pc.if_else(pa.array(shaped), c, _NO_TEXT)
-    values = _utc_micros(pc.replace_substring_regex(readable, *_BEYOND_MICROS))
+    values = _utc_micros(readable)
     read = _mask(values.is_valid(), null_is=False)
     return values, present & ~read
 
 
 def _utc_micros(text: pa.Array) -> pa.Array:
-    """Shaped ISO-8601 text (or null) → ``timestamp[us, UTC]``; unreadable text → null."""
+    """Shaped ISO-8601 text (or null) → ``timestamp[us, UTC]``; unreadable text → null.
+
+    Read to nanoseconds (the shape allows 9 fraction digits), then floored to microseconds:
+    the digits after the 6th are dropped, as ``parse_call`` drops them, before 1970 too.
+    """
     try:
-        return pc.cast(text, UTC_TS)
+        nanos = pc.cast(text, _UTC_NS)
     except pa.ArrowInvalid:  # a calendar date that does not exist: find it, one by one
-        return pa.array([_one_utc_micros(value) for value in text], UTC_TS)
+        nanos = pa.array([_one_utc_nanos(value) for value in text], _UTC_NS)
+    if nanos.offset:
+        nanos = pa.concat_arrays([nanos])  # a copy starting at offset 0
+    validity, values = nanos.buffers()
+    micros = np.floor_divide(np.frombuffer(values, np.int64, len(nanos)), 1000)
+    return pa.Array.from_buffers(UTC_TS, len(nanos), [validity, pa.py_buffer(micros)])
 
 
-def _one_utc_micros(value: pa.Scalar) -> Any:
+def _one_utc_nanos(value: pa.Scalar) -> Any:
     try:
-        return pc.cast(value, UTC_TS).as_py()
+        return pc.cast(value, _UTC_NS).value
     except pa.ArrowInvalid:
         return None
 
@@ -329,16 +339,17 @@ def _money(values: list[Any], bad: np.ndarray) -> tuple[pa.Array, pa.Array]:
         codes = [v.get("currencyCode") if type(v) is dict else None for v in values]
     currency, wrong = _strings(codes)
     bad |= wrong
+    kinds = set(map(type, amounts))
     texts = None
-    try:  # the usual page: floats and nulls only (a bool, an int or text raises)
+    if kinds <= _FLOAT_OR_NONE:  # the usual page
         array = pa.array(amounts, pa.float64(), from_pandas=False)
-        if not set(map(type, amounts)) <= _FLOAT_OR_NONE:
-            raise TypeError
-    except (pa.ArrowException, OverflowError, TypeError):
-        odd = [v is not None and type(v) is not float and type(v) is not str for v in amounts]
-        bad |= np.array(odd, dtype=bool)
+    else:
+        if not kinds <= _AMOUNT_KINDS:  # a bool, an int, an object...: parse_call reads it
+            odd = [v is not None and type(v) is not float and type(v) is not str for v in amounts]
+            bad |= np.array(odd, dtype=bool)
         array = pa.array([v if type(v) is float else None for v in amounts], pa.float64())
-        texts = _decimal_texts([v if type(v) is str else None for v in amounts], bad)
+        if str in kinds:
+            texts = _decimal_texts([v if type(v) is str else None for v in amounts], bad)
     decimals = _exact_decimals(array, bad)
     return (decimals if texts is None else pc.coalesce(decimals, texts)), currency
 
