@@ -10,11 +10,13 @@ same counts and the same unknown fields: on the sandbox's hostile data, on every
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from pipeline.sandbox.settings import SandboxSettings
@@ -328,3 +330,20 @@ def test_sandbox_hostile_pages_parse_as_per_record(hostile: dict[str, Any]) -> N
     for lo, hi, items in found:
         assert_same(items, lo, hi)
         assert_same(items, lo + timedelta(minutes=20), hi)  # some calls outside the window
+
+
+def test_a_parsed_page_pickles_through_an_arrow_stream_unchanged() -> None:
+    # A parser process sends each ParsedPage back pickled (ParsedPage.__reduce__).
+    text_amount = {"currencyCode": "USD", "amount": "0.0040"}
+    late = base(callId="late", createTime="2021-11-02T00:00:00Z")
+    items = [base(), base(callId="b", price=text_amount), base(callId=None), "text", late]
+    parsed = pages.parse_page(items, START, END)
+    two_chunks = parsed._replace(calls=pa.concat_tables([parsed.calls, parsed.calls]))
+    empty = pages.parse_page([], START, END)
+    for page in (parsed, two_chunks, empty):
+        back = pickle.loads(pickle.dumps(page))
+        assert type(back) is pages.ParsedPage
+        assert back.calls.schema == pages.CALLS_ARROW_SCHEMA
+        assert back.calls.to_pylist() == page.calls.to_pylist()
+        assert back[1:] == page[1:]
+    assert len(parsed.rejected) == 2 and parsed.outside_window == 1
