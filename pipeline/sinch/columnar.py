@@ -189,7 +189,9 @@ def raw_texts(items: Sequence[Any]) -> pa.Array:
         dumped = [orjson.dumps(item) for item in items]
     except TypeError:  # a value orjson cannot write (never from orjson.loads): as parse_call
         dumped = [dump_raw(item).encode() for item in items]
-    return pa.array(dumped, pa.binary()).cast(pa.string())
+    # Both encoders write valid UTF-8 (``str.encode`` refuses a lone surrogate), so the bytes
+    # are viewed as text, not validated again by a cast (0.05 against 0.11 ms a page).
+    return pa.array(dumped, pa.binary()).view(pa.string())
 
 
 def _mask(condition: pa.Array, null_is: bool) -> np.ndarray:
