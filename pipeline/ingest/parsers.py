@@ -12,8 +12,9 @@ page: the result is identical, only where the work runs changes.
 Small runs (the hourly schedule: a few windows) parse in the fetching threads: starting a
 process costs about a second. The workers are started with ``spawn`` (safe next to threads)
 and all at once, with the caller's ``__main__`` hidden, so they never re-run the caller's
-script (an unguarded script, a notebook or Dagster's process all work), and with Polars on one
-thread each; if they cannot start, parsing falls back to threads with a warning.
+script (an unguarded script, a notebook or Dagster's process all work); if they cannot start,
+parsing falls back to threads with a warning. A worker imports the page parser only (pyarrow,
+NumPy, orjson), not Polars or DuckDB.
 """
 
 from __future__ import annotations
@@ -124,21 +125,13 @@ def _ready() -> bool:
     return True
 
 
-#: Polars threads in each worker (``POLARS_MAX_THREADS``, read once when Polars is imported),
-#: unless the user's environment sets it. A page is ~1,000 rows: Polars' parallel steps gain
-#: nothing at that size, and on shared cores they wait for descheduled threads (the bimodal
-#: runs of ``bench/ingest_floor.py``, bench/README.md "Ingest floor").
-WORKER_POLARS_THREADS = "1"
-
-
 @contextmanager
 def _spawning_workers() -> Iterator[None]:
     """The state the workers are spawned in, restored afterwards.
 
     ``sys.modules["__main__"]`` is an empty module (spawn would otherwise import the caller's
     script again in each worker, running an unguarded script twice; the workers only need this
-    package), ``POLARS_MAX_THREADS`` is :data:`WORKER_POLARS_THREADS` in the environment they
-    inherit (when the caller has not set it), and SIGINT is blocked in the spawning thread: a
+    package), and SIGINT is blocked in the spawning thread: a
     new process inherits the mask, so a Ctrl-C while a worker imports (before its initializer
     ignores SIGINT) no longer prints a ``KeyboardInterrupt`` traceback from that worker. This
     process still gets the Ctrl-C: a blocked signal stays pending until the mask is restored
@@ -147,14 +140,9 @@ def _spawning_workers() -> Iterator[None]:
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
-    pinned = "POLARS_MAX_THREADS" not in os.environ
-    if pinned:
-        os.environ["POLARS_MAX_THREADS"] = WORKER_POLARS_THREADS
     try:
         yield
     finally:
-        if pinned:
-            os.environ.pop("POLARS_MAX_THREADS", None)
         if main is not None:
             sys.modules["__main__"] = main
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)

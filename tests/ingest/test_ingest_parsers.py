@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from pipeline.ingest import parsers
@@ -26,6 +27,7 @@ from pipeline.sinch.auth import OAuth2ClientCredentials
 from pipeline.sinch.client import CallsClient
 from pipeline.sinch.models import Window
 from pipeline.warehouse.connection import connect
+from tests.client.test_client_parsing import base
 from tests.conftest import REPO
 
 START = datetime(2026, 11, 16, 6, tzinfo=UTC)
@@ -71,27 +73,28 @@ def test_negative_processes_are_refused():
         pass
 
 
-def _workers_environment() -> list[dict[str, str]]:
-    """The environment of each running child process (``/proc/<pid>/environ``)."""
-    found = []
-    for child in multiprocessing.active_children():
-        raw = Path(f"/proc/{child.pid}/environ").read_bytes()
-        found.append(dict(e.split("=", 1) for e in raw.decode().split("\0") if "=" in e))
-    return found
+def _libraries_loaded(pid: int) -> str:
+    """The shared objects a process has mapped (``/proc/<pid>/maps``)."""
+    return Path(f"/proc/{pid}/maps").read_text()
 
 
-@pytest.mark.parametrize(("ours", "workers"), [(None, "1"), ("2", "2")])
-def test_workers_run_polars_on_one_thread_unless_told(monkeypatch, ours, workers):
-    if ours is None:
-        monkeypatch.delenv("POLARS_MAX_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("POLARS_MAX_THREADS", ours)
+def test_workers_load_neither_polars_nor_duckdb():
+    # A worker types pages with Arrow's kernels: Polars (and its thread pool) and DuckDB
+    # would cost each worker an import and memory for nothing.
+    body = orjson.dumps({"calls": [base(), base(callId="b")], "totalItems": 2})
     with page_parsers(2) as parse:
         assert parse is not None
-        environments = _workers_environment()
-        assert len(environments) == 2
-        assert [e.get("POLARS_MAX_THREADS") for e in environments] == [workers, workers]
-    assert os.environ.get("POLARS_MAX_THREADS") == ours  # the caller's own is unchanged
+        for _ in range(4):  # both workers have parsed a page by now, most likely
+            decoded = parse(
+                body, datetime(2021, 11, 1, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC), None
+            )
+            assert decoded is not None and decoded.parsed is not None
+            assert decoded.parsed.calls.num_rows == 2
+        children = multiprocessing.active_children()
+        assert len(children) == 2
+        maps = [_libraries_loaded(child.pid) for child in children]
+    assert all("pyarrow" in m for m in maps)  # the check can see what a worker loaded
+    assert not any("polars" in m or "_duckdb" in m for m in maps)
 
 
 def landed(db):
