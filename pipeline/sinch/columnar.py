@@ -23,8 +23,9 @@ The fast path accepts only values whose result it can compute *exactly as parse_
   that decimal is exact: no rounding to count), or where the amount is text spelling a plain
   decimal (``"0.0040"``: optional ``-``, 1-12 digits, up to 6 decimals).
 
-Every other record — non-objects, missing ``callId``/``createTime``, numbers as strings, money
-as text, float noise, SIP-style odd values, anything rejected — is returned as a *fallback*
+Every other record — non-objects, missing ``callId``/``createTime``, seconds as strings, money
+as other text (``"0.0040 USD"``, ``"1e3"``), float noise, SIP-style odd values, anything
+rejected — is returned as a *fallback*
 position: :func:`pipeline.sinch.pages.parse_page` parses those with ``parse_call``, so both
 paths give identical frames and rejections (``tests/client/test_client_columnar.py``).
 """
