@@ -254,8 +254,9 @@ def parse_money(value: Any, field: str) -> tuple[Decimal | None, str | None]:
     if type(value) is dict:
         amount_raw = value.get("amount")
         currency = value.get("currencyCode")
-        if type(currency) is str and currency.isupper():
-            # hot path: {"amount": 0.004, "currencyCode": "USD"}; prices repeat, so cache them
+        if type(currency) is str and currency.isupper() and currency.isalpha():
+            # hot path: {"amount": 0.004, "currencyCode": "USD"}; prices repeat, so cache them.
+            # Letters only: " USD" must be stripped as below, cached amount or not.
             cached = _DECIMALS.get(amount_raw) if type(amount_raw) is float else None
             if cached is not None:
                 return cached, currency

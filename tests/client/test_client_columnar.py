@@ -24,6 +24,7 @@ from pipeline.sandbox.state import SandboxState
 from pipeline.sandbox.store import build_query
 from pipeline.sinch import pages
 from pipeline.sinch.columnar import plain_text_body, type_page
+from pipeline.sinch.parsing import parse_call
 from tests.client.test_client_parsing import base
 
 START, END = datetime(2021, 11, 1, 23, tzinfo=UTC), datetime(2021, 11, 2, tzinfo=UTC)
@@ -244,6 +245,16 @@ def test_random_mixtures_parse_as_per_record() -> None:
                 del record[rng.choice(fields)]
             items.append(record)
         assert_same(items)
+
+
+def test_a_padded_currency_reads_the_same_whether_its_amount_was_seen_before() -> None:
+    # parse_money's cached-amount shortcut returned "USD " unstripped once the float had been
+    # parsed before: the fast path types the first record (nothing cached), so the page landed
+    # "USD" through parse_page and "USD " through parse_page_per_record.
+    padded = base(callId="padded", price={"currencyCode": "USD ", "amount": 0.3217})
+    assert parse_call(padded).price_currency == parse_call(padded).price_currency == "USD"
+    assert_same([base(price={"currencyCode": "USD", "amount": 0.4217}),
+                 base(callId="b", price={"currencyCode": " USD", "amount": 0.4217})])  # fmt: skip
 
 
 def test_clean_records_take_the_fast_path() -> None:
