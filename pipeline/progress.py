@@ -279,10 +279,13 @@ class RunProgress(logging.Handler):
     def _window(self, window: dict[str, Any]) -> None:
         tally = self.tally
         tally.windows += 1
+        # A rejected row this window took over from a window counted earlier in the run
+        # was counted there (pipeline.ingest.report.run_rejected): once only.
+        taken = [datetime.fromisoformat(str(s)) for s in window.get("rejected_taken", ())]
+        tally.rejected += int(window["rejected"]) - sum(start in self.landed for start in taken)
         if "start" in window:
             self.landed.add(datetime.fromisoformat(str(window["start"])))
         tally.calls += int(window["calls"])
-        tally.rejected += int(window["rejected"])
         tally.reswept += int(window["sweeps"]) > 1
         tally.unreconciled += not window["reconciled"]
         elapsed = self._progress.tasks[0].elapsed or 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pipeline.sinch.errors import SinchApiError
@@ -43,8 +44,12 @@ class CommittedTotals:
 
     @property
     def rejected(self) -> int:
-        """Records rejected by the parser (kept in ``raw.rejected_*``), all windows."""
-        return sum(e.rejected for e in self.committed)
+        """Records rejected by the parser (kept in ``raw.rejected_*``), all windows.
+
+        A record two windows of the run rejected (their shared boundary second) counts once
+        (:func:`run_rejected`).
+        """
+        return run_rejected(self.committed)
 
     @property
     def pages(self) -> int:
@@ -55,6 +60,27 @@ class CommittedTotals:
     def attempts(self) -> int:
         """HTTP requests sent, retries included."""
         return sum(e.fetch.attempts for e in self.committed)
+
+
+def run_rejected(committed: list[Any]) -> int:
+    """Rejected records of a run's committed windows, each counted once.
+
+    A window's ``rejected`` counts its rows of ``raw.rejected_*`` when it commits; a later
+    commit that takes one of those rows over (the same ``call_id``, rejected again or landed,
+    :attr:`~pipeline.warehouse.ledger.LedgerEntry.rejected_taken`) removes it from the
+    earlier window, so it is subtracted when that window committed earlier in the run.
+
+    Args:
+        committed: ledger entries in commit order (entries without ``rejected_taken``, such
+            as call-details entries, take nothing over).
+    """
+    total = 0
+    earlier: set[datetime] = set()
+    for entry in committed:
+        taken = getattr(entry, "rejected_taken", ())
+        total += entry.rejected - sum(start in earlier for start in taken)
+        earlier.add(entry.window.start)
+    return total
 
 
 @dataclass(slots=True)
@@ -175,19 +201,22 @@ WINDOW_EXTRA = "pipeline_window"
 DETAILS_EXTRA = "pipeline_call_details"
 
 
-def window_progress(entry: LedgerEntry) -> dict[str, int | bool | str]:
+def window_progress(entry: LedgerEntry) -> dict[str, int | bool | str | list[str]]:
     """What a progress display needs of one committed window, for a log record's ``extra``.
 
     Returns:
-        ``{"start": str, "calls": int, "rejected": int, "pages": int, "sweeps": int,
-        "reconciled": bool}``: the window's start (ISO 8601, UTC), calls landed, records
-        rejected, pages received, passes over the pages (more than one: the window was
-        re-swept), and whether every call the API counted arrived.
+        ``{"start": str, "calls": int, "rejected": int, "rejected_taken": list[str],
+        "pages": int, "sweeps": int, "reconciled": bool}``: the window's start (ISO 8601,
+        UTC), calls landed, records rejected, the windows (starts, one per row) whose rejected
+        rows this commit took over (:func:`run_rejected`), pages received, passes over the
+        pages (more than one: the window was re-swept), and whether every call the API
+        counted arrived.
     """
     return {
         "start": entry.window.start.isoformat(),
         "calls": entry.records,
         "rejected": entry.rejected,
+        "rejected_taken": [start.isoformat() for start in entry.rejected_taken],
         "pages": entry.fetch.pages,
         "sweeps": entry.fetch.sweeps,
         "reconciled": entry.reconciled,

@@ -128,7 +128,7 @@ class LakeSession(StagingSession):
             # Marked again, later, now that the rows left: a refresh that read the first mark
             # before this commit's rows keeps this one (Lake.snapshot_order).
             self._mark_stale(moved, max(datetime.now(UTC), fetched_at + _MICROSECOND))
-        for ids in in_lists("call_id", stale_rejected):
+        for ids in in_lists("call_id", sorted({call_id for call_id, _ in stale_rejected})):
             self._lake.delete("raw.rejected_calls", f"{mine} AND {ids}")
         if fetch.reconciled:
             self._lake.write("raw.rejected_calls", rejected, predicate=f"{mine} AND {by_start}")
@@ -155,6 +155,7 @@ class LakeSession(StagingSession):
             moved_in=len(moved_ids),
             reconciled=fetch.reconciled,
             shortfall=fetch.shortfall,
+            rejected_taken=tuple(start for _call_id, start in stale_rejected),
         )
 
     def _upsert(
@@ -184,13 +185,14 @@ class LakeSession(StagingSession):
 
     def _inspect(
         self, window: Window, calls: pa.Table, rejected: pa.Table
-    ) -> tuple[list[tuple[str, datetime, datetime | None]], list[str], object]:
+    ) -> tuple[list[tuple[str, datetime, datetime | None]], list[tuple[str, datetime]], object]:
         """What the window's commit changes outside the window, read from the lake.
 
         Returns:
             The moved calls ``(call_id, hour, occupied_until)`` (rows of the staged ids in
-            other windows), the ids whose ``raw/rejected_calls`` rows outside the window go,
-            and the API's count at the window's previous fetch (``_NEVER``: never fetched).
+            other windows), the ``(call_id, window_start)`` of the ``raw/rejected_calls`` rows
+            outside the window that go, and the API's count at the window's previous fetch
+            (``_NEVER``: never fetched).
         """
         ids = sorted(str(i) for i in calls.column("call_id").to_pylist())
         moved: list[tuple[str, datetime, datetime | None]] = []
@@ -199,12 +201,12 @@ class LakeSession(StagingSession):
             sql = f"SELECT call_id, create_time, end_time FROM t WHERE {chunk} AND {elsewhere}"
             moved += [_occupancy(row) for row in self._lake.query("raw.calls", sql).to_pylist()]
         ids += [str(i) for i in rejected.column("call_id").to_pylist() if i is not None]
-        found: set[str] = set()
+        stale_rejected: list[tuple[str, datetime]] = []
         elsewhere = f"{self._mine} AND NOT ({between('window_start', window.start, window.end)})"
         for chunk in in_lists("call_id", sorted(set(ids))):
-            sql = f"SELECT DISTINCT call_id FROM t WHERE {chunk} AND {elsewhere}"
-            found.update(self._lake.query("raw.rejected_calls", sql).column("call_id").to_pylist())
-        stale_rejected = sorted(found)
+            sql = f"SELECT call_id, window_start FROM t WHERE {chunk} AND {elsewhere}"
+            rows = self._lake.query("raw.rejected_calls", sql).to_pylist()
+            stale_rejected += [(row["call_id"], row["window_start"]) for row in rows]
         previous = self._lake.query(
             "raw.ingest_ledger",
             f"SELECT api_total_items FROM t WHERE {self._mine} "

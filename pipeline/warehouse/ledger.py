@@ -98,6 +98,11 @@ class LedgerEntry:
         moved_in: calls whose previous row in ``raw.calls`` was in another window (moved here).
         reconciled: ``fetch.reconciled``.
         shortfall: ``fetch.shortfall`` (calls the API counted but the fetch did not see).
+        rejected_taken: the ``window_start`` of each ``raw.rejected_calls`` row of another
+            window this commit deleted, its ``call_id`` now being this window's (rejected
+            again, or landed): that window's ``rejected`` counted it when it committed, so a
+            run's total subtracts it when that window committed earlier in the same run
+            (:func:`pipeline.ingest.report.run_rejected`).
     """
 
     window: Window
@@ -109,6 +114,7 @@ class LedgerEntry:
     moved_in: int = 0
     reconciled: bool = True
     shortfall: int = 0
+    rejected_taken: tuple[datetime, ...] = ()
 
 
 LEDGER_COLUMNS = (

@@ -201,7 +201,7 @@ class RawCallsWriter:
         try:
             con.execute(f"DELETE FROM raw.calls WHERE {calls_scope}", calls_args)
             con.execute(f"DELETE FROM raw.rejected_calls WHERE {rejected_scope}", rejected_args)
-            moved_in = self._move_from_other_windows(window, fetched_at)
+            moved_in, taken = self._move_from_other_windows(window, fetched_at)
             con.execute(
                 f"INSERT INTO raw.calls SELECT {_CALL_COLUMNS}, window_start, window_end, "
                 f"fetched_at FROM {WINDOW_CALLS}"
@@ -212,11 +212,12 @@ class RawCallsWriter:
             # One row per callId: a record repeated across pages, or one without a readable
             # createTime that both windows sharing a boundary second list, is kept once (here,
             # the latest fetch); rejected records without a callId cannot be matched.
-            con.execute(
+            taken += con.execute(
                 "DELETE FROM raw.rejected_calls WHERE project_id = ? AND call_id IN (SELECT "
-                "call_id FROM staged_rejected WHERE window_start = ? AND call_id IS NOT NULL)",
+                "call_id FROM staged_rejected WHERE window_start = ? AND call_id IS NOT NULL) "
+                "RETURNING window_start",
                 [self._project_id, window.start],
-            )
+            ).fetchall()
             con.execute(
                 "INSERT INTO raw.rejected_calls BY NAME SELECT * FROM staged_rejected r "
                 f"WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM {WINDOW_CALLS} c WHERE "
@@ -259,9 +260,12 @@ class RawCallsWriter:
             moved_in=moved_in,
             reconciled=fetch.reconciled,
             shortfall=fetch.shortfall,
+            rejected_taken=tuple(start for (start,) in taken),
         )
 
-    def _move_from_other_windows(self, window: Window, marked_at: datetime) -> int:
+    def _move_from_other_windows(
+        self, window: Window, marked_at: datetime
+    ) -> tuple[int, list[tuple[datetime]]]:
         """Delete other windows' rows of the staged calls; mark the hours they leave stale.
 
         Runs inside :meth:`commit_window`'s transaction, after the window's own rows were
@@ -284,7 +288,8 @@ class RawCallsWriter:
           side table would bring it to ~15 ms, if that ever matters.
 
         Returns:
-            The number of distinct calls moved in.
+            The number of distinct calls moved in, and the ``window_start`` of each
+            ``raw.rejected_calls`` row deleted (one-tuples, as DuckDB returns them).
         """
         con = self._con
         staged_ids = f"SELECT call_id FROM {WINDOW_CALLS}"
@@ -296,13 +301,13 @@ class RawCallsWriter:
             f"FROM raw.calls WHERE project_id = $project AND call_id IN ({staged_ids})",
             {"cap": MAX_CALL_DURATION, **project},
         ).fetchall()
-        con.execute(
+        taken = con.execute(
             "DELETE FROM raw.rejected_calls WHERE project_id = $project "
-            f"AND call_id IN ({staged_ids})",
+            f"AND call_id IN ({staged_ids}) RETURNING window_start",
             project,
-        )
+        ).fetchall()
         if not moved:
-            return 0
+            return 0, taken
         hours: dict[datetime, datetime | None] = {}
         for _call_id, hour, occupied_until in moved:
             known = hours.get(hour)
@@ -314,7 +319,7 @@ class RawCallsWriter:
             "AND call_id IN (SELECT unnest(?::VARCHAR[]))",
             [self._project_id, ids],
         )
-        return len(ids)
+        return len(ids), taken
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:

@@ -135,10 +135,25 @@ def test_a_run_waiting_for_the_writer_pool_says_so_once_then_lands(make_sandbox,
     assert "Landed " in output and " in 1 window " in output
 
 
-def _window_record(start: datetime) -> logging.LogRecord:
-    extra = {"start": start.isoformat(), "calls": 100, "rejected": 0, "pages": 1, "sweeps": 1}
+def _window_record(
+    start: datetime, rejected: int = 0, taken: tuple[datetime, ...] = ()
+) -> logging.LogRecord:
+    extra = {"start": start.isoformat(), "calls": 100, "rejected": rejected, "pages": 1,
+             "sweeps": 1, "rejected_taken": [t.isoformat() for t in taken]}  # fmt: skip
     fields = {"msg": "window", "levelno": logging.INFO, "levelname": "INFO"}
     return logging.makeLogRecord(fields | {WINDOW_EXTRA: extra | {"reconciled": True}})
+
+
+def test_a_record_two_windows_rejected_is_one_rejected_record_in_the_summary():
+    """The summary said "7 rejected" over 6 rows of raw.rejected_calls: a record listed at two
+    windows' boundary second with an unreadable createTime counted in both windows."""
+    before = START - timedelta(hours=5)  # a window landed by an earlier run
+    progress = RunProgress(Console(file=io.StringIO(), width=200), 3, heartbeat_every=None)
+    with progress:
+        progress.emit(_window_record(START, rejected=2))
+        progress.emit(_window_record(START + timedelta(hours=1), rejected=1, taken=(START,)))
+        progress.emit(_window_record(START + timedelta(hours=2), rejected=1, taken=(before,)))
+    assert "(3 rejected;" in progress.summary()
 
 
 @pytest.mark.parametrize("terminal", [False, True])

@@ -16,6 +16,7 @@ from warehouse_kit import MID, X_IN_A, X_IN_B, A, B, Y, Z, settle_warehouse
 
 from pipeline import settings
 from pipeline.defs.resources import WarehouseResource
+from pipeline.ingest.report import run_rejected
 from pipeline.sinch.models import RejectedRecord, Window
 from pipeline.warehouse import lake_tables
 from pipeline.warehouse.backend import DuckDBWarehouse, Warehouse, open_warehouse
@@ -170,3 +171,22 @@ def test_lake_uri_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLS_LAKE_URI", "gs://bucket/prefix")
     with pytest.raises(settings.SettingsError, match="CALLS_LAKE_URI"):
         settings.lake_uri()
+
+
+@pytest.mark.parametrize("backend", [0, 1], ids=["duckdb", "lake"])
+def test_a_record_two_windows_of_a_run_reject_counts_once(both, backend) -> None:
+    # The API lists a record at two windows' shared boundary second and its createTime is
+    # unreadable: both windows reject it, the later commit takes the row over, and the run's
+    # total (the summary line) counts it once, as raw.rejected_calls holds it once.
+    warehouse = both[backend]
+    with warehouse.ingest_session("run", "P") as session:
+        first = commit(session, A, [Y], [BAD])
+        second = commit(session, MID, [Z], [BAD])
+    assert (first.rejected, second.rejected) == (1, 1)  # each window's count at its commit
+    assert second.rejected_taken == (A.start,)
+    assert run_rejected([first, second]) == 1
+    with warehouse.reader() as con:
+        assert con.execute("SELECT count(*) FROM raw.rejected_calls").fetchall() == [(1,)]
+    with warehouse.ingest_session("later", "P") as session:  # A's row came from another run
+        again = commit(session, A, [Y], [BAD])
+    assert again.rejected_taken == (MID.start,) and run_rejected([again]) == 1
