@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -62,6 +63,9 @@ class IngestInterrupted(Exception):
         landed: windows this command committed (all projects).
         not_landed: ``(project or None, first hour, end hour)`` runs of consecutive hours
             (UTC) not landed by this command, in project order then time order.
+
+    The command it names carries ``--db`` when the run wrote to another file than the one a
+    command without ``--db`` writes to (``db``), or it would finish the default warehouse.
     """
 
     #: Runs of hours listed in the message; the rest are counted.
@@ -72,6 +76,7 @@ class IngestInterrupted(Exception):
         landed: int,
         not_landed: list[tuple[str | None, datetime, datetime]],
         command_range: tuple[datetime, datetime],
+        db: str | Path | None = None,
     ) -> None:
         self.landed = landed
         self.not_landed = not_landed
@@ -91,11 +96,24 @@ class IngestInterrupted(Exception):
         # name the hours rather than "the same command".
         start, end = command_range
         again = f"pipeline ingest --start {start:%Y-%m-%dT%H} --end {end:%Y-%m-%dT%H}"
+        if db is not None:
+            again += f" --db {shlex.quote(str(db))}"
         super().__init__(
             f"interrupted: {_windows(landed)} landed, {missing:,} not{where}{analytics}. "
             f"Landed windows are kept; to finish, run `{again}` (writes are idempotent: it "
             "fetches the landed hours again and builds their details and analytics)."
         )
+
+
+def _rerun_db(db_path: str | Path) -> Path | None:
+    """``db_path`` when a command without ``--db`` would write elsewhere, else None.
+
+    None with a lake (``CALLS_LAKE_URI``): the file is not used there.
+    """
+    if settings.lake_uri() is not None:
+        return None
+    default = Path(settings.db_path())
+    return None if Path(db_path).resolve() == default.resolve() else Path(db_path)
 
 
 def _windows(n: int) -> str:
@@ -262,7 +280,10 @@ def run_ingest_job(
                     )
             if stop():
                 interrupted = IngestInterrupted(
-                    progress.tally.windows, _not_landed(ranges, landed, start, end), (start, end)
+                    progress.tally.windows,
+                    _not_landed(ranges, landed, start, end),
+                    (start, end),
+                    db=_rerun_db(db_path),
                 )
                 break
     console.print(progress.summary(), highlight=False, soft_wrap=True)

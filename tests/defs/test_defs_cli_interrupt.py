@@ -153,6 +153,8 @@ def test_ctrl_c_outside_a_step_still_names_every_hour(make_sandbox, tmp_path, mo
         raise KeyboardInterrupt
 
     monkeypatch.setattr(dg.JobDefinition, "execute_in_process", interrupted)
+    monkeypatch.delenv("CALLS_DB_PATH", raising=False)
+    monkeypatch.delenv("CALLS_LAKE_URI", raising=False)
     end = START + timedelta(hours=3)
     with make_sandbox() as sb, pytest.raises(IngestInterrupted) as caught:
         run_ingest_job(
@@ -165,6 +167,10 @@ def test_ctrl_c_outside_a_step_still_names_every_hour(make_sandbox, tmp_path, mo
         )
     assert caught.value.landed == 0
     assert caught.value.not_landed == [(None, START, end)]
+    # The run wrote to another file than the default: the command that finishes it says so
+    # (without --db it would fetch everything again into data/calls.duckdb).
+    rerun = f"--end 2026-11-16T03 --db {tmp_path / 'w.duckdb'}`"
+    assert rerun in str(caught.value), str(caught.value)
 
 
 def test_the_message_counts_every_project_and_names_the_command_that_finishes():
@@ -191,6 +197,8 @@ def test_the_message_counts_every_project_and_names_the_command_that_finishes():
     # range's start, not at the first hour not landed (it said --start 2026-11-16T02).
     one = str(IngestInterrupted(1, [(None, START + 2 * hour, end)], (START, end)))
     assert "1 window landed, 1 not" in one and "--start 2026-11-16T00 --end" in one
+    spaced = str(IngestInterrupted(1, [], (START, end), db=Path("/tmp/my calls.duckdb")))
+    assert "--end 2026-11-16T03 --db '/tmp/my calls.duckdb'`" in spaced
 
 
 def _interrupted_at_import(
