@@ -105,15 +105,15 @@ class IngestInterrupted(Exception):
         )
 
 
-def _rerun_db(db_path: str | Path) -> Path | None:
-    """``db_path`` when a command without ``--db`` would write elsewhere, else None.
+def _rerun_db(warehouse: WarehouseResource) -> Path | None:
+    """The run's file when a command without ``--db`` would write elsewhere, else None.
 
     None with a lake (``CALLS_LAKE_URI``): the file is not used there.
     """
-    if settings.lake_uri() is not None:
+    if warehouse.lake_uri is not None:
         return None
     default = Path(settings.db_path())
-    return None if Path(db_path).resolve() == default.resolve() else Path(db_path)
+    return None if Path(warehouse.path).resolve() == default.resolve() else Path(warehouse.path)
 
 
 def _windows(n: int) -> str:
@@ -283,7 +283,7 @@ def run_ingest_job(
                     progress.tally.windows,
                     _not_landed(ranges, landed, start, end),
                     (start, end),
-                    db=_rerun_db(db_path),
+                    db=_rerun_db(warehouse),
                 )
                 break
     console.print(progress.summary(), highlight=False, soft_wrap=True)

@@ -131,9 +131,9 @@ def _spawning_workers() -> Iterator[None]:
 
     ``sys.modules["__main__"]`` is an empty module (spawn would otherwise import the caller's
     script again in each worker, running an unguarded script twice; the workers only need this
-    package), and SIGINT is blocked in the spawning thread: a
-    new process inherits the mask, so a Ctrl-C while a worker imports (before its initializer
-    ignores SIGINT) no longer prints a ``KeyboardInterrupt`` traceback from that worker. This
+    package), and SIGINT is blocked in the spawning thread: a new process inherits the mask,
+    so a Ctrl-C while a worker imports (before its initializer ignores SIGINT) no longer
+    prints a ``KeyboardInterrupt`` traceback from that worker. This
     process still gets the Ctrl-C: a blocked signal stays pending until the mask is restored
     (or another thread takes it).
     """

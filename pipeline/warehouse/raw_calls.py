@@ -212,12 +212,14 @@ class RawCallsWriter:
             # One row per callId: a record repeated across pages, or one without a readable
             # createTime that both windows sharing a boundary second list, is kept once (here,
             # the latest fetch); rejected records without a callId cannot be matched.
-            taken += con.execute(
-                "DELETE FROM raw.rejected_calls WHERE project_id = ? AND call_id IN (SELECT "
-                "call_id FROM staged_rejected WHERE window_start = ? AND call_id IS NOT NULL) "
-                "RETURNING window_start",
-                [self._project_id, window.start],
-            ).fetchall()
+            taken += _returned(
+                con.execute(
+                    "DELETE FROM raw.rejected_calls WHERE project_id = ? AND call_id IN (SELECT "
+                    "call_id FROM staged_rejected WHERE window_start = ? AND call_id IS NOT NULL) "
+                    "RETURNING window_start",
+                    [self._project_id, window.start],
+                )
+            )
             con.execute(
                 "INSERT INTO raw.rejected_calls BY NAME SELECT * FROM staged_rejected r "
                 f"WHERE window_start = ? AND NOT EXISTS (SELECT 1 FROM {WINDOW_CALLS} c WHERE "
@@ -260,12 +262,12 @@ class RawCallsWriter:
             moved_in=moved_in,
             reconciled=fetch.reconciled,
             shortfall=fetch.shortfall,
-            rejected_taken=tuple(start for (start,) in taken),
+            rejected_taken=tuple(taken),
         )
 
     def _move_from_other_windows(
         self, window: Window, marked_at: datetime
-    ) -> tuple[int, list[tuple[datetime]]]:
+    ) -> tuple[int, list[datetime]]:
         """Delete other windows' rows of the staged calls; mark the hours they leave stale.
 
         Runs inside :meth:`commit_window`'s transaction, after the window's own rows were
@@ -289,7 +291,7 @@ class RawCallsWriter:
 
         Returns:
             The number of distinct calls moved in, and the ``window_start`` of each
-            ``raw.rejected_calls`` row deleted (one-tuples, as DuckDB returns them).
+            ``raw.rejected_calls`` row deleted.
         """
         con = self._con
         staged_ids = f"SELECT call_id FROM {WINDOW_CALLS}"
@@ -301,11 +303,13 @@ class RawCallsWriter:
             f"FROM raw.calls WHERE project_id = $project AND call_id IN ({staged_ids})",
             {"cap": MAX_CALL_DURATION, **project},
         ).fetchall()
-        taken = con.execute(
-            "DELETE FROM raw.rejected_calls WHERE project_id = $project "
-            f"AND call_id IN ({staged_ids}) RETURNING window_start",
-            project,
-        ).fetchall()
+        taken = _returned(
+            con.execute(
+                "DELETE FROM raw.rejected_calls WHERE project_id = $project "
+                f"AND call_id IN ({staged_ids}) RETURNING window_start",
+                project,
+            )
+        )
         if not moved:
             return 0, taken
         hours: dict[datetime, datetime | None] = {}
@@ -320,6 +324,11 @@ class RawCallsWriter:
             [self._project_id, ids],
         )
         return len(ids), taken
+
+
+def _returned(result: duckdb.DuckDBPyConnection) -> list[datetime]:
+    """The one column a ``DELETE … RETURNING`` gave, as a list."""
+    return [value for (value,) in result.fetchall()]
 
 
 def _check_in_window(page: pa.Table, window: Window) -> None:
